@@ -1,0 +1,247 @@
+"""The history of a run: bounded, columnar, readable while training runs, exportable (no Qt).
+
+Per-step scalars (loss, accuracy, lr, ...) live in preallocated numpy columns. When a column
+store is full it is *decimated*: every other row is dropped and the store keeps going, so a run
+of any length stays within `max_rows` rows (the newest row is always kept). Per-layer probe
+numbers get the same treatment in a (rows, layers, features) array; full snapshots with their
+histograms are kept for the newest `max_snapshots` probes only (decimated the same way), since
+each is a few kilobytes. Events (commands, divergence, diagnoses) are few and all kept.
+
+One thread writes a History. The training session owns one; the window drains the session's
+outbox into its own, so plot code reads numpy views without locks. `version` increases on
+every append, `generation` on every decimation (a reader that cached row indices re-reads).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from typing import Any
+
+import numpy as np
+
+from .fileio import atomic_write_text, dumps
+
+SCALAR_KEYS = ("step", "epoch", "loss", "data_loss", "reg_loss", "train_acc", "lr")
+VAL_KEYS = ("step", "val_loss", "val_acc")
+LAYER_KEYS = ("act_mean", "act_std", "dead_frac", "sat_frac", "dead_units", "unit_spread",
+              "weight_norm", "grad_norm", "update_ratio")
+N_PCTS = 9  # percentiles kept per layer per probe (engine.probes.PERCENTILES)
+
+
+class _Columns:
+    """Fixed-capacity numpy columns with halving decimation."""
+
+    def __init__(self, keys: tuple[str, ...], capacity: int, shape: tuple[int, ...] = (), dtype=np.float64):
+        self.keys = keys
+        self.capacity = max(4, int(capacity) // 2 * 2)
+        self.shape = shape
+        self.n = 0
+        self.stride = 1  # one stored row per `stride` appended rows (after decimation)
+        self._since = 0  # rows offered since the last stored one
+        self.data = {k: np.full((self.capacity, *shape), np.nan, dtype=np.float64 if k == "step" else dtype)
+                     for k in keys}
+
+    def append(self, values: dict[str, Any]) -> bool:
+        """Store a row (or skip it per the current stride). Returns True when decimation happened."""
+        self._since += 1
+        if self._since < self.stride:
+            return False
+        self._since = 0
+        decimated = False
+        if self.n == self.capacity:
+            for k in self.keys:
+                col = self.data[k]
+                half = col[1::2].copy()  # every other row; capacity is even, so the newest stays
+                col[: len(half)] = half
+                col[len(half):] = np.nan
+            self.n = len(half)
+            self.stride *= 2
+            decimated = True
+        self._write(self.n, values)
+        self.n += 1
+        return decimated
+
+    def _write(self, i: int, values: dict[str, Any]) -> None:
+        for k in self.keys:
+            v = values.get(k)
+            self.data[k][i] = np.nan if v is None else v
+
+    def view(self, key: str) -> np.ndarray:
+        return self.data[key][: self.n]
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.data.values())
+
+
+class History:
+    def __init__(self, max_rows: int = 500_000, max_probe_rows: int = 50_000, max_snapshots: int = 1000):
+        self.scalars = _Columns(SCALAR_KEYS, max_rows, dtype=np.float32)
+        self.val = _Columns(VAL_KEYS, max_probe_rows, dtype=np.float32)
+        self.max_probe_rows = max_probe_rows
+        self.max_snapshots = max(2, max_snapshots)
+        self.layer_names: list[str] = []
+        self.probes: _Columns | None = None  # created at the first snapshot (layer count known)
+        self.snapshots: list[dict] = []
+        self._latest: dict | None = None
+        self._snap_stride = 1
+        self._snap_since = 0
+        self.events: list[dict] = []
+        self.config: dict | None = None
+        self.version = 0
+        self.generation = 0
+        self.lock = threading.RLock()
+
+    # -------------------------------------------------------------------- writing
+    def append_scalars(self, rec: dict[str, Any]) -> None:
+        with self.lock:
+            if self.scalars.append(rec):
+                self.generation += 1
+            self.version += 1
+
+    def append_val(self, step: int, val_loss: float, val_acc: float) -> None:
+        with self.lock:
+            if self.val.append({"step": step, "val_loss": val_loss, "val_acc": val_acc}):
+                self.generation += 1
+            self.version += 1
+
+    def append_snapshot(self, rec: dict[str, Any]) -> None:
+        """A probe record: scalars plus `layers` (list of per-layer dicts, see engine.probes)."""
+        layers = rec.get("layers") or []
+        with self.lock:
+            if layers:
+                names = [l["name"] for l in layers]
+                if self.probes is None or names != self.layer_names:
+                    self.layer_names = names
+                    self.probes = _Columns(("step",) + LAYER_KEYS + ("pcts",), self.max_probe_rows,
+                                           shape=(len(names),), dtype=np.float32)
+                    self.probes.data["pcts"] = np.full((self.probes.capacity, len(names), N_PCTS), np.nan,
+                                                       dtype=np.float32)
+                row: dict[str, Any] = {"step": rec["step"]}
+                for key in LAYER_KEYS:
+                    row[key] = [np.nan if l.get(key) is None else l[key] for l in layers]
+                row["pcts"] = [l["pcts"] if l.get("pcts") else [np.nan] * N_PCTS for l in layers]
+                if self.probes.append(row):
+                    self.generation += 1
+                self._keep_snapshot(rec)
+            self.version += 1
+
+    def _keep_snapshot(self, rec: dict) -> None:
+        self._latest = rec  # the newest is always at hand, whatever the stride
+        self._snap_since += 1
+        if self._snap_since < self._snap_stride:
+            return
+        self._snap_since = 0
+        if len(self.snapshots) >= self.max_snapshots:
+            self.snapshots = self.snapshots[1::2]
+            self._snap_stride *= 2
+        self.snapshots.append(rec)
+
+    def append_event(self, event: dict[str, Any]) -> None:
+        with self.lock:
+            self.events.append(dict(event))
+            self.version += 1
+
+    # -------------------------------------------------------------------- reading
+    def __len__(self) -> int:
+        return self.scalars.n
+
+    def column(self, key: str) -> np.ndarray:
+        """A view of one per-step column (SCALAR_KEYS). Owner thread only; copy to keep."""
+        return self.scalars.view(key)
+
+    def val_column(self, key: str) -> np.ndarray:
+        return self.val.view(key)
+
+    def layer_column(self, key: str) -> np.ndarray:
+        """(probe rows, layers) for LAYER_KEYS, (probe rows, layers, 9) for 'pcts', (rows,) for 'step'."""
+        if self.probes is None:
+            return np.zeros((0, 0)) if key != "step" else np.zeros(0)
+        return self.probes.view(key)
+
+    @property
+    def latest_snapshot(self) -> dict | None:
+        return self._latest
+
+    @property
+    def last_step(self) -> int:
+        return int(self.scalars.view("step")[-1]) if self.scalars.n else -1
+
+    def nbytes(self) -> int:
+        n = self.scalars.nbytes() + self.val.nbytes()
+        if self.probes is not None:
+            n += self.probes.nbytes()
+        return n
+
+    # -------------------------------------------------------------------- export
+    def to_json_obj(self) -> dict:
+        with self.lock:
+            return {
+                "format": "babysit-history/1",
+                "config": self.config,
+                "scalars": {k: self.scalars.view(k).tolist() for k in SCALAR_KEYS},
+                "val": {k: self.val.view(k).tolist() for k in VAL_KEYS},
+                "layer_names": list(self.layer_names),
+                "layers": ({k: self.probes.view(k).tolist() for k in ("step",) + LAYER_KEYS + ("pcts",)}
+                           if self.probes is not None else {}),
+                "snapshots": list(self.snapshots),
+                "events": list(self.events),
+            }
+
+    def to_json(self, path) -> None:
+        atomic_write_text(path, dumps(self.to_json_obj()))
+
+    def to_csv_text(self) -> str:
+        """One row per recorded step: scalars, validation, per-layer probe numbers, events."""
+        with self.lock:
+            steps = self.scalars.view("step")
+            rows: dict[int, dict[str, Any]] = {}
+            order: list[int] = []
+
+            def row(step: float) -> dict[str, Any]:
+                s = int(step)
+                if s not in rows:
+                    rows[s] = {"step": s}
+                    order.append(s)
+                return rows[s]
+
+            for i, s in enumerate(steps):
+                r = row(s)
+                for k in SCALAR_KEYS[1:]:
+                    r[k] = self.scalars.view(k)[i]
+            for i, s in enumerate(self.val.view("step")):
+                r = row(s)
+                r["val_loss"] = self.val.view("val_loss")[i]
+                r["val_acc"] = self.val.view("val_acc")[i]
+            layer_cols: list[str] = []
+            if self.probes is not None:
+                layer_cols = [f"{name}/{k}" for name in self.layer_names for k in LAYER_KEYS]
+                for i, s in enumerate(self.probes.view("step")):
+                    r = row(s)
+                    for k in LAYER_KEYS:
+                        vals = self.probes.view(k)[i]
+                        for j, name in enumerate(self.layer_names):
+                            r[f"{name}/{k}"] = vals[j]
+            for ev in self.events:
+                r = row(ev.get("step", 0))
+                label = ev.get("label") or ev.get("event", "")
+                r["events"] = f"{r['events']}; {label}" if r.get("events") else label
+            header = ["step", *SCALAR_KEYS[1:], "val_loss", "val_acc", *layer_cols, "events"]
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\n")
+            w.writerow(header)
+            for s in sorted(order):
+                r = rows[s]
+                w.writerow([_cell(r.get(h)) for h in header])
+            return buf.getvalue()
+
+    def to_csv(self, path) -> None:
+        atomic_write_text(path, self.to_csv_text())
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{float(v):.6g}"
+    return str(v)

@@ -1,0 +1,363 @@
+"""A training session that trains step by step and can be driven from another thread.
+
+    session = TrainingSession(cfg)        # builds data, model, optimizer; nothing runs yet
+    session.step()                        # one optimizer step, synchronously (CLI, tests)
+    session.start()                       # or: train in a background thread (the window)
+    session.pause(); session.resume(); session.single_step(); session.stop()
+    session.set_lr(1e-2); session.reinit("he_normal"); session.set_optimizer("adam"); session.set_bn(True)
+
+Commands go through a thread-safe queue and are applied between steps, never inside one. Each
+applied command is also recorded as an event {"event": ..., "step": ..., "label": ...} so a chart
+can mark it. Everything the session produces goes one way, into `outbox` (a queue of
+(kind, payload) with kind in "scalars" | "record" | "event" | "state") and into `history`.
+Payloads are plain Python (floats, lists), never tensors.
+
+Steps are numbered from 1: step s is the s-th optimizer update, and its loss is the loss of the
+batch it was computed on (so step 1's loss is the initial loss, ~ln C for small weights).
+Same seed and same commands at the same steps give the same numbers.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .config import OPTIMIZERS, RunConfig, canonical_init, INITS
+from .data import Dataset, build_dataset
+from .errors import ConfigError
+from .history import History
+from .model import MLP, weight_penalty
+from .optim import lr_factor, make_optimizer
+from .probes import Probe
+
+IDLE, RUNNING, PAUSED, DIVERGED, FINISHED, STOPPED, ERROR = (
+    "idle", "running", "paused", "diverged", "finished", "stopped", "error")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available (use --device cpu)")
+    return torch.device(name)
+
+
+def format_lr(x: float) -> str:
+    return f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e") if x < 0.01 or x >= 100 else f"{x:g}"
+
+
+class TrainingSession:
+    def __init__(self, cfg: RunConfig, dataset: Dataset | None = None, *, history: History | None = None,
+                 use_outbox: bool = True):
+        self.cfg = replace(cfg).validate()
+        self.device = resolve_device(cfg.device)
+        self.data = dataset if dataset is not None else build_dataset(self.cfg)
+        torch.manual_seed(cfg.seed)  # dropout draws from the global generator
+        self._g_init = torch.Generator().manual_seed(cfg.seed)
+        self._g_data = torch.Generator().manual_seed(cfg.seed + 1)
+        self.model = MLP(self.data.n_features, self.data.n_classes, cfg.depth, cfg.width, cfg.activation,
+                         bn=cfg.bn, dropout=cfg.dropout)
+        self.model.reinit(cfg.init, cfg.init_std, self._g_init)
+        self.model.to(self.device).train()
+        self.X = torch.as_tensor(self.data.X_train, device=self.device)
+        self.y = torch.as_tensor(self.data.y_train, device=self.device)
+        self.Xv = torch.as_tensor(self.data.X_val, device=self.device)
+        self.yv = torch.as_tensor(self.data.y_val, device=self.device)
+        self.n_train = len(self.y)
+        self.batch_size = min(cfg.batch_size, self.n_train)
+        self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
+        self.total_steps = (math.ceil(cfg.epochs * self.steps_per_epoch) if cfg.epochs else cfg.steps)
+        self.optimizer = self._make_optimizer()
+        self.probe = Probe(self.model, cfg.hist_bins)
+        self.history = history if history is not None else History()
+        self.history.config = self.cfg.to_dict()
+        self.outbox: queue.SimpleQueue | None = queue.SimpleQueue() if use_outbox else None
+        self.step_count = 0          # optimizer steps taken
+        self.last_finite_loss: float | None = None
+        self.state = IDLE
+        self.error: str | None = None
+        self._perm: torch.Tensor | None = None
+        self._pos = 0
+        self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        self._cond = threading.Condition()
+        self._stop = False
+        self._step_requests = 0
+        self._thread: threading.Thread | None = None
+        self.last_record: dict | None = None
+
+    # ================================================================== commands (any thread)
+    def set_lr(self, lr: float) -> None:
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise ConfigError(f"learning rate must be a positive number (got {lr!r})")
+        self._submit("lr", value=float(lr))
+
+    def reinit(self, scheme: str, init_std: float | None = None) -> None:
+        scheme = canonical_init(scheme)
+        if scheme not in INITS:
+            raise ConfigError(f"init must be one of {', '.join(INITS)} (got {scheme!r})")
+        self._submit("reinit", scheme=scheme, init_std=init_std)
+
+    def set_optimizer(self, name: str, **params: Any) -> None:
+        if name not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {name!r})")
+        self.cfg.copy(optimizer=name, **params).validate()  # reject bad parameters now, in words
+        self._submit("optimizer", name=name, params=params)
+
+    def set_bn(self, on: bool) -> None:
+        self._submit("bn", on=bool(on))
+
+    def _submit(self, op: str, **kw: Any) -> None:
+        self._commands.put((op, kw))
+        with self._cond:
+            self._cond.notify_all()
+
+    def apply_commands(self) -> None:
+        """Apply every queued command (called between steps by whoever runs the steps)."""
+        while True:
+            try:
+                op, kw = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            getattr(self, f"_apply_{op}")(**kw)
+
+    def _apply_lr(self, value: float) -> None:
+        old = self.cfg.lr
+        self.cfg.lr = value
+        self._event("lr", f"lr {format_lr(old)} → {format_lr(value)}", old=old, new=value)
+
+    def _apply_reinit(self, scheme: str, init_std: float | None) -> None:
+        if init_std is not None:
+            self.cfg.init_std = float(init_std)
+        self.cfg.init = scheme
+        self.model.reinit(scheme, self.cfg.init_std, self._g_init)
+        self.optimizer = self._make_optimizer()  # old moments describe weights that are gone
+        label = f"re-init: {scheme}" + (f" (std {self.cfg.init_std:g})" if scheme in ("normal", "uniform") else "")
+        self._event("reinit", label, scheme=scheme, init_std=self.cfg.init_std)
+
+    def _apply_optimizer(self, name: str, params: dict) -> None:
+        old = self.cfg.optimizer
+        for k, v in params.items():
+            setattr(self.cfg, k, v)
+        self.cfg.optimizer = name
+        self.optimizer = self._make_optimizer()
+        self._event("optimizer", f"optimizer: {name}", old=old, new=name, params=params)
+
+    def _apply_bn(self, on: bool) -> None:
+        if on == self.model.bn:
+            return
+        old_state = self.optimizer.state
+        self.model.set_bn(on)
+        self.cfg.bn = on
+        self.optimizer = self._make_optimizer()
+        for p in self.model.parameters():  # the Linear layers keep their optimizer state
+            if p in old_state:
+                self.optimizer.state[p] = old_state[p]
+        self._event("bn", "BN on" if on else "BN off", on=on)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c = self.cfg
+        return make_optimizer(c.optimizer, self.model.parameters(), lr=c.lr, momentum=c.momentum,
+                              beta1=c.beta1, beta2=c.beta2, eps=c.eps, rho=c.rho, weight_decay=c.weight_decay)
+
+    def _event(self, kind: str, label: str, **extra: Any) -> dict:
+        ev = {"event": kind, "step": self.step_count, "label": label, **extra}
+        self.history.append_event(ev)
+        self._emit("event", ev)
+        return ev
+
+    def _emit(self, kind: str, payload: Any) -> None:
+        if self.outbox is not None:
+            self.outbox.put((kind, payload))
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self._emit("state", state)
+
+    # ================================================================== training
+    @property
+    def current_lr(self) -> float:
+        c = self.cfg
+        return c.lr * lr_factor(c.schedule, self.step_count, total_steps=self.total_steps, step_size=c.step_size,
+                                gamma=c.gamma, warmup_steps=c.warmup_steps, min_ratio=min(1.0, c.min_lr / c.lr))
+
+    @property
+    def epoch(self) -> int:
+        return self.step_count // self.steps_per_epoch
+
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._perm is None or self._pos >= self.n_train:
+            self._perm = torch.randperm(self.n_train, generator=self._g_data).to(self.device)
+            self._pos = 0
+        idx = self._perm[self._pos:self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return self.X[idx], self.y[idx]
+
+    def step(self) -> dict | None:
+        """Apply queued commands, take one optimizer step, return its scalars (None if it diverged)."""
+        self.apply_commands()
+        if not self.probe.attached:
+            self.probe.attach()
+        step = self.step_count + 1
+        c = self.cfg
+        probe_now = step == 1 or step % c.probe_every == 0
+        eval_now = step == 1 or step % c.eval_every == 0
+        lr = self.current_lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        xb, yb = self._next_batch()
+        self.probe.armed = probe_now
+        logits = self.model(xb)
+        self.probe.armed = False
+        data_loss = F.cross_entropy(logits, yb)
+        reg_loss = 0.5 * c.l2 * weight_penalty(self.model) if c.l2 > 0 else torch.zeros((), device=self.device)
+        loss = data_loss + reg_loss
+        # one host sync per step: the divergence check needs the number
+        loss_v, data_v, reg_v = torch.stack([loss.detach(), data_loss.detach(), reg_loss.detach()]).tolist()
+        if not math.isfinite(loss_v):
+            self.probe._acts = [None] * len(self.probe._acts)
+            self._diverged(step, loss_v)
+            return None
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if probe_now:
+            self.probe.before_step()
+        self.optimizer.step()
+        layers = self.probe.after_step() if probe_now else None
+        acc = (logits.detach().argmax(1) == yb).float().mean().item()
+        self.step_count = step
+        self.last_finite_loss = loss_v
+        scalars = {"step": step, "epoch": (step - 1) // self.steps_per_epoch, "loss": loss_v,
+                   "data_loss": data_v, "reg_loss": reg_v, "train_acc": acc, "lr": lr}
+        self.history.append_scalars(scalars)
+        self._emit("scalars", scalars)
+        if probe_now or eval_now:
+            record = dict(scalars)
+            if eval_now and len(self.yv):
+                record["val_loss"], record["val_acc"] = self.evaluate()
+                self.history.append_val(step, record["val_loss"], record["val_acc"])
+            record["layers"] = layers or []
+            if layers:
+                self.history.append_snapshot(record)
+            self.last_record = record
+            self._emit("record", record)
+        return scalars
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float]:
+        """Validation loss and accuracy in eval mode (batch norm uses its running statistics)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            total, correct, n = 0.0, 0, len(self.yv)
+            for i in range(0, n, 8192):
+                logits = self.model(self.Xv[i:i + 8192])
+                total += F.cross_entropy(logits, self.yv[i:i + 8192], reduction="sum").item()
+                correct += (logits.argmax(1) == self.yv[i:i + 8192]).sum().item()
+            return total / n, correct / n
+        finally:
+            self.model.train(was_training)
+
+    def _diverged(self, step: int, loss: float) -> None:
+        last = self.last_finite_loss
+        msg = (f"loss became {'NaN' if math.isnan(loss) else 'infinite'} at step {step}"
+               + (f" (last finite loss {last:.4g})" if last is not None else "")
+               + ": the learning rate is probably too high")
+        self._event("diverged", "diverged", loss=None, last_finite_loss=last, message=msg)
+        self.error = msg
+        self._set_state(DIVERGED)
+
+    @property
+    def finished(self) -> bool:
+        return self.step_count >= self.total_steps
+
+    # ================================================================== driving from a thread
+    def start(self) -> None:
+        """Train in a background thread until the target, stop() or an error."""
+        if self._thread is not None:
+            return self.resume()
+        self._set_state(RUNNING)
+        self._thread = threading.Thread(target=self._loop, name="babysit-training", daemon=True)
+        self._thread.start()
+
+    def pause(self) -> None:
+        with self._cond:
+            if self.state == RUNNING:
+                self._set_state(PAUSED)
+
+    def resume(self) -> None:
+        with self._cond:
+            if self.state in (PAUSED, DIVERGED, IDLE):
+                self.error = None
+                self._set_state(RUNNING)
+                self._cond.notify_all()
+
+    def single_step(self) -> None:
+        """While paused: take exactly one step."""
+        with self._cond:
+            if self._thread is None:
+                self._set_state(PAUSED)
+                self._thread = threading.Thread(target=self._loop, name="babysit-training", daemon=True)
+                self._thread.start()
+            self._step_requests += 1
+            self._cond.notify_all()
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self.probe.detach()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        try:
+            self.probe.attach()
+            while True:
+                with self._cond:
+                    while (not self._stop and self.state in (PAUSED, DIVERGED)
+                           and self._step_requests == 0):
+                        self._cond.wait(0.25)
+                    if self._stop:
+                        break
+                    single = self.state != RUNNING and self._step_requests > 0
+                    if single:
+                        self._step_requests -= 1
+                if self.finished:
+                    self.apply_commands()
+                    self._set_state(FINISHED)
+                    break
+                self.step()
+        except Exception as exc:  # shown to the user in words; the app lives on
+            self.error = f"training failed: {type(exc).__name__}: {exc}"
+            self._event("error", "error", message=self.error)
+            self._set_state(ERROR)
+        finally:
+            self.probe.detach()
+            if self.state not in (FINISHED, ERROR):
+                self._set_state(STOPPED)
+
+    def drain(self, max_items: int | None = None) -> list[tuple[str, Any]]:
+        """Everything in the outbox so far (the consumer's side of the queue)."""
+        out = []
+        if self.outbox is None:
+            return out
+        while max_items is None or len(out) < max_items:
+            try:
+                out.append(self.outbox.get_nowait())
+            except queue.Empty:
+                break
+        return out
