@@ -89,7 +89,16 @@ class TrainingSession:
         self._stop = False
         self._step_requests = 0
         self._thread: threading.Thread | None = None
+        self.busy = False            # True while the loop thread is inside a step
         self.last_record: dict | None = None
+        # diagnostics watch the stream and add "diagnosis" events (engine/diagnostics.py)
+        self.diagnostics = None
+        try:
+            from .diagnostics import Diagnostics
+        except ImportError:  # pragma: no cover - during development only
+            Diagnostics = None
+        if Diagnostics is not None:
+            self.diagnostics = Diagnostics(self.cfg, self.data.n_classes)
 
     # ================================================================== commands (any thread)
     def set_lr(self, lr: float) -> None:
@@ -111,6 +120,12 @@ class TrainingSession:
 
     def set_bn(self, on: bool) -> None:
         self._submit("bn", on=bool(on))
+
+    def request_boundary(self, resolution: int = 80) -> None:
+        """Ask for the predicted class over the input plane (2-D data only); it arrives in the
+        outbox as ("boundary", dict) after the current step. Computed on the training thread,
+        so the window never touches the model while it trains."""
+        self._submit("boundary", resolution=int(resolution))
 
     def _submit(self, op: str, **kw: Any) -> None:
         self._commands.put((op, kw))
@@ -159,6 +174,14 @@ class TrainingSession:
             if p in old_state:
                 self.optimizer.state[p] = old_state[p]
         self._event("bn", "BN on" if on else "BN off", on=on)
+
+    def _apply_boundary(self, resolution: int) -> None:
+        if self.data.n_features != 2:
+            return
+        from .boundary import predict_grid
+        payload = predict_grid(self.model, self.data, self.device, resolution)
+        payload["step"] = self.step_count
+        self._emit("boundary", payload)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c = self.cfg
@@ -246,7 +269,16 @@ class TrainingSession:
                 self.history.append_snapshot(record)
             self.last_record = record
             self._emit("record", record)
+        else:
+            record = None
+        self._diagnose(scalars, record)
         return scalars
+
+    def _diagnose(self, scalars: dict | None, record: dict | None, event: dict | None = None) -> None:
+        if self.diagnostics is None:
+            return
+        for finding in self.diagnostics.observe(scalars, record, event):
+            self._event("diagnosis", f"{finding['code']}", **finding)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
@@ -268,8 +300,9 @@ class TrainingSession:
         msg = (f"loss became {'NaN' if math.isnan(loss) else 'infinite'} at step {step}"
                + (f" (last finite loss {last:.4g})" if last is not None else "")
                + ": the learning rate is probably too high")
-        self._event("diverged", "diverged", loss=None, last_finite_loss=last, message=msg)
+        ev = self._event("diverged", "diverged", loss=None, last_finite_loss=last, message=msg)
         self.error = msg
+        self._diagnose(None, None, ev)
         self._set_state(DIVERGED)
 
     @property
@@ -340,7 +373,11 @@ class TrainingSession:
                     self.apply_commands()
                     self._set_state(FINISHED)
                     break
-                self.step()
+                self.busy = True
+                try:
+                    self.step()
+                finally:
+                    self.busy = False
         except Exception as exc:  # shown to the user in words; the app lives on
             self.error = f"training failed: {type(exc).__name__}: {exc}"
             self._event("error", "error", message=self.error)

@@ -1,0 +1,310 @@
+"""The headless command line: `train`, `initlab`, `lrfind`, `presets` (no Qt imported here).
+
+    python main.py train --dataset spiral --steps 400 --metrics-out run.jsonl
+    python main.py train --config my.toml --lr 1e-2          # flags override the file
+    python main.py initlab --depth 10 --width 500 --activation tanh --init normal --init-std 0.01
+    python main.py lrfind --dataset digits --json
+    python main.py presets
+
+User mistakes (a bad flag, a bad value, a missing file) exit with status 2 and one line on
+stderr naming the problem; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+from .config import ACTIVATIONS, DATASETS, DEVICES, INITS, INIT_ALIASES, OPTIMIZERS, PREPROCESS, SCHEDULES, RunConfig
+from .errors import BabysitError
+
+PROG = "babysit"
+
+
+class UsageError(BabysitError):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line and exit status 2 (argparse prints the whole usage)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _number(kind: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number (got {text!r})")
+        return value
+    return parse
+
+
+FLOAT = _number(float, "a number")
+INT = _number(int, "an integer")
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per RunConfig key. Defaults are suppressed: only flags the user gave override."""
+    S = argparse.SUPPRESS
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", choices=DATASETS, default=S)
+    d.add_argument("--n-samples", type=INT, default=S, help="toy datasets: number of points")
+    d.add_argument("--classes", type=INT, default=S, help="spiral arms / blob centres")
+    d.add_argument("--noise", type=FLOAT, default=S)
+    d.add_argument("--data-path", default=S, help="idx: a folder of IDX files; file: a .csv or .npz")
+    d.add_argument("--val-fraction", type=FLOAT, default=S)
+    d.add_argument("--subset", type=INT, default=S, help="train on the first N training examples only")
+    d.add_argument("--preprocess", choices=PREPROCESS, default=S)
+    m = p.add_argument_group("model")
+    m.add_argument("--depth", type=INT, default=S, help="number of hidden layers")
+    m.add_argument("--width", type=INT, default=S, help="units per hidden layer")
+    m.add_argument("--activation", choices=ACTIVATIONS, default=S)
+    m.add_argument("--bn", action=argparse.BooleanOptionalAction, default=S, help="batch norm after each hidden Linear")
+    m.add_argument("--dropout", type=FLOAT, default=S)
+    m.add_argument("--init", choices=INITS + tuple(INIT_ALIASES), default=S, metavar="SCHEME",
+                   help=f"one of {', '.join(INITS)} (also: xavier, he)")
+    m.add_argument("--init-std", type=FLOAT, default=S, help="std for --init normal/uniform")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--optimizer", choices=OPTIMIZERS, default=S)
+    o.add_argument("--lr", type=FLOAT, default=S, help="learning rate")
+    o.add_argument("--momentum", type=FLOAT, default=S)
+    o.add_argument("--beta1", type=FLOAT, default=S)
+    o.add_argument("--beta2", type=FLOAT, default=S)
+    o.add_argument("--eps", type=FLOAT, default=S)
+    o.add_argument("--rho", type=FLOAT, default=S, help="RMSProp decay rate")
+    o.add_argument("--weight-decay", type=FLOAT, default=S, help="the optimizer's own weight decay")
+    o.add_argument("--l2", type=FLOAT, default=S, help="explicit L2 penalty 0.5*l2*sum(W^2) in the objective")
+    o.add_argument("--schedule", choices=SCHEDULES, default=S)
+    o.add_argument("--step-size", type=INT, default=S)
+    o.add_argument("--gamma", type=FLOAT, default=S)
+    o.add_argument("--warmup-steps", type=INT, default=S)
+    o.add_argument("--min-lr", type=FLOAT, default=S)
+    o.add_argument("--batch-size", type=INT, default=S)
+    o.add_argument("--steps", type=INT, default=S)
+    o.add_argument("--epochs", type=FLOAT, default=S, help="overrides --steps")
+    o.add_argument("--seed", type=INT, default=S)
+    o.add_argument("--device", choices=DEVICES, default=S)
+    r = p.add_argument_group("probes")
+    r.add_argument("--probe-every", type=INT, default=S)
+    r.add_argument("--eval-every", type=INT, default=S)
+    r.add_argument("--hist-bins", type=INT, default=S)
+    p.add_argument("--config", default=None, metavar="FILE.toml", help="run configuration; flags override it")
+    p.add_argument("--preset", default=None, help="start from a preset (see `presets`)")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """defaults <- preset <- config file <- flags."""
+    cfg = RunConfig()
+    if getattr(args, "preset", None):
+        from .presets import load_preset
+        cfg = load_preset(args.preset)
+    if getattr(args, "config", None):
+        cfg = RunConfig.from_toml(args.config, base=cfg)
+    given = {k: v for k, v in vars(args).items() if k in set(RunConfig.keys())}
+    return RunConfig.from_dict(given, base=cfg)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog=PROG, description="babysit: watch a neural network learn (no subcommand opens the window)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    t = sub.add_parser("train", help="train headless, write metrics as JSON lines")
+    add_config_flags(t)
+    t.add_argument("--metrics-out", default=None, metavar="F.jsonl", help="one JSON object per probe snapshot and event")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    i = sub.add_parser("initlab", help="the lecture's forward-only init experiment")
+    i.add_argument("--depth", type=INT, default=10)
+    i.add_argument("--width", type=INT, default=500)
+    i.add_argument("--activation", choices=ACTIVATIONS, default="tanh")
+    i.add_argument("--init", choices=INITS + tuple(INIT_ALIASES), default="normal", metavar="SCHEME")
+    i.add_argument("--init-std", type=FLOAT, default=0.01)
+    i.add_argument("--bn", action=argparse.BooleanOptionalAction, default=False)
+    i.add_argument("--seed", type=INT, default=0)
+    i.add_argument("--n", type=INT, default=1000, help="number of unit-gaussian inputs")
+    i.add_argument("--bins", type=INT, default=40)
+    i.add_argument("--json", action="store_true")
+    f = sub.add_parser("lrfind", help="LR range test: raise the LR each step, suggest one")
+    add_config_flags(f)
+    f.add_argument("--start", type=FLOAT, default=1e-7)
+    f.add_argument("--end", type=FLOAT, default=10.0)
+    f.add_argument("--lr-steps", "--find-steps", dest="find_steps", type=INT, default=100,
+                   help="number of LR values to try (the test's own --steps)")
+    f.add_argument("--json", action="store_true")
+    sub.add_parser("presets", help="list the lecture presets")
+    g = sub.add_parser("gui", help="open the window (optionally scripted)")
+    g.add_argument("--steps", type=INT, default=None, help="train this many steps at once")
+    g.add_argument("--export", default=None, metavar="DIR", help="after training, export every plot here")
+    g.add_argument("--quit", action="store_true", help="exit when done")
+    g.add_argument("--config", default=None, metavar="FILE.toml")
+    return p
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    argv = list(argv)
+    # `lrfind --steps N` is the natural spelling: it means the test's number of LR values
+    if argv and argv[0] == "lrfind":
+        argv = [("--lr-steps" if a == "--steps" else a) for a in argv]
+    return build_parser().parse_args(argv)
+
+
+# ======================================================================= commands
+def cmd_train(args: argparse.Namespace) -> int:
+    from .session import DIVERGED, TrainingSession
+    cfg = config_from_args(args)
+    session = TrainingSession(cfg)
+    out = open(args.metrics_out, "w", encoding="utf-8") if args.metrics_out else None
+    from .fileio import dumps
+    try:
+        bar = Progress(session.total_steps, enabled=not args.quiet)
+        t0 = time.perf_counter()
+        try:
+            while not session.finished:
+                session.step()
+                for kind, payload in session.drain():
+                    if kind in ("record", "event") and out is not None:
+                        out.write(dumps(payload) + "\n")
+                    if kind == "event" and payload["event"] == "diagnosis":
+                        bar.clear()
+                        print(_finding_line(payload), file=sys.stderr)
+                if session.state == DIVERGED:
+                    break
+                bar.update(session.step_count, session.last_finite_loss)
+        except KeyboardInterrupt:
+            bar.clear()
+            print("interrupted: stopping (metrics so far are kept)", file=sys.stderr)
+        finally:
+            session.probe.detach()
+            bar.clear()
+        elapsed = time.perf_counter() - t0
+    finally:
+        if out is not None:
+            out.close()
+    _summary(session, elapsed, args.metrics_out)
+    return 0
+
+
+def _finding_line(event: dict) -> str:
+    try:
+        from .diagnostics import format_finding
+        return format_finding(event)
+    except ImportError:  # pragma: no cover
+        return f"[{event.get('code')}] step {event.get('step')}: {event.get('message')}"
+
+
+def _summary(session, elapsed: float, metrics_out: str | None) -> None:
+    h = session.history
+    steps = session.step_count
+    lines = [f"trained {steps} steps in {elapsed:.1f} s ({steps / max(elapsed, 1e-9):.0f} steps/s) "
+             f"on {session.cfg.dataset} ({session.data.n_train} train / {session.data.n_val} val, "
+             f"{session.data.n_classes} classes), device {session.device}"]
+    if len(h):
+        first, last = float(h.column("loss")[0]), float(h.column("loss")[-1])
+        lines.append(f"loss {first:.4f} -> {last:.4f}   train acc {float(h.column('train_acc')[-1]):.3f}")
+    if len(h.val_column("step")):
+        lines.append(f"val loss {float(h.val_column('val_loss')[-1]):.4f}   val acc {float(h.val_column('val_acc')[-1]):.3f}")
+    if session.state == "diverged":
+        lines.append(f"DIVERGED: {session.error}")
+    if metrics_out:
+        lines.append(f"metrics: {metrics_out}")
+    print("\n".join(lines))
+
+
+class Progress:
+    """A one-line progress bar on stderr (plain periodic lines when stderr is not a terminal)."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total, self.enabled = total, enabled
+        self.tty = sys.stderr.isatty()
+        self.t0 = self.last = time.perf_counter()
+        self.shown = False
+        self.next_pct = 10
+
+    def update(self, step: int, loss: float | None) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        pct = 100 * step / max(self.total, 1)
+        rate = step / max(now - self.t0, 1e-9)
+        loss_s = f"{loss:.4f}" if loss is not None else "-"
+        if self.tty:
+            if now - self.last < 0.1 and step < self.total:
+                return
+            filled = int(30 * step / max(self.total, 1))
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {step}/{self.total} loss {loss_s} {rate:.0f} steps/s")
+            sys.stderr.flush()
+            self.shown = True
+        elif pct >= self.next_pct or step == self.total:
+            sys.stderr.write(f"step {step}/{self.total} ({pct:.0f}%) loss {loss_s} {rate:.0f} steps/s\n")
+            self.next_pct = (int(pct) // 10 + 1) * 10
+        self.last = now
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r" + " " * 79 + "\r")
+            sys.stderr.flush()
+            self.shown = False
+
+
+def cmd_initlab(args: argparse.Namespace) -> int:
+    from .initlab import format_table, run_initlab
+    result = run_initlab(depth=args.depth, width=args.width, activation=args.activation, init=args.init,
+                         init_std=args.init_std, bn=args.bn, seed=args.seed, n=args.n, bins=args.bins)
+    if args.json:
+        from .fileio import json_safe
+        print(json.dumps(json_safe(result)))
+    else:
+        print(format_table(result))
+    return 0
+
+
+def cmd_lrfind(args: argparse.Namespace) -> int:
+    from .lrfind import lr_range_test
+    cfg = config_from_args(args)
+    if not (0 < args.start < args.end):
+        raise UsageError(f"--start must be positive and below --end (got {args.start:g} and {args.end:g})")
+    if args.find_steps < 5:
+        raise UsageError(f"--steps must be at least 5 (got {args.find_steps})")
+    result = lr_range_test(cfg, start=args.start, end=args.end, steps=args.find_steps)
+    if args.json:
+        from .fileio import json_safe
+        print(json.dumps(json_safe({"lrs": result["lrs"], "losses": result["losses"],
+                                    "suggested_lr": result["suggested_lr"]})))
+    else:
+        print(f"tried {len(result['lrs'])} learning rates from {result['lrs'][0]:.2g} to {result['lrs'][-1]:.2g}")
+        print(f"suggested learning rate: {result['suggested_lr']:.3g}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from .presets import list_presets
+    presets = list_presets()
+    width = max(len(p.name) for p in presets) if presets else 0
+    for p in presets:
+        print(f"{p.name:<{width}}  {p.description}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "initlab": cmd_initlab, "lrfind": cmd_lrfind, "presets": cmd_presets}
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse and run a headless command; user mistakes become one line and status 2."""
+    try:
+        args = parse(argv)
+        if args.command is None or args.command == "gui":
+            raise UsageError("the window is opened by main.py, not engine.cli")
+        return COMMANDS[args.command](args)
+    except BabysitError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. --metrics-out into a folder that does not exist
+        name = getattr(exc, "filename", None)
+        print(f"{PROG}: error: {exc.strerror or exc}" + (f": {name}" if name else ""), file=sys.stderr)
+        return 2

@@ -1,0 +1,97 @@
+"""The headless CLI: a real training run writes the documented schema; mistakes exit 2 in one line."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def babysit(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_train_200_steps_on_spiral_lowers_loss_and_writes_schema(tmp_path):
+    out = tmp_path / "run.jsonl"
+    r = babysit("train", "--dataset", "spiral", "--steps", "200", "--metrics-out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "trained 200 steps" in r.stdout
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    records = [o for o in lines if "event" not in o]
+    assert records[0]["step"] == 1 and records[-1]["step"] == 200
+    for key in ("step", "epoch", "loss", "data_loss", "reg_loss", "train_acc", "lr", "layers"):
+        assert all(key in r for r in records), key
+    with_val = [r for r in records if "val_loss" in r]
+    assert with_val and all(0 <= r["val_acc"] <= 1 for r in with_val)
+    probed = [r for r in records if r["layers"]]
+    layer = probed[-1]["layers"][0]
+    for key in ("name", "act_mean", "act_std", "dead_frac", "hist", "weight_norm", "grad_norm", "update_ratio"):
+        assert key in layer, key
+    assert len(layer["hist"]["edges"]) == len(layer["hist"]["counts"]) + 1
+    assert sum(layer["hist"]["counts"]) > 0
+    assert records[-1]["loss"] < 0.7 * records[0]["loss"]
+
+
+def test_flags_override_config_file(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('dataset = "moons"\nlr = 0.5\nsteps = 7\n')
+    out = tmp_path / "m.jsonl"
+    r = babysit("train", "--config", str(cfg), "--lr", "0.02", "--probe-every", "1", "--metrics-out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(l) for l in out.read_text().splitlines() if '"event"' not in l]
+    assert len(recs) == 7 and recs[0]["lr"] == pytest.approx(0.02)
+    assert "on moons" in r.stdout
+
+
+@pytest.mark.parametrize("args,words", [
+    (["train", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train", "--lr", "-0.1"], "lr must be > 0"),
+    (["train", "--lr", "abc"], "--lr: must be a number"),
+    (["train", "--depth", "0"], "depth must be >= 1"),
+    (["train", "--dataset", "file", "--data-path", "/no/such/file.csv"], "not found"),
+    (["train", "--dataset", "idx"], "needs a data path"),
+    (["train", "--config", "/no/such.toml"], "config file not found"),
+    (["initlab", "--depth", "0"], "depth must be >= 1"),
+    (["nosuchcommand"], "invalid choice"),
+])
+def test_mistakes_exit_2_with_one_line(args, words, capsys):
+    assert main(args) == 2  # in-process: the same code path as the console script, minus start-up
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert words in lines[0] and lines[0].startswith("babysit: error:")
+    assert "Traceback" not in captured.err
+
+
+def test_a_mistake_through_the_real_process():
+    r = babysit("train", "--lr", "abc")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--lr: must be a number" in r.stderr
+
+
+def test_malformed_data_file_and_unknown_config_key(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,label\n1,2,0\n3,x,1\n")
+    r = babysit("train", "--dataset", "file", "--data-path", str(bad), "--steps", "3")
+    assert r.returncode == 2 and "bad.csv" in r.stderr and "Traceback" not in r.stderr
+    cfg = tmp_path / "k.toml"
+    cfg.write_text("lr = 0.1\nwidht = 3\n")
+    r = babysit("train", "--config", str(cfg))
+    assert r.returncode == 2 and "unknown config key 'widht'" in r.stderr
+
+
+def test_initlab_json_shows_collapse():
+    r = babysit("initlab", "--depth", "6", "--width", "200", "--activation", "tanh", "--init", "normal",
+                "--init-std", "0.01", "--json")
+    assert r.returncode == 0, r.stderr
+    layers = json.loads(r.stdout)["layers"]
+    assert len(layers) == 6
+    stds = [l["act_std"] for l in layers]
+    assert stds == sorted(stds, reverse=True) and stds[-1] < 1e-3 * stds[0]
+    assert {"act_mean", "act_std", "sat_frac", "dead_frac", "hist"} <= set(layers[0])
+    table = babysit("initlab", "--depth", "3", "--width", "50")
+    assert table.returncode == 0 and "hidden3" in table.stdout

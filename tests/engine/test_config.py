@@ -1,0 +1,54 @@
+"""RunConfig: validation in words, TOML round trip, unknown keys rejected."""
+import pytest
+
+from engine.config import RunConfig
+from engine.errors import ConfigError
+
+
+def test_defaults_are_valid_and_round_trip_through_toml(tmp_path):
+    cfg = RunConfig(lr=0.02, activation="tanh", bn=True, subset=20, init="he")
+    assert cfg.validate().init == "he_normal"
+    path = tmp_path / "run.toml"
+    path.write_text(cfg.to_toml())
+    back = RunConfig.from_toml(path)
+    assert back == cfg
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("lr", -1.0, "lr must be > 0"),
+    ("lr", 0, "lr must be > 0"),
+    ("lr", "abc", "lr must be a number"),
+    ("depth", 0, "depth must be >= 1"),
+    ("depth", 2.5, "depth must be an integer"),
+    ("activation", "swish", "activation must be one of"),
+    ("val_fraction", 0.95, "val_fraction must be <= 0.9"),
+    ("lr", float("nan"), "lr must be finite"),
+])
+def test_bad_values_are_named(field, value, words):
+    cfg = RunConfig()
+    setattr(cfg, field, value)
+    problems = cfg.problems()
+    assert field in problems and words in problems[field]
+    with pytest.raises(ConfigError, match=words):
+        cfg.validate()
+
+
+def test_unknown_key_is_an_error_with_a_hint(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("lr = 0.1\nlearning_rat = 3\n")
+    with pytest.raises(ConfigError, match="unknown config key 'learning_rat'"):
+        RunConfig.from_toml(path)
+
+
+def test_malformed_toml_and_missing_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("lr = = 3\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        RunConfig.from_toml(path)
+    with pytest.raises(ConfigError, match="not found"):
+        RunConfig.from_toml(tmp_path / "missing.toml")
+
+
+def test_file_datasets_need_a_path():
+    with pytest.raises(ConfigError, match="needs a data path"):
+        RunConfig(dataset="idx").validate()

@@ -1,0 +1,221 @@
+"""The training session: update ratios, commands as events, determinism, divergence, threads."""
+import copy
+import math
+import threading
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.config import RunConfig
+from engine.errors import ConfigError
+from engine.model import weight_penalty
+from engine.session import DIVERGED, FINISHED, PAUSED, STOPPED, TrainingSession
+
+SMALL = dict(dataset="spiral", n_samples=300, depth=2, width=32, batch_size=32, eval_every=25)
+
+
+def make(**kw):
+    return TrainingSession(RunConfig(**{**SMALL, **kw}), use_outbox=False)
+
+
+def fixed_batch(session):
+    xb, yb = session.X[:32].clone(), session.y[:32].clone()
+    session._next_batch = lambda: (xb, yb)
+    return xb, yb
+
+
+def test_update_ratio_matches_hand_computation_for_sgd():
+    s = make(optimizer="sgd", lr=0.1, probe_every=1)
+    xb, yb = fixed_batch(s)
+    ref = copy.deepcopy(s.model)
+    loss = F.cross_entropy(ref(xb), yb)
+    loss.backward()
+    s.step()
+    layers = s.history.latest_snapshot["layers"]
+    assert [l["name"] for l in layers] == ["hidden1", "hidden2", "output"]
+    for rec, lin in zip(layers, ref.all_linears):
+        expected = 0.1 * lin.weight.grad.norm().item() / lin.weight.norm().item()
+        assert rec["update_ratio"] == pytest.approx(expected, rel=1e-4)
+        assert rec["grad_norm"] == pytest.approx(lin.weight.grad.norm().item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("opt", ["adam", "momentum", "rmsprop"])
+def test_update_ratio_is_the_real_weight_change(opt):
+    s = make(optimizer=opt, lr=0.01, probe_every=1)
+    for _ in range(3):  # let momentum / moments build up
+        s.step()
+    before = [l.weight.detach().clone() for l in s.model.all_linears]
+    s.step()
+    after = [l.weight.detach() for l in s.model.all_linears]
+    for rec, b, a in zip(s.history.latest_snapshot["layers"], before, after):
+        expected = (a - b).norm().item() / b.norm().item()
+        assert rec["update_ratio"] == pytest.approx(expected, rel=1e-4)
+        assert rec["weight_norm"] == pytest.approx(a.norm().item(), rel=1e-5)
+    if opt == "adam":  # Adam's step is not lr*grad: the ratio must not be the SGD formula
+        rec = s.history.latest_snapshot["layers"][0]
+        assert rec["update_ratio"] != pytest.approx(0.01 * rec["grad_norm"] / before[0].norm().item(), rel=0.05)
+
+
+def test_loss_is_data_plus_reg_and_reg_is_half_l2_sum_w2():
+    s = make(l2=0.05)
+    w0 = weight_penalty(s.model).item()
+    first = s.step()
+    assert first["reg_loss"] == pytest.approx(0.5 * 0.05 * w0, rel=1e-5)
+    for _ in range(20):
+        rec = s.step()
+        assert rec["loss"] == pytest.approx(rec["data_loss"] + rec["reg_loss"], rel=1e-6)
+    assert make(l2=0.0).step()["reg_loss"] == 0.0
+
+
+def test_commands_apply_between_steps_and_are_events():
+    s = make()
+    for _ in range(5):
+        s.step()
+    s.set_lr(0.05)
+    s.reinit("xavier_uniform")
+    s.set_optimizer("momentum", momentum=0.8)
+    s.set_bn(True)
+    assert s.cfg.lr != 0.05  # queued, not applied yet
+    s.step()
+    kinds = [(e["event"], e["step"]) for e in s.history.events if e["event"] != "diagnosis"]
+    assert kinds == [("lr", 5), ("reinit", 5), ("optimizer", 5), ("bn", 5)]
+    assert s.cfg.lr == 0.05 and s.cfg.optimizer == "momentum" and s.cfg.momentum == 0.8 and s.model.bn
+    assert isinstance(s.optimizer, torch.optim.SGD) and s.optimizer.param_groups[0]["momentum"] == 0.8
+    assert [e["label"] for e in s.history.events[:4]] == ["lr 3e-3 → 0.05", "re-init: xavier_uniform",
+                                                          "optimizer: momentum", "BN on"]
+
+
+def test_bad_commands_are_refused_in_words():
+    s = make()
+    for bad in (-1, 0, float("nan"), "x"):
+        with pytest.raises(ConfigError, match="learning rate must be a positive number"):
+            s.set_lr(bad)
+    with pytest.raises(ConfigError, match="optimizer must be one of"):
+        s.set_optimizer("lbfgs")
+    with pytest.raises(ConfigError, match="init must be one of"):
+        s.reinit("magic")
+
+
+def test_bn_toggle_and_optimizer_switch_keep_linear_weights():
+    s = make()
+    for _ in range(10):
+        s.step()
+    before = [l.weight.detach().clone() for l in s.model.all_linears]
+    s.set_bn(True)
+    s.set_optimizer("sgd")
+    s.apply_commands()
+    assert all(torch.equal(b, l.weight) for b, l in zip(before, s.model.all_linears))
+    s.set_bn(False)
+    s.apply_commands()
+    assert all(torch.equal(b, l.weight) for b, l in zip(before, s.model.all_linears))
+    assert s.step() is not None
+
+
+def test_reinit_changes_weights_and_training_continues():
+    s = make(init="normal", init_std=0.01)
+    for _ in range(5):
+        s.step()
+    s.reinit("he_normal")
+    s.step()
+    w = s.model.linears[1].weight
+    assert w.std().item() == pytest.approx(math.sqrt(2 / 32), rel=0.2)
+    assert s.step_count == 6
+
+
+def run_script(seed):
+    s = make(seed=seed, probe_every=5, dropout=0.1)
+    for i in range(30):
+        if i == 10:
+            s.set_lr(0.01)
+        if i == 20:
+            s.set_bn(True)
+        s.step()
+    return s
+
+
+def test_same_seed_and_commands_give_the_same_numbers():
+    a, b, c = run_script(7), run_script(7), run_script(8)
+    assert a.history.column("loss").tolist() == b.history.column("loss").tolist()
+    assert a.history.latest_snapshot["layers"] == b.history.latest_snapshot["layers"]
+    assert a.history.column("loss").tolist() != c.history.column("loss").tolist()
+
+
+def test_nan_pauses_and_keeps_history():
+    s = make(optimizer="sgd", lr=80.0, init="normal", init_std=1.0)
+    for _ in range(300):
+        if s.step() is None:
+            break
+    assert s.state == DIVERGED
+    ev = [e for e in s.history.events if e["event"] == "diverged"]
+    assert len(ev) == 1 and ev[0]["step"] == s.step_count
+    assert ev[0]["last_finite_loss"] is not None and math.isfinite(ev[0]["last_finite_loss"])
+    assert len(s.history) == s.step_count >= 1  # everything before the NaN is kept
+    assert "at step" in s.error
+
+
+def test_threaded_run_pause_step_stop_and_hooks_removed():
+    s = TrainingSession(RunConfig(**{**SMALL, "steps": 10_000_000}))
+    s.start()
+    wait_for(lambda: s.step_count > 20)
+    s.set_lr(0.01)
+    wait_for(lambda: any(e["event"] == "lr" for e in s.history.events))
+    s.pause()
+    wait_for(lambda: s.state == PAUSED)
+    wait_for(lambda: not s.busy)  # the step in flight (if any) has finished
+    n = s.step_count
+    s.single_step()
+    wait_for(lambda: s.step_count == n + 1)
+    assert s.state == PAUSED
+    s.stop()
+    assert not s.alive and s.state == STOPPED
+    assert not s.probe.attached
+    assert all(t.name != "babysit-training" for t in threading.enumerate())
+    kinds = {k for k, _ in s.drain()}
+    assert {"scalars", "record", "event", "state"} <= kinds
+
+
+def test_threaded_run_finishes_at_target():
+    s = TrainingSession(RunConfig(**{**SMALL, "steps": 40}))
+    s.start()
+    s.join(30)
+    assert s.state == FINISHED and s.step_count == 40
+
+
+def test_threaded_divergence_pauses_the_loop():
+    s = TrainingSession(RunConfig(**{**SMALL, "optimizer": "sgd", "lr": 80.0, "init": "normal", "init_std": 1.0,
+                                     "steps": 100_000}))
+    s.start()
+    wait_for(lambda: s.state == DIVERGED)
+    n = s.step_count
+    assert s.alive  # paused, not dead: the user can lower the LR and resume
+    s.set_lr(1e-4)
+    s.reinit("he_normal")
+    s.resume()
+    wait_for(lambda: s.step_count > n + 5)
+    s.stop()
+
+
+def test_epochs_set_the_number_of_steps():
+    s = make(epochs=2.0, batch_size=24)
+    assert s.total_steps == 2 * math.ceil(s.n_train / 24)
+
+
+def test_eval_uses_running_statistics_with_bn():
+    s = make(bn=True, eval_every=1)
+    for _ in range(5):
+        s.step()
+    loss_eval, _ = s.evaluate()
+    s.model.train()
+    with torch.no_grad():
+        loss_train_mode = F.cross_entropy(s.model(s.Xv), s.yv).item()
+    assert loss_eval != pytest.approx(loss_train_mode, rel=1e-6)
+    assert s.model.training
+
+
+def wait_for(cond, timeout=20.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.002)
