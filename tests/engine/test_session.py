@@ -219,3 +219,23 @@ def wait_for(cond, timeout=20.0):
     while not cond():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.002)
+
+
+def test_an_error_in_training_is_reported_in_words_and_hooks_are_removed():
+    s = TrainingSession(RunConfig(**{**SMALL, "steps": 1000}))
+    calls = {"n": 0}
+    real_forward = s.model.forward
+
+    def flaky_forward(x):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise RuntimeError("simulated failure")
+        return real_forward(x)
+
+    s.model.forward = flaky_forward
+    s.start()
+    s.join(30)
+    assert s.state == "error" and "simulated failure" in s.error
+    assert not s.probe.attached
+    assert any(e["event"] == "error" for e in s.history.events)
+    assert len(s.history) >= 20  # what was recorded before the error is kept
