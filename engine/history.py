@@ -39,7 +39,9 @@ class _Columns:
         self.n = 0
         self.stride = 1  # one stored row per `stride` appended rows (after decimation)
         self._since = 0  # rows offered since the last stored one
-        self.data = {k: np.full((self.capacity, *shape), np.nan, dtype=np.float64 if k == "step" else dtype)
+        # "step" is always one number per row; the other keys have the per-row `shape`
+        self.data = {k: (np.full(self.capacity, np.nan, dtype=np.float64) if k == "step"
+                         else np.full((self.capacity, *shape), np.nan, dtype=dtype))
                      for k in keys}
 
     def append(self, values: dict[str, Any]) -> bool:
