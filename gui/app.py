@@ -1,0 +1,154 @@
+"""Start the window: `run_gui()` (main.py calls it), or a scripted run that trains and exports.
+
+    run_gui()                                           # the window, as a user opens it
+    run_gui(config="presets/x.toml")                    # ... with a configuration loaded
+    run_gui(steps=300, export="out/", quit=True)        # train 300 steps live, export, exit 0
+
+The scripted run uses the default setup (RunConfig, `steps` overriding its steps, or the file
+given by `config`), presses Start in the real window, and when the target is reached writes every
+plot as PNG, SVG and CSV, the dashboard PNG, metrics.csv and metrics.json into `export`. It
+returns non-zero, with a message on stderr, when anything fails. It never touches the user's
+remembered settings.
+
+Startup is kept short by showing the window before torch is imported: the engine's session
+module loads on a background thread after the first paint (see Controller.preload_engine).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QPointF, Qt, QTimer
+from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import QApplication
+
+APP_NAME = "babysit"
+ORG_NAME = "babysit"
+STYLE_PATH = Path(__file__).resolve().parent.parent / "resources" / "style.qss"
+
+
+def make_icon() -> QIcon:
+    """A falling loss curve on a rounded square, painted (no image file to ship)."""
+    pm = QPixmap(64, 64)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setBrush(QColor("#1f3b57"))
+    p.setPen(Qt.PenStyle.NoPen)
+    p.drawRoundedRect(2, 2, 60, 60, 12, 12)
+    path = QPainterPath(QPointF(10, 14))
+    path.cubicTo(QPointF(18, 46), QPointF(30, 48), QPointF(54, 50))
+    p.setPen(QPen(QColor("#ffb347"), 5, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+    p.setBrush(Qt.BrushStyle.NoBrush)
+    p.drawPath(path)
+    p.end()
+    return QIcon(pm)
+
+
+def ensure_app() -> QApplication:
+    """The QApplication (reused when one exists, e.g. under pytest-qt)."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setStyle("Fusion")   # the same look on every platform; the stylesheet builds on it
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORG_NAME)
+    app.setWindowIcon(make_icon())
+    if STYLE_PATH.is_file() and not app.property("babysit_styled"):
+        try:
+            app.setStyleSheet(app.styleSheet() + "\n" + STYLE_PATH.read_text(encoding="utf-8"))
+            app.setProperty("babysit_styled", True)
+        except OSError:
+            pass  # a missing stylesheet is cosmetic
+    return app
+
+
+def run_gui(steps: int | None = None, export: str | None = None, quit: bool = False,
+            config: str | None = None) -> int:
+    """Open the window. With steps/export/quit: a scripted run (see the module docstring).
+    Returns the process exit code."""
+    app = ensure_app()
+    from .controller import preload_engine
+    from .main_window import MainWindow
+    from engine.errors import BabysitError
+
+    scripted = steps is not None or export is not None or quit
+    win = MainWindow(restore=not scripted, save_settings=not scripted)
+    win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, not quit)
+    if config:
+        try:
+            win.load_config(config)
+        except BabysitError as exc:
+            print(f"babysit: {exc}", file=sys.stderr)
+            if scripted:
+                win.close()
+                return 2
+            win.banner.show_message(f"{exc}\nThe default setup is shown instead.", "error")
+    if steps is not None:
+        win.setup.set_value("steps", int(steps))
+        win.setup.set_value("epochs", None)
+    win.show()
+    # torch loads on a background thread once the window has painted (an import holds the GIL
+    # for long stretches; started at once it would hold up the first paint)
+    QTimer.singleShot(300, preload_engine)
+
+    if not scripted:
+        return app.exec()
+
+    result: dict = {"code": None, "handled": False}
+    loop = QEventLoop()
+
+    def finish(code: int, message: str | None = None) -> None:
+        if result["code"] is not None:
+            return
+        result["code"] = code
+        if message:
+            print(f"babysit: {message}", file=sys.stderr)
+        if quit:
+            loop.quit()
+
+    def on_state(state: str) -> None:
+        if state in ("finished", "diverged", "error", "stopped") and not result["handled"]:
+            result["handled"] = True   # once: stopping a diverged run reports "stopped" too
+            problem = None
+            if state == "diverged":
+                problem = f"the run diverged: {win.controller.error}"
+                win.controller.stop()
+            elif state == "error":
+                problem = win.controller.error or "training failed"
+            elif state == "stopped":
+                problem = "the run was stopped before its target"
+            code = 0 if problem is None else 1
+            if export:
+                try:
+                    files = win.export_everything(export)
+                    print(f"babysit: wrote {len(files)} files to {export}", file=sys.stderr)
+                except Exception as exc:
+                    finish(1, f"export failed: {type(exc).__name__}: {exc}")
+                    return
+            finish(code, problem)
+
+    def on_error(message: str) -> None:
+        if win.controller.session is None:     # the run could not even be built
+            finish(2, message)
+
+    win.controller.stateChanged.connect(on_state)
+    win.controller.errorOccurred.connect(on_error)
+    win.closed.connect(lambda: finish(1, "the window was closed before the run ended"))
+    def go() -> None:
+        if not win.start() and win.controller.session is None:   # e.g. steps=0: invalid setup
+            finish(2, win.banner.text() or "the run could not start")
+
+    QTimer.singleShot(0, go)
+    if not quit:
+        code = app.exec()
+        return int(result["code"] or code)
+    loop.exec()
+    for signal, slot in ((win.controller.stateChanged, on_state), (win.controller.errorOccurred, on_error)):
+        try:
+            signal.disconnect(slot)
+        except (RuntimeError, TypeError):
+            pass
+    win.close()
+    win.deleteLater()
+    return int(result["code"] or 0)

@@ -1,0 +1,374 @@
+"""The controller: owns the training session and the GUI-side history. No widgets.
+
+    ctl = Controller()
+    ctl.add_view(dashboard)          # anything with refresh(history) and reset()
+    ctl.start(cfg)                   # build the session (data, model) and train in its thread
+    ctl.pause(); ctl.resume(); ctl.step(cfg); ctl.stop(); ctl.reset()
+    ctl.set_lr(1e-2); ctl.reinit("he_normal"); ctl.set_optimizer("sgd"); ctl.set_bn(True)
+
+Data flows one way: the session's thread puts (kind, payload) items in its outbox; a QTimer
+(every TICK_MS) drains *all* of them into `history` on the GUI thread, then refreshes each view
+once if a frame is due. One tick is one delivery however many steps it carries, so the GUI
+never sees one signal per training step; frames are paced by what drawing costs, so charts on a
+slow machine redraw less often instead of starving the training thread. Errors a user can cause (a bad data file, a bad value) come back as
+`errorOccurred(message)`, never as a traceback.
+
+The engine's session module imports torch (~1.5 s), so it is imported on the first start, not
+when the window opens; `preload()` warms it up in a background thread after the window shows.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from engine.config import RunConfig
+from engine.errors import BabysitError
+from engine.history import History
+
+TICK_MS = 33
+DRAW_DUTY = 2.5          # a frame waits this many times what the last ones cost (see _note_frame_cost)
+MAX_FRAME_WAIT = 1.0     # ... but the charts move at least once a second
+
+# session states (engine.session names them; repeated here so the window needs no torch import)
+IDLE, RUNNING, PAUSED, DIVERGED, FINISHED, STOPPED, ERROR = (
+    "idle", "running", "paused", "diverged", "finished", "stopped", "error")
+LIVE_STATES = (RUNNING, PAUSED, DIVERGED)      # a session that still accepts commands
+ENDED_STATES = (FINISHED, STOPPED, ERROR)
+
+
+class View(Protocol):
+    def refresh(self, history: History) -> Any: ...
+    def reset(self) -> Any: ...
+
+
+def preload_engine() -> threading.Thread:
+    """Import the torch-heavy engine in a background thread so the first Start is quick."""
+    def work() -> None:
+        try:
+            import engine.session  # noqa: F401
+        except Exception:  # a broken install shows itself, in words, when Start is pressed
+            pass
+    t = threading.Thread(target=work, name="babysit-preload", daemon=True)
+    t.start()
+    return t
+
+
+def _leave_a_core_for_the_gui() -> None:
+    """Keep torch's intra-op threads off one core. With every core taken, OpenMP workers spin
+    against the GUI thread and the training thread: measured on 2 cores, 2 intra-op threads gave
+    20-70 steps/s where 1 gave 500-700 (small MLPs gain nothing from more threads anyway)."""
+    import torch
+    want = max(1, (os.cpu_count() or 2) - 1)
+    if torch.get_num_threads() > want:
+        torch.set_num_threads(want)
+
+
+class Controller(QObject):
+    stateChanged = Signal(str)        # idle | running | paused | diverged | finished | stopped | error
+    progressed = Signal(dict)         # once per delivery: step, epoch, total_steps, steps_per_s, lr
+    errorOccurred = Signal(str)       # a message in words (building failed, training failed)
+    sessionChanged = Signal(object)   # the new TrainingSession, or None after reset
+    delivered = Signal()              # once per frame, after the views refreshed
+    otherReceived = Signal(str, object)  # outbox kinds beyond the four above (e.g. "boundary")
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = None           # engine.session.TrainingSession | None
+        self.history = History()
+        self.views: list[View] = []
+        self.state = IDLE
+        self.error: str | None = None
+        # per run (see _reset_counters): deliveries = ticks that carried data, frames = view
+        # refreshes (<= deliveries: drawing is paced), frame_cost = what a frame took lately,
+        # latest = newest payload of each other outbox kind
+        self._reset_counters()
+        self.timer = QTimer(self)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self.tick)
+
+    # ------------------------------------------------------------------ views
+    def add_view(self, view: View) -> None:
+        """Register something to refresh once per frame (the dashboard, a lab panel)."""
+        self.views.append(view)
+
+    def remove_view(self, view: View) -> None:
+        if view in self.views:
+            self.views.remove(view)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def step_count(self) -> int:
+        return self.session.step_count if self.session is not None else 0
+
+    @property
+    def total_steps(self) -> int:
+        return self.session.total_steps if self.session is not None else 0
+
+    @property
+    def live(self) -> bool:
+        """A session exists and can still take commands."""
+        return self.session is not None and self.state in LIVE_STATES
+
+    # ------------------------------------------------------------------ run control
+    def build(self, cfg: RunConfig) -> bool:
+        """Create the session for `cfg` (data, model, optimizer). False (and errorOccurred) on failure."""
+        if self.session is not None:
+            self.reset()
+        try:
+            cfg = cfg.copy().validate()
+            from engine.session import TrainingSession   # torch: imported on first use
+            _leave_a_core_for_the_gui()
+            session = TrainingSession(cfg)
+        except BabysitError as exc:
+            self._fail(str(exc))
+            return False
+        except Exception as exc:   # a bug or an odd environment: still words, never a traceback
+            self._fail(f"could not set up the run: {type(exc).__name__}: {exc}")
+            return False
+        self.session = session
+        self.history = History()
+        self.history.config = session.cfg.to_dict()
+        self.error = None
+        self._reset_counters()
+        self._reset_views()
+        self.sessionChanged.emit(session)
+        self._set_state(IDLE)
+        return True
+
+    def start(self, cfg: RunConfig | None = None) -> bool:
+        """Train: build a session from `cfg` if there is none, otherwise resume the paused one."""
+        if self.session is None or self.state in ENDED_STATES:
+            if cfg is None or not self.build(cfg):
+                return False
+        if self.state in (PAUSED, DIVERGED):
+            self.session.resume()
+        elif self.state == IDLE:
+            self.session.start()
+        self._rate_mark = None
+        self._sync_state()
+        self.timer.start()
+        return True
+
+    def pause(self) -> None:
+        if self.session is not None and self.state == RUNNING:
+            self.session.pause()
+            self._sync_state()
+
+    def resume(self) -> None:
+        if self.session is not None and self.state in (PAUSED, DIVERGED):
+            self._rate_mark = None
+            self.session.resume()
+            self._sync_state()
+
+    def toggle_pause(self) -> None:
+        if self.state == RUNNING:
+            self.pause()
+        elif self.state in (PAUSED, DIVERGED):
+            self.resume()
+
+    def step(self, cfg: RunConfig | None = None) -> bool:
+        """Exactly one optimizer step (building the session paused if there is none)."""
+        if self.session is None or self.state in ENDED_STATES:
+            if cfg is None or not self.build(cfg):
+                return False
+        if self.state == RUNNING:
+            self.session.pause()
+        self.session.single_step()
+        self._sync_state()
+        self.timer.start()
+        return True
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """End the run (its curves stay); joins the training thread."""
+        if self.session is None:
+            return
+        self.session.stop(timeout)
+        self.tick()               # deliver what the thread produced before it ended
+        if self.state in LIVE_STATES or self.state == IDLE:
+            self._set_state(STOPPED)
+        self.timer.stop()
+
+    def reset(self) -> None:
+        """Drop the session and its curves; back to a fresh setup."""
+        if self.session is not None:
+            self.session.stop(2.0)
+            self.session = None
+            self.sessionChanged.emit(None)
+        self.timer.stop()
+        self.history = History()
+        self.error = None
+        self._reset_counters()
+        self._reset_views()
+        self._set_state(IDLE)
+
+    def _reset_counters(self) -> None:
+        self.latest: dict[str, Any] = {}
+        self._failed_views: set[int] = set()
+        self.deliveries = self.items_delivered = self.frames = 0
+        self.steps_per_s = self.frame_cost = self._refresh_cost = 0.0
+        self._rate_mark: tuple[float, int] | None = None
+        self._frame_started: float | None = None
+        self._dirty = False            # data arrived that the views have not drawn yet
+        self._next_frame_at = 0.0
+
+    def shutdown(self, timeout: float = 1.5) -> None:
+        """Window closing: stop and join the training thread, within `timeout` seconds."""
+        self.timer.stop()
+        if self.session is not None:
+            self.session.stop(timeout)
+
+    # ------------------------------------------------------------------ live commands
+    def set_lr(self, lr: float) -> None:
+        self._command("set_lr", lr)
+
+    def reinit(self, scheme: str, init_std: float | None = None) -> None:
+        self._command("reinit", scheme, init_std)
+
+    def set_optimizer(self, name: str, **params: Any) -> None:
+        self._command("set_optimizer", name, **params)
+
+    def set_bn(self, on: bool) -> None:
+        self._command("set_bn", on)
+
+    def _command(self, name: str, *args: Any, **kw: Any) -> None:
+        if not self.live:
+            self.errorOccurred.emit("no run is going: start one first")
+            return
+        try:
+            getattr(self.session, name)(*args, **kw)
+        except BabysitError as exc:
+            self.errorOccurred.emit(str(exc))
+
+    # ------------------------------------------------------------------ the delivery
+    def tick(self) -> int:
+        """Drain the outbox into the history; refresh every view once if a frame is due.
+        Returns the number of items drained."""
+        if self.session is None:
+            return 0
+        now = time.perf_counter()
+        items = self.session.drain()
+        h = self.history
+        states: list[str] = []
+        for kind, payload in items:
+            if kind == "scalars":
+                h.append_scalars(payload)
+            elif kind == "record":
+                if payload.get("val_loss") is not None:
+                    h.append_val(payload["step"], payload["val_loss"], payload["val_acc"])
+                if payload.get("layers"):
+                    h.append_snapshot(payload)
+            elif kind == "event":
+                h.append_event(payload)
+            elif kind == "state":
+                states.append(payload)
+            else:           # rare, requested items (a decision boundary...): kept and passed on
+                self.latest[kind] = payload
+                self.otherReceived.emit(kind, payload)
+        if items:
+            self.deliveries += 1
+            self.items_delivered += len(items)
+            self._dirty = True
+        self._note_frame_cost(now)
+        ending = bool(states) and states[-1] in ENDED_STATES + (PAUSED, DIVERGED)
+        if self._dirty and (ending or now >= self._next_frame_at):
+            self._draw(now)
+        if items:
+            self._measure_rate()
+            self.progressed.emit(self.progress())
+        if states:   # only the newest: the ones before it are already history
+            self._set_state(states[-1])
+        if self.state in ENDED_STATES and not self._dirty and not self.session.alive:
+            self.timer.stop()
+        return len(items)
+
+    def _draw(self, now: float) -> None:
+        t = time.perf_counter()
+        for v in self.views:
+            try:
+                v.refresh(self.history)
+            except Exception as exc:   # one broken chart must not stop the run or the other views
+                self._view_failed(v, exc)
+        self._dirty = False
+        self.frames += 1
+        self._frame_started = now
+        self._refresh_cost = time.perf_counter() - t
+        self.delivered.emit()
+
+    def _note_frame_cost(self, now: float) -> None:
+        """Pace the drawing so it cannot starve training (both need the GIL and a core).
+
+        A frame costs the views' refresh plus the repaint Qt does after it; the repaint is over
+        when the event loop comes back to this timer, so the gap since the frame began, less the
+        timer's own interval, is what the frame took. The next frame waits DRAW_DUTY times that:
+        drawing then takes at most ~1/DRAW_DUTY of the GUI thread, and a fast machine still
+        redraws at the timer's ~30 Hz."""
+        if self._frame_started is None:
+            return
+        gap = now - self._frame_started
+        interval = self.timer.interval() / 1000.0
+        cost = max(self._refresh_cost, gap - interval if gap > 1.5 * interval else 0.0)
+        self.frame_cost = cost if self.frame_cost == 0 else 0.7 * self.frame_cost + 0.3 * cost
+        self._next_frame_at = self._frame_started + min(MAX_FRAME_WAIT, DRAW_DUTY * self.frame_cost)
+        self._frame_started = None
+
+    def progress(self) -> dict:
+        s = self.session
+        last = self.history.last_step
+        epoch = int(self.history.column("epoch")[-1]) if len(self.history) else 0
+        return {"step": max(last, 0), "epoch": epoch, "total_steps": s.total_steps if s else 0,
+                "steps_per_epoch": s.steps_per_epoch if s else 0, "steps_per_s": self.steps_per_s,
+                "lr": float(self.history.column("lr")[-1]) if len(self.history) else None}
+
+    def _measure_rate(self) -> None:
+        """Steps per second over the last ~second (a window, so one slow tick does not jump it)."""
+        now, step = time.perf_counter(), max(self.history.last_step, 0)
+        if self._rate_mark is None or self.state != RUNNING:
+            self._rate_mark = (now, step)
+            return
+        t0, s0 = self._rate_mark
+        if now - t0 >= 0.5:
+            rate = (step - s0) / (now - t0)
+            self.steps_per_s = rate if self.steps_per_s == 0 else 0.5 * self.steps_per_s + 0.5 * rate
+            self._rate_mark = (now, step)
+
+    def _reset_views(self) -> None:
+        for v in self.views:
+            try:
+                v.reset()
+            except Exception as exc:
+                self._view_failed(v, exc)
+
+    def _view_failed(self, view: View, exc: Exception) -> None:
+        key = id(view)
+        if key in self._failed_views:
+            return
+        self._failed_views.add(key)
+        traceback.print_exc()          # for whoever maintains the view
+        self.errorOccurred.emit(f"{type(view).__name__} could not draw ({type(exc).__name__}: {exc}); "
+                                "training goes on")
+
+    def _sync_state(self) -> None:
+        """Show a state our own command just set at once (its queued copy arrives later, a no-op)."""
+        if self.session is not None and self.session.state in LIVE_STATES:
+            self._set_state(self.session.state)
+
+    def _set_state(self, state: str) -> None:
+        if state == self.state and state != ERROR:
+            return
+        self.state = state
+        if state in (ERROR, DIVERGED) and self.session is not None:
+            self.error = self.session.error
+            if state == ERROR:
+                self.errorOccurred.emit(self.error or "training failed")
+        if state in ENDED_STATES:
+            self.steps_per_s = 0.0
+        self.stateChanged.emit(state)
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        self.errorOccurred.emit(message)

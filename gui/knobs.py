@@ -1,0 +1,203 @@
+"""Live knobs: change a run while it trains.
+
+The panel only asks; it never touches a session. Its signals are routed by the window: to the
+running session's command queue (applied between steps and recorded as an event the dashboard
+marks) or, when no run is going, into the setup panel's configuration.
+
+    lrRequested(float)               learning rate from the log slider or the number field
+    reinitRequested(str, object)     scheme and std (float, or None for schemes without one)
+    optimizerRequested(str)
+    bnRequested(bool)
+
+Slider drags are throttled: at most one request per THROTTLE_MS while the slider is held and
+one on release, so a drag never floods the command queue.
+"""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from engine.config import INITS, OPTIMIZERS
+
+from .widgets import FloatEdit, FlowLayout, LogSlider, set_invalid
+
+LR_MIN, LR_MAX = 1e-6, 10.0
+THROTTLE_MS = 100
+
+
+def check_lr(value) -> str | None:
+    """The reason a learning rate cannot be used, or None. (The engine checks again.)"""
+    if isinstance(value, str):
+        return f"'{value}' is not a number (write e.g. 3e-3)" if value else "enter a learning rate"
+    if not math.isfinite(value):
+        return "the learning rate must be finite"
+    if value <= 0:
+        return f"the learning rate must be positive (got {value:g})"
+    if value > 100:
+        return f"the learning rate must be at most 100 (got {value:g})"
+    return None
+
+
+class KnobsPanel(QWidget):
+    lrRequested = Signal(float)
+    reinitRequested = Signal(str, object)
+    optimizerRequested = Signal(str)
+    bnRequested = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("knobs")
+        flow = FlowLayout(self, spacing=4, gap=18)
+        flow.setContentsMargins(6, 3, 6, 3)
+
+        def cluster(*widgets: QWidget) -> QWidget:
+            """Controls that belong together stay on one line; the flow wraps between clusters."""
+            box = QWidget()
+            lay = QHBoxLayout(box)
+            lay.setContentsMargins(0, 0, 0, 0)
+            lay.setSpacing(5)
+            for w in widgets:
+                lay.addWidget(w)
+            flow.addWidget(box)
+            return box
+
+        self.lr_slider = LogSlider(LR_MIN, LR_MAX)
+        self.lr_slider.setFixedWidth(190)
+        self.lr_slider.setToolTip(f"learning rate, log scale {LR_MIN:g} … {LR_MAX:g}")
+        self.lr_edit = FloatEdit(3e-3)
+        self.lr_edit.setFixedWidth(76)
+        self.lr_edit.setToolTip("learning rate (Enter applies); e.g. 1e-3")
+        self.message = QLabel()
+        self.message.setObjectName("knobMessage")
+        self.message.setStyleSheet("color: #b52b27;")
+        self.message.hide()
+        cluster(QLabel("<b>Live</b>"), QLabel("lr"), self.lr_slider, self.lr_edit, self.message)
+
+        self.optimizer_combo = QComboBox()
+        self.optimizer_combo.addItems(list(OPTIMIZERS))
+        self.optimizer_combo.setToolTip("switch the optimizer; the weights are kept")
+        self.bn_check = QCheckBox("batch norm")
+        self.bn_check.setToolTip("batch normalisation on/off; linear weights are kept")
+        cluster(QLabel("optimizer"), self.optimizer_combo, self.bn_check)
+
+        self.reinit_button = QPushButton("Re-initialise")
+        self.reinit_button.setToolTip("draw fresh weights with this scheme; training continues")
+        self.init_combo = QComboBox()
+        self.init_combo.addItems(list(INITS))
+        self.init_combo.setCurrentText("he_normal")
+        self.std_label = QLabel("std")
+        self.std_edit = FloatEdit(0.01)
+        self.std_edit.setFixedWidth(56)
+        self.std_edit.setToolTip("standard deviation for normal and uniform")
+        cluster(self.reinit_button, self.init_combo, self.std_label, self.std_edit)
+
+        # slider drags: remember the newest value; the timer sends it at most every THROTTLE_MS
+        self._pending_lr: float | None = None
+        self._throttle = QTimer(self)
+        self._throttle.setSingleShot(True)
+        self._throttle.setInterval(THROTTLE_MS)
+        self._throttle.timeout.connect(self._flush_lr)
+        self.lr_slider.valueChangedFloat.connect(self._on_slider_moved)
+        self.lr_slider.sliderReleased.connect(self._flush_lr)
+        self.lr_edit.returnPressed.connect(self.apply_lr_text)
+        self.lr_edit.editingFinished.connect(self._on_lr_edit_finished)
+        self.lr_edit.textEdited.connect(lambda _t: self._show_lr_problem(None))
+        self.optimizer_combo.activated.connect(lambda _i: self.optimizerRequested.emit(self.optimizer_combo.currentText()))
+        self.bn_check.clicked.connect(lambda on: self.bnRequested.emit(bool(on)))
+        self.reinit_button.clicked.connect(self.request_reinit)
+        self.init_combo.currentTextChanged.connect(self._update_std_enabled)
+        self.std_edit.textEdited.connect(lambda _t: set_invalid(self.std_edit, None, "standard deviation"))
+        self._last_sent_text = self.lr_edit.text()
+        self._update_std_enabled()
+        self.set_lr(3e-3)
+
+    # ------------------------------------------------------------------ learning rate
+    def _on_slider_moved(self, value: float) -> None:
+        value = float(f"{value:.3g}")          # 3 significant digits: a readable number
+        self.lr_edit.set_value(value)
+        self._show_lr_problem(None)
+        self._pending_lr = value
+        if not self.lr_slider.isSliderDown():  # keyboard / click: no drag to wait for
+            self._flush_lr()
+        elif not self._throttle.isActive():
+            self._throttle.start()
+
+    def _flush_lr(self) -> None:
+        self._throttle.stop()
+        if self._pending_lr is not None:
+            value, self._pending_lr = self._pending_lr, None
+            self._last_sent_text = self.lr_edit.text()
+            self.lrRequested.emit(value)
+
+    def _on_lr_edit_finished(self) -> None:
+        if self.lr_edit.text() != self._last_sent_text:   # focus left with an unapplied edit
+            self.apply_lr_text()
+
+    def apply_lr_text(self) -> bool:
+        """Send the typed learning rate, or refuse it in place. Returns True when sent."""
+        value = self.lr_edit.value()
+        problem = check_lr(value)
+        if problem:
+            self._show_lr_problem(problem)
+            self._last_sent_text = self.lr_edit.text()   # do not nag twice for the same text
+            return False
+        self._show_lr_problem(None)
+        self.lr_slider.set_float_value(value)
+        self._last_sent_text = self.lr_edit.text()
+        self.lrRequested.emit(float(value))
+        return True
+
+    def _show_lr_problem(self, problem: str | None) -> None:
+        set_invalid(self.lr_edit, problem, "learning rate (Enter applies); e.g. 1e-3")
+        self.message.setText(problem or "")
+        self.message.setVisible(bool(problem))
+
+    def lr_problem(self) -> str | None:
+        return self.message.text() or None
+
+    # ------------------------------------------------------------------ re-init
+    def _update_std_enabled(self, *_a) -> None:
+        on = self.init_combo.currentText() in ("normal", "uniform")
+        self.std_edit.setEnabled(on)
+        self.std_label.setEnabled(on)
+
+    def request_reinit(self) -> bool:
+        scheme = self.init_combo.currentText()
+        std = None
+        if scheme in ("normal", "uniform"):
+            std = self.std_edit.value()
+            if isinstance(std, str) or not math.isfinite(std) or not 0 < std <= 100:
+                set_invalid(self.std_edit, "std must be a positive number up to 100")
+                return False
+            set_invalid(self.std_edit, None, "standard deviation")
+        self.reinitRequested.emit(scheme, std)
+        return True
+
+    # ------------------------------------------------------------------ showing values (no signals)
+    def set_lr(self, lr: float) -> None:
+        self.lr_slider.set_float_value(lr)
+        self.lr_edit.set_value(lr)
+        self._last_sent_text = self.lr_edit.text()
+        self._show_lr_problem(None)
+
+    def show_config(self, cfg) -> None:
+        """Reflect a RunConfig (setup panel edits, a loaded file, a new run) without requesting anything."""
+        if isinstance(cfg.lr, (int, float)) and not isinstance(cfg.lr, bool) and cfg.lr > 0 and math.isfinite(cfg.lr):
+            if not self.lr_edit.hasFocus():
+                self.set_lr(cfg.lr)
+        for widget, value in ((self.optimizer_combo, cfg.optimizer), (self.init_combo, cfg.init)):
+            blocked = widget.blockSignals(True)
+            if widget.findText(str(value)) >= 0:
+                widget.setCurrentText(str(value))
+            widget.blockSignals(blocked)
+        self._update_std_enabled()
+        blocked = self.bn_check.blockSignals(True)
+        self.bn_check.setChecked(bool(cfg.bn))
+        self.bn_check.blockSignals(blocked)
+        if isinstance(cfg.init_std, float) and not self.std_edit.hasFocus():
+            self.std_edit.set_value(cfg.init_std)
+
+
+__all__ = ["KnobsPanel", "check_lr"]

@@ -1,0 +1,506 @@
+"""The main window: setup panel | live knobs + dashboard (tabs), a run toolbar and a status bar.
+
+    win = MainWindow()                       # settings from BABYSIT_SETTINGS_DIR or the user's own
+    win.show(); win.start()                  # what the Start button does
+    win.dashboard, win.controller.session, win.controller.history
+    win.add_tab(widget, "Lab")               # a centre tab; refreshed with the dashboard if it can
+    win.add_dock(widget, "Notes")            # a dock, listed in the View menu
+
+The window is thin: the controller owns the session and the history, the setup panel owns the
+configuration, the knobs only ask. Routing lives here: a knob goes to the running session (and is
+mirrored into the setup panel, so Reset keeps what was found) or, with no run, into the panel.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QScrollArea, QSplitter, QStyle, QTabWidget, QToolBar, QVBoxLayout, QWidget)
+
+from engine.config import RunConfig
+from engine.errors import BabysitError, ConfigError
+from engine.fileio import atomic_write_text
+
+from .controller import (DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED, RUNNING,
+                         STOPPED, Controller)
+from .knobs import KnobsPanel, check_lr
+from .setup_panel import SetupPanel
+from .widgets import Banner
+
+SETTINGS_ENV = "BABYSIT_SETTINGS_DIR"
+STATE_COLORS = {RUNNING: "#2e7d32", PAUSED: "#8a5a00", DIVERGED: "#c62828", FINISHED: "#1d4f85",
+                STOPPED: "#555555", ERROR: "#c62828", IDLE: "#555555"}
+
+
+def open_settings(settings_dir: str | os.PathLike | None = None) -> QSettings:
+    """The window's settings: `settings_dir` or $BABYSIT_SETTINGS_DIR (tests), else the user's."""
+    folder = settings_dir or os.environ.get(SETTINGS_ENV)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return QSettings(str(Path(folder) / "babysit.ini"), QSettings.Format.IniFormat)
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "babysit", "babysit")
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()   # after the training thread is stopped, as the window closes
+
+    def __init__(self, *, settings_dir: str | os.PathLike | None = None, restore: bool = True,
+                 save_settings: bool = True, dashboard_factory: Callable[[], QWidget] | None = None):
+        super().__init__()
+        self.setWindowTitle("babysit")
+        self._settings_dir = settings_dir
+        self._save_settings = save_settings
+        self.controller = Controller(self)
+
+        # ---- centre: setup panel | (banner, knobs, tabs[dashboard])
+        self.setup = SetupPanel()
+        self.setup_scroll = QScrollArea()
+        self.setup_scroll.setWidget(self.setup)
+        self.setup_scroll.setWidgetResizable(True)
+        self.setup_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setup_scroll.setMinimumWidth(270)
+
+        if dashboard_factory is None:
+            from gui.plots import Dashboard
+            dashboard_factory = Dashboard
+        self.dashboard = dashboard_factory()
+        self.controller.add_view(self.dashboard)
+
+        self.banner = Banner()
+        self.knobs = KnobsPanel()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.setTabBarAutoHide(True)        # one tab: no tab bar
+        self.tabs.addTab(self.dashboard, "Dashboard")
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(4, 4, 4, 0)
+        rl.setSpacing(4)
+        rl.addWidget(self.banner)
+        rl.addWidget(self.knobs)
+        rl.addWidget(self.tabs, 1)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.setup_scroll)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([310, 1090])
+        self.splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.splitter)
+
+        self._make_actions()
+        self._make_menus_and_toolbar()
+        self._make_status_bar()
+
+        # ---- wiring (one way each)
+        c = self.controller
+        c.stateChanged.connect(self._on_state)
+        c.progressed.connect(self._on_progress)
+        c.errorOccurred.connect(self._on_error)
+        self.setup.validityChanged.connect(lambda _v: self._update_actions())
+        self.setup.changed.connect(self._on_setup_changed)
+        self.knobs.lrRequested.connect(lambda lr: self.request_lr(lr, show=False))
+        self.knobs.reinitRequested.connect(self.request_reinit)
+        self.knobs.optimizerRequested.connect(self.request_optimizer)
+        self.knobs.bnRequested.connect(self.request_bn)
+
+        self.resize(1400, 900)
+        if restore:
+            self.restore_settings()
+        self._on_setup_changed()
+        self._on_state(IDLE)
+
+    # ================================================================== building
+    def _make_actions(self) -> None:
+        style = self.style()
+        SP = QStyle.StandardPixmap
+
+        def action(text: str, slot, keys: str | QKeySequence.StandardKey | None = None, tip: str = "",
+                   icon: QStyle.StandardPixmap | None = None) -> QAction:
+            a = QAction(text, self)
+            if icon is not None:
+                a.setIcon(style.standardIcon(icon))
+            if keys is not None:
+                a.setShortcut(QKeySequence(keys))
+            if tip:
+                a.setToolTip(f"{tip} ({a.shortcut().toString()})" if keys is not None else tip)
+                a.setStatusTip(tip)
+            a.triggered.connect(slot)
+            self.addAction(a)   # shortcuts work even with the toolbar hidden
+            return a
+
+        self.act_start = action("Start", self.start, "F5", "build the run from the setup and train", SP.SP_MediaPlay)
+        self.act_pause = action("Pause", self.toggle_pause, "Space", "pause / resume training", SP.SP_MediaPause)
+        self.act_step = action("Step", self.step, "F10", "take exactly one optimizer step", SP.SP_MediaSkipForward)
+        self.act_stop = action("Stop", self.stop, "Shift+F5", "end the run; its curves stay", SP.SP_MediaStop)
+        self.act_reset = action("Reset", self.reset, "Ctrl+R", "clear the run and edit the setup again",
+                                SP.SP_BrowserReload)
+        self.act_save_cfg = action("Save configuration…", self.save_config_dialog, QKeySequence.StandardKey.Save)
+        self.act_load_cfg = action("Load configuration…", self.load_config_dialog, QKeySequence.StandardKey.Open)
+        self.act_export_png = action("Export dashboard PNG…", self.export_png_dialog)
+        self.act_export_all = action("Export all plots…", self.export_all_dialog)
+        self.act_export_metrics = action("Export metrics…", self.export_metrics_dialog)
+        self.act_quit = action("Quit", self.close, QKeySequence.StandardKey.Quit)
+
+    def _make_menus_and_toolbar(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        for a in (self.act_save_cfg, self.act_load_cfg, None, self.act_export_png, self.act_export_all,
+                  self.act_export_metrics, None, self.act_quit):
+            m.addSeparator() if a is None else m.addAction(a)
+        r = self.menuBar().addMenu("&Run")
+        for a in (self.act_start, self.act_pause, self.act_step, self.act_stop, None, self.act_reset):
+            r.addSeparator() if a is None else r.addAction(a)
+        self.view_menu = self.menuBar().addMenu("&View")
+
+        tb = QToolBar("Run")
+        tb.setObjectName("runToolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for a in (self.act_start, self.act_pause, self.act_step, self.act_stop, None, self.act_reset):
+            tb.addSeparator() if a is None else tb.addAction(a)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        self.toolbar = tb
+        self.view_menu.addAction(tb.toggleViewAction())
+        toggle_setup = QAction("Setup panel", self, checkable=True, checked=True)
+        toggle_setup.toggled.connect(self.setup_scroll.setVisible)
+        self.view_menu.addAction(toggle_setup)
+        toggle_knobs = QAction("Live knobs", self, checkable=True, checked=True)
+        toggle_knobs.toggled.connect(self.knobs.setVisible)
+        self.view_menu.addAction(toggle_knobs)
+
+    def _make_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.state_label = QLabel()
+        self.state_label.setObjectName("stateLabel")
+        self.state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.step_label = QLabel()
+        self.epoch_label = QLabel()
+        self.rate_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(180)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%p%")
+        for w in (self.step_label, self.epoch_label, self.rate_label):
+            w.setContentsMargins(6, 0, 6, 0)
+        self.rate_label.setMinimumWidth(self.rate_label.fontMetrics().horizontalAdvance("99,999 steps/s") + 14)
+        self.epoch_label.setMinimumWidth(self.epoch_label.fontMetrics().horizontalAdvance("epoch 99,999") + 14)
+        sb.addWidget(self.state_label, 1)
+        for w in (self.step_label, self.epoch_label, self.rate_label, self.progress):
+            sb.addPermanentWidget(w)
+        self._on_progress({"step": 0, "epoch": 0, "total_steps": 0, "steps_per_s": 0.0})
+
+    # ================================================================== extension points
+    def add_tab(self, widget: QWidget, title: str, *, refresh: bool = True) -> int:
+        """A centre tab beside the dashboard. With refresh=True and a widget that has refresh(history)
+        and reset(), it is refreshed once per delivery like the dashboard."""
+        if refresh and hasattr(widget, "refresh") and hasattr(widget, "reset"):
+            self.controller.add_view(widget)  # type: ignore[arg-type]
+        return self.tabs.addTab(widget, title)
+
+    def add_dock(self, widget: QWidget, title: str,
+                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea, *, refresh: bool = True) -> QDockWidget:
+        """A dockable panel (listed in the View menu), refreshed like add_tab."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.view_menu.addAction(dock.toggleViewAction())
+        if refresh and hasattr(widget, "refresh") and hasattr(widget, "reset"):
+            self.controller.add_view(widget)  # type: ignore[arg-type]
+        return dock
+
+    # ================================================================== run control
+    def start(self) -> bool:
+        """Start a run from the setup panel (or resume a paused one)."""
+        c = self.controller
+        if c.state in (PAUSED, DIVERGED):
+            c.resume()
+            return True
+        if c.live:
+            return True
+        try:
+            cfg = self.setup.valid_config()
+        except ConfigError as exc:       # Start is disabled then; this is the keyboard's way in
+            self._show_error(str(exc))
+            return False
+        self.banner.hide()
+        self.state_label.setText("building the run…")
+        self.state_label.repaint()
+        ok = c.start(cfg)
+        if ok:
+            self.setup.set_read_only(True)
+        self._update_actions()
+        return ok
+
+    def toggle_pause(self) -> None:
+        self.controller.toggle_pause()
+
+    def step(self) -> None:
+        c = self.controller
+        if c.session is None:
+            try:
+                cfg = self.setup.valid_config()
+            except ConfigError as exc:
+                self._show_error(str(exc))
+                return
+            if c.step(cfg):
+                self.setup.set_read_only(True)
+        elif c.live:
+            c.step()
+        self._update_actions()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def reset(self) -> None:
+        self.controller.reset()
+        self.banner.hide()
+        self.setup.set_read_only(False)
+        self._on_progress({"step": 0, "epoch": 0, "total_steps": 0, "steps_per_s": 0.0})
+        self._update_actions()
+
+    # ================================================================== knobs (and anyone else)
+    # Public so other panels (an LR finder's "use this rate", a preset) take the same path:
+    # the running session if there is one, and always the setup panel, so Reset keeps it.
+    def request_lr(self, lr: float, *, show: bool = True) -> bool:
+        problem = check_lr(lr)
+        if problem:
+            self._show_error(problem)
+            return False
+        if self.controller.live:
+            self.controller.set_lr(lr)
+        self.setup.set_value("lr", float(lr))
+        if show:   # the knobs already show what they sent (and a slider mid-drag must not jump)
+            self.knobs.set_lr(float(lr))
+        return True
+
+    def request_reinit(self, scheme: str, std: float | None = None) -> None:
+        if self.controller.live:
+            self.controller.reinit(scheme, std)
+        self.setup.set_value("init", scheme)
+        if std is not None:
+            self.setup.set_value("init_std", std)
+
+    def request_optimizer(self, name: str) -> None:
+        if self.controller.live:
+            self.controller.set_optimizer(name)
+        self.setup.set_value("optimizer", name)
+
+    def request_bn(self, on: bool) -> None:
+        if self.controller.live:
+            self.controller.set_bn(on)
+        self.setup.set_value("bn", bool(on))
+
+    # ================================================================== feedback
+    def _on_setup_changed(self) -> None:
+        cfg = self.setup.config()
+        self.knobs.show_config(cfg)
+        try:
+            title = (f"babysit — {cfg.dataset} · {cfg.depth}×{cfg.width} {cfg.activation}"
+                     f"{' +BN' if cfg.bn else ''} · {cfg.optimizer} lr {cfg.lr:g}")
+        except (TypeError, ValueError):
+            title = "babysit"
+        self.setWindowTitle(title)
+        if self.controller.session is None and self.controller.error is None:
+            self._on_state(IDLE)
+        else:
+            self._update_actions()
+
+    def _on_state(self, state: str) -> None:
+        c = self.controller
+        text = {IDLE: self._idle_text(),
+                RUNNING: "running", PAUSED: "paused — Space resumes, F10 steps",
+                FINISHED: "finished — the target is reached; Reset (Ctrl+R) to set up a new run",
+                STOPPED: "stopped — Reset (Ctrl+R) to set up a new run",
+                DIVERGED: f"diverged — {c.error or 'the loss is not finite'}",
+                ERROR: f"error — {c.error or 'training failed'}"}.get(state, state)
+        self.state_label.setText(text)
+        colour = STATE_COLORS.get(state, "#333")
+        if state == IDLE and c.session is None and not self.setup.is_valid():
+            colour = STATE_COLORS[ERROR]
+        self.state_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
+        if state in ENDED_STATES or state == PAUSED:
+            self.rate_label.setText("– steps/s")
+        if state == DIVERGED:
+            self.banner.show_message(
+                f"Training diverged and is paused: {c.error or 'the loss is not finite'}.\n"
+                "The curves are kept. Lower the learning rate or re-initialise, then Resume (Space).", "warning")
+        elif state == RUNNING and self.banner.level == "warning":
+            self.banner.hide()
+        self._update_actions()
+
+    def _idle_text(self) -> str:
+        if self.controller.session is not None:
+            return "ready"
+        n = len(self.setup.problems())
+        if n:
+            return f"the setup has {n} invalid value{'s' if n > 1 else ''} (marked in red) — fix {'them' if n > 1 else 'it'} to start"
+        return "ready — set up a run and press Start (F5)"
+
+    def _on_progress(self, p: dict) -> None:
+        step, total = p.get("step", 0), p.get("total_steps", 0)
+        self.step_label.setText(f"step {step:,}" + (f" / {total:,}" if total else ""))
+        # room for the widest this run can show, so the label does not jitter or clip
+        widest = self.step_label.fontMetrics().horizontalAdvance(f"step {total:,} / {total:,}") + 14
+        if self.step_label.minimumWidth() != widest:
+            self.step_label.setMinimumWidth(widest)
+        self.epoch_label.setText(f"epoch {p.get('epoch', 0)}")
+        rate = (p.get("steps_per_s") or 0.0) if self.controller.state == RUNNING else 0.0
+        self.rate_label.setText(f"{rate:,.0f} steps/s" if rate else "– steps/s")
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(step, max(total, 1)))
+
+    def _on_error(self, message: str) -> None:
+        self._show_error(message)
+
+    def _show_error(self, message: str) -> None:
+        self.banner.show_message(message, "error")
+        self.statusBar().showMessage(message, 15000)
+        if self.controller.session is None:
+            self.state_label.setText("could not start — see the message above")
+            self.state_label.setStyleSheet(f"color: {STATE_COLORS[ERROR]}; font-weight: bold;")
+
+    def _update_actions(self) -> None:
+        c = self.controller
+        state, has_session, valid = c.state, c.session is not None, self.setup.is_valid()
+        self.act_start.setEnabled(not has_session and valid)   # a paused run resumes with Pause/Resume
+        self.act_pause.setEnabled(state in (RUNNING, PAUSED, DIVERGED))
+        paused = state in (PAUSED, DIVERGED)
+        self.act_pause.setText("Resume" if paused else "Pause")
+        self.act_pause.setIcon(self.style().standardIcon(
+            QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause))
+        self.act_step.setEnabled((not has_session and valid) or state in LIVE_STATES)
+        self.act_stop.setEnabled(has_session and state not in ENDED_STATES)
+        self.act_reset.setEnabled(has_session)
+        self.act_load_cfg.setEnabled(not has_session)
+        self.setup.set_read_only(has_session)
+
+    # ================================================================== files
+    def _last_dir(self) -> str:
+        return str(open_settings(self._settings_dir).value("last_dir", str(Path.home())))
+
+    def _remember_dir(self, path: str | Path) -> None:
+        p = Path(path)
+        open_settings(self._settings_dir).setValue("last_dir", str(p if p.is_dir() else p.parent))
+
+    def save_config(self, path: str | Path) -> None:
+        """Write the setup as TOML; ConfigError (naming the problem) if a value is invalid."""
+        atomic_write_text(path, self.setup.valid_config().to_toml())
+
+    def load_config(self, path: str | Path) -> RunConfig:
+        """Read a TOML file into the setup panel; ConfigError leaves the panel as it was."""
+        cfg = RunConfig.from_toml(path)
+        self.setup.set_config(cfg)
+        return cfg
+
+    def save_config_dialog(self) -> None:
+        if not self.setup.is_valid():
+            QMessageBox.warning(self, "Cannot save the configuration",
+                                "Fix these first:\n" + "\n".join(self.setup.problems().values()))
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save configuration", str(Path(self._last_dir()) / "run.toml"),
+                                              "TOML (*.toml)")
+        if not path:
+            return
+        try:
+            self.save_config(path)
+        except (OSError, BabysitError) as exc:
+            QMessageBox.warning(self, "Cannot save the configuration", str(exc))
+            return
+        self._remember_dir(path)
+        self.statusBar().showMessage(f"saved {path}", 5000)
+
+    def load_config_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load configuration", self._last_dir(), "TOML (*.toml);;All files (*)")
+        if not path:
+            return
+        try:
+            self.load_config(path)
+        except BabysitError as exc:
+            QMessageBox.warning(self, "Cannot load the configuration", f"{exc}\n\nThe current setup is unchanged.")
+            return
+        self._remember_dir(path)
+        self.statusBar().showMessage(f"loaded {path}", 5000)
+
+    def export_metrics(self, directory: str | Path, stem: str = "metrics") -> list[Path]:
+        d = Path(directory)
+        csv_path, json_path = d / f"{stem}.csv", d / f"{stem}.json"
+        self.controller.history.to_csv(csv_path)
+        self.controller.history.to_json(json_path)
+        return [csv_path, json_path]
+
+    def export_everything(self, directory: str | Path) -> list[Path]:
+        """Every plot as PNG, SVG and CSV, the dashboard PNG, and metrics.csv + metrics.json."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        files = list(self.dashboard.export_all(d))
+        return files + self.export_metrics(d)
+
+    def _export(self, what: str, fn: Callable[[], object], path: str) -> None:
+        try:
+            result = fn()
+        except Exception as exc:   # disk full, permissions, an exporter's complaint: in words
+            QMessageBox.warning(self, f"Cannot export {what}", f"{type(exc).__name__}: {exc}")
+            return
+        self._remember_dir(path)
+        n = len(result) if isinstance(result, list) else 1
+        self.statusBar().showMessage(f"exported {what}: {n} file{'s' if n != 1 else ''} in {path}", 8000)
+
+    def export_png_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export dashboard PNG", str(Path(self._last_dir()) / "dashboard.png"),
+                                              "PNG image (*.png)")
+        if path:
+            self._export("the dashboard", lambda: self.dashboard.export_dashboard_png(path), path)
+
+    def export_all_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Export all plots into a folder", self._last_dir())
+        if path:
+            self._export("all plots", lambda: self.dashboard.export_all(path), path)
+
+    def export_metrics_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics (CSV and JSON)",
+                                              str(Path(self._last_dir()) / "metrics.csv"), "CSV (*.csv)")
+        if path:
+            p = Path(path)
+            self._export("metrics", lambda: self.export_metrics(p.parent, p.stem), str(p.parent))
+
+    # ================================================================== settings and closing
+    def restore_settings(self) -> None:
+        s = open_settings(self._settings_dir)
+        geometry = s.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        splitter = s.value("splitter")
+        if isinstance(splitter, QByteArray):
+            self.splitter.restoreState(splitter)
+        text = s.value("config")
+        if isinstance(text, str) and text.strip():
+            try:
+                self.setup.set_config(RunConfig.from_dict(tomllib.loads(text)))
+            except (tomllib.TOMLDecodeError, BabysitError, TypeError) as exc:
+                self.statusBar().showMessage(f"the last configuration could not be restored: {exc}", 10000)
+
+    def store_settings(self) -> None:
+        s = open_settings(self._settings_dir)
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("splitter", self.splitter.saveState())
+        if self.setup.is_valid():
+            s.setValue("config", self.setup.config().to_toml())
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.controller.shutdown(1.5)   # stop and join the training thread
+        if self._save_settings:
+            try:
+                self.store_settings()
+            except Exception:            # never let a settings problem keep the window open
+                pass
+        super().closeEvent(event)
+        self.closed.emit()

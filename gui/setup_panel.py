@@ -1,0 +1,372 @@
+"""The setup panel: a form bound both ways to a RunConfig.
+
+    panel = SetupPanel()
+    panel.set_config(RunConfig(lr=1e-2))     # config -> widgets
+    cfg = panel.config()                     # widgets -> config (may hold invalid raw values)
+    panel.problems()                         # {field: reason} from RunConfig.problems()
+    panel.valid_config()                     # a validated copy, or ConfigError
+
+The panel holds no rules of its own: each field's text goes into a RunConfig as typed (a number
+when it parses, the raw text when it does not) and RunConfig.problems() words every complaint,
+which is shown in place (red border + tooltip) and in a summary line. `validityChanged(bool)`
+lets the window disable Start, so an invalid value never reaches the engine.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget)
+
+from engine.config import (ACTIVATIONS, DATASETS, DEVICES, INITS, OPTIMIZERS, PREPROCESS, SCHEDULES,
+                           TOY_DATASETS, RunConfig)
+
+from .widgets import FloatEdit, IntEdit, set_invalid
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    label: str
+    kind: str                      # choice | int | float | bool | path
+    hint: str = ""
+    options: tuple[str, ...] = ()
+    optional: bool = False
+    placeholder: str = ""
+
+
+G = Field  # short alias for the table below
+
+GROUPS: list[tuple[str, list[Field]]] = [
+    ("Data", [
+        G("dataset", "Dataset", "choice", "toy 2-D sets, sklearn's digits, an IDX folder or a .csv/.npz file",
+          DATASETS),
+        G("data_path", "Data path", "path", "idx: a folder with the IDX files; file: a .csv or .npz file"),
+        G("n_samples", "Samples", "int", "points generated before the train/validation split"),
+        G("classes", "Classes", "int", "spiral arms / blob centres"),
+        G("noise", "Noise", "float", "0.2 is the classic spiral picture"),
+        G("val_fraction", "Validation fraction", "float", "share of examples held out for validation"),
+        G("preprocess", "Preprocessing", "choice", "statistics from the training split only", PREPROCESS),
+        G("subset", "Subset", "int", "train on the first N training examples only", optional=True,
+          placeholder="all"),
+    ]),
+    ("Model", [
+        G("depth", "Hidden layers", "int"),
+        G("width", "Width", "int", "units per hidden layer"),
+        G("activation", "Activation", "choice", "", ACTIVATIONS),
+        G("bn", "Batch norm", "bool", "batch normalisation after each hidden linear layer"),
+        G("dropout", "Dropout", "float", "probability of dropping a hidden unit (0 = off)"),
+    ]),
+    ("Initialisation", [
+        G("init", "Scheme", "choice", "", INITS),
+        G("init_std", "Std", "float", "for normal and uniform"),
+    ]),
+    ("Optimizer", [
+        G("optimizer", "Optimizer", "choice", "", OPTIMIZERS),
+        G("lr", "Learning rate", "float", "e.g. 3e-3"),
+        G("momentum", "Momentum", "float"),
+        G("beta1", "β1", "float"),
+        G("beta2", "β2", "float"),
+        G("eps", "ε", "float"),
+        G("rho", "ρ (decay)", "float", "RMSProp's running-average decay"),
+        G("weight_decay", "Weight decay", "float", "the optimizer's own decay (decoupled for adamw)"),
+        G("l2", "L2 penalty", "float", "adds 0.5·l2·ΣW² to the objective"),
+    ]),
+    ("Schedule", [
+        G("schedule", "Schedule", "choice", "a multiplier on the learning rate", SCHEDULES),
+        G("step_size", "Step size", "int", "steps per decay"),
+        G("gamma", "γ (factor)", "float", "'step': factor per step_size; 'exponential': reached after step_size"),
+        G("warmup_steps", "Warm-up steps", "int", "linear ramp from 0 to the learning rate"),
+        G("min_lr", "Minimum lr", "float", "the cosine schedule's floor"),
+    ]),
+    ("Training", [
+        G("batch_size", "Batch size", "int"),
+        G("steps", "Steps", "int", "the target number of optimizer steps"),
+        G("epochs", "Epochs", "float", "if set, overrides steps", optional=True, placeholder="— (use steps)"),
+        G("seed", "Seed", "int", "same seed, same numbers"),
+    ]),
+    ("Advanced", [
+        G("probe_every", "Probe every", "int", "steps between activation/gradient snapshots"),
+        G("eval_every", "Evaluate every", "int", "steps between validation passes"),
+        G("hist_bins", "Histogram bins", "int"),
+        G("device", "Device", "choice", "auto: CUDA when available", DEVICES),
+    ]),
+]
+FIELDS: dict[str, Field] = {f.key: f for _, group in GROUPS for f in group}
+
+# rows shown only when they matter (a row with a problem is always shown, so nothing hides a complaint)
+RELEVANT = {
+    "data_path": lambda c: c.dataset in ("idx", "file"),
+    "n_samples": lambda c: c.dataset in TOY_DATASETS,
+    "noise": lambda c: c.dataset in TOY_DATASETS,
+    "classes": lambda c: c.dataset in ("spiral", "blobs"),
+    "momentum": lambda c: c.optimizer in ("momentum", "nesterov"),
+    "beta1": lambda c: c.optimizer in ("adam", "adamw"),
+    "beta2": lambda c: c.optimizer in ("adam", "adamw"),
+    "eps": lambda c: c.optimizer in ("adagrad", "rmsprop", "adam", "adamw"),
+    "rho": lambda c: c.optimizer == "rmsprop",
+    "step_size": lambda c: c.schedule in ("step", "exponential"),
+    "gamma": lambda c: c.schedule in ("step", "exponential"),
+    "warmup_steps": lambda c: c.schedule == "warmup",
+    "min_lr": lambda c: c.schedule == "cosine",
+}
+ENABLED = {"init_std": lambda c: c.init in ("normal", "uniform")}
+
+
+LABEL_WIDTH = 118
+
+
+class SetupPanel(QWidget):
+    changed = Signal()                 # any edit (valid or not)
+    validityChanged = Signal(bool)
+
+    def __init__(self, config: RunConfig | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._base = RunConfig()       # keeps fields the panel has no widget for
+        self._problems: dict[str, str] = {}
+        self._valid = True
+        self._updating = False
+        self._read_only = False
+        self.widgets: dict[str, QWidget] = {}       # the editors, by RunConfig field
+        self.rows: dict[str, QWidget] = {}          # editor + reason line (a form row)
+        self.error_labels: dict[str, QLabel] = {}
+        self._forms: dict[str, QFormLayout] = {}
+        self._group_boxes: dict[str, QGroupBox] = {}
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.setSpacing(8)
+        self.summary = QLabel()
+        self.summary.setObjectName("problemSummary")
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("color: #b52b27; background: #fdecea; border: 1px solid #f5c2bf;"
+                                   "border-radius: 3px; padding: 4px;")
+        self.summary.hide()
+        outer.addWidget(self.summary)
+        for title, fields in GROUPS:
+            box = QGroupBox(title)
+            form = QFormLayout(box)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            form.setContentsMargins(8, 6, 8, 6)
+            for f in fields:
+                label = QLabel(f.label)
+                label.setMinimumWidth(LABEL_WIDTH)   # one label column across all groups
+                label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+                label.setContentsMargins(0, 4, 0, 0)
+                form.addRow(label, self._make_row(f))
+            if title == "Advanced":
+                self._advanced_toggle = QToolButton()
+                self._advanced_toggle.setText("Advanced ▸")
+                self._advanced_toggle.setCheckable(True)
+                self._advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+                self._advanced_toggle.setAutoRaise(True)
+                self._advanced_toggle.toggled.connect(self._show_advanced)
+                box.setTitle("")
+                box.hide()
+                outer.addWidget(self._advanced_toggle)
+            outer.addWidget(box)
+            self._forms[title] = form
+            self._group_boxes[title] = box
+        outer.addStretch(1)
+        self.set_config(config or RunConfig())
+
+    # ------------------------------------------------------------------ building
+    def _make_row(self, f: Field) -> QWidget:
+        """The field's editor with its reason line under it (shown only while invalid)."""
+        row = QWidget()
+        lay = QVBoxLayout(row)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(1)
+        lay.addWidget(self._make_widget(f))
+        err = QLabel()
+        err.setObjectName(f"error_{f.key}")
+        err.setWordWrap(True)
+        err.setStyleSheet("color: #b52b27; font-size: 8pt;")
+        err.hide()
+        lay.addWidget(err)
+        self.rows[f.key] = row
+        self.error_labels[f.key] = err
+        return row
+
+    def _make_widget(self, f: Field) -> QWidget:
+        if f.kind == "choice":
+            w = QComboBox()
+            w.addItems(list(f.options))
+            w.currentTextChanged.connect(self._on_edit)
+        elif f.kind == "bool":
+            w = QCheckBox()
+            w.toggled.connect(self._on_edit)
+        elif f.kind == "int":
+            w = IntEdit(optional=f.optional, placeholder=f.placeholder)
+            w.textChanged.connect(self._on_edit)
+        elif f.kind == "float":
+            w = FloatEdit(optional=f.optional, placeholder=f.placeholder)
+            w.textChanged.connect(self._on_edit)
+        elif f.kind == "path":
+            edit = QLineEdit()
+            edit.setPlaceholderText("choose a folder or file…")
+            edit.textChanged.connect(self._on_edit)
+            edit.textChanged.connect(lambda text: edit.setCursorPosition(len(text)) if not edit.hasFocus() else None)
+            self.browse_button = QToolButton()
+            self.browse_button.setText("…")
+            self.browse_button.setToolTip("choose the folder (idx) or the .csv/.npz file (file)")
+            self.browse_button.clicked.connect(self._browse)
+            row = QWidget()
+            lay = QHBoxLayout(row)
+            lay.setContentsMargins(0, 0, 0, 0)
+            lay.addWidget(edit, 1)
+            lay.addWidget(self.browse_button)
+            self.widgets[f.key] = edit
+            edit.setToolTip(f.hint)
+            return row
+        else:  # pragma: no cover - the table above is the only caller
+            raise ValueError(f.kind)
+        w.setToolTip(f.hint)
+        w.setObjectName(f"field_{f.key}")
+        self.widgets[f.key] = w
+        return w
+
+    def _show_advanced(self, on: bool) -> None:
+        self._advanced_toggle.setText("Advanced ▾" if on else "Advanced ▸")
+        self._group_boxes["Advanced"].setVisible(on)
+
+    def _browse(self) -> None:
+        edit: QLineEdit = self.widgets["data_path"]  # type: ignore[assignment]
+        start = edit.text() or ""
+        if self._combo("dataset").currentText() == "idx":
+            path = QFileDialog.getExistingDirectory(self, "Choose an IDX folder", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a data file", start,
+                                                  "Data files (*.csv *.npz);;All files (*)")
+        if path:
+            edit.setText(path)
+
+    def _combo(self, key: str) -> QComboBox:
+        return self.widgets[key]  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ binding
+    def set_config(self, cfg: RunConfig) -> None:
+        """Show `cfg` in the widgets (every field; ones without a widget are kept for config())."""
+        self._updating = True
+        try:
+            self._base = dataclasses.replace(cfg)
+            for key in FIELDS:
+                self._write(key, getattr(cfg, key))
+        finally:
+            self._updating = False
+        self._refresh()
+        self.changed.emit()
+
+    def set_value(self, key: str, value) -> None:
+        """Change one field (the live knobs use this when no run is going); works while read-only."""
+        if key not in FIELDS:
+            setattr(self._base, key, value)
+        else:
+            self._write(key, value)   # the widget's own signal runs _on_edit
+
+    def _write(self, key: str, value) -> None:
+        f, w = FIELDS[key], self.widgets[key]
+        if f.kind == "choice":
+            w.setCurrentIndex(max(0, w.findText(str(value))))
+        elif f.kind == "bool":
+            w.setChecked(bool(value))
+        elif f.kind == "path":
+            w.setText("" if value is None else str(value))
+        elif isinstance(value, str):   # a raw (invalid) value: show it as it was typed
+            w.setText(value)
+        else:
+            w.set_value(value)
+
+    def _read(self, key: str):
+        f, w = FIELDS[key], self.widgets[key]
+        if f.kind == "choice":
+            return w.currentText()
+        if f.kind == "bool":
+            return w.isChecked()
+        if f.kind == "path":
+            return w.text().strip() or None
+        return w.value()
+
+    def config(self) -> RunConfig:
+        """The configuration as shown, invalid values included (see problems())."""
+        cfg = dataclasses.replace(self._base)
+        for key in FIELDS:
+            setattr(cfg, key, self._read(key))
+        return cfg
+
+    def problems(self) -> dict[str, str]:
+        return dict(self._problems)
+
+    def is_valid(self) -> bool:
+        return not self._problems
+
+    def valid_config(self) -> RunConfig:
+        """A validated RunConfig, or ConfigError naming the first problem."""
+        return self.config().validate()
+
+    # ------------------------------------------------------------------ feedback
+    def _on_edit(self, *_args) -> None:
+        if self._updating:
+            return
+        self._refresh()
+        self.changed.emit()
+
+    def _refresh(self) -> None:
+        cfg = self.config()
+        try:
+            problems = cfg.problems()
+        except Exception as exc:  # a value so odd the validator trips: still words, never a crash
+            problems = {"dataset": f"cannot check this configuration: {exc}"}
+        self._problems = problems
+        for key, w in self.widgets.items():
+            reason = problems.get(key)
+            set_invalid(w, reason, FIELDS[key].hint)
+            self.error_labels[key].setText(_short(key, reason) if reason else "")
+            self.error_labels[key].setVisible(bool(reason))
+        for title, fields in GROUPS:
+            form = self._forms[title]
+            for f in fields:
+                rel = RELEVANT.get(f.key)
+                form.setRowVisible(self.rows[f.key], rel is None or _safe(rel, cfg) or f.key in problems)
+                en = ENABLED.get(f.key)
+                if en is not None:
+                    self.widgets[f.key].setEnabled(_safe(en, cfg) or f.key in problems)
+        if "Advanced" in self._group_boxes and any(f.key in problems for f in GROUPS[-1][1]):
+            self._advanced_toggle.setChecked(True)
+        if problems:
+            n = len(problems)
+            names = ", ".join(FIELDS[k].label if k in FIELDS else k for k in problems)
+            self.summary.setText(f"⚠ {n} value{'s' if n > 1 else ''} to fix before starting: {names}")
+        self.summary.setVisible(bool(problems))
+        valid = not problems
+        if valid != self._valid:
+            self._valid = valid
+            self.validityChanged.emit(valid)
+
+    # ------------------------------------------------------------------ locking
+    def set_read_only(self, on: bool) -> None:
+        """While a run exists the panel shows its configuration but cannot be edited."""
+        self._read_only = on
+        for title, box in self._group_boxes.items():
+            box.setEnabled(not on)
+
+    def is_read_only(self) -> bool:
+        return self._read_only
+
+
+def _short(key: str, reason: str) -> str:
+    """The reason without the field's own name in front ("lr must be > 0" -> "must be > 0")."""
+    return reason[len(key) + 1:] if reason.startswith(key + " ") else reason
+
+
+def _safe(pred, cfg: RunConfig) -> bool:
+    try:
+        return bool(pred(cfg))
+    except Exception:
+        return True
+
+
+__all__ = ["SetupPanel", "FIELDS", "GROUPS"]

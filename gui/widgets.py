@@ -1,0 +1,231 @@
+"""Small shared widgets: a log-scale slider, a number field that accepts "1e-3", and the one way
+a field is marked invalid (red border + the reason as its tooltip).
+
+Widgets here hold no run logic: they parse and display. Validation lives in engine.config.
+"""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLayout, QLineEdit, QSlider, QToolButton, QWidget
+
+INVALID_STYLE = "border: 1px solid #d9534f; background: #fff3f2;"
+
+
+def set_invalid(widget: QWidget, reason: str | None, hint: str = "") -> None:
+    """Mark `widget` invalid with `reason` (red border, tooltip), or clear the mark (reason None).
+
+    The mark is also a dynamic property `invalid` so tests and stylesheets can read it."""
+    bad = bool(reason)
+    widget.setProperty("invalid", bad)
+    # scoped to the widget's Qt class (QLineEdit, QComboBox...) so a combo's popup keeps its look
+    qt_class = next(c.__name__ for c in type(widget).__mro__ if c.__module__.startswith("PySide6"))
+    widget.setStyleSheet(f"{qt_class} {{ {INVALID_STYLE} }}" if bad else "")
+    widget.setToolTip(reason if bad else hint)
+
+
+def is_invalid(widget: QWidget) -> bool:
+    return bool(widget.property("invalid"))
+
+
+def parse_float(text: str) -> float:
+    """'1e-3', ' 0.5 ', '3E-4' -> float; raises ValueError for anything else (Python's own rules)."""
+    return float(text.strip())
+
+
+def format_float(x: float) -> str:
+    """Short and exact enough to round-trip a user's value: 0.003 -> '0.003', 1e-05 -> '1e-05'."""
+    return "0" if x == 0 else f"{x:.6g}"
+
+
+class FloatEdit(QLineEdit):
+    """A line edit holding a float (or None when `optional` and empty).
+
+    `value()` returns the float, None, or the raw text when it is not a number, so the caller
+    can put it in a RunConfig and let RunConfig.problems() word the complaint."""
+
+    def __init__(self, value: float | None = None, *, optional: bool = False, placeholder: str = "",
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.optional = optional
+        if placeholder:
+            self.setPlaceholderText(placeholder)
+        self.set_value(value)
+
+    def value(self) -> float | str | None:
+        text = self.text().strip()
+        if not text and self.optional:
+            return None
+        try:
+            return parse_float(text)
+        except ValueError:
+            return text
+
+    def set_value(self, value: float | None) -> None:
+        self.setText("" if value is None else format_float(float(value)))
+
+
+class IntEdit(QLineEdit):
+    """A line edit holding an int (or None when `optional` and empty); raw text when not an int."""
+
+    def __init__(self, value: int | None = None, *, optional: bool = False, placeholder: str = "",
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.optional = optional
+        if placeholder:
+            self.setPlaceholderText(placeholder)
+        self.set_value(value)
+
+    def value(self) -> int | str | None:
+        text = self.text().strip().replace("_", "")
+        if not text and self.optional:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            try:  # "1e4" is a fine way to write ten thousand steps
+                f = float(text)
+                if math.isfinite(f) and f == int(f):
+                    return int(f)
+            except ValueError:
+                pass
+            return text
+
+    def set_value(self, value: int | None) -> None:
+        self.setText("" if value is None else str(int(value)))
+
+
+class LogSlider(QSlider):
+    """A horizontal slider over [lo, hi] on a log10 scale. `valueChangedFloat(x)` while moving.
+
+    Positions are integers 0..resolution; value = lo * (hi/lo) ** (pos/resolution)."""
+
+    valueChangedFloat = Signal(float)
+
+    def __init__(self, lo: float = 1e-6, hi: float = 10.0, resolution: int = 700, parent: QWidget | None = None):
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        if not (0 < lo < hi):
+            raise ValueError("LogSlider needs 0 < lo < hi")
+        self.lo, self.hi = lo, hi
+        self.setRange(0, resolution)
+        self.setSingleStep(max(1, resolution // 70))   # arrow keys: 10 steps per decade
+        self.setPageStep(max(1, resolution // 7))      # page keys: one decade
+        self.valueChanged.connect(lambda pos: self.valueChangedFloat.emit(self.to_float(pos)))
+
+    def to_float(self, pos: int) -> float:
+        t = pos / self.maximum()
+        return float(10 ** (math.log10(self.lo) + t * (math.log10(self.hi) - math.log10(self.lo))))
+
+    def to_pos(self, x: float) -> int:
+        x = min(max(x, self.lo), self.hi)
+        t = (math.log10(x) - math.log10(self.lo)) / (math.log10(self.hi) - math.log10(self.lo))
+        return int(round(t * self.maximum()))
+
+    def float_value(self) -> float:
+        return self.to_float(self.value())
+
+    def set_float_value(self, x: float) -> None:
+        """Move to x without emitting (programmatic sync, not a user request)."""
+        blocked = self.blockSignals(True)
+        self.setValue(self.to_pos(x))
+        self.blockSignals(blocked)
+
+
+class Banner(QFrame):
+    """A non-modal message strip above the plots: error, warning or info, with a close button."""
+
+    COLORS = {"error": ("#fdecea", "#b52b27", "#f5c2bf"), "warning": ("#fff6e0", "#8a5a00", "#f2d79b"),
+              "info": ("#e8f1fb", "#1d4f85", "#bcd4ef")}
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.level = "info"
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 6, 6, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.label, 1)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("dismiss")
+        close.clicked.connect(self.hide)
+        lay.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_message(self, text: str, level: str = "error") -> None:
+        self.level = level
+        bg, fg, border = self.COLORS.get(level, self.COLORS["info"])
+        self.setStyleSheet(f"#banner {{ background: {bg}; border: 1px solid {border}; border-radius: 4px; }}"
+                           f"#banner QLabel {{ color: {fg}; }}")
+        self.label.setText(text)
+        self.show()
+
+    def text(self) -> str:
+        return self.label.text() if not self.isHidden() else ""
+
+
+class FlowLayout(QLayout):
+    """Lays items left to right and wraps to a new line when the width runs out (Qt's flow
+    layout example), so a strip of controls never forces the window wider than the screen."""
+
+    def __init__(self, parent: QWidget | None = None, spacing: int = 6, gap: int = 12):
+        super().__init__(parent)
+        self._items: list = []
+        self._spacing = spacing   # between lines
+        self._gap = gap           # between items on a line
+        self.setContentsMargins(0, 0, 0, 0)
+
+    def addItem(self, item) -> None:  # noqa: N802 (Qt's name)
+        self._items.append(item)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, i: int):  # noqa: N802
+        return self._items[i] if 0 <= i < len(self._items) else None
+
+    def takeAt(self, i: int):  # noqa: N802
+        return self._items.pop(i) if 0 <= i < len(self._items) else None
+
+    def expandingDirections(self):  # noqa: N802
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        return self._arrange(QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect: QRect) -> None:  # noqa: N802
+        super().setGeometry(rect)
+        self._arrange(rect, move=True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return self.minimumSize()
+
+    def minimumSize(self) -> QSize:  # noqa: N802
+        size = QSize()
+        for item in self._items:
+            size = size.expandedTo(item.minimumSize())
+        m = self.contentsMargins()
+        return size + QSize(m.left() + m.right(), m.top() + m.bottom())
+
+    def _arrange(self, rect: QRect, move: bool) -> int:
+        m = self.contentsMargins()
+        area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
+        x, y, line_h = area.x(), area.y(), 0
+        for item in self._items:
+            if item.widget() is not None and item.widget().isHidden():
+                continue
+            hint = item.sizeHint()
+            if x > area.x() and x + hint.width() > area.right() + 1:
+                x, y, line_h = area.x(), y + line_h + self._spacing, 0
+            if move:
+                item.setGeometry(QRect(QPoint(x, y), hint))
+            x += hint.width() + self._gap
+            line_h = max(line_h, hint.height())
+        return y + line_h - rect.y() + m.bottom()

@@ -1,0 +1,371 @@
+"""The main window end to end, headless (offscreen): train, turn the knobs, export, close.
+
+Runs use a small model and a large step target so the run is still going when a test acts on it;
+every test ends the run (the fixture closes the window, which stops and joins the thread).
+"""
+from __future__ import annotations
+
+import csv
+import threading
+import xml.etree.ElementTree as ET
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+
+from engine.config import RunConfig
+from gui.main_window import MainWindow
+
+FAST = RunConfig(n_samples=300, width=16, steps=100_000, probe_every=5, eval_every=20)
+WAIT = 20_000  # ms: generous, a loaded CI box is slow; waitUntil returns as soon as it holds
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, monkeypatch):
+    """Never read or write the user's remembered window settings."""
+    monkeypatch.setenv("BABYSIT_SETTINGS_DIR", str(tmp_path / "settings"))
+    return tmp_path / "settings"
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+
+
+def start(win: MainWindow, qtbot, cfg: RunConfig = FAST, min_steps: int = 5) -> None:
+    win.setup.set_config(cfg)
+    assert win.act_start.isEnabled()
+    win.act_start.trigger()
+    qtbot.waitUntil(lambda: len(win.controller.history) >= min_steps, timeout=WAIT)
+
+
+def training_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "babysit-training" and t.is_alive()]
+
+
+def test_start_trains_and_the_dashboard_receives_data(window, qtbot):
+    start(window, qtbot, min_steps=30)
+    c = window.controller
+    assert c.state == "running"
+    assert c.session.step_count >= 30
+    assert window.setup.is_read_only()          # the setup is not editable while a run exists
+    assert not window.act_start.isEnabled()
+    loss = window.dashboard.plot_widgets()["loss"]
+    assert loss.export_csv  # the dashboard's interface is there
+    qtbot.waitUntil(lambda: c.frames >= 1, timeout=WAIT)
+    assert "step" in window.step_label.text()
+    qtbot.waitUntil(lambda: window.progress.value() > 0, timeout=WAIT)
+    assert window.progress.maximum() == c.session.total_steps
+
+
+def test_a_learning_rate_change_mid_run_reaches_the_engine_and_adds_a_marker(window, qtbot):
+    start(window, qtbot)
+    c = window.controller
+    markers = window.dashboard.marker_count()
+    window.knobs.lr_edit.setText("1e-2")
+    qtbot.keyClick(window.knobs.lr_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: any(e["event"] == "lr" for e in c.history.events), timeout=WAIT)
+    assert c.session.cfg.lr == pytest.approx(1e-2)
+    qtbot.waitUntil(lambda: window.dashboard.marker_count() > markers, timeout=WAIT)
+    assert window.setup.config().lr == pytest.approx(1e-2)   # mirrored: Reset keeps what was found
+
+
+def test_slider_drag_is_throttled_not_flooded(window, qtbot):
+    start(window, qtbot)
+    sent: list[float] = []
+    window.knobs.lrRequested.connect(sent.append)
+    slider = window.knobs.lr_slider
+    slider.setSliderDown(True)
+    for pos in range(slider.value(), slider.value() - 100, -1):   # a 100-position drag, instantly
+        slider.setValue(pos)
+    slider.setSliderDown(False)   # release sends the final value
+    assert 1 <= len(sent) <= 3
+    final = slider.float_value()
+    qtbot.waitUntil(lambda: window.controller.session.cfg.lr == pytest.approx(float(f"{final:.3g}")), timeout=WAIT)
+
+
+@pytest.mark.parametrize("knob", ["reinit", "optimizer", "bn"])
+def test_knobs_add_markers_and_training_keeps_going(window, qtbot, knob):
+    start(window, qtbot)
+    c, k = window.controller, window.knobs
+    markers = window.dashboard.marker_count()
+    if knob == "reinit":
+        k.init_combo.setCurrentText("normal")
+        k.std_edit.setText("0.05")
+        k.reinit_button.click()
+    elif knob == "optimizer":
+        k.optimizer_combo.setCurrentText("momentum")
+        k.optimizer_combo.activated.emit(k.optimizer_combo.currentIndex())   # what a user's pick emits
+    else:
+        k.bn_check.click()
+    qtbot.waitUntil(lambda: any(e["event"] == knob for e in c.history.events), timeout=WAIT)
+    event = next(e for e in c.history.events if e["event"] == knob)
+    qtbot.waitUntil(lambda: window.dashboard.marker_count() > markers, timeout=WAIT)
+    qtbot.waitUntil(lambda: c.history.last_step > event["step"] + 10, timeout=WAIT)   # still training
+    assert c.state == "running"
+    cfg = c.session.cfg
+    if knob == "reinit":
+        assert (cfg.init, cfg.init_std) == ("normal", 0.05)
+    elif knob == "optimizer":
+        assert cfg.optimizer == "momentum"
+    else:
+        assert cfg.bn is True
+
+
+def test_an_invalid_learning_rate_is_refused_in_place(window, qtbot):
+    start(window, qtbot)
+    c = window.controller
+    for text in ("abc", "-1", "0", "1e9", "", "nan"):
+        window.knobs.lr_edit.setText(text)
+        qtbot.keyClick(window.knobs.lr_edit, Qt.Key.Key_Return)
+        assert window.knobs.lr_edit.property("invalid") is True, text
+        assert window.knobs.lr_problem(), text
+    steps = c.history.last_step
+    qtbot.waitUntil(lambda: c.history.last_step > steps + 20, timeout=WAIT)  # commands would have applied
+    assert c.session.cfg.lr == FAST.lr
+    assert not any(e["event"] == "lr" for e in c.history.events)
+    assert window.setup.config().lr == FAST.lr
+    window.knobs.lr_edit.setText("0.01")                # a good value clears the mark
+    qtbot.keyClick(window.knobs.lr_edit, Qt.Key.Key_Return)
+    assert window.knobs.lr_edit.property("invalid") is False and not window.knobs.lr_problem()
+
+
+def test_pause_step_resume_and_stop(window, qtbot):
+    start(window, qtbot)
+    c = window.controller
+    window.act_pause.trigger()
+    qtbot.waitUntil(lambda: c.state == "paused", timeout=WAIT)
+    qtbot.waitUntil(lambda: c.history.last_step == c.session.step_count, timeout=WAIT)
+    before = c.session.step_count
+    window.act_step.trigger()
+    qtbot.waitUntil(lambda: c.history.last_step == before + 1, timeout=WAIT)
+    assert c.state == "paused" and window.act_pause.text() == "Resume"
+    window.act_pause.trigger()
+    qtbot.waitUntil(lambda: c.history.last_step > before + 5, timeout=WAIT)
+    window.act_stop.trigger()
+    assert c.state == "stopped" and not training_threads()
+    assert len(c.history) > 0                      # the curves stay
+    assert not window.act_start.isEnabled() and window.act_reset.isEnabled()
+    window.act_reset.trigger()
+    assert c.session is None and len(c.history) == 0
+    assert not window.setup.is_read_only() and window.act_start.isEnabled()
+
+
+def test_deliveries_are_far_fewer_than_training_steps(window, qtbot):
+    start(window, qtbot, min_steps=20)
+    c = window.controller
+    assert c.deliveries < c.history.last_step
+    # hold the GUI's timer: the training thread keeps going, the outbox fills up
+    c.timer.stop()
+    drawn, deliveries, frames = c.history.last_step, c.deliveries, c.frames
+    qtbot.waitUntil(lambda: c.session.step_count >= drawn + 300, timeout=WAIT)
+    c.tick()
+    assert c.deliveries == deliveries + 1                 # 300+ steps arrived in ONE delivery
+    assert c.history.last_step >= drawn + 300
+    assert c.frames <= frames + 1                         # ... and at most one redraw
+    c.timer.start()
+
+
+def test_export_writes_valid_png_svg_and_csv(window, qtbot, tmp_path):
+    start(window, qtbot, min_steps=100)
+    window.act_pause.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=WAIT)
+    files = window.export_everything(tmp_path / "out")
+    names = {p.name for p in files}
+    for plot in ("loss", "accuracy", "update_ratio", "activations", "gradients"):
+        assert {f"{plot}.png", f"{plot}.svg", f"{plot}.csv"} <= names
+    assert {"dashboard.png", "metrics.csv", "metrics.json"} <= names
+
+    image = QImage(str(tmp_path / "out" / "dashboard.png"))
+    expected = window.dashboard.render_image().size()
+    assert (image.width(), image.height()) == (expected.width(), expected.height())
+    assert image.width() > 400 and image.height() > 300
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
+    assert len(colours) > 20, "the dashboard image looks blank"
+
+    loss_png = QImage(str(tmp_path / "out" / "loss.png"))
+    assert not loss_png.isNull() and loss_png.width() > 100
+    root = ET.parse(tmp_path / "out" / "loss.svg").getroot()
+    assert root.tag.endswith("svg")
+    rows = list(csv.reader((tmp_path / "out" / "metrics.csv").open()))
+    assert rows[0][0] == "step" and "loss" in rows[0]
+    assert len(rows) > 50
+    assert (tmp_path / "out" / "metrics.json").read_text().startswith("{")
+
+
+def test_closing_mid_run_stops_the_training_thread(qtbot):
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    win.show()
+    start(win, qtbot)
+    assert training_threads()
+    win.close()
+    assert not training_threads()
+
+
+def test_a_data_error_shows_a_message_and_the_app_lives_on(window, qtbot, tmp_path):
+    missing = tmp_path / "nope.csv"
+    window.setup.set_config(FAST.copy(dataset="file", data_path=str(missing)))
+    assert window.act_start.isEnabled()          # the config is valid; the file is the problem
+    window.act_start.trigger()
+    assert window.controller.session is None
+    assert str(missing) in window.banner.text()
+    assert "not found" in window.banner.text()
+    assert not window.setup.is_read_only()       # fix the path and try again
+    window.setup.set_config(FAST)
+    start(window, qtbot)
+    assert window.controller.state == "running"
+
+
+def test_a_training_error_is_shown_in_words_and_the_run_stops(window, qtbot):
+    start(window, qtbot)
+    c = window.controller
+
+    def broken():
+        raise RuntimeError("the numbers went sideways")
+    c.session.step = broken      # the training thread calls it on its next step
+    qtbot.waitUntil(lambda: c.state == "error", timeout=WAIT)
+    assert "the numbers went sideways" in window.banner.text()
+    assert "error" in window.state_label.text()
+    assert not training_threads()
+    assert len(c.history) > 0
+
+
+def test_divergence_pauses_with_a_message_and_keeps_the_curves(window, qtbot):
+    cfg = FAST.copy(init="normal", init_std=100.0, depth=4, lr=100.0, optimizer="sgd")
+    window.setup.set_config(cfg)
+    window.act_start.trigger()
+    c = window.controller
+    qtbot.waitUntil(lambda: c.state == "diverged", timeout=WAIT)
+    assert "diverged" in window.state_label.text() and "NaN" in window.state_label.text()
+    assert "learning rate" in window.banner.text()
+    assert len(c.history) >= 1 and c.session.alive
+    assert window.act_pause.text() == "Resume"
+    window.act_stop.trigger()
+
+
+def test_knobs_edit_the_setup_when_no_run_is_going(window, qtbot):
+    window.knobs.lr_edit.setText("0.02")
+    qtbot.keyClick(window.knobs.lr_edit, Qt.Key.Key_Return)
+    window.knobs.optimizer_combo.setCurrentText("rmsprop")
+    window.knobs.optimizer_combo.activated.emit(window.knobs.optimizer_combo.currentIndex())
+    window.knobs.bn_check.click()
+    cfg = window.setup.config()
+    assert (cfg.lr, cfg.optimizer, cfg.bn) == (0.02, "rmsprop", True)
+    assert window.controller.session is None
+
+
+def test_configuration_save_and_load_and_a_bad_file_loses_nothing(window, tmp_path):
+    window.setup.set_config(FAST.copy(lr=0.02, optimizer="nesterov", dataset="moons"))
+    path = tmp_path / "run.toml"
+    window.save_config(path)
+    window.setup.set_config(RunConfig())
+    window.load_config(path)
+    cfg = window.setup.config()
+    assert (cfg.lr, cfg.optimizer, cfg.dataset, cfg.width) == (0.02, "nesterov", "moons", 16)
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('lr = "fast"\nwidht = 3\n')
+    from engine.errors import ConfigError
+    with pytest.raises(ConfigError, match="widht"):
+        window.load_config(bad)
+    assert window.setup.config() == cfg          # nothing lost
+
+
+def test_load_dialog_names_the_problem_in_a_message_box(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    bad = tmp_path / "bad.toml"
+    bad.write_text("lr = [1, 2\n")
+    shown: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    before = window.setup.config()
+    window.act_load_cfg.trigger()
+    assert shown and "bad.toml" in shown[0] and "TOML" in shown[0]
+    assert window.setup.config() == before
+
+
+def test_geometry_and_configuration_are_remembered(qtbot, isolated_settings):
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.resize(760, 560)          # within the offscreen screen (800x600), which clamps geometry
+    first.setup.set_config(RunConfig(lr=0.0123, width=33))
+    first.show()
+    first.close()
+    assert (isolated_settings / "babysit.ini").is_file()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.setup.config().lr == 0.0123 and second.setup.config().width == 33
+    assert second.height() == 560      # (the width is clamped by the window's minimum)
+    second.close()
+
+
+def test_scripted_run_trains_exports_and_returns_zero(qapp, tmp_path, isolated_settings):
+    from gui.app import run_gui
+    out = tmp_path / "export"
+    code = run_gui(steps=60, export=str(out), quit=True)
+    assert code == 0
+    for plot in ("loss", "accuracy", "update_ratio", "activations", "gradients"):
+        for ext in ("png", "svg", "csv"):
+            assert (out / f"{plot}.{ext}").stat().st_size > 0
+    assert QImage(str(out / "dashboard.png")).width() > 400
+    rows = list(csv.reader((out / "metrics.csv").open()))
+    assert int(rows[-1][0]) == 60
+    assert (out / "metrics.json").is_file()
+    assert not training_threads()
+    assert not (isolated_settings / "babysit.ini").exists()   # a scripted run leaves settings alone
+
+
+def test_scripted_run_with_a_bad_config_file_fails_with_a_message(qapp, tmp_path, capsys):
+    from gui.app import run_gui
+    bad = tmp_path / "bad.toml"
+    bad.write_text("optimizer = 'sgdd'\n")
+    assert run_gui(steps=10, export=str(tmp_path / "x"), quit=True, config=str(bad)) == 2
+    assert "sgdd" in capsys.readouterr().err
+
+
+def test_keyboard_start_space_pause_and_step(window, qtbot):
+    window.setup.set_config(FAST)
+    window.activateWindow()
+    window.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    c = window.controller
+    qtbot.waitUntil(lambda: len(c.history) >= 5, timeout=WAIT)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert c.state == "paused"
+    qtbot.waitUntil(lambda: c.history.last_step == c.session.step_count, timeout=WAIT)
+    before = c.session.step_count
+    qtbot.keyClick(window, Qt.Key.Key_F10)
+    qtbot.waitUntil(lambda: c.history.last_step == before + 1, timeout=WAIT)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert c.state == "running"
+
+
+def test_step_from_a_fresh_setup_takes_exactly_one_step(window, qtbot):
+    window.setup.set_config(FAST)
+    window.act_step.trigger()
+    c = window.controller
+    qtbot.waitUntil(lambda: c.history.last_step == 1, timeout=WAIT)
+    assert c.state == "paused" and c.session.step_count == 1
+    assert window.setup.is_read_only()
+
+
+def test_request_lr_from_another_panel_takes_the_knobs_path(window, qtbot):
+    start(window, qtbot)
+    assert window.request_lr(0.02)
+    qtbot.waitUntil(lambda: window.controller.session.cfg.lr == 0.02, timeout=WAIT)
+    assert window.knobs.lr_edit.text() == "0.02" and window.setup.config().lr == 0.02
+    assert not window.request_lr(float("nan"))
+    assert window.controller.session.cfg.lr == 0.02
+
+
+def test_scripted_run_with_an_invalid_step_count_fails_instead_of_hanging(qapp, tmp_path, capsys):
+    from gui.app import run_gui
+    assert run_gui(steps=0, export=str(tmp_path / "x"), quit=True) == 2
+    assert "steps" in capsys.readouterr().err
