@@ -1,0 +1,341 @@
+"""BasePlot: one chart group (a GraphicsLayoutWidget plus an optional control bar).
+
+A subclass builds its plot items once in `build()` and feeds them in `update_data(history, full)`.
+The base class owns what every chart shares:
+  * event markers: a labelled vertical line per event on every time-based PlotItem,
+  * export: PNG (axes and legends included), SVG and CSV, each written atomically,
+  * a context menu ("Export PNG…", "Export SVG…", "Export CSV…") on the control bar and in
+    pyqtgraph's own right-click menu.
+
+Exports render the scene at a definite size even when the widget is hidden (a tab not shown
+yet): the central layout item is given that size for the export and its old geometry restored.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import weakref
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.exporters import ImageExporter, SVGExporter
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from engine.fileio import atomic_path, atomic_write_with
+
+from . import svgfix, theme
+from .axes import LogAxis
+
+svgfix.install()
+
+# label positions along a marker line (fraction of the view height from the bottom), cycled so
+# that labels of events close together stack instead of sitting on top of each other
+_LABEL_POSITIONS = (0.995, 0.915, 0.835)
+
+
+class BasePlot(QtWidgets.QWidget):
+    name: str = ""
+    title: str = ""
+    default_export_size: tuple[int, int] = (900, 520)
+    always_current = False  # True: drawn even while hidden (the plot that leads the step axis)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName(f"plot_{self.name}")
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setBackground(theme.BACKGROUND)
+        self.glw.ci.setContentsMargins(4, 4, 12, 4)
+        # the control bar has one height on every chart, so charts side by side line up
+        self.bar_widget = QtWidgets.QWidget()
+        self.bar_widget.setFixedHeight(30)
+        self.bar = QtWidgets.QHBoxLayout(self.bar_widget)
+        self.bar.setContentsMargins(8, 2, 8, 2)
+        self.bar.setSpacing(8)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.bar_widget)
+        layout.addWidget(self.glw, 1)
+        self._history_ref: weakref.ref | None = None
+        self._stale = False        # data arrived while hidden and is not drawn yet
+        self._stale_full = False   # ... and cached row counts were invalidated meanwhile
+        self._series: list[tuple[str, pg.PlotDataItem]] = []   # CSV columns, in order
+        self._time_plots: list[pg.PlotItem] = []                # get event markers
+        self._markers: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
+        self._events: list[dict] = []                            # events marked so far
+        self.fixed_y: set[pg.PlotItem] = set()                   # time plots with a fixed 0..1 y range
+        self._make_export_actions()
+        self.build()
+
+    # ------------------------------------------------------------------ feeding
+    def refresh(self, history, full: bool = False) -> None:
+        """Feed new data. A chart on a tab that is not shown (while the window is) only notes
+        that it is behind and catches up when shown or exported."""
+        self._history_ref = weakref.ref(history)
+        self._stale_full = self._stale_full or full
+        if not self.always_current and self.window().isVisible() and not self.isVisible():
+            self._stale = True
+            return
+        self._catch_up(history)
+
+    def _catch_up(self, history) -> None:
+        full, self._stale, self._stale_full = self._stale_full, False, False
+        self.update_data(history, full)
+        self.settle()
+
+    def ensure_current(self) -> None:
+        """Draw anything a hidden chart skipped (before an export)."""
+        history = self._history_ref() if self._history_ref is not None else None
+        if self._stale and history is not None:
+            self._catch_up(history)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.ensure_current()
+
+    def settle(self) -> None:
+        """Apply pending auto-ranges now rather than lazily inside the next paint: a range set
+        during a paint schedules a second paint of the whole view, every frame."""
+        for item in self.glw.ci.items:
+            vb = item.getViewBox() if isinstance(item, pg.PlotItem) else None
+            if vb is not None:
+                if getattr(vb, "_autoRangeNeedsUpdate", True):
+                    vb.updateAutoRange()
+                vb.updateMatrix()
+
+    def redraw(self) -> None:
+        """Draw again from the last history seen (a setting changed while nothing new arrived)."""
+        history = self._history_ref() if self._history_ref is not None else None
+        if history is not None:
+            self.update_data(history, full=True)
+            self.settle()
+
+    # ------------------------------------------------------------------ for subclasses
+    def build(self) -> None:
+        """Create every plot item once."""
+
+    def update_data(self, history, full: bool) -> None:
+        """Feed the items from `history`; `full` when cached row counts are no longer valid."""
+
+    def clear_data(self) -> None:
+        """Empty every curve (a new run)."""
+        for _, curve in self._series:
+            curve.setData([], [])
+        self._history_ref = None
+        self._stale = self._stale_full = False
+
+    def add_plot(self, row: int, col: int, title: str, xlabel: str, ylabel: str, *, time_based: bool = True,
+                 log_y: bool = False, layout: pg.GraphicsLayout | None = None, **kw) -> pg.PlotItem:
+        if log_y:
+            kw.setdefault("axisItems", {"left": LogAxis(orientation="left")})
+        plot = (layout or self.glw.ci).addPlot(row=row, col=col, **kw)
+        theme.style_plot(plot, title, xlabel, ylabel)
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
+        if log_y:
+            plot.setLogMode(x=False, y=True)
+        if time_based:
+            self._time_plots.append(plot)
+        return plot
+
+    def add_curve(self, plot: pg.PlotItem, name: str, csv_name: str | None = None, **opts) -> pg.PlotDataItem:
+        """A long-lived curve; fed later with setData. `csv_name` heads its CSV column (None: not exported)."""
+        opts.setdefault("connect", "finite")
+        # ~1 min/max pair per pixel (pyqtgraph's default draws ~5 samples per pixel): 200k-step
+        # histories stay cheap to draw and peaks are kept
+        opts.setdefault("autoDownsampleFactor", 1.0)
+        method = opts.pop("downsample_method", "peak")
+        curve = pg.PlotDataItem(name=name, **opts)
+        plot.addItem(curve)  # (applies the plot's downsampling mode: set this curve's after)
+        curve.setClipToView(True)
+        curve.setDownsampling(auto=True, method=method)
+        if csv_name is not None:
+            self._series.append((csv_name, curve))
+        return curve
+
+    def add_note(self, text: str = "") -> QtWidgets.QLabel:
+        """A grey note in the control bar that never widens the window (cut off when narrow)."""
+        note = QtWidgets.QLabel(text)
+        note.setStyleSheet(f"color: {theme.MUTED}")
+        note.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        note.setMinimumWidth(0)
+        self.bar.addWidget(note, 1)
+        return note
+
+    def forget_curve(self, curve: pg.PlotDataItem) -> None:
+        self._series = [(n, c) for n, c in self._series if c is not curve]
+
+    def time_plots(self) -> list[pg.PlotItem]:
+        return list(self._time_plots)
+
+    # ------------------------------------------------------------------ markers
+    def add_marker(self, event: dict) -> None:
+        """A labelled vertical line at event["step"] on every time-based plot of this group."""
+        self._events.append(event)
+        for plot in self._time_plots:
+            self._draw_marker(plot, event, len(self._events) - 1)
+
+    def _draw_marker(self, plot: pg.PlotItem, event: dict, index: int) -> None:
+        kind = event.get("event", "")
+        colour = theme.EVENT_COLOURS.get(kind, theme.MUTED)
+        strong = kind in ("diverged", "error")
+        line = pg.InfiniteLine(
+            pos=float(event.get("step", 0)), angle=90, movable=False,
+            pen=theme.pen(colour, width=1.0, alpha=255 if strong else 170),
+            label=str(event.get("label") or kind),
+            # text right of the line, top-aligned; left of it when the line nears the right edge
+            labelOpts={"position": _LABEL_POSITIONS[index % len(_LABEL_POSITIONS)], "color": colour,
+                       "fill": pg.mkBrush(255, 255, 255, 220), "anchors": [(0, 0), (1, 0)]})
+        line.setZValue(20)
+        line.label.setFont(_small_font())
+        plot.addItem(line, ignoreBounds=True)
+        self._markers.append((plot, line))
+
+    def clear_markers(self) -> None:
+        for plot, line in self._markers:
+            plot.removeItem(line)
+        self._markers.clear()
+        self._events.clear()
+
+    def marker_count(self) -> int:
+        return len(self._events)
+
+    def reset(self) -> None:
+        """A new run: no markers, no data, and the y axes ranging over the new data again
+        (the user may have zoomed; the step axis is handed back by the dashboard)."""
+        self.clear_markers()
+        self.clear_data()
+        for plot in self._time_plots:
+            if plot in self.fixed_y:
+                plot.setYRange(0.0, 1.0, padding=0.02)
+            else:
+                plot.enableAutoRange(axis="y", enable=True)
+
+    # ------------------------------------------------------------------ export
+    def export_size(self) -> tuple[int, int]:
+        """The size an export gets: the on-screen size, or a default when hidden or tiny."""
+        r = self.glw.ci.geometry()
+        if self.glw.isVisible() and r.width() >= 300 and r.height() >= 200:
+            return int(r.width()), int(r.height())
+        return self.default_export_size
+
+    @contextlib.contextmanager
+    def _export_geometry(self, size: tuple[int, int] | None) -> Iterator[tuple[int, int]]:
+        w, h = size or self.export_size()
+        ci = self.glw.ci
+        old = QtCore.QRectF(ci.geometry())
+        changed = (int(old.width()), int(old.height())) != (w, h)
+        if changed:
+            ci.setGeometry(QtCore.QRectF(0, 0, w, h))
+            ci.layout.activate()
+        try:
+            yield w, h
+        finally:
+            if changed:
+                ci.setGeometry(old)
+                ci.layout.activate()
+
+    def render_image(self, size: tuple[int, int] | None = None) -> QtGui.QImage:
+        """The chart group (plots, axes, legends; not the control bar) as an image."""
+        self.ensure_current()
+        with self._export_geometry(size) as (w, h):
+            exporter = ImageExporter(self.glw.ci)
+            params = exporter.parameters()
+            # exactly w x h: a layout that cannot shrink that far (titles, axes) is scaled down
+            params.param("width").setValue(w, blockSignal=exporter.widthChanged)
+            params.param("height").setValue(h, blockSignal=exporter.heightChanged)
+            params["background"] = QtGui.QColor(theme.BACKGROUND)
+            image = exporter.export(toBytes=True)
+        return image
+
+    def export_png(self, path, size: tuple[int, int] | None = None) -> Path:
+        path = Path(path)
+        image = self.render_image(size)
+        with atomic_path(path, suffix=".png") as tmp:
+            if not image.save(str(tmp), "PNG"):
+                raise OSError(f"could not write PNG image {path}")
+        return path
+
+    def export_svg(self, path, size: tuple[int, int] | None = None) -> Path:
+        path = Path(path)
+        self.ensure_current()
+        with self._export_geometry(size):
+            data = SVGExporter(self.glw.ci).export(toBytes=True)
+        atomic_write_with(path, lambda f: f.write(data), mode="wb")
+        return path
+
+    def csv_table(self) -> tuple[list[str], list[list]]:
+        """Header and rows: a step column, then one column per named curve (blank where absent)."""
+        series = [(n, c.xData, c.yData) for n, c in self._series]
+        series = [(n, np.asarray(x, np.float64), np.asarray(y, np.float64)) for n, x, y in series
+                  if x is not None and y is not None and len(x)]
+        header = ["step"] + [n for n, _ in self._series]
+        if not series:
+            return header, []
+        steps = np.unique(np.concatenate([x for _, x, _ in series]))
+        columns = {}
+        for n, x, y in series:
+            col = np.full(len(steps), np.nan)
+            col[np.searchsorted(steps, x)] = y
+            columns[n] = col
+        empty = np.full(len(steps), np.nan)
+        table = [steps] + [columns.get(n, empty) for n in header[1:]]
+        rows = [[_cell(v) for v in row] for row in zip(*(c.tolist() for c in table))]
+        return header, rows
+
+    def export_csv(self, path) -> Path:
+        path = Path(path)
+        self.ensure_current()
+        header, rows = self.csv_table()
+
+        def write(f) -> None:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(rows)
+
+        atomic_write_with(path, write)
+        return path
+
+    # ------------------------------------------------------------------ context menu
+    def _make_export_actions(self) -> None:
+        self.export_actions = []
+        for label, kind in (("Export PNG…", "png"), ("Export SVG…", "svg"), ("Export CSV…", "csv")):
+            action = QtGui.QAction(label, self)
+            action.triggered.connect(lambda _=False, k=kind: self.export_dialog(k))
+            self.export_actions.append(action)
+        self.addActions(self.export_actions)
+        self.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.ActionsContextMenu)
+        # pyqtgraph's right-click menu (on any plot) lists the scene's actions after its own
+        self.glw.scene().contextMenu.extend(self.export_actions)
+
+    def export_dialog(self, kind: str) -> Path | None:
+        filters = {"png": "PNG image (*.png)", "svg": "SVG image (*.svg)", "csv": "CSV table (*.csv)"}
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, f"Export {self.title or self.name} as {kind.upper()}",
+                                                        f"{self.name}.{kind}", filters[kind])
+        if not path:
+            return None
+        path = Path(path)
+        if path.suffix.lower() != f".{kind}":
+            path = path.with_name(path.name + f".{kind}")
+        try:
+            return getattr(self, f"export_{kind}")(path)
+        except Exception as exc:  # a bad folder or a full disk: say so, keep running
+            QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}:\n{exc}")
+            return None
+
+
+def _cell(v: float) -> str:
+    if v is None or not math.isfinite(v):
+        return ""
+    if float(v).is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.6g}"
+
+
+def _small_font() -> QtGui.QFont:
+    f = QtGui.QFont()
+    f.setPointSizeF(7.5)
+    return f

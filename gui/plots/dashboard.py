@@ -1,0 +1,195 @@
+"""Dashboard: every chart of a run, fed from the GUI-side History at ~30 Hz.
+
+    dash = Dashboard()
+    dash.refresh(history)          # after new data was appended (GUI thread); cheap when nothing changed
+    dash.reset()                   # a new run
+    dash.export_all(folder)        # <name>.png/.svg/.csv per chart + dashboard.png
+
+Tabs: "Training" (loss, accuracy, update ratio, gradients in a 2×2 grid) and "Activations".
+Every time-based plot shares the step axis (X linked to the loss plot) and shows a labelled
+vertical line for each event of kind lr, reinit, optimizer, bn, diverged and error.
+"""
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from engine.fileio import atomic_path
+
+from . import theme
+from .activations import ActivationsPlot
+from .axes import StepAxis
+from .base import BasePlot
+from .layers import GradientPlot, UpdateRatioPlot
+from .scalars import AccuracyPlot, LossPlot
+
+PLOT_NAMES = ("loss", "accuracy", "update_ratio", "activations", "gradients")
+_GAP = 8          # pixels between charts in the composite image
+_HEADER = 34      # title strip of the composite image
+
+
+class Dashboard(QtWidgets.QWidget):
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.loss = LossPlot()
+        self.accuracy = AccuracyPlot()
+        self.update_ratio = UpdateRatioPlot()
+        self.gradients = GradientPlot()
+        self.activations = ActivationsPlot()
+        self._plots: dict[str, BasePlot] = {p.name: p for p in (
+            self.loss, self.accuracy, self.update_ratio, self.activations, self.gradients)}
+
+        training = QtWidgets.QWidget()
+        grid = QtWidgets.QGridLayout(training)
+        grid.setContentsMargins(2, 2, 2, 2)
+        grid.setSpacing(4)
+        grid.addWidget(self.loss, 0, 0)
+        grid.addWidget(self.accuracy, 0, 1)
+        grid.addWidget(self.update_ratio, 1, 0)
+        grid.addWidget(self.gradients, 1, 1)
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.addTab(training, "Training")
+        self.tabs.addTab(self.activations, "Activations")
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.tabs)
+
+        # one step axis: every time-based plot follows the loss plot (and drives it when panned)
+        self.step_axis = StepAxis()
+        self.step_axis.add(self.loss.plot)
+        self.loss.always_current = True  # the leader keeps ranging over new steps on any tab
+        for plot in self._plots.values():
+            for item in plot.time_plots():
+                self.step_axis.add(item)
+        self.loss.smoothing_changed.connect(self.accuracy.set_smoothing)
+
+        self._history: weakref.ref | None = None
+        self._seen: tuple[int, int] | None = None   # (version, generation) last drawn
+        self._events_seen = 0
+        self._marked: list[dict] = []
+
+    # ------------------------------------------------------------------ interface
+    def plot_widgets(self) -> dict[str, BasePlot]:
+        return dict(self._plots)
+
+    def reset(self) -> None:
+        """Clear every curve and marker (a new run)."""
+        for plot in self._plots.values():
+            plot.reset()
+        self.step_axis.lead(self.loss.plot)
+        self._history = None
+        self._seen = None
+        self._events_seen = 0
+        self._marked = []
+
+    def refresh(self, history) -> None:
+        """Draw what is new in `history` since the last call (GUI thread, ~30 Hz)."""
+        same = self._history is not None and self._history() is history
+        key = (history.version, history.generation)
+        if same and key == self._seen:
+            return  # nothing changed: the common case when paused
+        if not same and self._history is not None:
+            self.reset()  # another run's store: start over rather than mix the two
+        full = not same or self._seen is None or key[1] != self._seen[1]
+        self._history = weakref.ref(history)
+        self._seen = key
+        for plot in self._plots.values():
+            plot.refresh(history, full)
+        self._add_markers(history)
+
+    def _add_markers(self, history) -> None:
+        events = history.events
+        if len(events) < self._events_seen:  # the store was cleared under us
+            for plot in self._plots.values():
+                plot.clear_markers()
+            self._events_seen = 0
+            self._marked = []
+        for event in events[self._events_seen:]:
+            if event.get("event") in theme.MARKED_EVENTS:
+                self._marked.append(event)
+                for plot in self._plots.values():
+                    plot.add_marker(event)
+        self._events_seen = len(events)
+
+    def marker_count(self) -> int:
+        """Distinct events drawn as markers (each is a line on every time-based plot)."""
+        return len(self._marked)
+
+    @property
+    def smoothing(self) -> float:
+        return self.loss.smoothing
+
+    def set_smoothing(self, weight: float) -> None:
+        self.loss.set_smoothing(weight)
+
+    # ------------------------------------------------------------------ export
+    def render_image(self) -> QtGui.QImage:
+        """All charts in one image (hidden tabs included): loss | accuracy, update ratio |
+        gradients, activations across the bottom, under a one-line title."""
+        images = {name: self._plots[name].render_image() for name in ("loss", "accuracy", "update_ratio", "gradients")}
+        rows = [[images["loss"], images["accuracy"]], [images["update_ratio"], images["gradients"]]]
+        # the activations strip as wide as the rows above it
+        width = max(sum(i.width() for i in r) + _GAP * (len(r) - 1) for r in rows)
+        rows.append([self.activations.render_image((width, self.activations.export_size()[1]))])
+        row_w = [sum(i.width() for i in r) + _GAP * (len(r) - 1) for r in rows]
+        row_h = [max(i.height() for i in r) for r in rows]
+        width = max(row_w) + 2 * _GAP
+        height = _HEADER + sum(row_h) + _GAP * (len(rows) + 1)
+        canvas = QtGui.QImage(width, height, QtGui.QImage.Format.Format_ARGB32)
+        canvas.fill(QtGui.QColor(theme.BACKGROUND))
+        painter = QtGui.QPainter(canvas)
+        try:
+            painter.setPen(QtGui.QColor(theme.FOREGROUND))
+            font = QtGui.QFont()
+            font.setPointSizeF(11)
+            font.setBold(True)
+            painter.setFont(font)
+            painter.drawText(QtCore.QRect(_GAP, 0, width - 2 * _GAP, _HEADER),
+                             int(QtCore.Qt.AlignmentFlag.AlignVCenter | QtCore.Qt.AlignmentFlag.AlignLeft),
+                             self._caption())
+            y = _HEADER + _GAP
+            for r, w, h in zip(rows, row_w, row_h):
+                x = _GAP + (width - 2 * _GAP - w) // 2
+                for image in r:
+                    painter.drawImage(x, y, image)
+                    x += image.width() + _GAP
+                y += h + _GAP
+        finally:
+            painter.end()
+        return canvas
+
+    def _caption(self) -> str:
+        history = self._history() if self._history is not None else None
+        if history is None:
+            return "babysit"
+        cfg = history.config or {}
+        parts = [f"step {history.last_step}" if len(history) else "no steps yet"]
+        if cfg:  # the settings the run started with (changes since are the markers)
+            lr = cfg.get("lr")
+            parts.append(f"{cfg.get('dataset')} · depth {cfg.get('depth')} × width {cfg.get('width')} "
+                         f"{cfg.get('activation')}{' + BN' if cfg.get('bn') else ''} · init {cfg.get('init')} · "
+                         f"{cfg.get('optimizer')}" + (f", lr {lr:g} at start" if isinstance(lr, (int, float)) else ""))
+        return "babysit — " + " · ".join(parts)
+
+    def export_dashboard_png(self, path) -> Path:
+        """ONE PNG image of all charts together."""
+        path = Path(path)
+        image = self.render_image()
+        with atomic_path(path, suffix=".png") as tmp:
+            if not image.save(str(tmp), "PNG"):
+                raise OSError(f"could not write PNG image {path}")
+        return path
+
+    def export_all(self, directory) -> list[Path]:
+        """<name>.png, <name>.svg, <name>.csv for every chart, plus dashboard.png."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        for name, plot in self._plots.items():
+            written.append(plot.export_png(directory / f"{name}.png"))
+            written.append(plot.export_svg(directory / f"{name}.svg"))
+            written.append(plot.export_csv(directory / f"{name}.csv"))
+        written.append(self.export_dashboard_png(directory / "dashboard.png"))
+        return written

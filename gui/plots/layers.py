@@ -1,0 +1,208 @@
+"""Per-layer time charts: update/weight-norm ratio, gradient norm, dead or saturated fraction.
+
+One curve per layer, coloured by layer index (theme.layer_colour) on every chart. Curves are
+rebuilt only when the layer names change (a new run with another depth), never per frame.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from engine.thresholds import SATURATION
+
+from . import theme
+from .base import BasePlot
+from .scalars import STEP_LABEL
+
+RATIO_GUIDE = 1e-3          # Karpathy's rule of thumb: updates ~1e-3 of the weights
+HEALTHY_BAND = (1e-4, 1e-2)
+
+
+def hidden_indices(names: list[str]) -> list[int]:
+    """Layers with activation statistics: every layer but the last (the output logits)."""
+    return list(range(max(0, len(names) - 1)))
+
+
+def probe_steps(history) -> np.ndarray:
+    """Steps of the probe rows as a contiguous float64 (rows,) array (an older store kept the
+    step once per layer, (rows, layers): either shape is accepted)."""
+    steps = history.layer_column("step")
+    if steps.ndim == 2:
+        steps = steps[:, 0] if steps.shape[1] else np.zeros(len(steps))
+    return np.ascontiguousarray(steps, dtype=np.float64)
+
+
+def fraction_key(history) -> str:
+    """'sat_frac' for tanh/sigmoid nets, 'dead_frac' for the ReLU family."""
+    activation = (history.config or {}).get("activation")
+    if activation is not None:
+        return "sat_frac" if activation in SATURATION else "dead_frac"
+    sat = history.layer_column("sat_frac")
+    return "sat_frac" if sat.size and np.isfinite(sat).any() else "dead_frac"
+
+
+class LayerCurves:
+    """One curve per layer in one PlotItem, fed from a (rows, layers) history column."""
+
+    def __init__(self, owner: BasePlot, plot: pg.PlotItem, csv_suffix: str, width: float = 1.6,
+                 hidden_only: bool = False, legend: pg.LabelItem | None = None):
+        self.owner, self.plot, self.csv_suffix, self.legend = owner, plot, csv_suffix, legend
+        self.width, self.hidden_only = width, hidden_only
+        self.names: list[str] = []
+        self.curves: list[tuple[int, pg.PlotDataItem]] = []
+        self._dots = False  # symbols while there are too few points to draw a line
+
+    def sync(self, names: list[str]) -> bool:
+        """Make one curve per layer if the layers changed. Returns True when rebuilt."""
+        if names == self.names:
+            return False
+        self.clear()
+        self.names = list(names)
+        indices = hidden_indices(names) if self.hidden_only else range(len(names))
+        for j in indices:
+            curve = self.owner.add_curve(self.plot, names[j], f"{names[j]} {self.csv_suffix}",
+                                         pen=theme.pen(theme.layer_colour(j, len(names)), self.width))
+            self.curves.append((j, curve))
+        self._dots = False
+        if self.legend is not None:
+            self.legend.setText(theme.legend_html(
+                [(names[j], theme.layer_colour(j, len(names))) for j, _ in self.curves]))
+        return True
+
+    def set(self, steps: np.ndarray, matrix: np.ndarray) -> None:
+        dots = len(steps) < 3
+        for j, curve in self.curves:
+            if dots != self._dots:
+                colour = theme.layer_colour(j, len(self.names))
+                curve.setSymbol("o" if dots else None)
+                curve.setSymbolSize(5)
+                curve.setSymbolBrush(colour)
+                curve.setSymbolPen(None)
+            curve.setData(steps, matrix[:, j] if matrix.ndim == 2 and j < matrix.shape[1] else [])
+        self._dots = dots
+
+    def clear(self) -> None:
+        for _, curve in self.curves:
+            self.plot.removeItem(curve)
+            self.owner.forget_curve(curve)
+        self.curves.clear()
+        self.names = []
+        if self.legend is not None:
+            self.legend.setText("")
+
+
+class _LayerTimePlot(BasePlot):
+    """Shared refresh logic: redraw when the probe row count (or the layers) changed."""
+
+    def __init__(self, parent=None):
+        self._rows = -1
+        super().__init__(parent)
+
+    def update_data(self, history, full: bool) -> None:
+        rows = history.probes.n if history.probes is not None else 0
+        rebuilt = self.sync_layers(history)
+        if not (full or rebuilt or rows != self._rows):
+            return
+        self._rows = rows
+        self.draw(history, probe_steps(history))
+
+    def sync_layers(self, history) -> bool:
+        raise NotImplementedError
+
+    def draw(self, history, steps: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def clear_data(self) -> None:
+        self._rows = -1
+        super().clear_data()
+
+
+class UpdateRatioPlot(_LayerTimePlot):
+    name = "update_ratio"
+    title = "Update / weight-norm ratio"
+
+    def build(self) -> None:
+        self.plot = self.add_plot(0, 0, "Update / weight-norm ratio per layer  ‖ΔW‖ / ‖W‖", STEP_LABEL,
+                                  "‖ΔW‖ / ‖W‖ per step (log)", log_y=True)
+        lo, hi = HEALTHY_BAND
+        # InfiniteLine/LinearRegionItem are not log-aware: in log mode their positions are log10
+        self.band = pg.LinearRegionItem(values=(np.log10(lo), np.log10(hi)), orientation="horizontal",
+                                        movable=False, brush=pg.mkBrush(theme.HEALTHY), pen=pg.mkPen(None))
+        self.band.setZValue(-20)
+        self.guide = pg.InfiniteLine(pos=np.log10(RATIO_GUIDE), angle=0, movable=False,
+                                     pen=theme.pen("#2b2b2b", 1.0, theme.DASH, alpha=170),
+                                     label="1e-3", labelOpts={"position": 0.02, "color": theme.MUTED,
+                                                              "anchors": [(0, 1), (0, 1)]})
+        self.plot.addItem(self.band, ignoreBounds=True)
+        self.plot.addItem(self.guide, ignoreBounds=True)
+        # an invisible item spanning the band keeps it in the auto-range, so a ratio far from
+        # healthy is seen next to the band rather than alone on an unlabelled scale
+        # (a transparent pen, not None: pyqtgraph counts only drawn curves in the auto-range)
+        self.bounds = pg.PlotDataItem([], [], pen=pg.mkPen(0, 0, 0, 0))
+        self.plot.addItem(self.bounds)
+        self.legend = theme.legend_label()
+        self.glw.ci.addItem(self.legend, row=0, col=1)
+        self.layers = LayerCurves(self, self.plot, "update_ratio", legend=self.legend)
+        self.add_note("‖W after − W before‖ / ‖W before‖ across each optimizer step; "
+                      "rule of thumb ≈ 1e-3, shaded band 1e-4 … 1e-2")
+
+    def sync_layers(self, history) -> bool:
+        return self.layers.sync(history.layer_names)
+
+    def draw(self, history, steps: np.ndarray) -> None:
+        self.layers.set(steps, history.layer_column("update_ratio"))
+        if len(steps):
+            self.bounds.setData([steps[0], steps[0]], list(HEALTHY_BAND))
+
+    def clear_data(self) -> None:
+        super().clear_data()
+        self.layers.clear()
+        self.bounds.setData([], [])
+
+
+class GradientPlot(_LayerTimePlot):
+    name = "gradients"
+    title = "Gradients"
+
+    def build(self) -> None:
+        self.norm_plot = self.add_plot(0, 0, "Gradient norm per layer  ‖∇W‖", STEP_LABEL,
+                                       "‖∇W‖ (Frobenius, log)", log_y=True)
+        self.frac_plot = self.add_plot(1, 0, "Dead fraction per hidden layer", STEP_LABEL, "fraction of outputs")
+        self.frac_plot.setYRange(0.0, 1.0, padding=0.02)
+        self.frac_plot.enableAutoRange(axis="y", enable=False)
+        self.fixed_y.add(self.frac_plot)
+        self.legend = theme.legend_label()
+        self.glw.ci.addItem(self.legend, row=0, col=1, rowspan=2)
+        self.norms = LayerCurves(self, self.norm_plot, "grad_norm", legend=self.legend)
+        self.fracs = LayerCurves(self, self.frac_plot, "dead_frac", hidden_only=True)
+        self.frac_key = "dead_frac"
+        self.note = self.add_note()
+        self._set_frac_key("dead_frac")
+
+    def _set_frac_key(self, key: str) -> None:
+        self.frac_key = key
+        if key == "sat_frac":
+            title, note = "Saturated fraction per hidden layer", "saturated: tanh |a| > 0.99, sigmoid a < 0.01 or > 0.99"
+        else:
+            title, note = "Dead fraction per hidden layer", "dead: ReLU-family outputs ≤ 0"
+        self.frac_plot.setTitle(title, color=theme.FOREGROUND, size="10pt")
+        self.fracs.csv_suffix = key
+        self.note.setText(note)
+
+    def sync_layers(self, history) -> bool:
+        key = fraction_key(history)
+        if key != self.frac_key:
+            self._set_frac_key(key)
+            self.fracs.clear()
+        a = self.norms.sync(history.layer_names)
+        b = self.fracs.sync(history.layer_names)
+        return a or b
+
+    def draw(self, history, steps: np.ndarray) -> None:
+        self.norms.set(steps, history.layer_column("grad_norm"))
+        self.fracs.set(steps, history.layer_column(self.frac_key))
+
+    def clear_data(self) -> None:
+        super().clear_data()
+        self.norms.clear()
+        self.fracs.clear()

@@ -1,0 +1,194 @@
+"""Per-step scalar charts: loss and accuracy, raw (faint) plus TensorBoard-style smoothing.
+
+The smoothing slider lives on the loss chart; the dashboard forwards its value to the accuracy
+chart so both use one weight, as TensorBoard's single slider does.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from . import theme
+from .base import BasePlot
+from .smoothing import IncrementalEma
+
+DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
+STEP_LABEL = "step (optimizer updates)"
+MAX_VAL_DOTS = 300
+
+
+class _SmoothedScalarPlot(BasePlot):
+    """Shared parts: a time plot, raw+smoothed train curve, validation points."""
+
+    key = ""        # history.column key of the train curve
+    val_key = ""    # history.val_column key
+    ylabel = ""
+    label = ""      # "loss" / "accuracy", used in curve names
+
+    def __init__(self, parent=None):
+        self._ema = IncrementalEma(DEFAULT_SMOOTHING)
+        self._n = self._nv = 0
+        super().__init__(parent)
+
+    def build(self) -> None:
+        self.plot = self.add_plot(0, 0, self.title, STEP_LABEL, self.ylabel)
+        self.set_key()
+        self.raw = self.add_curve(self.plot, f"train {self.label}", f"train_{self.label}",
+                                  pen=theme.pen(theme.TRAIN, 1.0, alpha=70))
+        self.smooth = self.add_curve(self.plot, f"train {self.label} (smoothed)", f"train_{self.label}_smoothed",
+                                     pen=theme.pen(theme.TRAIN, 2.0))
+        self.val = self.add_curve(self.plot, f"val {self.label}", f"val_{self.label}",
+                                  pen=theme.pen(theme.VAL, 1.2), symbol="o", symbolSize=5,
+                                  symbolBrush=theme.VAL, symbolPen=None)
+
+    def key_entries(self) -> list[tuple[str, str, str]]:
+        return [(theme.LINE, theme.on_white(theme.TRAIN, 90), "train"),
+                (theme.BOLD_LINE, theme.TRAIN, "train, smoothed"),
+                (theme.DOT_GLYPH, theme.VAL, "validation")]
+
+    def set_key(self) -> None:
+        self.plot.setTitle(theme.titled_key(self.title, self.key_entries()), color=theme.FOREGROUND, size="10pt")
+
+    @property
+    def smoothing(self) -> float:
+        return self._ema.weight
+
+    def set_smoothing(self, weight: float) -> None:
+        if weight == self._ema.weight:
+            return
+        self._ema.set_weight(weight)
+        self.redraw()
+
+    def update_data(self, history, full: bool) -> None:
+        n = len(history)
+        if full or n != self._n:
+            steps = history.column("step")
+            values = history.column(self.key)
+            self.raw.setData(steps, values)
+            self.smooth.setData(steps, self._ema.update(values, rewritten=full))
+            self._update_extra(history, steps, full)
+            self._n = n
+        nv = history.val.n
+        if full or nv != self._nv:
+            # a dot per evaluation while they can be told apart; thousands of symbols cost more to
+            # draw than every curve together, so a long run shows the line alone
+            dots = nv <= MAX_VAL_DOTS
+            if dots != (self.val.opts["symbol"] is not None):
+                self.val.setSymbol("o" if dots else None)
+            self.val.setData(history.val_column("step"), history.val_column(self.val_key))
+            self._nv = nv
+
+    def _update_extra(self, history, steps, full: bool) -> None:
+        pass
+
+    def clear_data(self) -> None:
+        super().clear_data()
+        self._ema.reset()
+        self._n = self._nv = 0
+
+
+class LossPlot(_SmoothedScalarPlot):
+    name = "loss"
+    title = "Loss"
+    key = "loss"
+    val_key = "val_loss"
+    ylabel = "loss (cross-entropy, nats)"
+    label = "loss"
+    smoothing_changed = QtCore.Signal(float)
+
+    def build(self) -> None:
+        super().build()
+        # data loss vs total: drawn only once a regularisation term shows up (reg_loss > 0)
+        self._data_ema = IncrementalEma(DEFAULT_SMOOTHING)
+        self.data_loss = pg.PlotDataItem(name="data loss (smoothed)", pen=theme.pen(theme.DATA_LOSS, 1.6, theme.DASH),
+                                         connect="finite", autoDownsampleFactor=1.0)
+        self._data_shown = False
+
+        self.bar.addWidget(QtWidgets.QLabel("smoothing"))
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 999)
+        self.slider.setValue(round(DEFAULT_SMOOTHING * 1000))
+        self.slider.setFixedWidth(140)
+        self.slider.setToolTip("TensorBoard-style debiased exponential moving average: "
+                               "ema = w·ema + (1 − w)·x, divided by 1 − wⁱ⁺¹")
+        self.smoothing_label = QtWidgets.QLabel(f"{DEFAULT_SMOOTHING:.3f}")
+        self.smoothing_label.setMinimumWidth(40)
+        self.log_box = QtWidgets.QCheckBox("log y")
+        self.bar.addWidget(self.slider)
+        self.bar.addWidget(self.smoothing_label)
+        self.bar.addSpacing(12)
+        self.bar.addWidget(self.log_box)
+        self.bar.addStretch(1)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.log_box.toggled.connect(self.set_log_y)
+
+    def key_entries(self) -> list[tuple[str, str, str]]:
+        entries = super().key_entries()
+        if getattr(self, "_data_shown", False):
+            entries[1] = (theme.BOLD_LINE, theme.TRAIN, "total (data + L2), smoothed")
+            entries.insert(2, (theme.DASHED, theme.DATA_LOSS, "data loss, smoothed"))
+        return entries
+
+    def _slider_moved(self, value: int) -> None:
+        w = value / 1000.0
+        self.smoothing_label.setText(f"{w:.3f}")
+        self.set_smoothing(w)
+        self.smoothing_changed.emit(w)
+
+    def set_smoothing(self, weight: float) -> None:
+        """Smoothing weight in [0, 0.999], in steps of 0.001 (the slider's)."""
+        value = min(999, max(0, round(float(weight) * 1000)))
+        if value != self.slider.value():
+            self.slider.setValue(value)  # comes back here through _slider_moved
+            return
+        weight = value / 1000.0
+        self._data_ema.set_weight(weight)
+        super().set_smoothing(weight)
+
+    def set_log_y(self, on: bool) -> None:
+        if self.log_box.isChecked() != on:
+            self.log_box.setChecked(on)
+        self.plot.setLogMode(x=False, y=bool(on))
+
+    def _update_extra(self, history, steps, full: bool) -> None:
+        reg = history.column("reg_loss")
+        if not self._data_shown:
+            if not (len(reg) and np.nanmax(reg[self._n:] if not full else reg, initial=0.0) > 0):
+                return
+            self.plot.addItem(self.data_loss)
+            self._series.insert(2, ("data_loss_smoothed", self.data_loss))
+            self._data_shown = True
+            self.set_key()
+            full = True
+        self.data_loss.setData(steps, self._data_ema.update(history.column("data_loss"), rewritten=full))
+
+    def clear_data(self) -> None:
+        super().clear_data()
+        self._data_ema.reset()
+        if self._data_shown:
+            self.plot.removeItem(self.data_loss)
+            self.forget_curve(self.data_loss)
+            self.data_loss.setData([], [])
+            self._data_shown = False
+            self.set_key()
+
+
+class AccuracyPlot(_SmoothedScalarPlot):
+    name = "accuracy"
+    title = "Accuracy"
+    key = "train_acc"
+    val_key = "val_acc"
+    ylabel = "accuracy (fraction correct)"
+    label = "accuracy"
+
+    def build(self) -> None:
+        super().build()
+        self.plot.setYRange(0.0, 1.0, padding=0.02)
+        self.plot.enableAutoRange(axis="y", enable=False)
+        self.fixed_y.add(self.plot)
+        self.note = self.add_note(f"smoothing {DEFAULT_SMOOTHING:.3f} (slider on the loss chart)")
+
+    def set_smoothing(self, weight: float) -> None:
+        self.note.setText(f"smoothing {weight:.3f} (slider on the loss chart)")
+        super().set_smoothing(weight)

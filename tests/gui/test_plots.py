@@ -1,0 +1,357 @@
+"""The live charts (gui/plots): data into long-lived curves, event markers, reset, exports.
+
+Runs offscreen (tests/conftest.py). One short real training run is shared by the module; each
+test builds its own Dashboard.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QFileDialog
+
+from engine.config import RunConfig
+from engine.history import History
+from engine.session import TrainingSession
+from gui.plots import PLOT_NAMES, BasePlot, Dashboard, IncrementalEma, ema_smooth
+
+MARKED = {"lr", "reinit", "optimizer", "bn", "diverged", "error"}
+
+
+def train(steps: int = 60, commands: bool = True, **cfg) -> History:
+    cfg = {"steps": steps, "device": "cpu", "n_samples": 300, "probe_every": 10, "eval_every": 10, **cfg}
+    s = TrainingSession(RunConfig(**cfg))
+    for i in range(steps):
+        if commands and i == 15:
+            s.set_lr(1e-2)
+        if commands and i == 25:
+            s.reinit("xavier_normal")
+        if commands and i == 35:
+            s.set_optimizer("sgd")
+        if commands and i == 45:
+            s.set_bn(True)
+        if s.step() is None:
+            break
+    return s.history
+
+
+@pytest.fixture(scope="module")
+def history() -> History:
+    return train()
+
+
+@pytest.fixture
+def dash(qtbot) -> Dashboard:
+    d = Dashboard()
+    qtbot.addWidget(d)
+    return d
+
+
+def marked_events(history: History) -> list[dict]:
+    return [e for e in history.events if e.get("event") in MARKED]
+
+
+def vertical_lines(plot: pg.PlotItem) -> list[pg.InfiniteLine]:
+    return [i for i in plot.items if isinstance(i, pg.InfiniteLine) and i.angle == 90]
+
+
+def pixel_variance(image: QImage) -> float:
+    step = max(1, image.width() // 200)
+    values = [image.pixel(x, y) & 0xFFFFFF for x in range(0, image.width(), step)
+              for y in range(0, image.height(), step)]
+    return float(np.var(values))
+
+
+# ---------------------------------------------------------------------------- smoothing
+def test_ema_matches_a_hand_computation():
+    # w = 0.5: ema = 0.5, 1.25, 2.125; debias by 1 - 0.5, 1 - 0.25, 1 - 0.125
+    np.testing.assert_allclose(ema_smooth([1.0, 2.0, 3.0], 0.5), [1.0, 1.25 / 0.75, 2.125 / 0.875])
+    np.testing.assert_allclose(ema_smooth([4.0, 1.0, 7.0], 0.0), [4.0, 1.0, 7.0])
+    # a NaN passes through and does not advance the average (the 3 is the 2nd finite value)
+    out = ema_smooth([1.0, math.nan, 3.0], 0.5)
+    assert math.isnan(out[1])
+    np.testing.assert_allclose(out[[0, 2]], [1.0, (0.25 + 1.5) / 0.75])
+    with pytest.raises(ValueError):
+        ema_smooth([1.0], 1.0)
+
+
+def test_incremental_ema_equals_the_batch_one():
+    x = np.random.default_rng(1).normal(size=1000)
+    x[[10, 500]] = np.nan
+    ema = IncrementalEma(0.9)
+    for end in (1, 7, 400, 401, 1000):  # a growing column, fed as the history grows
+        got = ema.update(x[:end])
+    np.testing.assert_allclose(got, ema_smooth(x, 0.9), equal_nan=True)
+    np.testing.assert_allclose(ema.update(x[:1000] * 2, rewritten=True), ema_smooth(x * 2, 0.9), equal_nan=True)
+
+
+# ---------------------------------------------------------------------------- data
+def test_plot_widgets_are_the_named_base_plots(dash):
+    plots = dash.plot_widgets()
+    assert tuple(plots) == PLOT_NAMES == ("loss", "accuracy", "update_ratio", "activations", "gradients")
+    for name, plot in plots.items():
+        assert isinstance(plot, BasePlot) and plot.name == name
+
+
+def test_refresh_puts_the_history_into_the_curves(dash, history):
+    dash.refresh(history)
+    steps, loss = history.column("step"), history.column("loss")
+    x, y = dash.loss.raw.getData()
+    assert len(x) == len(history) == len(loss)
+    np.testing.assert_array_equal(x, steps)
+    np.testing.assert_allclose(y, loss)
+    np.testing.assert_allclose(dash.loss.smooth.getData()[1], ema_smooth(loss, dash.smoothing), rtol=1e-6)
+    assert len(dash.loss.val.getData()[0]) == history.val.n > 1
+    assert len(dash.accuracy.raw.getData()[0]) == len(history)
+    np.testing.assert_allclose(dash.accuracy.val.getData()[1], history.val_column("val_acc"))
+
+    rows = history.probes.n
+    ratios = history.layer_column("update_ratio")
+    assert len(dash.update_ratio.layers.curves) == len(history.layer_names) == 3  # hidden1, hidden2, output
+    for j, curve in dash.update_ratio.layers.curves:
+        assert curve.name() == history.layer_names[j]
+        np.testing.assert_allclose(curve.yData, ratios[:, j])
+        np.testing.assert_allclose(curve.getData()[1], np.log10(ratios[:, j]), rtol=1e-5)  # drawn log-y
+        assert len(curve.getData()[0]) == rows
+    assert len(dash.gradients.norms.curves) == 3
+    assert len(dash.gradients.fracs.curves) == 2  # hidden layers only (the output has no ReLU)
+    assert dash.gradients.frac_key == "dead_frac"
+    assert len(dash.activations.median_curve.getData()[0]) == rows
+
+
+def test_refresh_does_nothing_when_the_history_did_not_change(dash, history, monkeypatch):
+    dash.refresh(history)
+    calls = []
+    monkeypatch.setattr(dash.loss, "update_data", lambda h, full: calls.append(full))
+    dash.refresh(history)
+    dash.refresh(history)
+    assert calls == []
+    history.append_event({"event": "note", "step": 1, "label": "x"})  # bumps the version
+    try:
+        dash.refresh(history)
+        assert calls == [False]
+    finally:
+        history.events.pop()
+
+
+def test_a_decimated_history_is_redrawn_from_its_rewritten_rows(dash):
+    h = History(max_rows=64)  # decimates (drops every other row) whenever 64 rows are stored
+    rng = np.random.default_rng(0)
+    for step in range(1, 301):
+        h.append_scalars({"step": step, "loss": float(rng.uniform(0.5, 2.0)), "train_acc": 0.5})
+        if step in (20, 60, 150):  # more rows after a decimation than before it: must redraw all
+            dash.refresh(h)
+    dash.refresh(h)
+    assert h.generation > 0
+    np.testing.assert_array_equal(dash.loss.raw.getData()[0], h.column("step"))
+    np.testing.assert_allclose(dash.loss.smooth.getData()[1], ema_smooth(h.column("loss"), dash.smoothing),
+                               rtol=1e-6)
+
+
+def test_histograms_show_the_latest_counts_of_each_hidden_layer(dash, history):
+    dash.refresh(history)
+    items = dash.activations.histogram_items()
+    layers = [l for l in history.latest_snapshot["layers"] if l["hist"]]
+    assert list(items) == [l["name"] for l in layers] == ["hidden1", "hidden2"]
+    for layer in layers:
+        x, y = items[layer["name"]].xData, items[layer["name"]].yData
+        np.testing.assert_allclose(x, layer["hist"]["edges"])
+        np.testing.assert_array_equal(y, layer["hist"]["counts"])
+    means = dash.activations.mean_curve.getData()[1]
+    np.testing.assert_allclose(means, [l["act_mean"] for l in layers])
+
+
+def test_smoothing_slider_redraws_from_the_last_history(dash, history):
+    dash.refresh(history)
+    dash.loss.slider.setValue(0)  # weight 0: the smoothed curve is the raw one
+    assert dash.smoothing == 0.0 and dash.accuracy.smoothing == 0.0
+    np.testing.assert_allclose(dash.loss.smooth.getData()[1], history.column("loss"))
+    np.testing.assert_allclose(dash.accuracy.smooth.getData()[1], history.column("train_acc"))
+    dash.set_smoothing(0.9)
+    assert dash.loss.slider.value() == 900
+    np.testing.assert_allclose(dash.loss.smooth.getData()[1], ema_smooth(history.column("loss"), 0.9))
+
+
+def test_log_y_checkbox_and_log_ratio_axis(dash, history):
+    dash.refresh(history)
+    assert dash.update_ratio.plot.getAxis("left").logMode
+    assert not dash.loss.plot.getAxis("left").logMode
+    dash.loss.log_box.setChecked(True)
+    assert dash.loss.plot.getAxis("left").logMode
+
+
+# ---------------------------------------------------------------------------- markers
+def test_markers_for_each_event_on_every_time_plot_without_duplicates(dash, history):
+    expected = marked_events(history)
+    assert {e["event"] for e in expected} == {"lr", "reinit", "optimizer", "bn"}
+    dash.refresh(history)
+    assert dash.marker_count() == len(expected)
+    dash.refresh(history)
+    dash.refresh(history)
+    assert dash.marker_count() == len(expected)
+    time_plots = [p for plot in dash.plot_widgets().values() for p in plot.time_plots()]
+    assert len(time_plots) == 6  # loss, accuracy, ratio, grad norm, dead fraction, distribution
+    for plot in time_plots:
+        lines = vertical_lines(plot)
+        assert sorted(l.value() for l in lines) == sorted(float(e["step"]) for e in expected)
+        assert {l.label.toPlainText() for l in lines} == {e["label"] for e in expected}
+
+
+def test_markers_are_not_drawn_twice_when_more_data_arrives(dash):
+    h = train(steps=12, commands=False)
+    h.append_event({"event": "lr", "step": 5, "label": "lr 3e-3 → 1e-2"})
+    h.append_event({"event": "bn", "step": 9, "label": "BN on"})
+    dash.refresh(h)
+    assert dash.marker_count() == 2
+    for step in (13, 14):  # new rows, no new events
+        h.append_scalars({"step": step, "loss": 1.0, "train_acc": 0.5})
+        dash.refresh(h)
+    assert dash.marker_count() == 2
+    assert len(vertical_lines(dash.loss.plot)) == len(vertical_lines(dash.gradients.frac_plot)) == 2
+
+
+def test_new_events_add_markers_and_diagnoses_do_not(dash):
+    h = train(steps=12, commands=False)
+    dash.refresh(h)
+    before = dash.marker_count()
+    h.append_event({"event": "diagnosis", "step": 12, "label": "dead ReLUs"})
+    h.append_event({"event": "error", "step": 12, "label": "error"})
+    dash.refresh(h)
+    assert dash.marker_count() == before + 1
+    assert [l.label.toPlainText() for l in vertical_lines(dash.loss.plot)][-1] == "error"
+
+
+def test_reset_clears_curves_and_markers(dash, history):
+    dash.refresh(history)
+    assert dash.marker_count() > 0
+    dash.reset()
+    assert dash.marker_count() == 0
+    assert dash.loss.raw.xData is None and dash.loss.val.xData is None
+    assert dash.update_ratio.layers.curves == [] and dash.gradients.norms.curves == []
+    assert dash.activations.histogram_items() == {}
+    for plot in dash.plot_widgets().values():
+        for item in plot.time_plots():
+            assert vertical_lines(item) == []
+    dash.refresh(history)  # the same store again: drawn in full
+    assert len(dash.loss.raw.getData()[0]) == len(history)
+    assert dash.marker_count() == len(marked_events(history))
+
+
+def test_a_run_with_another_depth_gets_its_own_layer_curves(dash, history):
+    dash.refresh(history)
+    deeper = train(steps=11, commands=False, depth=4, activation="tanh")
+    dash.reset()
+    dash.refresh(deeper)
+    assert len(dash.update_ratio.layers.curves) == 5
+    assert list(dash.activations.histogram_items()) == ["hidden1", "hidden2", "hidden3", "hidden4"]
+    assert dash.gradients.frac_key == "sat_frac" and len(dash.gradients.fracs.curves) == 4
+    assert dash.activations.layer_box.count() == 4
+
+
+def test_diverged_run_draws_its_marker_and_keeps_nan_out_of_the_way(dash):
+    h = train(steps=40, commands=False, lr=50.0, optimizer="sgd")
+    assert any(e["event"] == "diverged" for e in h.events)
+    dash.refresh(h)
+    assert dash.marker_count() == 1
+    x, y = dash.loss.raw.getData()
+    assert len(x) == len(h) and np.isfinite(y).all()
+    dash.activations.ensure_current()
+    assert dash.loss.render_image().size().width() > 0
+
+
+# ---------------------------------------------------------------------------- layout
+def test_time_plots_share_the_step_axis(dash, history, qtbot):
+    dash.resize(1200, 800)
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.refresh(history)
+    qtbot.waitUntil(lambda: dash.loss.plot.viewRange()[0][1] >= history.last_step)
+    assert dash.update_ratio.plot.viewRange()[0] == pytest.approx(dash.loss.plot.viewRange()[0])
+    dash.gradients.norm_plot.setXRange(10, 30, padding=0)  # pan/zoom one: all follow
+    for plot in (dash.loss.plot, dash.accuracy.plot, dash.gradients.frac_plot, dash.activations.pct_plot):
+        assert plot.viewRange()[0] == pytest.approx([10, 30])
+
+
+def test_a_hidden_tab_catches_up_when_shown(dash, history, qtbot):
+    dash.resize(1200, 800)
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.refresh(history)
+    assert dash.activations.histogram_items() == {}  # the Activations tab is not shown: deferred
+    dash.tabs.setCurrentWidget(dash.activations)
+    qtbot.waitUntil(lambda: len(dash.activations.histogram_items()) == 2)
+
+
+# ---------------------------------------------------------------------------- export
+def test_export_png_is_a_non_blank_image_of_the_asked_size(dash, history, tmp_path):
+    dash.refresh(history)
+    for name, plot in dash.plot_widgets().items():
+        path = plot.export_png(tmp_path / f"{name}.png", size=(640, 400))
+        image = QImage(str(path))
+        assert not image.isNull() and (image.width(), image.height()) == (640, 400), name
+        assert pixel_variance(image) > 0, f"{name}.png is blank"
+    default = QImage(str(dash.loss.export_png(tmp_path / "default.png")))
+    assert (default.width(), default.height()) == dash.loss.export_size()
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+def test_export_svg_is_svg(dash, history, tmp_path):
+    dash.refresh(history)
+    for name, plot in dash.plot_widgets().items():
+        root = ET.parse(plot.export_svg(tmp_path / f"{name}.svg")).getroot()
+        assert root.tag.endswith("svg"), name
+        assert len(list(root.iter())) > 20, name
+
+
+def test_export_csv_has_named_columns_and_the_data(dash, history, tmp_path):
+    dash.refresh(history)
+    with open(dash.loss.export_csv(tmp_path / "loss.csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["step", "train_loss", "train_loss_smoothed", "val_loss"]
+    assert len(rows) - 1 == len(history)
+    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], history.column("loss"), rtol=1e-5)
+    val = {int(r[0]): float(r[3]) for r in rows[1:] if r[3]}
+    assert sorted(val) == [int(s) for s in history.val_column("step")]
+
+    with open(dash.update_ratio.export_csv(tmp_path / "ratio.csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["step"] + [f"{n} update_ratio" for n in history.layer_names]
+    assert len(rows) - 1 == history.probes.n
+
+    with open(dash.activations.export_csv(tmp_path / "act.csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["layer", "bin_left", "bin_right", "count"]
+    hidden = [l for l in history.latest_snapshot["layers"] if l["hist"]]
+    assert len(rows) - 1 == sum(len(l["hist"]["counts"]) for l in hidden)
+    assert [int(r[3]) for r in rows[1:] if r[0] == "hidden2"] == hidden[1]["hist"]["counts"]
+
+
+def test_export_all_writes_every_file_and_one_dashboard_image(dash, history, tmp_path):
+    dash.refresh(history)
+    written = dash.export_all(tmp_path / "out")
+    expected = {f"{n}.{ext}" for n in PLOT_NAMES for ext in ("png", "svg", "csv")} | {"dashboard.png"}
+    assert {p.name for p in written} == expected and len(written) == len(expected)
+    assert all(p.exists() and p.stat().st_size > 0 for p in written)
+    board = QImage(str(tmp_path / "out" / "dashboard.png"))
+    assert (board.width(), board.height()) == (dash.render_image().width(), dash.render_image().height())
+    loss = QImage(str(tmp_path / "out" / "loss.png"))
+    assert board.width() > loss.width() and board.height() > 2 * loss.height()
+    # the activations strip (a tab that was never shown) is drawn, not left blank
+    strip = board.copy(0, board.height() * 3 // 4, board.width(), board.height() // 4)
+    assert pixel_variance(strip) > 0
+
+
+def test_context_menu_exports_through_a_file_dialog(dash, history, tmp_path, monkeypatch):
+    dash.refresh(history)
+    labels = [a.text() for a in dash.accuracy.export_actions]
+    assert labels == ["Export PNG…", "Export SVG…", "Export CSV…"]
+    assert all(a in dash.accuracy.glw.scene().contextMenu for a in dash.accuracy.export_actions)
+    target = tmp_path / "picked"  # no suffix: the dialog's choice gets one
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
+    dash.accuracy.export_actions[2].trigger()
+    assert (tmp_path / "picked.csv").read_text().startswith("step,train_accuracy")
