@@ -1,0 +1,388 @@
+"""Init lab: the lecture's weight-initialisation experiment, live (no training).
+
+    panel = InitLabPanel(depth=10, width=500, activation="tanh", init="normal", init_std=0.01)
+    panel.show()                     # runs on first show, and again on every change (or panel.run())
+    panel.ran.connect(...)           # (result) once drawn; panel.result holds run_initlab's output
+
+A batch of unit-gaussian inputs goes through a freshly initialised deep MLP
+(engine.initlab.run_initlab); the panel draws each hidden layer's activation histogram side by
+side on one x scale, then the mean, the std and the saturated (tanh/sigmoid) or zero (ReLU
+family) fraction across depth. What it shows:
+  tanh + normal 0.01   the histograms collapse to a spike at 0, std -> 0 with depth
+  tanh + normal 1.0    the histograms pile up at -1 and +1 (saturated)
+  tanh + xavier        a similar spread in every layer
+  relu + xavier        the spread shrinks with depth; relu + he keeps it
+  + batch norm         any init: every layer keeps unit-ish spread
+
+The forward pass runs in a worker thread (10 x 500 on 1000 examples: 0.25 s on one busy CPU
+core, 30 x 1000: 2 s) and is drawn when it arrives; settings are checked at once on the GUI
+thread. Changes are debounced (150 ms) so typing a std or spinning the depth runs it once.
+"""
+from __future__ import annotations
+
+import html
+import math
+import queue
+import threading
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from engine.config import ACTIVATIONS, INITS, RunConfig, canonical_init
+from engine.errors import BabysitError
+
+from ..plots import theme
+from ..widgets import FloatEdit, set_invalid
+
+MAX_COLUMNS = 10          # histograms per row; deeper nets wrap onto more rows
+BOUNDED = ("tanh", "sigmoid")
+
+
+def _run_initlab(**kw):
+    from engine.initlab import run_initlab   # imported late: the lead's module, loaded on first use
+    return run_initlab(**kw)
+
+
+class InitLabPanel(QtWidgets.QWidget):
+    """Controls + histograms per layer + mean/std/fraction across depth. `ran(dict)` after each run."""
+
+    ran = QtCore.Signal(dict)
+    failed = QtCore.Signal(str)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None, *, depth: int = 10, width: int = 500,
+                 activation: str = "tanh", init: str = "normal", init_std: float = 0.01, bn: bool = False,
+                 seed: int = 0, n: int = 1000, run_func=None):
+        super().__init__(parent)
+        self.n = int(n)
+        self.result: dict | None = None
+        self.error: str | None = None
+        self._run_func = run_func or _run_initlab
+        self._hist_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
+        self._ran_once = False
+        self._debounce = QtCore.QTimer(self, singleShot=True, interval=150)
+        self._debounce.timeout.connect(self.run)
+        self._worker: threading.Thread | None = None
+        self._pending: dict | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._poller = QtCore.QTimer(self, interval=30)
+        self._poller.timeout.connect(self._poll)
+        self._build_controls(depth, width, activation, init, init_std, bn, seed)
+        self._build_plots()
+
+    # ------------------------------------------------------------------ construction
+    def _build_controls(self, depth, width, activation, init, init_std, bn, seed) -> None:
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        bar = QtWidgets.QHBoxLayout()
+        outer.addLayout(bar)
+
+        def labelled(text: str, w: QtWidgets.QWidget, tip: str) -> QtWidgets.QWidget:
+            lab = QtWidgets.QLabel(text)
+            lab.setToolTip(tip)
+            w.setToolTip(tip)
+            bar.addWidget(lab)
+            bar.addWidget(w)
+            return w
+
+        self.depth_spin = labelled("depth", QtWidgets.QSpinBox(minimum=1, maximum=50, value=int(depth)),
+                                   "number of hidden layers")
+        self.width_spin = labelled("width", QtWidgets.QSpinBox(minimum=2, maximum=2000, value=int(width),
+                                                               singleStep=50),
+                                   "units per hidden layer (the inputs have this many features too)")
+        self.act_combo = labelled("activation", QtWidgets.QComboBox(), "activation function of every hidden layer")
+        self.act_combo.addItems(list(ACTIVATIONS))
+        self.act_combo.setCurrentText(activation)
+        self.init_combo = labelled("init", QtWidgets.QComboBox(), "weight initialisation scheme (biases start at 0)")
+        self.init_combo.addItems(list(INITS))
+        self.init_combo.setCurrentText(canonical_init(init))
+        self.std_edit = labelled("std", FloatEdit(init_std), "standard deviation of the weights for "
+                                                             "'normal' and 'uniform' (0.01 small, 1.0 large)")
+        self.std_edit.setMaximumWidth(70)
+        self.bn_check = QtWidgets.QCheckBox("batch norm")
+        self.bn_check.setToolTip("BatchNorm1d after every hidden Linear (batch statistics, as in training)")
+        self.bn_check.setChecked(bool(bn))
+        bar.addWidget(self.bn_check)
+        self.seed_spin = labelled("seed", QtWidgets.QSpinBox(minimum=0, maximum=999_999, value=int(seed)),
+                                  "random seed for the weights and the input batch")
+        self.log_check = QtWidgets.QCheckBox("log std")
+        self.log_check.setToolTip("draw the std across depth on a log scale (shows a geometric collapse)")
+        bar.addWidget(self.log_check)
+        self.run_button = QtWidgets.QPushButton("Run")
+        self.run_button.setToolTip("draw a fresh batch through a freshly initialised network")
+        bar.addWidget(self.run_button)
+        bar.addStretch(1)
+
+        self.status = QtWidgets.QLabel()
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet(f"color: {theme.MUTED};")
+        outer.addWidget(self.status)
+
+        self.run_button.clicked.connect(self.run)
+        for spin in (self.depth_spin, self.width_spin, self.seed_spin):
+            spin.valueChanged.connect(self._changed)
+        for combo in (self.act_combo, self.init_combo):
+            combo.currentTextChanged.connect(self._changed)
+        self.std_edit.textEdited.connect(self._changed)
+        self.bn_check.toggled.connect(self._changed)
+        self.log_check.toggled.connect(self._set_std_curve)
+        self._sync_std_enabled()
+
+    def _build_plots(self) -> None:
+        # two scenes: the histogram row's column widths then depend on its plots only
+        self.hist_glw = pg.GraphicsLayoutWidget()
+        self.hist_glw.setBackground(theme.BACKGROUND)
+        self.hist_layout = self.hist_glw.ci
+        self.hist_layout.setSpacing(2)
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setBackground(theme.BACKGROUND)
+        self.layout().addWidget(self.hist_glw, 3)
+        self.layout().addWidget(self.glw, 2)
+        bottom = []
+        for col, (title, ylabel) in enumerate((("Mean across depth", "activation mean"),
+                                               ("Std across depth", "activation std"),
+                                               ("Saturated / zero fraction", "fraction of outputs"))):
+            p = self.glw.ci.addPlot(row=0, col=col)
+            theme.style_plot(p, title, "hidden layer", ylabel)
+            bottom.append(p)
+        self.mean_plot, self.std_plot, self.frac_plot = bottom
+        self.mean_plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=theme.pen(theme.MUTED, 1, theme.DOT)))
+        self.frac_plot.setYRange(0, 1.02, padding=0)
+        self.frac_plot.enableAutoRange(axis="y", enable=False)
+        sym = dict(symbol="o", symbolSize=7)
+        self.mean_curve = self.mean_plot.plot(pen=theme.pen(theme.TRAIN, 1.6), symbolBrush=theme.TRAIN,
+                                              symbolPen=theme.TRAIN, name="mean", **sym)
+        self.std_curve = self.std_plot.plot(pen=theme.pen(theme.VAL, 1.6), symbolBrush=theme.VAL,
+                                            symbolPen=theme.VAL, name="std", **sym)
+        self.frac_curve = self.frac_plot.plot(pen=theme.pen("#d62728", 1.6), symbolBrush="#d62728",
+                                              symbolPen="#d62728", name="fraction", **sym)
+
+    # ------------------------------------------------------------------ parameters
+    def params(self) -> dict:
+        """The current settings, as run_initlab's keyword arguments."""
+        return {"depth": self.depth_spin.value(), "width": self.width_spin.value(),
+                "activation": self.act_combo.currentText(), "init": self.init_combo.currentText(),
+                "init_std": self.std_edit.value(), "bn": self.bn_check.isChecked(),
+                "seed": self.seed_spin.value(), "n": self.n}
+
+    def set_params(self, **kw) -> None:
+        """Set any of depth, width, activation, init, init_std, bn, seed (one rerun, debounced)."""
+        setters = {"depth": self.depth_spin.setValue, "width": self.width_spin.setValue,
+                   "activation": self.act_combo.setCurrentText,
+                   "init": lambda v: self.init_combo.setCurrentText(canonical_init(v)),
+                   "init_std": self.std_edit.set_value, "bn": self.bn_check.setChecked,
+                   "seed": self.seed_spin.setValue}
+        for key, value in kw.items():
+            if key not in setters:
+                raise KeyError(f"unknown init lab setting '{key}'")
+            setters[key](value)
+        self._sync_std_enabled()
+        self._debounce.start()
+
+    def _changed(self, *_args) -> None:
+        self._sync_std_enabled()
+        self._debounce.start()
+
+    def _sync_std_enabled(self) -> None:
+        self.std_edit.setEnabled(self.init_combo.currentText() in ("normal", "uniform"))
+
+    # ------------------------------------------------------------------ running
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if not self._ran_once:
+            QtCore.QTimer.singleShot(0, self.run)
+
+    def run(self) -> bool:
+        """Run the experiment with the current settings; `ran(result)` when it is drawn.
+
+        Settings are checked here, at once (a bad std is marked in place and False returned); the
+        forward pass runs in a worker thread. A request made while one runs is kept and run next
+        (only the newest), so spinning the depth never queues up stale work."""
+        self._debounce.stop()
+        self._ran_once = True
+        p = self.params()
+        set_invalid(self.std_edit, None, self.std_edit.toolTip())
+        try:
+            RunConfig(depth=p["depth"], width=p["width"], activation=p["activation"], init=p["init"],
+                      init_std=p["init_std"], bn=p["bn"], seed=p["seed"]).validate()
+        except BabysitError as exc:
+            self._show_error(str(exc))
+            return False
+        self._pending = p
+        if not self.running:
+            self._start_next()
+        return True
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
+
+    def _start_next(self) -> None:
+        p, self._pending = self._pending, None
+        self.status.setText("running…")
+        self._worker = threading.Thread(target=self._work, args=(p,), name="babysit-initlab", daemon=True)
+        self._worker.start()
+        self._poller.start()
+
+    def _work(self, p: dict) -> None:
+        # worker thread: engine code only; the result goes back through the queue
+        try:
+            self._queue.put(("done", self._run_func(**p)))
+        except BabysitError as exc:
+            self._queue.put(("error", str(exc)))
+        except Exception as exc:  # shown in words; the window lives on
+            self._queue.put(("error", f"the init lab failed: {type(exc).__name__}: {exc}"))
+
+    def _poll(self) -> None:
+        while True:
+            try:
+                kind, payload = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if self._pending is not None:
+                continue   # settings changed meanwhile: skip drawing a result that is already stale
+            if kind == "done":
+                self.error = None
+                self.result = payload
+                self._draw(payload)
+                self.ran.emit(payload)
+            else:
+                self._show_error(payload)
+        if not self.running:
+            if self._pending is not None:
+                self._start_next()
+            elif self._queue.empty():
+                self._poller.stop()
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
+        if "init_std" in message:
+            set_invalid(self.std_edit, message)
+        self.status.setText(f"<span style='color:#b52b27'>{html.escape(message)}</span>")
+        self.failed.emit(message)
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Block until a running forward pass ends (closing the panel calls this)."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self._debounce.stop()
+        self._pending = None
+        self.wait()
+        self._poller.stop()
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------------ drawing
+    def _draw(self, result: dict) -> None:
+        layers = result["layers"]
+        act = result.get("activation", self.act_combo.currentText())
+        self._ensure_hist_plots(len(layers))
+        edges = np.asarray(layers[0]["hist"]["edges"], dtype=np.float64)
+        for i, ((plot, curve), layer) in enumerate(zip(self._hist_items, layers)):
+            counts = np.asarray(layer["hist"]["counts"], dtype=np.float64)
+            curve.setData(edges, counts)
+            plot.setTitle(f"{layer['name']}<br><span style='font-size:8pt'>μ {layer['act_mean']:.2g}  "
+                          f"σ {layer['act_std']:.2g}</span>", color=theme.FOREGROUND, size="9pt")
+            plot.titleLabel.setMaximumHeight(38)     # setTitle fixes the row at 30 px: one line only
+            plot.layout.setRowFixedHeight(0, 38)
+            plot.setXRange(edges[0], edges[-1], padding=0.08)
+            # each layer on its own y scale, as in the lecture's figure: a spike and a spread both fill it
+            plot.setYRange(0, max(counts.max(), 1) * 1.05, padding=0)
+            plot.getAxis("bottom").setTicks([[(float(v), f"{v:.2g}") for v in _nice_ticks(edges[0], edges[-1])]])
+        x = np.arange(1, len(layers) + 1, dtype=np.float64)
+        means = np.array([l["act_mean"] for l in layers], dtype=np.float64)
+        self.mean_curve.setData(x, means)
+        # y ranges include 0, so noise-sized wiggles (tanh N(0,1): std 0.9815..0.982) read as flat
+        lo, hi = min(0.0, means.min()), max(0.0, means.max())
+        half = max(hi - lo, 0.1) * 0.6
+        self.mean_plot.setYRange((lo + hi) / 2 - half, (lo + hi) / 2 + half, padding=0)
+        stds = np.array([l["act_std"] for l in layers], dtype=np.float64)
+        self._stds = stds
+        self._set_std_curve()
+        key = "sat_frac" if act in BOUNDED else "dead_frac"
+        fracs = [l.get(key) for l in layers]
+        self.frac_curve.setData(x, [np.nan if f is None else f for f in fracs])
+        self.frac_plot.setTitle("Saturated fraction (|a| near its limits)" if act in BOUNDED
+                                else "Zero fraction (outputs ≤ 0)", color=theme.FOREGROUND, size="10pt")
+        for p in (self.mean_plot, self.std_plot, self.frac_plot):
+            p.setXRange(0.5, len(layers) + 0.5, padding=0)
+            p.getAxis("bottom").setTicks([[(float(i), str(i)) for i in range(1, len(layers) + 1)]])
+        self.status.setText(self._summary(result, stds, fracs, key))
+
+    def _set_std_curve(self, *_args) -> None:
+        stds = getattr(self, "_stds", None)
+        log = self.log_check.isChecked()
+        self.std_plot.setLogMode(y=log)
+        if stds is None:
+            return
+        # a log axis cannot show 0; only zero init gives exactly 0
+        self.std_curve.setData(np.arange(1, len(stds) + 1, dtype=np.float64), np.maximum(stds, 1e-30) if log else stds)
+        if log:
+            # whole decades (a log axis over 0.969..0.971 would show no tick labels at all)
+            pos = stds[stds > 0]
+            lo = math.floor(math.log10(pos.min())) if pos.size else -1
+            hi = math.ceil(math.log10(pos.max())) if pos.size else 0
+            self.std_plot.setYRange(lo, max(hi, lo + 1), padding=0.02)   # log10 units in log mode
+        else:
+            self.std_plot.setYRange(0, max(float(stds.max()), 1e-12) * 1.15, padding=0)
+
+    def _ensure_hist_plots(self, n: int) -> None:
+        if len(self._hist_items) == n:
+            return
+        self.hist_layout.clear()
+        self._hist_items = []
+        cols = min(n, MAX_COLUMNS)
+        brush = theme.with_alpha(theme.TRAIN, 150)
+        for i in range(n):
+            # styled before it joins the layout: an axis narrowed afterwards kept its old width
+            plot = pg.PlotItem()
+            plot.setTitle(" ")   # the title row exists before the plot is laid out (see _draw)
+            plot.titleLabel.setMaximumHeight(38)
+            plot.layout.setRowFixedHeight(0, 38)
+            plot.setMouseEnabled(x=False, y=False)
+            plot.hideButtons()
+            plot.setMenuEnabled(False)
+            left = plot.getAxis("left")
+            left.setStyle(showValues=False)
+            left.setWidth(6)
+            for side in ("left", "bottom"):
+                plot.getAxis(side).setPen(pg.mkPen(theme.FOREGROUND))
+                plot.getAxis(side).setTextPen(pg.mkPen(theme.FOREGROUND))
+            curve = plot.plot(stepMode="center", fillLevel=0, brush=brush, pen=theme.pen(theme.TRAIN, 1))
+            self.hist_layout.addItem(plot, row=i // cols, col=i % cols)
+            self._hist_items.append((plot, curve))
+        for c in range(cols):
+            self.hist_layout.layout.setColumnStretchFactor(c, 1)
+
+    def _summary(self, result: dict, stds: np.ndarray, fracs: list, key: str) -> str:
+        init = result.get("init", "")
+        std_txt = f" (std {result['init_std']:g})" if init in ("normal", "uniform") else ""
+        head = (f"{result.get('depth', len(stds))} x {result.get('width', '')} {result.get('activation', '')}, "
+                f"init {init}{std_txt}{', batch norm' if result.get('bn') else ''}, "
+                f"{result.get('n', self.n)} unit-gaussian inputs.")
+        first, last = float(stds[0]), float(stds[-1])
+        ratio = last / first if first > 0 else math.nan
+        words = f" Std {first:.3g} in layer 1, {last:.3g} in layer {len(stds)}"
+        if math.isfinite(ratio):
+            words += f" ({ratio:.2g}x)."
+        known = [f for f in fracs if f is not None]
+        if known:
+            what = "saturated" if key == "sat_frac" else "at or below zero"
+            words += f" Up to {100 * max(known):.0f}% of a layer's outputs {what}."
+        return head + words
+
+
+def _nice_ticks(lo: float, hi: float) -> list[float]:
+    """Round ticks for a narrow histogram: 0 when inside, and on each side of it the largest
+    single-digit multiple of a power of ten within the range (e.g. 0 and 4 for 0..4.4)."""
+    def inner(x: float) -> float:
+        base = 10 ** math.floor(math.log10(x))
+        return max(k * base for k in range(1, 10) if k * base <= x * (1 + 1e-9))
+
+    ticks = [0.0] if lo <= 0.0 <= hi else []
+    if hi > 0:
+        ticks.append(inner(hi))
+    if lo < 0:
+        ticks.append(-inner(-lo))
+    return sorted(set(ticks))

@@ -1,0 +1,245 @@
+"""LR finder dialog: run engine.lrfind.lr_range_test off the GUI thread and pick a learning rate.
+
+    dlg = LRFinderDialog(cfg, model_state=session.model)   # or model_state=None: the run's init
+    dlg.lr_chosen.connect(session.set_lr)
+    dlg.show()                                             # starts at once (autostart=True)
+
+The sweep runs in a plain Python thread (it is pure engine code); it reports through a queue
+that a QTimer drains every 50 ms, so the dialog never blocks and no Qt object is touched off
+the GUI thread. The curve is loss (smoothed; raw minibatch losses faint) against the LR on a
+log axis; the suggestion is a dashed vertical line with its value. The line can be dragged to
+pick another LR; "Use this learning rate" emits `lr_chosen(lr)` for the line's position.
+Closing the dialog cancels a sweep still running and waits for its thread to end.
+
+The live model is never modified: lr_range_test copies its state into a model of its own.
+Take the state between steps (e.g. while paused) so it is not read mid-update.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from engine.config import RunConfig
+from engine.errors import BabysitError
+from engine.lrfind import lr_range_test
+
+from ..plots import theme
+
+
+def _fmt(lr: float) -> str:
+    return f"{lr:.1e}".replace("e-0", "e-").replace("e+0", "e+") if lr < 0.01 or lr >= 100 else f"{lr:.3g}"
+
+
+class LRFinderDialog(QtWidgets.QDialog):
+    lr_chosen = QtCore.Signal(float)
+    test_finished = QtCore.Signal(dict)   # the result dict (also when cancelled), or {"error": msg}
+
+    POLL_MS = 50
+
+    def __init__(self, cfg: RunConfig, parent: QtWidgets.QWidget | None = None, *, dataset=None,
+                 model_state=None, start: float = 1e-7, end: float = 10.0, steps: int = 100,
+                 autostart: bool = True):
+        super().__init__(parent)
+        self.setWindowTitle("Learning-rate finder")
+        self.cfg = cfg
+        self._kwargs = dict(dataset=dataset, start=start, end=end, steps=steps, model_state=model_state)
+        self.result_data: dict | None = None
+        self.error: str | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lrs: list[float] = []
+        self._losses: list[float] = []
+        self._build()
+        self._timer = QtCore.QTimer(self, interval=self.POLL_MS)
+        self._timer.timeout.connect(self._poll)
+        if autostart:
+            self.start()
+
+    # ------------------------------------------------------------------ construction
+    def _build(self) -> None:
+        self.resize(760, 520)
+        lay = QtWidgets.QVBoxLayout(self)
+        intro = QtWidgets.QLabel(
+            f"Training from the current weights while the learning rate rises from {_fmt(self._kwargs['start'])} "
+            f"to {_fmt(self._kwargs['end'])} over {self._kwargs['steps']} steps ({self.cfg.optimizer}). "
+            "The suggestion is where the loss starts to climb (20% above its minimum), divided by 10; "
+            "drag the line to choose another.")
+        intro.setWordWrap(True)
+        lay.addWidget(intro)
+        self.plot_widget = pg.PlotWidget()
+        self.plot_widget.setBackground(theme.BACKGROUND)
+        self.plot = self.plot_widget.getPlotItem()
+        theme.style_plot(self.plot, "Loss vs learning rate", "learning rate (log scale)", "loss")
+        self.plot.setLogMode(x=True, y=False)
+        # bottom left: the blow-up on the right and the plateau on top stay clear
+        self.plot.addLegend(offset=(10, -10), labelTextColor=theme.FOREGROUND, labelTextSize="8pt",
+                            brush=pg.mkBrush(255, 255, 255, 215), pen=pg.mkPen(200, 200, 200))
+        self.raw_curve = self.plot.plot(pen=theme.pen(theme.TRAIN, 1, alpha=70), name="minibatch loss")
+        self.curve = self.plot.plot(pen=theme.pen(theme.TRAIN, 2), name="smoothed loss")
+        self.line = pg.InfiniteLine(angle=90, movable=True, pen=theme.pen("#d62728", 2, theme.DASH),
+                                    hoverPen=theme.pen("#d62728", 3),
+                                    label="lr", labelOpts={"position": 0.92, "color": "#d62728",
+                                                         "fill": (255, 255, 255, 220), "movable": True})
+        self.line.hide()
+        self.line.sigPositionChanged.connect(self._line_moved)
+        self.plot.addItem(self.line, ignoreBounds=True)
+        lay.addWidget(self.plot_widget, 1)
+        self.status = QtWidgets.QLabel("starting…")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+        buttons = QtWidgets.QHBoxLayout()
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setRange(0, self._kwargs["steps"])
+        buttons.addWidget(self.progress, 1)
+        self.use_button = QtWidgets.QPushButton("Use this learning rate")
+        self.use_button.setEnabled(False)
+        self.use_button.setDefault(True)
+        self.use_button.clicked.connect(self._use)
+        self.cancel_button = QtWidgets.QPushButton("Close")
+        self.cancel_button.clicked.connect(self.reject)
+        buttons.addWidget(self.use_button)
+        buttons.addWidget(self.cancel_button)
+        lay.addLayout(buttons)
+
+    # ------------------------------------------------------------------ running
+    def start(self) -> None:
+        if self.running:
+            return
+        self._cancel.clear()
+        self._lrs, self._losses, self._raw = [], [], []
+        self.result_data, self.error = None, None
+        self.use_button.setEnabled(False)
+        self.line.hide()
+        self._thread = threading.Thread(target=self._work, name="babysit-lrfind", daemon=True)
+        self._thread.start()
+        self._timer.start()
+        self.status.setText("running…")
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _work(self) -> None:
+        # worker thread: engine code only; everything goes back through the queue
+        def progress(i: int, lr: float, loss: float) -> bool:
+            self._queue.put(("step", (i, lr, loss)))
+            return self._cancel.is_set()
+        try:
+            result = lr_range_test(self.cfg, progress=progress, **self._kwargs)
+            self._queue.put(("done", result))
+        except BabysitError as exc:
+            self._queue.put(("error", str(exc)))
+        except Exception as exc:  # shown in words; the window lives on
+            self._queue.put(("error", f"the LR range test failed: {type(exc).__name__}: {exc}"))
+
+    def _poll(self) -> None:
+        new = False
+        while True:
+            try:
+                kind, payload = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "step":
+                i, lr, loss = payload
+                self._lrs.append(lr)
+                self._losses.append(loss)
+                self.progress.setValue(i + 1)
+                new = True
+            elif kind == "done":
+                self._finish(payload)
+                return
+            elif kind == "error":
+                self._fail(payload)
+                return
+        if new:
+            self._draw(self._lrs, self._losses)
+            self.status.setText(f"lr {_fmt(self._lrs[-1])}: smoothed loss {self._losses[-1]:.4g}")
+
+    def _finish(self, result: dict) -> None:
+        self._timer.stop()
+        self.result_data = result
+        self._draw(result["lrs"], result["losses"], result["raw_losses"])
+        self.progress.setValue(self.progress.maximum())
+        lr = result.get("suggested_lr")
+        if lr is not None and math.isfinite(lr):
+            self.line.show()                     # before setValue: a hidden label ignores updates
+            self.line.setValue(math.log10(lr))   # log-x plot: item positions are log10(lr)
+            self._line_moved()
+            self.use_button.setEnabled(True)
+            how = "stopped once the loss blew up" if result.get("stopped_early") else "reached the end of the range"
+            self.status.setText(
+                f"Suggested learning rate: <b>{_fmt(lr)}</b>: the loss starts to climb at {_fmt(result['climb_lr'])} "
+                f"(lowest smoothed loss {min(result['losses']):.3g} at {_fmt(result['min_lr'])}; steepest fall at "
+                f"{_fmt(result['steepest_lr'])}), divided by 10. "
+                f"{len(result['lrs'])} steps; {how}.")
+        else:
+            self.status.setText("Too few steps to suggest a learning rate: the loss blew up at once. "
+                                "Try a lower start of the range.")
+        self.cancel_button.setText("Close")
+        self.test_finished.emit(result)
+
+    def _fail(self, message: str) -> None:
+        self._timer.stop()
+        self.error = message
+        self.status.setText(f"<span style='color:#b52b27'>{message}</span>")
+        self.test_finished.emit({"error": message})
+
+    def _draw(self, lrs, losses, raw=None) -> None:
+        if not lrs:
+            return
+        x = np.asarray(lrs, dtype=np.float64)
+        y = np.asarray(losses, dtype=np.float64)
+        self.curve.setData(x, y)
+        if raw is not None:
+            self.raw_curve.setData(x, np.asarray(raw, dtype=np.float64))
+        # y range: everything up to the minimum and a little of the blow-up after it (the last
+        # losses of a divergence are 4x the best and would flatten the part that matters)
+        if np.isfinite(y).all() and y.size:
+            i_min = int(np.argmin(y))
+            lo = float(y[i_min])
+            hi = min(float(y.max()), max(float(y[: i_min + 1].max()), lo) * 1.25)
+            hi = max(hi, lo * 1.1 + 1e-9)
+            if raw is not None:  # the smoothed curve lags the raw losses; show where they really went
+                r = np.asarray(raw, dtype=np.float64)[: i_min + 1]
+                lo = min(lo, float(r[np.isfinite(r)].min())) if np.isfinite(r).any() else lo
+            self.plot.setYRange(lo - 0.05 * (hi - lo), hi, padding=0)
+
+    # ------------------------------------------------------------------ choosing
+    @property
+    def chosen_lr(self) -> float | None:
+        """The LR under the (possibly dragged) line, or None before the sweep finished."""
+        if not self.use_button.isEnabled():
+            return None
+        return float(10 ** self.line.value())
+
+    def _line_moved(self) -> None:
+        self.line.label.setFormat(f"lr {_fmt(float(10 ** self.line.value()))}")
+
+    def _use(self) -> None:
+        lr = self.chosen_lr
+        if lr is None:
+            return
+        self.lr_chosen.emit(lr)
+        self.accept()
+
+    # ------------------------------------------------------------------ closing
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel a running sweep and wait for its thread (called on close)."""
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._timer.stop()
+
+    def done(self, r: int) -> None:  # accept()/reject()/Esc all end here
+        self.stop()
+        super().done(r)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.stop()
+        super().closeEvent(event)

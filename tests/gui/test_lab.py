@@ -1,0 +1,219 @@
+"""gui.lab widgets, each on its own: init lab, diagnostics panel, LR finder dialog, boundary view."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.boundary import predict_grid
+from engine.config import RunConfig
+from engine.presets import load_preset
+from engine.session import TrainingSession
+from gui.lab import BoundaryView, DiagnosticsPanel, InitLabPanel, LRFinderDialog
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)   # tiny matrices: intra-op threads only contend
+    yield
+    torch.set_num_threads(n)
+
+
+# ----------------------------------------------------------------------------- init lab
+@pytest.fixture
+def lab(qtbot):
+    panel = InitLabPanel(depth=4, width=100, activation="tanh", init="normal", init_std=0.01, n=200)
+    qtbot.addWidget(panel)
+    return panel
+
+
+def drawn_counts(panel):
+    return [curve.getData()[1] for _, curve in panel._hist_items]
+
+
+def test_init_lab_draws_one_histogram_per_layer(lab, qtbot):
+    with qtbot.waitSignal(lab.ran, timeout=5000):
+        lab.show()                                  # runs on first show
+    result = lab.result
+    assert len(result["layers"]) == 4 and len(lab._hist_items) == 4
+    for counts, layer in zip(drawn_counts(lab), result["layers"]):
+        assert list(counts) == layer["hist"]["counts"]
+    stds = lab.std_curve.getData()[1]
+    assert list(stds) == pytest.approx([l["act_std"] for l in result["layers"]])
+    assert stds[-1] < 1e-3 * stds[0]                # tanh + N(0, 0.01): the collapse
+    assert "Std" in lab.status.text()
+
+
+def test_init_lab_reacts_to_changes(lab, qtbot):
+    with qtbot.waitSignal(lab.ran, timeout=5000):
+        assert lab.run()                            # the forward pass runs in a worker thread
+    with qtbot.waitSignal(lab.ran, timeout=5000):
+        lab.set_params(depth=6)                     # debounced rerun
+    assert len(lab._hist_items) == 6 and len(lab.result["layers"]) == 6
+    with qtbot.waitSignal(lab.ran, timeout=5000):
+        lab.init_combo.setCurrentText("xavier_normal")   # as a user would
+    assert not lab.std_edit.isEnabled()
+    stds = lab.std_curve.getData()[1]
+    assert stds[-1] > 0.2 * stds[0]                 # Xavier keeps the spread
+    with qtbot.waitSignal(lab.ran, timeout=5000):
+        lab.set_params(activation="relu", init="he_normal", bn=True)
+    assert lab.result["activation"] == "relu" and lab.result["bn"] is True
+    assert "Zero fraction" in lab.frac_plot.titleLabel.text
+
+
+def test_init_lab_keeps_only_the_newest_request(lab, qtbot):
+    results = []
+    lab.ran.connect(results.append)
+    for depth in (2, 3, 5):                         # three requests while the first one runs
+        lab.depth_spin.setValue(depth)
+        lab.run()
+    qtbot.waitUntil(lambda: not lab.running and not lab._poller.isActive(), timeout=10000)
+    assert results and len(results[-1]["layers"]) == 5 and len(lab._hist_items) == 5
+    assert len(results) <= 2                        # the stale middle request never ran
+
+
+def test_init_lab_shows_errors_in_words(lab, qtbot):
+    lab.std_edit.setText("-1")
+    assert lab.run() is False                       # checked at once, on the GUI thread
+    assert "init_std" in lab.error and "init_std" in lab.status.text()
+    lab.std_edit.setText("0.5")
+    with qtbot.waitSignal(lab.ran, timeout=5000):
+        assert lab.run()
+    assert lab.error is None and lab.result["init_std"] == 0.5
+
+
+# ----------------------------------------------------------------------------- diagnostics panel
+FINDING = {"event": "diagnosis", "label": "dead_units", "code": "dead_units", "step": 140, "severity": "warning",
+           "layer": "hidden2", "message": "70% of hidden2's ReLU units output 0", "idea": "dead ReLU idea",
+           "try": "lower the LR"}
+
+
+def test_diagnostics_panel_shows_each_finding_once(qtbot):
+    panel = DiagnosticsPanel()
+    qtbot.addWidget(panel)
+    assert panel.count() == 0 and "No problems" in panel.summary.text()
+    with qtbot.waitSignal(panel.finding_added, timeout=1000):
+        assert panel.add_finding(FINDING)
+    assert not panel.add_finding(dict(FINDING, step=150))           # same code and layer: shown once
+    assert not panel.add_finding({"event": "lr", "step": 3, "label": "lr 1e-3 → 1e-2"})   # not a finding
+    assert panel.count() == 1 and panel.tree.topLevelItemCount() == 1
+    item = panel.tree.topLevelItem(0)
+    assert item.text(1) == "140" and "70% of hidden2" in item.text(2)
+    children = [item.child(i).text(2) for i in range(item.childCount())]
+    assert children == ["Idea: dead ReLU idea", "Try: lower the LR"]
+    assert "lower the LR" in item.toolTip(2)
+    assert "event" not in panel.findings[0] and "label" not in panel.findings[0]
+    panel.add_finding(dict(FINDING, layer="hidden1"))                 # another layer: a new row
+    assert panel.count() == 2 and "2 warnings" in panel.summary.text()
+    panel.clear()
+    assert panel.count() == 0 and panel.tree.topLevelItemCount() == 0
+    assert panel.add_finding(FINDING)                                 # after clear: shown again
+
+
+def test_diagnostics_panel_takes_a_real_session_stream(qtbot):
+    panel = DiagnosticsPanel()
+    qtbot.addWidget(panel)
+    s = TrainingSession(load_preset("lr_too_high"))
+    while s.step() is not None:
+        pass
+    drained = [p for kind, p in s.drain() if kind == "event"]
+    assert panel.add_events(drained) == 2
+    assert panel.add_events(drained) == 0
+    codes = {panel.tree.topLevelItem(i).data(0, 256) for i in range(2)}
+    assert codes == {"exploding_loss", "diverged"}
+    assert "1 error" not in panel.summary.text() and "2 errors" in panel.summary.text()
+
+
+def test_diagnostics_panel_as_a_controller_view(qtbot):
+    from engine.history import History
+    panel = DiagnosticsPanel()
+    qtbot.addWidget(panel)
+    h = History()
+    h.append_event({"event": "lr", "step": 1, "label": "lr"})
+    h.append_event(FINDING)
+    panel.refresh(h)
+    panel.refresh(h)
+    assert panel.count() == 1
+    h.append_event(dict(FINDING, code="saturation", layer="hidden1"))
+    panel.refresh(h)
+    assert panel.count() == 2
+    panel.reset()
+    assert panel.count() == 0
+    panel.refresh(History())
+    assert panel.count() == 0
+
+
+# ----------------------------------------------------------------------------- LR finder
+SMALL = RunConfig(n_samples=300, optimizer="sgd")
+
+
+def test_lr_finder_runs_in_the_background_and_emits_the_choice(qtbot):
+    dlg = LRFinderDialog(SMALL, steps=40, start=1e-4, end=100.0)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    assert dlg.running or dlg.result_data is not None                 # the GUI thread was not blocked
+    qtbot.waitUntil(lambda: dlg.result_data is not None, timeout=30000)
+    res = dlg.result_data
+    assert not dlg.running and dlg.use_button.isEnabled()
+    x, y = dlg.curve.getData()
+    assert len(x) == len(res["lrs"]) and np.allclose(y, res["losses"])
+    assert dlg.line.isVisible() and 10 ** dlg.line.value() == pytest.approx(res["suggested_lr"])
+    assert "Suggested learning rate" in dlg.status.text()
+    with qtbot.waitSignal(dlg.lr_chosen, timeout=1000) as blocker:
+        dlg.use_button.click()
+    assert blocker.args[0] == pytest.approx(res["suggested_lr"])
+
+
+def test_lr_finder_dragged_line_and_close_while_running(qtbot):
+    dlg = LRFinderDialog(SMALL, steps=30, start=1e-4, end=10.0)
+    qtbot.addWidget(dlg)
+    qtbot.waitUntil(lambda: dlg.result_data is not None, timeout=30000)
+    dlg.line.setValue(-2.0)                                            # the user drags to 1e-2
+    assert "0.01" in dlg.line.label.format
+    with qtbot.waitSignal(dlg.lr_chosen, timeout=1000) as blocker:
+        dlg.use_button.click()
+    assert blocker.args[0] == pytest.approx(1e-2)
+    slow = LRFinderDialog(SMALL, steps=2000, start=1e-7, end=1e-6)    # would take seconds
+    qtbot.addWidget(slow)
+    assert slow.running
+    slow.reject()                                                      # closing cancels and joins
+    assert not slow.running and slow.use_button.isEnabled() is False
+
+
+def test_lr_finder_reports_errors_in_words(qtbot):
+    other = TrainingSession(RunConfig(n_samples=300, width=8), use_outbox=False).model
+    dlg = LRFinderDialog(SMALL, model_state=other, steps=10)
+    qtbot.addWidget(dlg)
+    with qtbot.waitSignal(dlg.test_finished, timeout=30000) as blocker:
+        pass
+    assert "error" in blocker.args[0] and "does not fit" in dlg.status.text()
+    assert not dlg.use_button.isEnabled()
+
+
+# ----------------------------------------------------------------------------- boundary view
+def test_boundary_view_draws_a_payload_and_clears(qtbot):
+    s = TrainingSession(RunConfig(n_samples=300), use_outbox=False)
+    for _ in range(50):
+        s.step()
+    payload = predict_grid(s.model, s.data, s.device, resolution=30)
+    payload["step"] = 50
+    view = BoundaryView()
+    qtbot.addWidget(view)
+    view.show()
+    view.update_boundary(payload)
+    img = view.image.image
+    assert img.shape == (30, 30, 3) and img.dtype == np.uint8
+    # the pixel at grid cell (row j, col i) has its predicted class's hue
+    classes = np.array(payload["classes"])
+    from gui.lab.boundary_view import class_colours
+    j, i = np.unravel_index(np.argmax(np.array(payload["confidence"])), classes.shape)
+    colour = class_colours(3)[classes[j, i]].astype(int)
+    pixel = img[j, i].astype(int)
+    assert np.argmin(pixel) == np.argmin(colour)                      # tinted toward that class
+    assert len(view.scatter.data) == len(payload["points"]["x"])
+    rect = view.image.mapRectToParent(view.image.boundingRect())
+    assert rect.left() < payload["x"][0] and rect.right() > payload["x"][-1]
+    assert "step 50" in view.caption.text()
+    view.clear()
+    assert view.image.image is None and len(view.scatter.data) == 0 and view.payload is None
