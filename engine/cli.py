@@ -191,11 +191,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _finding_line(event: dict) -> str:
-    try:
-        from .diagnostics import format_finding
-        return format_finding(event)
-    except ImportError:  # pragma: no cover
-        return f"[{event.get('code')}] step {event.get('step')}: {event.get('message')}"
+    from .diagnostics import format_finding
+    return format_finding(event)
 
 
 def _summary(session, elapsed: float, metrics_out: str | None) -> None:
