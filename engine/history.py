@@ -1,8 +1,10 @@
 """The history of a run: bounded, columnar, readable while training runs, exportable (no Qt).
 
 Per-step scalars (loss, accuracy, lr, ...) live in preallocated numpy columns. When a column
-store is full it is *decimated*: every other row is dropped and the store keeps going, so a run
-of any length stays within `max_rows` rows (the newest row is always kept). Per-layer probe
+store is full it is *decimated*: every other row is dropped and from then on only every
+`stride`-th row is stored, so a run of any length stays within `max_rows` rows. The newest row
+is always at hand whatever the stride (`latest_scalars`, `last_step`) and is written by the
+exports, so a CSV ends at the run's last step. Per-layer probe
 numbers get the same treatment in a (rows, layers, features) array; full snapshots with their
 histograms are kept for the newest `max_snapshots` probes only (decimated the same way), since
 each is a few kilobytes. Events (commands, divergence, diagnoses) are few and all kept.
@@ -39,6 +41,7 @@ class _Columns:
         self.n = 0
         self.stride = 1  # one stored row per `stride` appended rows (after decimation)
         self._since = 0  # rows offered since the last stored one
+        self.latest: dict[str, Any] | None = None  # the newest row offered, stored or not
         # "step" is always one number per row; the other keys have the per-row `shape`
         self.data = {k: (np.full(self.capacity, np.nan, dtype=np.float64) if k == "step"
                          else np.full((self.capacity, *shape), np.nan, dtype=dtype))
@@ -46,6 +49,7 @@ class _Columns:
 
     def append(self, values: dict[str, Any]) -> bool:
         """Store a row (or skip it per the current stride). Returns True when decimation happened."""
+        self.latest = values
         self._since += 1
         if self._since < self.stride:
             return False
@@ -71,6 +75,23 @@ class _Columns:
 
     def view(self, key: str) -> np.ndarray:
         return self.data[key][: self.n]
+
+    def unstored_latest(self) -> dict[str, Any] | None:
+        """The newest row if the stride skipped it (it is then newer than every stored row)."""
+        if self.latest is None or self._since == 0:
+            return None
+        return self.latest
+
+    def export(self, keys: tuple[str, ...]) -> dict[str, list]:
+        """Plain lists per key: the stored rows, then the newest row if the stride skipped it
+        (rounded to the column's dtype like the others)."""
+        out = {k: self.view(k).tolist() for k in keys}
+        tail = self.unstored_latest()
+        if tail is not None:
+            for k in keys:
+                v = tail.get(k)
+                out[k].append(np.asarray(np.nan if v is None else v, dtype=self.data[k].dtype).tolist())
+        return out
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self.data.values())
@@ -166,8 +187,14 @@ class History:
         return self._latest
 
     @property
+    def latest_scalars(self) -> dict[str, Any] | None:
+        """The newest scalars row as appended (also when the stride did not store it)."""
+        return self.scalars.latest
+
+    @property
     def last_step(self) -> int:
-        return int(self.scalars.view("step")[-1]) if self.scalars.n else -1
+        latest = self.scalars.latest
+        return int(latest["step"]) if latest is not None else -1
 
     def nbytes(self) -> int:
         n = self.scalars.nbytes() + self.val.nbytes()
@@ -181,11 +208,10 @@ class History:
             return {
                 "format": "babysit-history/1",
                 "config": self.config,
-                "scalars": {k: self.scalars.view(k).tolist() for k in SCALAR_KEYS},
-                "val": {k: self.val.view(k).tolist() for k in VAL_KEYS},
+                "scalars": self.scalars.export(SCALAR_KEYS),
+                "val": self.val.export(VAL_KEYS),
                 "layer_names": list(self.layer_names),
-                "layers": ({k: self.probes.view(k).tolist() for k in ("step",) + LAYER_KEYS + ("pcts",)}
-                           if self.probes is not None else {}),
+                "layers": (self.probes.export(("step",) + LAYER_KEYS + ("pcts",)) if self.probes is not None else {}),
                 "snapshots": list(self.snapshots),
                 "events": list(self.events),
             }
@@ -196,7 +222,8 @@ class History:
     def to_csv_text(self) -> str:
         """One row per recorded step: scalars, validation, per-layer probe numbers, events."""
         with self.lock:
-            steps = self.scalars.view("step")
+            scalars = self.scalars.export(SCALAR_KEYS)
+            val = self.val.export(VAL_KEYS)
             rows: dict[int, dict[str, Any]] = {}
             order: list[int] = []
 
@@ -207,21 +234,22 @@ class History:
                     order.append(s)
                 return rows[s]
 
-            for i, s in enumerate(steps):
+            for i, s in enumerate(scalars["step"]):
                 r = row(s)
                 for k in SCALAR_KEYS[1:]:
-                    r[k] = self.scalars.view(k)[i]
-            for i, s in enumerate(self.val.view("step")):
+                    r[k] = scalars[k][i]
+            for i, s in enumerate(val["step"]):
                 r = row(s)
-                r["val_loss"] = self.val.view("val_loss")[i]
-                r["val_acc"] = self.val.view("val_acc")[i]
+                r["val_loss"] = val["val_loss"][i]
+                r["val_acc"] = val["val_acc"][i]
             layer_cols: list[str] = []
             if self.probes is not None:
                 layer_cols = [f"{name}/{k}" for name in self.layer_names for k in LAYER_KEYS]
-                for i, s in enumerate(self.probes.view("step")):
+                probes = self.probes.export(("step",) + LAYER_KEYS)
+                for i, s in enumerate(probes["step"]):
                     r = row(s)
                     for k in LAYER_KEYS:
-                        vals = self.probes.view(k)[i]
+                        vals = probes[k][i]
                         for j, name in enumerate(self.layer_names):
                             r[f"{name}/{k}"] = vals[j]
             for ev in self.events:

@@ -1,0 +1,122 @@
+"""Benchmark 3: is the window responsive while training runs flat out?
+
+    python benchmarks/bench_window.py [--quick]
+
+The real MainWindow (offscreen Qt platform, 1400 x 900) trains the default setup with a step
+target too far to reach, so training runs at full speed the whole time, every chart fed live.
+Measured over a few seconds on the "Training" tab (loss, accuracy, update ratio, gradients)
+and then as long on the "Activations" tab:
+
+  timer lateness   a 10 ms Qt.PreciseTimer on the GUI thread: each gap between timeouts minus
+                   10 ms. A late timer is what a user feels as a stuck slider or a lagging click.
+  redraws per s    paint events of the visible charts' view (what reaches the screen), per
+                   second; the controller's refreshes are printed beside them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import common  # noqa: F401
+from common import info_line, result_line
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("BABYSIT_SETTINGS_DIR", tempfile.mkdtemp(prefix="babysit-bench-settings-"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    phase_s = 2.0 if args.quick else 5.0
+
+    from PySide6.QtCore import QElapsedTimer, QEvent, QEventLoop, QObject, Qt, QTimer
+
+    from gui.app import ensure_app
+    from gui.controller import preload_engine
+    from gui.main_window import MainWindow
+
+    app = ensure_app()
+    win = MainWindow(restore=False, save_settings=False)
+    win.show()
+    preload_engine().join()
+    win.setup.set_value("steps", 100_000_000)
+    win.setup.set_value("epochs", None)
+    dash = win.dashboard
+
+    class PaintCounter(QObject):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def eventFilter(self, obj, event):  # noqa: N802
+            if event.type() == QEvent.Type.Paint:
+                self.n += 1
+            return False
+
+    def pump(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.001)
+
+    if not win.start():
+        raise RuntimeError(f"the run did not start: {win.banner.text()}")
+    pump(1.0)  # the first frames, the first probes
+
+    results = []
+    for tab, plot in ((0, dash.loss), (1, dash.activations)):
+        dash.tabs.setCurrentIndex(tab)
+        pump(0.3)
+        counter = PaintCounter()
+        plot.glw.viewport().installEventFilter(counter)
+        ticks: list[float] = []
+        timer = QTimer()
+        timer.setTimerType(Qt.TimerType.PreciseTimer)
+        timer.setInterval(10)
+        clock = QElapsedTimer()
+        timer.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e6))
+        frames0, step0 = win.controller.frames, win.controller.step_count
+        clock.start()
+        timer.start()
+        t0 = time.perf_counter()
+        # run an event loop (not processEvents in a Python loop): the timer sees what a user sees.
+        # A local loop: QApplication.quit() would close the window too (Qt 6)
+        loop = QEventLoop()
+        QTimer.singleShot(int(phase_s * 1000), loop.quit)
+        loop.exec()
+        elapsed = time.perf_counter() - t0
+        timer.stop()
+        plot.glw.viewport().removeEventFilter(counter)
+        late = [max(0.0, b - a - 10.0) for a, b in zip(ticks, ticks[1:])]
+        results.append({"tab": "Training" if tab == 0 else "Activations", "late": late,
+                        "paints": counter.n / elapsed,
+                        "frames": (win.controller.frames - frames0) / elapsed,
+                        "steps": (win.controller.step_count - step0) / elapsed})
+    win.controller.stop()
+    state = win.controller.state
+
+    late_all = sorted(x for r in results for x in r["late"])
+    p99 = late_all[min(len(late_all) - 1, int(0.99 * len(late_all)))] if late_all else float("inf")
+    redraws = min(r["paints"] for r in results)
+    for r in results:
+        lt = sorted(r["late"])
+        print(info_line(f"{r['tab']} tab", f"timer lateness p50 {statistics.median(lt):.1f} ms, "
+                                           f"p99 {lt[int(0.99 * (len(lt) - 1))]:.1f} ms, max {lt[-1]:.1f} ms; "
+                                           f"{r['paints']:.1f} paints/s, {r['frames']:.1f} refreshes/s; "
+                                           f"training {r['steps']:.0f} steps/s"))
+    print(result_line("window_timer_lateness_p99", p99, "<= 16 ms", p99 <= 16, unit="ms", fmt=".1f",
+                      note=f"10 ms PreciseTimer, both tabs, {len(late_all)} ticks; run state at the end: {state}"))
+    print(result_line("window_redraws_per_s", redraws, ">= 30", redraws >= 30, unit="/s", fmt=".1f",
+                      note="the slower tab"))
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # skip Qt's teardown at interpreter exit

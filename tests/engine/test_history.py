@@ -1,0 +1,110 @@
+"""The history store: bounded by decimation, newest row kept, exports that read back."""
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from engine.history import LAYER_KEYS, SCALAR_KEYS, History
+
+
+def scalars(step: int) -> dict:
+    return {"step": step, "epoch": step // 10, "loss": 1.0 / step, "data_loss": 1.0 / step, "reg_loss": 0.0,
+            "train_acc": 0.5, "lr": 0.01}
+
+
+def layer(name: str, step: int, hidden: bool = True) -> dict:
+    return {"name": name, "act_mean": 0.1 * step if hidden else None, "act_std": 0.5 if hidden else None,
+            "dead_frac": 0.25 if hidden else None, "sat_frac": None, "dead_units": 0.0 if hidden else None,
+            "unit_spread": 0.3 if hidden else None,
+            "hist": {"edges": [0.0, 0.5, 1.0], "counts": [3, step]} if hidden else None,
+            "pcts": [float(k) for k in range(9)] if hidden else None,
+            "weight_norm": 2.0, "grad_norm": 0.1, "update_ratio": 1e-3 * step}
+
+
+def snapshot(step: int) -> dict:
+    return {**scalars(step), "layers": [layer("hidden1", step), layer("output", step, hidden=False)]}
+
+
+def test_decimation_bounds_rows_and_keeps_the_newest():
+    h = History(max_rows=64, max_probe_rows=16, max_snapshots=8)
+    for s in range(1, 1001):
+        h.append_scalars(scalars(s))
+        if s % 5 == 0:
+            h.append_snapshot(snapshot(s))
+    steps = h.column("step")
+    assert len(steps) <= 64 and h.scalars.capacity == 64 and h.scalars.stride > 1
+    assert np.all(np.diff(steps) > 0) and steps[0] <= 16         # still ordered, still reaching back
+    assert 1000 - h.scalars.stride < steps[-1] <= 1000
+    assert h.generation > 0
+    # whatever the stride, the newest row is at hand and ends the exports
+    assert h.last_step == 1000 and h.latest_scalars["loss"] == pytest.approx(1e-3)
+    exported = h.to_json_obj()
+    assert exported["scalars"]["step"][-1] == 1000 and exported["scalars"]["loss"][-1] == pytest.approx(1e-3)
+    assert exported["layers"]["step"][-1] == 1000 and len(exported["layers"]["update_ratio"][-1]) == 2
+    assert h.to_csv_text().splitlines()[-1].startswith("1000,")
+    assert len(h.layer_column("step")) <= 16
+    assert h.latest_snapshot["step"] == 1000 and len(h.snapshots) <= 8
+    # the arrays do not grow with the run: a longer one holds the same bytes
+    before = h.nbytes()
+    for s in range(1001, 5001):
+        h.append_scalars(scalars(s))
+        if s % 5 == 0:
+            h.append_snapshot(snapshot(s))
+    assert h.nbytes() == before and h.last_step == 5000
+
+
+def test_latest_snapshot_is_the_newest_whatever_the_stride():
+    h = History(max_snapshots=2)
+    assert h.latest_snapshot is None
+    for s in range(1, 40):
+        h.append_snapshot(snapshot(s))
+        assert h.latest_snapshot["step"] == s
+    assert len(h.snapshots) <= 2
+    assert h.layer_names == ["hidden1", "output"]
+    assert h.layer_column("update_ratio").shape == (39, 2)
+    assert h.layer_column("pcts").shape == (39, 2, 9)
+    assert np.isnan(h.layer_column("act_mean")[0, 1])  # the output layer has no activation stats
+
+
+def test_json_export_round_trip(tmp_path):
+    h = History()
+    h.config = {"lr": 0.01}
+    for s in range(1, 21):
+        h.append_scalars(scalars(s))
+        if s % 10 == 0:
+            h.append_snapshot(snapshot(s))
+    h.append_val(20, 0.7, 0.6)
+    h.append_event({"event": "lr", "step": 10, "label": "lr 0.01 → 0.02"})
+    path = tmp_path / "run.json"
+    h.to_json(path)
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    assert obj["format"] == "babysit-history/1" and obj["config"] == {"lr": 0.01}
+    for k in SCALAR_KEYS:
+        assert obj["scalars"][k] == pytest.approx(h.column(k).tolist())
+    assert obj["val"]["val_loss"] == pytest.approx([0.7])
+    assert obj["layer_names"] == ["hidden1", "output"]
+    assert np.allclose(obj["layers"]["update_ratio"], h.layer_column("update_ratio"))
+    assert obj["snapshots"][-1]["layers"][0]["hist"]["counts"] == [3, 20]
+    assert obj["events"][0]["label"] == "lr 0.01 → 0.02"
+
+
+def test_csv_export_round_trip(tmp_path):
+    h = History()
+    for s in range(1, 11):
+        h.append_scalars(scalars(s))
+    h.append_snapshot(snapshot(10))
+    h.append_val(10, 0.7, 0.6)
+    h.append_event({"event": "lr", "step": 5, "label": "lr change"})
+    path = tmp_path / "run.csv"
+    h.to_csv(path)
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert [int(r["step"]) for r in rows] == list(range(1, 11))
+    assert float(rows[2]["loss"]) == pytest.approx(1 / 3, rel=1e-5)
+    last = rows[-1]
+    assert float(last["val_loss"]) == pytest.approx(0.7) and float(last["val_acc"]) == pytest.approx(0.6)
+    assert float(last["hidden1/update_ratio"]) == pytest.approx(0.01)
+    assert last["output/act_mean"] == ""  # missing values are empty cells, not "nan"
+    assert {f"hidden1/{k}" for k in LAYER_KEYS} <= set(last)
+    assert rows[4]["events"] == "lr change" and rows[0]["events"] == ""
