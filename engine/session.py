@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from .config import OPTIMIZERS, RunConfig, canonical_init, INITS
 from .data import Dataset, build_dataset
+from .diagnostics import Diagnostics
 from .errors import ConfigError
 from .history import History
 from .model import MLP, weight_penalty
@@ -92,13 +93,7 @@ class TrainingSession:
         self.busy = False            # True while the loop thread is inside a step
         self.last_record: dict | None = None
         # diagnostics watch the stream and add "diagnosis" events (engine/diagnostics.py)
-        self.diagnostics = None
-        try:
-            from .diagnostics import Diagnostics
-        except ImportError:  # pragma: no cover - during development only
-            Diagnostics = None
-        if Diagnostics is not None:
-            self.diagnostics = Diagnostics(self.cfg, self.data.n_classes)
+        self.diagnostics = Diagnostics(self.cfg, self.data.n_classes)
 
     # ================================================================== commands (any thread)
     def set_lr(self, lr: float) -> None:
@@ -238,10 +233,17 @@ class TrainingSession:
         logits = self.model(xb)
         self.probe.armed = False
         data_loss = F.cross_entropy(logits, yb)
-        reg_loss = 0.5 * c.l2 * weight_penalty(self.model) if c.l2 > 0 else torch.zeros((), device=self.device)
-        loss = data_loss + reg_loss
-        # one host sync per step: the divergence check needs the number
-        loss_v, data_v, reg_v = torch.stack([loss.detach(), data_loss.detach(), reg_loss.detach()]).tolist()
+        acc_t = (logits.argmax(1) == yb).float().mean()  # argmax carries no gradient
+        # one host sync per step (the divergence check needs the loss); accuracy rides along
+        if c.l2 > 0:
+            reg_loss = 0.5 * c.l2 * weight_penalty(self.model)
+            loss = data_loss + reg_loss
+            loss_v, data_v, reg_v, acc = torch.stack(
+                [loss.detach(), data_loss.detach(), reg_loss.detach(), acc_t]).tolist()
+        else:  # no penalty: the objective is the data loss itself (no zero tensor, no addition)
+            loss = data_loss
+            data_v, acc = torch.stack([data_loss.detach(), acc_t]).tolist()
+            loss_v, reg_v = data_v, 0.0
         if not math.isfinite(loss_v):
             self.probe._acts = [None] * len(self.probe._acts)
             self._diverged(step, loss_v)
@@ -252,7 +254,6 @@ class TrainingSession:
             self.probe.before_step()
         self.optimizer.step()
         layers = self.probe.after_step() if probe_now else None
-        acc = (logits.detach().argmax(1) == yb).float().mean().item()
         self.step_count = step
         self.last_finite_loss = loss_v
         scalars = {"step": step, "epoch": (step - 1) // self.steps_per_epoch, "loss": loss_v,
@@ -275,8 +276,6 @@ class TrainingSession:
         return scalars
 
     def _diagnose(self, scalars: dict | None, record: dict | None, event: dict | None = None) -> None:
-        if self.diagnostics is None:
-            return
         for finding in self.diagnostics.observe(scalars, record, event):
             self._event("diagnosis", f"{finding['code']}", **finding)
 
