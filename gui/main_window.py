@@ -98,6 +98,8 @@ class MainWindow(QMainWindow):
         self._make_actions()
         self._make_menus_and_toolbar()
         self._make_status_bar()
+        from gui.lab.wiring import LabWiring   # tabs, diagnostics dock, Lab menu
+        self.lab = LabWiring(self)
 
         # ---- wiring (one way each)
         c = self.controller

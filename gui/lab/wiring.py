@@ -1,0 +1,136 @@
+"""Puts the lecture lab into the main window: tabs, a diagnostics dock, a Lab menu.
+
+    Decision boundary tab   predicted class over the input plane (2-D datasets), refreshed a few
+                            times a second while training; computed on the training thread
+    Init lab tab            the forward-only init experiment
+    Diagnostics dock        findings in plain words, each once
+    Lab menu                Find learning rate… (Ctrl+L), Presets ▸ (one per resources/presets/*.toml)
+"""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMessageBox
+
+from engine.errors import BabysitError
+
+from .boundary_view import BoundaryView
+from .diagnostics_panel import DiagnosticsPanel
+from .initlab_panel import InitLabPanel
+
+BOUNDARY_INTERVAL_MS = 300   # "a few times a second"
+BOUNDARY_RESOLUTION = 80
+
+
+class LabWiring(QObject):
+    def __init__(self, win):
+        super().__init__(win)
+        self.win = win
+        c = win.controller
+        self.boundary = BoundaryView()
+        self.boundary_tab = win.add_tab(self.boundary, "Decision boundary", refresh=False)
+        self.init_lab = InitLabPanel()
+        win.add_tab(self.init_lab, "Init lab", refresh=False)
+        self.diagnostics = DiagnosticsPanel()
+        self.diagnostics_dock = win.add_dock(self.diagnostics, "Diagnostics", Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.diagnostics_dock.setObjectName("diagnosticsDock")
+        win.resizeDocks([self.diagnostics_dock], [150], Qt.Orientation.Vertical)
+
+        c.otherReceived.connect(self._on_other)
+        c.sessionChanged.connect(lambda _s: self.boundary.clear())
+        self.boundary_requests = 0
+        self.timer = QTimer(self, interval=BOUNDARY_INTERVAL_MS)
+        self.timer.timeout.connect(self.ask_boundary)
+        self.timer.start()
+        self.lr_dialog = None
+        self._make_menu()
+
+    # ------------------------------------------------------------------ decision boundary
+    def ask_boundary(self) -> None:
+        s = self.win.controller.session
+        if s is None or s.data.n_features != 2 or s.state != "running":
+            return
+        if not self.boundary.isVisible():
+            return  # nobody looks at it: spare the training thread
+        s.request_boundary(BOUNDARY_RESOLUTION)
+        self.boundary_requests += 1
+
+    def _on_other(self, kind: str, payload) -> None:
+        if kind == "boundary":
+            self.boundary.update_boundary(payload)
+
+    # ------------------------------------------------------------------ menu
+    def _make_menu(self) -> None:
+        win = self.win
+        menu = win.menuBar().addMenu("&Lab")
+        self.act_lrfind = QAction("Find learning rate…", win)
+        self.act_lrfind.setShortcut(QKeySequence("Ctrl+L"))
+        self.act_lrfind.setStatusTip("LR range test from the current weights; suggests a learning rate")
+        self.act_lrfind.triggered.connect(self.open_lr_finder)
+        win.addAction(self.act_lrfind)
+        menu.addAction(self.act_lrfind)
+        act_init = QAction("Init lab", win)
+        act_init.triggered.connect(lambda: win.tabs.setCurrentWidget(self.init_lab))
+        menu.addAction(act_init)
+        self.presets_menu = menu.addMenu("Presets")
+        from engine.presets import list_presets
+        try:
+            presets = list_presets()
+        except BabysitError as exc:
+            presets = []
+            win.statusBar().showMessage(f"presets unavailable: {exc}", 10000)
+        for p in presets:
+            act = self.presets_menu.addAction(p.name.replace("_", " "))
+            act.setToolTip(p.description)
+            act.setStatusTip(p.description[:200])
+            act.triggered.connect(lambda _=False, n=p.name: self.load_preset(n, ask=True))
+        self.presets_menu.setToolTipsVisible(True)
+
+    def load_preset(self, name: str, ask: bool = False) -> bool:
+        """Load a preset into the setup panel (clearing the current run, after asking)."""
+        from engine.presets import load_preset
+        win = self.win
+        try:
+            cfg = load_preset(name)
+        except BabysitError as exc:
+            QMessageBox.warning(win, "Preset", str(exc))
+            return False
+        if win.controller.session is not None:
+            if ask and QMessageBox.question(win, "Load preset",
+                                            f"Load the preset '{name}'? The current run's curves are cleared "
+                                            "(export them first if you want to keep them).") != QMessageBox.StandardButton.Yes:
+                return False
+            win.reset()
+        win.setup.set_config(cfg)
+        win.statusBar().showMessage(f"preset {name} loaded: press Start", 8000)
+        return True
+
+    # ------------------------------------------------------------------ LR finder
+    def open_lr_finder(self):
+        from engine.lrfind import snapshot_state
+
+        from .lrfinder import LRFinderDialog
+        win = self.win
+        s = win.controller.session
+        if s is None and not win.setup.is_valid():
+            QMessageBox.information(win, "Learning-rate finder", "Fix the marked setup values first.")
+            return None
+        if s is not None and s.state == "running":
+            s.pause()
+            deadline = time.monotonic() + 2.0
+            while s.busy and time.monotonic() < deadline:  # the step in flight finishes (milliseconds)
+                time.sleep(0.001)
+        try:
+            cfg = s.cfg.copy() if s is not None else win.setup.config()
+            dlg = LRFinderDialog(cfg, win, dataset=s.data if s is not None else None,
+                                 model_state=snapshot_state(s.model) if s is not None else None)
+        except BabysitError as exc:
+            QMessageBox.warning(win, "Learning-rate finder", str(exc))
+            return None
+        dlg.lr_chosen.connect(win.request_lr)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+        self.lr_dialog = dlg
+        return dlg
