@@ -162,9 +162,15 @@ def main(argv: list[str] | None = None) -> int:
         "bare": BareLoop(base, dataset),
         "engine_p10": EngineLoop(base.copy(probe_every=10), dataset),
         "engine_p1": EngineLoop(base.copy(probe_every=1), dataset),
-        "tb_p10": TensorBoardLoop(base.copy(probe_every=10), dataset, logdir + "/p10"),
     }
-    if args.tb_every_step:  # slow (TensorBoard at ~1/7 of the bare speed), so only on request
+    try:
+        import tensorboard  # noqa: F401  (a benchmark-only extra: pip install -e ".[bench]")
+        have_tb = True
+    except ImportError:
+        have_tb = False
+    if have_tb:
+        loops["tb_p10"] = TensorBoardLoop(base.copy(probe_every=10), dataset, logdir + "/p10")
+    if args.tb_every_step and have_tb:  # slow (TensorBoard at ~1/7 of the bare speed), so only on request
         loops["tb_p1"] = TensorBoardLoop(base.copy(probe_every=1), dataset, logdir + "/p1")
     for loop in loops.values():  # warm up: allocator, Adam state, first (always probed) step
         loop.run(30)
@@ -190,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     print(result_line("probe_overhead_every_step", r1, ">= 0.80", r1 >= 0.80, note="engine/bare steps/s"))
 
     # overhead = extra time per step as a fraction of the bare step, per repeat, then the median
+    if not have_tb:
+        print("overhead_vs_tensorboard_every_10: SKIPPED (tensorboard is not installed: "
+              "pip install -e \".[bench]\")")
+        return 0
     ours = [b / e - 1 for b, e in zip(rates["bare"], rates["engine_p10"])]
     theirs = [b / t - 1 for b, t in zip(rates["bare"], rates["tb_p10"])]
     share = statistics.median(o / t for o, t in zip(ours, theirs))

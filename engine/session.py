@@ -93,7 +93,7 @@ class TrainingSession:
         self.busy = False            # True while the loop thread is inside a step
         self.last_record: dict | None = None
         # diagnostics watch the stream and add "diagnosis" events (engine/diagnostics.py)
-        self.diagnostics = Diagnostics(self.cfg, self.data.n_classes)
+        self.diagnostics: Diagnostics | None = Diagnostics(self.cfg, self.data.n_classes)
 
     # ================================================================== commands (any thread)
     def set_lr(self, lr: float) -> None:
@@ -276,6 +276,8 @@ class TrainingSession:
         return scalars
 
     def _diagnose(self, scalars: dict | None, record: dict | None, event: dict | None = None) -> None:
+        if self.diagnostics is None:  # switched off (e.g. by the LR range test, whose loss must blow up)
+            return
         for finding in self.diagnostics.observe(scalars, record, event):
             self._event("diagnosis", f"{finding['code']}", **finding)
 
@@ -368,12 +370,14 @@ class TrainingSession:
                     single = self.state != RUNNING and self._step_requests > 0
                     if single:
                         self._step_requests -= 1
-                if self.finished:
-                    self.apply_commands()
-                    self._set_state(FINISHED)
-                    break
-                self.busy = True
+                    # set under the lock: once pause() returns, a step is either in flight
+                    # (busy) or will not start
+                    self.busy = True
                 try:
+                    if self.finished:
+                        self.apply_commands()
+                        self._set_state(FINISHED)
+                        break
                     self.step()
                 finally:
                     self.busy = False

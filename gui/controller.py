@@ -30,9 +30,9 @@ from engine.config import RunConfig
 from engine.errors import BabysitError
 from engine.history import History
 
-TICK_MS = 33
-DRAW_DUTY = 2.5          # a frame waits this many times what the last ones cost (see _note_frame_cost)
-MAX_FRAME_WAIT = 1.0     # ... but the charts move at least once a second
+TICK_MS = 25             # ~40 Hz drains: a frame every tick fits ~30 frames/s with margin
+DRAW_SHARE = 0.5         # drawing may take at most this share of the GUI thread (see _note_frame_cost)
+MAX_FRAME_WAIT = 0.5     # ... but the charts move at least twice a second
 
 # session states (engine.session names them; repeated here so the window needs no torch import)
 IDLE, RUNNING, PAUSED, DIVERGED, FINISHED, STOPPED, ERROR = (
@@ -52,6 +52,11 @@ def preload_engine() -> threading.Thread:
         try:
             import engine.session  # noqa: F401
         except Exception:  # a broken install shows itself, in words, when Start is pressed
+            pass
+        try:  # the charts' smoothing uses scipy (~2 s to import): not on the GUI thread's first frame
+            from gui.plots.smoothing import _lfilter_or_none
+            _lfilter_or_none()
+        except Exception:
             pass
     t = threading.Thread(target=work, name="babysit-preload", daemon=True)
     t.start()
@@ -302,18 +307,27 @@ class Controller(QObject):
     def _note_frame_cost(self, now: float) -> None:
         """Pace the drawing so it cannot starve training (both need the GIL and a core).
 
-        A frame costs the views' refresh plus the repaint Qt does after it; the repaint is over
-        when the event loop comes back to this timer, so the gap since the frame began, less the
-        timer's own interval, is what the frame took. The next frame waits DRAW_DUTY times that:
-        drawing then takes at most ~1/DRAW_DUTY of the GUI thread, and a fast machine still
-        redraws at the timer's ~30 Hz."""
+        A frame costs the views' refresh plus the repaint Qt does after it. Both are timed where
+        they run: the refresh here, the repaint by the views themselves (`take_paint_seconds`).
+        Wall-clock gaps between ticks are not used: they also count the time the GUI thread
+        waits for the GIL or a core while training runs, which is not drawing. The next frame
+        waits cost / DRAW_SHARE after the last one began, so drawing takes at most about that
+        share of the GUI thread and a frame cheaper than a tick or so is drawn every tick."""
         if self._frame_started is None:
             return
-        gap = now - self._frame_started
-        interval = self.timer.interval() / 1000.0
-        cost = max(self._refresh_cost, gap - interval if gap > 1.5 * interval else 0.0)
-        self.frame_cost = cost if self.frame_cost == 0 else 0.7 * self.frame_cost + 0.3 * cost
-        self._next_frame_at = self._frame_started + min(MAX_FRAME_WAIT, DRAW_DUTY * self.frame_cost)
+        paint = 0.0
+        for v in self.views:
+            take = getattr(v, "take_paint_seconds", None)
+            if take is not None:
+                try:
+                    paint += float(take())
+                except Exception:   # pacing is a nicety: never let it break the delivery
+                    pass
+        cost = self._refresh_cost + paint
+        self.frame_cost = cost if self.frame_cost == 0 else 0.6 * self.frame_cost + 0.4 * cost
+        # half a tick of slack: a frame due just after this tick is drawn now, not a tick late
+        wait = self.frame_cost / DRAW_SHARE - 0.5 * self.timer.interval() / 1000.0
+        self._next_frame_at = self._frame_started + min(MAX_FRAME_WAIT, max(0.0, wait))
         self._frame_started = None
 
     def progress(self) -> dict:

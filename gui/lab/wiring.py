@@ -36,7 +36,8 @@ class LabWiring(QObject):
         self.diagnostics = DiagnosticsPanel()
         self.diagnostics_dock = win.add_dock(self.diagnostics, "Diagnostics", Qt.DockWidgetArea.BottomDockWidgetArea)
         self.diagnostics_dock.setObjectName("diagnosticsDock")
-        win.resizeDocks([self.diagnostics_dock], [150], Qt.Orientation.Vertical)
+        # a short strip under the charts; sized once the window has its layout
+        QTimer.singleShot(0, lambda: win.resizeDocks([self.diagnostics_dock], [110], Qt.Orientation.Vertical))
 
         c.otherReceived.connect(self._on_other)
         c.sessionChanged.connect(lambda _s: self.boundary.clear())
@@ -71,6 +72,9 @@ class LabWiring(QObject):
         self.act_lrfind.triggered.connect(self.open_lr_finder)
         win.addAction(self.act_lrfind)
         menu.addAction(self.act_lrfind)
+        self.act_lrfind.setText("Find learning rate…")
+        win.toolbar.addSeparator()
+        win.toolbar.addAction(self.act_lrfind)  # the button
         act_init = QAction("Init lab", win)
         act_init.triggered.connect(lambda: win.tabs.setCurrentWidget(self.init_lab))
         menu.addAction(act_init)

@@ -152,7 +152,7 @@ class ActivationsPlot(BasePlot):
         for fill in self.pct_fills:
             self.pct_plot.addItem(fill)
         vb = self.pct_plot.getViewBox()
-        vb.sigXRangeChanged.connect(self._redraw_bands)  # bands are binned per pixel of the view
+        vb.sigXRangeChanged.connect(self._range_moved)  # bands are binned per pixel of the view
         vb.sigResized.connect(self._redraw_bands)
         layout = ci.layout
         layout.setRowStretchFactor(0, 5)
@@ -201,8 +201,22 @@ class ActivationsPlot(BasePlot):
         self.layer_box.setCurrentText(name)
 
     def _redraw_bands(self, *_) -> None:
+        self._bands_stale = False
         for fill in self.pct_fills:
             fill.redraw()
+
+    def _range_moved(self, *_) -> None:
+        # the shared step axis moves this view every frame even on a hidden tab: bin the bands
+        # again only where they can be seen (shown again or exported: caught up then)
+        if self.window().isVisible() and not self.isVisible():
+            self._bands_stale = True
+            return
+        self._redraw_bands()
+
+    def ensure_current(self) -> None:
+        super().ensure_current()
+        if getattr(self, "_bands_stale", False):
+            self._redraw_bands()
 
     def _layer_picked(self, redraw: bool = True) -> None:
         j = self.selected_layer()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import time
 import weakref
 from pathlib import Path
 from typing import Iterator
@@ -36,6 +37,22 @@ svgfix.install()
 _LABEL_POSITIONS = (0.995, 0.915, 0.835)
 
 
+class _TimedLayoutWidget(pg.GraphicsLayoutWidget):
+    """A GraphicsLayoutWidget that adds up the seconds its paints take, so the controller can
+    pace frames by what drawing really costs (the repaint happens after refresh, inside Qt)."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.paint_seconds = 0.0
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        t = time.perf_counter()
+        try:
+            super().paintEvent(event)
+        finally:
+            self.paint_seconds += time.perf_counter() - t
+
+
 class BasePlot(QtWidgets.QWidget):
     name: str = ""
     title: str = ""
@@ -45,7 +62,7 @@ class BasePlot(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.setObjectName(f"plot_{self.name}")
-        self.glw = pg.GraphicsLayoutWidget()
+        self.glw = _TimedLayoutWidget()
         self.glw.setBackground(theme.BACKGROUND)
         self.glw.ci.setContentsMargins(4, 4, 12, 4)
         # the control bar has one height on every chart, so charts side by side line up
@@ -85,6 +102,11 @@ class BasePlot(QtWidgets.QWidget):
         full, self._stale, self._stale_full = self._stale_full, False, False
         self.update_data(history, full)
         self.settle()
+
+    def take_paint_seconds(self) -> float:
+        """Seconds spent painting this chart since the last call."""
+        t, self.glw.paint_seconds = self.glw.paint_seconds, 0.0
+        return t
 
     def ensure_current(self) -> None:
         """Draw anything a hidden chart skipped (before an export)."""

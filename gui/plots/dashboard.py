@@ -99,6 +99,10 @@ class Dashboard(QtWidgets.QWidget):
             plot.refresh(history, full)
         self._add_markers(history)
 
+    def take_paint_seconds(self) -> float:
+        """Seconds the charts spent painting since the last call (the controller paces frames by it)."""
+        return sum(p.take_paint_seconds() for p in self._plots.values())
+
     def _add_markers(self, history) -> None:
         events = history.events
         if len(events) < self._events_seen:  # the store was cleared under us

@@ -1,0 +1,64 @@
+"""The lecture lab inside the main window: presets menu, LR finder, decision boundary, diagnostics."""
+from __future__ import annotations
+
+import pytest
+
+from engine.config import RunConfig
+from engine.presets import list_presets, load_preset
+from gui.main_window import MainWindow
+
+WAIT = 30_000
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("BABYSIT_SETTINGS_DIR", str(tmp_path / "settings"))
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+
+
+def test_presets_menu_lists_every_preset_and_loads_one(window):
+    titles = [a.text() for a in window.lab.presets_menu.actions()]
+    assert len(titles) == len(list_presets()) >= 8
+    assert window.lab.load_preset("tanh_tiny_init")
+    assert window.setup.config() == load_preset("tanh_tiny_init")
+
+
+def test_lr_finder_from_the_window_sets_the_chosen_lr(window, qtbot):
+    window.setup.set_config(RunConfig(n_samples=300, width=16))
+    dlg = window.lab.open_lr_finder()
+    assert dlg is not None
+    qtbot.waitUntil(lambda: dlg.chosen_lr is not None and not dlg.running, timeout=WAIT)
+    chosen = dlg.chosen_lr
+    assert 1e-7 < chosen < 10
+    dlg.use_button.click()
+    assert window.setup.config().lr == pytest.approx(chosen, rel=1e-4)  # the field shows 6 digits
+
+
+def test_decision_boundary_refreshes_while_training_on_2d_data(window, qtbot):
+    window.setup.set_config(RunConfig(n_samples=300, width=16, steps=100_000))
+    window.tabs.setCurrentWidget(window.lab.boundary)
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.lab.boundary_requests >= 2, timeout=WAIT)
+    qtbot.waitUntil(lambda: window.lab.boundary.payload is not None and window.lab.boundary.payload["step"] > 0,
+                    timeout=WAIT)
+    first = window.lab.boundary.payload["step"]
+    qtbot.waitUntil(lambda: window.lab.boundary.payload["step"] > first, timeout=WAIT)  # it keeps refreshing
+
+
+def test_diagnostics_dock_shows_the_divergence_finding(window, qtbot):
+    window.lab.load_preset("lr_too_high")
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "diverged", timeout=WAIT)
+    qtbot.waitUntil(lambda: window.lab.diagnostics.count() >= 1, timeout=WAIT)
+    codes = [e["code"] for e in window.controller.history.events if e["event"] == "diagnosis"]
+    assert "diverged" in codes or "exploding_loss" in codes
