@@ -59,7 +59,6 @@ def format_table(result: dict) -> str:
     blocks = " ▁▂▃▄▅▆▇█"
     for layer in result["layers"]:
         counts = layer["hist"]["counts"]
-        top = max(counts) or 1
         # 20-character sparkline of the histogram (pairs of bins merged)
         merged = [sum(counts[i:i + 2]) for i in range(0, len(counts), max(1, len(counts) // 20))]
         top = max(merged) or 1

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import queue
 import threading
-import time
 from dataclasses import replace
 from typing import Any
 

@@ -12,14 +12,6 @@ from engine.lrfind import lr_range_test, suggest_lr
 from engine.session import TrainingSession
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)   # tiny matrices: intra-op threads only contend
-    yield
-    torch.set_num_threads(n)
-
-
 def loss_after(cfg, lr, steps):
     """Mean training loss over the last 50 of `steps` steps at a fixed LR (inf if it diverged)."""
     s = TrainingSession(cfg.copy(lr=lr, probe_every=10**9, eval_every=10**9), use_outbox=False)

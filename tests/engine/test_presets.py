@@ -4,7 +4,6 @@ import tomllib
 
 import numpy as np
 import pytest
-import torch
 
 from engine.config import RunConfig
 from engine.errors import ConfigError
@@ -12,14 +11,6 @@ from engine.presets import PRESET_DIR, list_presets, load_preset
 from engine.session import TrainingSession
 
 NAMES = [p.name for p in list_presets()]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)   # tiny matrices: intra-op threads only contend
-    yield
-    torch.set_num_threads(n)
 
 
 def test_presets_listed_with_descriptions():

@@ -3,21 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from engine.boundary import predict_grid
 from engine.config import RunConfig
 from engine.presets import load_preset
 from engine.session import TrainingSession
 from gui.lab import BoundaryView, DiagnosticsPanel, InitLabPanel, LRFinderDialog
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)   # tiny matrices: intra-op threads only contend
-    yield
-    torch.set_num_threads(n)
 
 
 # ----------------------------------------------------------------------------- init lab

@@ -5,25 +5,8 @@ import pytest
 
 from engine.config import RunConfig
 from engine.presets import list_presets, load_preset
-from gui.main_window import MainWindow
 
 WAIT = 30_000
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("BABYSIT_SETTINGS_DIR", str(tmp_path / "settings"))
-
-
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow(restore=False)
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.close()
 
 
 def test_presets_menu_lists_every_preset_and_loads_one(window):

@@ -9,11 +9,6 @@ from gui.setup_panel import FIELDS, SetupPanel
 from gui.widgets import LogSlider
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("BABYSIT_SETTINGS_DIR", str(tmp_path / "settings"))
-
-
 @pytest.fixture
 def panel(qtbot):
     p = SetupPanel()

@@ -20,24 +20,6 @@ FAST = RunConfig(n_samples=300, width=16, steps=100_000, probe_every=5, eval_eve
 WAIT = 20_000  # ms: generous, a loaded CI box is slow; waitUntil returns as soon as it holds
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path, monkeypatch):
-    """Never read or write the user's remembered window settings."""
-    monkeypatch.setenv("BABYSIT_SETTINGS_DIR", str(tmp_path / "settings"))
-    return tmp_path / "settings"
-
-
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow(restore=False)
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.close()
-
-
 def start(win: MainWindow, qtbot, cfg: RunConfig = FAST, min_steps: int = 5) -> None:
     win.setup.set_config(cfg)
     assert win.act_start.isEnabled()
