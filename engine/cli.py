@@ -301,6 +301,10 @@ def run(argv: Sequence[str]) -> int:
     except BabysitError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `babysit lrfind --json | head`: the reader left; not a user mistake
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 1
     except OSError as exc:  # e.g. --metrics-out into a folder that does not exist
         name = getattr(exc, "filename", None)
         print(f"{PROG}: error: {exc.strerror or exc}" + (f": {name}" if name else ""), file=sys.stderr)
