@@ -26,7 +26,6 @@ from PySide6 import QtCore, QtWidgets
 
 from engine.config import RunConfig
 from engine.errors import BabysitError
-from engine.lrfind import lr_range_test
 
 from ..plots import theme
 
@@ -131,6 +130,7 @@ class LRFinderDialog(QtWidgets.QDialog):
             self._queue.put(("step", (i, lr, loss)))
             return self._cancel.is_set()
         try:
+            from engine.lrfind import lr_range_test  # torch: imported off the GUI thread, on first use
             result = lr_range_test(self.cfg, progress=progress, **self._kwargs)
             self._queue.put(("done", result))
         except BabysitError as exc:

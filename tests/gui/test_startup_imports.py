@@ -1,0 +1,22 @@
+"""The window paints before torch loads: building it must not import torch or scipy (each costs
+1-3 s of start-up; benchmarks/bench_startup.py measures the time itself)."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_building_the_window_imports_no_torch(tmp_path):
+    code = (
+        "import os, sys\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        f"os.environ['BABYSIT_SETTINGS_DIR'] = {str(tmp_path)!r}\n"
+        "from gui.app import ensure_app\n"
+        "from gui.main_window import MainWindow\n"
+        "app = ensure_app(); w = MainWindow(restore=False, save_settings=False); w.show(); app.processEvents()\n"
+        "print('LOADED:' + ','.join(sorted(m for m in ('torch', 'scipy', 'sklearn') if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "LOADED:\n" in out.stdout, f"the window imported {out.stdout.split('LOADED:')[-1].strip()}"
