@@ -122,6 +122,9 @@ class ActivationsPlot(BasePlot):
         self._hist_names: list[str] = []
         self._hist_items: list[tuple[str, pg.PlotItem, pg.PlotDataItem]] = []
         self._layer_names: list[str] = []
+        self._titles: dict[str, str] = {}
+        self._hist_range = None
+        self._depth_ticks = None
         super().__init__(parent)
 
     # ------------------------------------------------------------------ construction
@@ -237,6 +240,7 @@ class ActivationsPlot(BasePlot):
         self.hist_row.clear()
         self._hist_items = []
         self._hist_names = list(hidden)
+        self._titles, self._hist_range = {}, None
         n_all = len(self._layer_names) or len(hidden) + 1
         for col, i in enumerate(shown_layers(len(hidden))):
             name = hidden[i]
@@ -278,18 +282,30 @@ class ActivationsPlot(BasePlot):
             item.setData(edges, counts)
             drawn.append((plot, edges, counts))
             # three short lines: a long one would set a minimum width that ten layers cannot share
-            plot.setTitle(f"{name}<br><span style='font-size:8pt; color:{theme.MUTED}'>mean "
-                          f"{_num(layer.get('act_mean'))}<br>std {_num(layer.get('act_std'))}</span>",
-                          color=theme.FOREGROUND, size="9pt")
+            title = (f"{name}<br><span style='font-size:8pt; color:{theme.MUTED}'>mean "
+                     f"{_num(layer.get('act_mean'))}<br>std {_num(layer.get('act_std'))}</span>")
+            if self._titles.get(name) != title:  # a title set again re-lays its text out
+                self._titles[name] = title
+                plot.setTitle(title, color=theme.FOREGROUND, size="9pt")
         # one x scale (the engine bins every layer of a snapshot over one range) and one count
         # scale, set explicitly: linked auto-ranges would follow the first layer's tallest bin only
         if drawn:
             lo = min(e[0] for _, e, _ in drawn)
             hi = max(e[-1] for _, e, _ in drawn)
             top = max(float(c.max()) if c.size else 0.0 for _, _, c in drawn) or 1.0
-            for plot, _, _ in drawn:
-                plot.setXRange(lo, hi, padding=0.02)
-                plot.setYRange(0.0, top * 1.05, padding=0)
+            x, y = self._hist_range or ((math.inf, -math.inf), (0.0, 0.0))
+            # kept while the new bins still fit and fill most of it: a range that moves every
+            # snapshot makes every histogram's axes lay out their ticks again
+            if not (x[0] <= lo and hi <= x[1] and (hi - lo) >= 0.8 * (x[1] - x[0])):
+                pad = 0.02 * (hi - lo)
+                x = (lo - pad, hi + pad)
+            if not (top <= y[1] and top >= 0.8 * y[1]):
+                y = (0.0, top * 1.1)
+            if (x, y) != self._hist_range:
+                self._hist_range = (x, y)
+                for plot, _, _ in drawn:
+                    plot.setXRange(*x, padding=0)
+                    plot.setYRange(*y, padding=0)
         x = np.arange(1, len(layers) + 1, dtype=np.float64)
         means = np.array([_float(l.get("act_mean")) for l in layers])
         stds = np.array([_float(l.get("act_std")) for l in layers])
@@ -297,7 +313,10 @@ class ActivationsPlot(BasePlot):
         brushes = [theme.layer_colour(self._index(l["name"], i), n_all) for i, l in enumerate(layers)]
         self.depth_plot.setXRange(0.5, len(layers) + 0.5, padding=0)  # a category axis: no auto-range
         every = max(1, math.ceil(len(layers) / 12))  # layer numbers (names would overlap)
-        self.depth_plot.getAxis("bottom").setTicks([[(float(i), str(int(i))) for i in x[::every]]])
+        ticks = [[(float(i), str(int(i))) for i in x[::every]]]
+        if ticks != self._depth_ticks:
+            self._depth_ticks = ticks
+            self.depth_plot.getAxis("bottom").setTicks(ticks)
         self.mean_curve.setData(x, means, symbolBrush=brushes)
         self.std_curve.setData(x, stds, symbolBrush=[theme.with_alpha(b, 150) for b in brushes])
 
@@ -333,6 +352,7 @@ class ActivationsPlot(BasePlot):
         self.hist_row.clear()
         self._hist_items = []
         self._hist_names = []
+        self._titles, self._hist_range, self._depth_ticks = {}, None, None
         self._layer_names = []
         self.layer_box.blockSignals(True)
         self.layer_box.clear()

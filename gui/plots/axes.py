@@ -29,34 +29,72 @@ class StepAxis:
 
     pyqtgraph's setXLink "lines up" views that overlap on screen pixel by pixel, so a plot made
     narrower by a legend column would cut off the newest steps; this copies the range instead.
-    The first plot added leads (auto-ranges over new steps); panning or zooming any plot moves
-    all of them, and its "A" button hands the auto-range to that plot."""
+    While `following` (a new run, or after any plot's "A" button) the dashboard sets the range
+    of new steps on every shown plot once per frame (`follow`): no plot auto-ranges its steps,
+    so no range change is copied from plot to plot (each copy made every curve recompute its
+    display data). Panning or zooming any plot stops following and moves all of them."""
 
     def __init__(self):
         self._views: list[pg.ViewBox] = []
         self._busy = False
+        self.following = True
+        self.range: tuple[float, float] | None = None
 
     def add(self, plot: pg.PlotItem) -> None:
         vb = plot.getViewBox()
         if vb in self._views:
             return
+        vb.enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
         if self._views:
-            vb.enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
             vb.setXRange(*self._views[0].viewRange()[0], padding=0)
         self._views.append(vb)
         vb.sigXRangeChanged.connect(self._changed)
 
-    def lead(self, plot: pg.PlotItem) -> None:
-        """Make `plot` range over new steps again (a new run) and the others follow it."""
+    def lead(self, plot: pg.PlotItem | None = None) -> None:
+        """Range over new steps again (a new run)."""
+        self.following = True
+        self.range = None
         for vb in self._views:
-            vb.enableAutoRange(axis=pg.ViewBox.XAxis, enable=vb is plot.getViewBox())
+            vb.enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
+
+    def follow(self, x0: float, x1: float, views) -> None:
+        """Set (x0, x1) on `views` (the shown ones) if following; the rest get it in `catch_up`."""
+        if not self.following:
+            return
+        self.range = (x0, x1)
+        self._set(views)
+
+    def catch_up(self, views) -> None:
+        """Views shown again get the current range (following) or the one they all share."""
+        if self.range is not None:
+            self._set(views)
+
+    def _set(self, views) -> None:
+        x0, x1 = self.range
+        self._busy = True
+        try:
+            for vb in views:
+                if vb.viewRange()[0] != [x0, x1]:
+                    vb.setXRange(x0, x1, padding=0)
+        finally:
+            self._busy = False
+
+    def views(self) -> list[pg.ViewBox]:
+        return list(self._views)
 
     def _changed(self, source: pg.ViewBox, rng) -> None:
         if self._busy:
             return
+        if source.autoRangeEnabled()[0]:
+            # its "A" button: range over new steps again, set by the dashboard like the others
+            source.enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
+            self.following = True
+            return
+        self.following = False  # the user panned or zoomed: everything follows this one
         self._busy = True
         try:
             x0, x1 = rng
+            self.range = (x0, x1)
             for vb in self._views:
                 if vb is not source:
                     vb.setXRange(x0, x1, padding=0)

@@ -53,11 +53,42 @@ class _TimedLayoutWidget(pg.GraphicsLayoutWidget):
             self.paint_seconds += time.perf_counter() - t
 
 
+class Curve(pg.PlotDataItem):
+    """A PlotDataItem whose display data (clipped to the view, downsampled per pixel) can be
+    recomputed once per frame: inside `Curve.deferred()` every setData and view-range change
+    only marks the curve, and the display data is computed on leaving, from the final data and
+    the final step range. Without it a frame recomputes each curve after its setData and again
+    after every range change that follows (~0.4 ms each, several times per curve)."""
+
+    _pending: set | None = None
+
+    def updateItems(self, styleUpdate: bool = True) -> None:  # noqa: N802 (pyqtgraph's name)
+        if Curve._pending is not None:
+            Curve._pending.add(self)
+            return
+        super().updateItems(styleUpdate)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def deferred() -> Iterator[None]:
+        if Curve._pending is not None:  # nested: the outer one flushes
+            yield
+            return
+        Curve._pending = set()
+        try:
+            yield
+        finally:
+            pending, Curve._pending = Curve._pending, None
+            for curve in pending:
+                curve.updateItems()
+
+
 class BasePlot(QtWidgets.QWidget):
+    shown = QtCore.Signal(object)  # this chart, when its tab is shown (after catching up)
     name: str = ""
     title: str = ""
     default_export_size: tuple[int, int] = (900, 520)
-    always_current = False  # True: drawn even while hidden (the plot that leads the step axis)
+    always_current = False  # True: drawn even while its tab is hidden
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -89,18 +120,31 @@ class BasePlot(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ feeding
     def refresh(self, history, full: bool = False) -> None:
-        """Feed new data. A chart on a tab that is not shown (while the window is) only notes
-        that it is behind and catches up when shown or exported."""
+        """Feed new data and apply the new ranges."""
+        if self.feed(history, full):
+            self.settle()
+
+    def feed(self, history, full: bool = False) -> bool:
+        """Feed new data (ranges not applied: `settle`). A chart on a tab that is not shown
+        (while the window is) only notes that it is behind and catches up when shown or
+        exported. Returns whether it was fed."""
         self._history_ref = weakref.ref(history)
         self._stale_full = self._stale_full or full
-        if not self.always_current and self.window().isVisible() and not self.isVisible():
+        if not self.always_current and self.off_screen():
             self._stale = True
-            return
-        self._catch_up(history)
+            return False
+        full, self._stale, self._stale_full = self._stale_full, False, False
+        self.update_data(history, full)
+        return True
+
+    def off_screen(self) -> bool:
+        """On a tab not shown while the window is (drawn when shown: see showEvent)."""
+        return self.window().isVisible() and not self.isVisible()
 
     def _catch_up(self, history) -> None:
         full, self._stale, self._stale_full = self._stale_full, False, False
-        self.update_data(history, full)
+        with Curve.deferred():
+            self.update_data(history, full)
         self.settle()
 
     def take_paint_seconds(self) -> float:
@@ -117,6 +161,7 @@ class BasePlot(QtWidgets.QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.ensure_current()
+        self.shown.emit(self)
 
     def settle(self) -> None:
         """Apply pending auto-ranges now rather than lazily inside the next paint: a range set
@@ -170,7 +215,7 @@ class BasePlot(QtWidgets.QWidget):
         # histories stay cheap to draw and peaks are kept
         opts.setdefault("autoDownsampleFactor", 1.0)
         method = opts.pop("downsample_method", "peak")
-        curve = pg.PlotDataItem(name=name, **opts)
+        curve = Curve(name=name, **opts)
         plot.addItem(curve)  # (applies the plot's downsampling mode: set this curve's after)
         curve.setClipToView(True)
         curve.setDownsampling(auto=True, method=method)

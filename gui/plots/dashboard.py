@@ -21,13 +21,14 @@ from engine.fileio import atomic_path
 from . import theme
 from .activations import ActivationsPlot
 from .axes import StepAxis
-from .base import BasePlot
+from .base import BasePlot, Curve
 from .layers import GradientPlot, UpdateRatioPlot
 from .scalars import AccuracyPlot, LossPlot
 
 PLOT_NAMES = ("loss", "accuracy", "update_ratio", "activations", "gradients")
 _GAP = 8          # pixels between charts in the composite image
 _HEADER = 34      # title strip of the composite image
+_AHEAD = 0.08     # the step axis reaches this share of the run's length past the newest step
 
 
 class Dashboard(QtWidgets.QWidget):
@@ -56,13 +57,12 @@ class Dashboard(QtWidgets.QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
 
-        # one step axis: every time-based plot follows the loss plot (and drives it when panned)
+        # one step axis: set once per frame from the history on every shown time plot
         self.step_axis = StepAxis()
-        self.step_axis.add(self.loss.plot)
-        self.loss.always_current = True  # the leader keeps ranging over new steps on any tab
         for plot in self._plots.values():
             for item in plot.time_plots():
                 self.step_axis.add(item)
+            plot.shown.connect(self._plot_shown)
         self.loss.smoothing_changed.connect(self.accuracy.set_smoothing)
 
         self._history: weakref.ref | None = None
@@ -78,7 +78,7 @@ class Dashboard(QtWidgets.QWidget):
         """Clear every curve and marker (a new run)."""
         for plot in self._plots.values():
             plot.reset()
-        self.step_axis.lead(self.loss.plot)
+        self.step_axis.lead()
         self._history = None
         self._seen = None
         self._events_seen = 0
@@ -95,9 +95,36 @@ class Dashboard(QtWidgets.QWidget):
         full = not same or self._seen is None or key[1] != self._seen[1]
         self._history = weakref.ref(history)
         self._seen = key
-        for plot in self._plots.values():
-            plot.refresh(history, full)
+        # every curve's display data is computed once, after its data and the step range are set
+        with Curve.deferred():
+            for plot in self._plots.values():
+                plot.feed(history, full)
+            shown = [p for p in self._plots.values() if p.always_current or not p.off_screen()]
+            steps = history.column("step")
+            if len(steps):
+                self.step_axis.follow(*self._step_range(float(steps[0]), float(steps[-1])),
+                                      [item.getViewBox() for p in shown for item in p.time_plots()])
+        for plot in shown:
+            plot.settle()
         self._add_markers(history)
+
+    def _step_range(self, first: float, last: float) -> tuple[float, float]:
+        """The step range to show: the current one while it still holds the newest step with
+        room to spare, else one reaching _AHEAD of the run's length past it. A range that
+        changes every frame makes every axis regenerate its ticks and every curve clip and
+        thin out its data again (about half of a frame); this changes it every ~8 % of the run."""
+        span = max(last - first, 1.0)
+        current = self.step_axis.range
+        if (current is not None and self.step_axis.following and current[0] <= first
+                and last + 0.005 * span <= current[1] <= last + 1.5 * _AHEAD * span):
+            return current
+        return first - 0.02 * span, last + _AHEAD * span
+
+    def _plot_shown(self, plot: BasePlot) -> None:
+        """A chart on a tab shown again: the step range it missed."""
+        with Curve.deferred():
+            self.step_axis.catch_up([item.getViewBox() for item in plot.time_plots()])
+        plot.settle()
 
     def take_paint_seconds(self) -> float:
         """Seconds the charts spent painting since the last call (the controller paces frames by it)."""

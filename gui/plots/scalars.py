@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from . import theme
-from .base import BasePlot
+from .base import BasePlot, Curve
 from .smoothing import IncrementalEma
 
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
@@ -101,7 +101,7 @@ class LossPlot(_SmoothedScalarPlot):
         super().build()
         # data loss vs total: drawn only once a regularisation term shows up (reg_loss > 0)
         self._data_ema = IncrementalEma(DEFAULT_SMOOTHING)
-        self.data_loss = pg.PlotDataItem(name="data loss (smoothed)", pen=theme.pen(theme.DATA_LOSS, 1.6, theme.DASH),
+        self.data_loss = Curve(name="data loss (smoothed)", pen=theme.pen(theme.DATA_LOSS, 1.6, theme.DASH),
                                          connect="finite", autoDownsampleFactor=1.0)
         self._data_shown = False
 
