@@ -1,0 +1,81 @@
+"""Make the README screenshots from the real window (offscreen, no display needed).
+
+    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py
+
+Trains the default run, moves the learning rate and re-initialises mid-run (markers), then the
+tanh tiny-init preset for the activations view; grabs each screen into docs/screenshots/.
+The scripted run (`python main.py gui --steps 300 --export DIR --quit`) makes dashboard.png.
+"""
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("BABYSIT_SETTINGS_DIR", tempfile.mkdtemp(prefix="babysit-shots-"))
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "screenshots"
+sys.path.insert(0, str(ROOT))
+
+from engine.config import RunConfig  # noqa: E402
+from gui.app import ensure_app  # noqa: E402
+from gui.main_window import MainWindow  # noqa: E402
+
+
+def main() -> int:
+    app = ensure_app()
+    win = MainWindow(restore=False, save_settings=False)
+    win.resize(1500, 980)
+    win.show()
+
+    def until(cond, timeout=120.0):
+        end = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > end:
+                raise TimeoutError("the run did not get there in time")
+            app.processEvents()
+            time.sleep(0.005)
+
+    def settle(seconds):
+        end = time.monotonic() + seconds
+        until(lambda: time.monotonic() > end)
+
+    def steps():
+        s = win.controller.session
+        return s.step_count if s is not None else 0
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    win.setup.set_config(RunConfig(steps=1500))
+    win.start()
+    until(lambda: steps() >= 400)
+    win.request_lr(0.03)
+    until(lambda: steps() >= 800)
+    win.request_reinit("xavier_normal", None)
+    until(lambda: steps() >= 1200)
+    win.toggle_pause()
+    settle(1.0)
+    win.grab().save(str(OUT / "window.png"))
+    win.tabs.setCurrentWidget(win.lab.boundary)
+    win.toggle_pause()
+    settle(1.5)
+    win.grab().save(str(OUT / "boundary.png"))
+
+    win.lab.load_preset("tanh_tiny_init")
+    win.tabs.setCurrentWidget(win.dashboard)
+    win.dashboard.tabs.setCurrentIndex(1)
+    win.start()
+    until(lambda: steps() >= 300)
+    win.toggle_pause()
+    settle(1.0)
+    win.grab().save(str(OUT / "activations.png"))
+    win.tabs.setCurrentWidget(win.lab.init_lab)
+    settle(4.0)
+    win.grab().save(str(OUT / "initlab.png"))
+    win.close()
+    print("\n".join(str(p.relative_to(ROOT)) for p in sorted(OUT.glob("*.png"))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
