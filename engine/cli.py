@@ -156,7 +156,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 # ======================================================================= commands
 def cmd_train(args: argparse.Namespace) -> int:
-    from .session import DIVERGED, TrainingSession
+    from .session import DIVERGED, TrainingSession, leave_a_core_free
+    leave_a_core_free()
     cfg = config_from_args(args)
     session = TrainingSession(cfg)
     out = open(args.metrics_out, "w", encoding="utf-8") if args.metrics_out else None
@@ -263,6 +264,8 @@ def cmd_initlab(args: argparse.Namespace) -> int:
 
 def cmd_lrfind(args: argparse.Namespace) -> int:
     from .lrfind import lr_range_test
+    from .session import leave_a_core_free
+    leave_a_core_free()
     cfg = config_from_args(args)
     if not (0 < args.start < args.end):
         raise UsageError(f"--start must be positive and below --end (got {args.start:g} and {args.end:g})")

@@ -18,7 +18,6 @@ when the window opens; `preload()` warms it up in a background thread after the 
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 import traceback
@@ -61,16 +60,6 @@ def preload_engine() -> threading.Thread:
     t = threading.Thread(target=work, name="babysit-preload", daemon=True)
     t.start()
     return t
-
-
-def _leave_a_core_for_the_gui() -> None:
-    """Keep torch's intra-op threads off one core. With every core taken, OpenMP workers spin
-    against the GUI thread and the training thread: measured on 2 cores, 2 intra-op threads gave
-    20-70 steps/s where 1 gave 500-700 (small MLPs gain nothing from more threads anyway)."""
-    import torch
-    want = max(1, (os.cpu_count() or 2) - 1)
-    if torch.get_num_threads() > want:
-        torch.set_num_threads(want)
 
 
 class Controller(QObject):
@@ -126,8 +115,8 @@ class Controller(QObject):
             self.reset()
         try:
             cfg = cfg.copy().validate()
-            from engine.session import TrainingSession   # torch: imported on first use
-            _leave_a_core_for_the_gui()
+            from engine.session import TrainingSession, leave_a_core_free   # torch: imported on first use
+            leave_a_core_free()
             session = TrainingSession(cfg)
         except BabysitError as exc:
             self._fail(str(exc))
