@@ -11,6 +11,7 @@ Headless subcommands never import Qt. Also installed as the `babysit` console sc
 """
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -24,7 +25,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"babysit: error: {exc}", file=sys.stderr)
             return 2
         from gui.app import run_gui  # Qt is imported only here
-        return run_gui(steps=args.steps, export=args.export, quit=args.quit, config=args.config)
+        code = run_gui(steps=args.steps, export=args.export, quit=args.quit, config=args.config)
+        # Leave at once: Qt's objects would be torn down in an order Python's shutdown does not
+        # know (a failed scripted run crashed there). Settings are saved and files written by now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     from engine.cli import run
     return run(argv)
 

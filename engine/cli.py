@@ -188,7 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if out is not None:
             out.close()
     _summary(session, elapsed, args.metrics_out)
-    return 0
+    return 1 if session.state == DIVERGED else 0  # scripts can tell a diverged run from a finished one
 
 
 def _finding_line(event: dict) -> str:
@@ -304,6 +304,9 @@ def run(argv: Sequence[str]) -> int:
     except BabysitError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `babysit lrfind --json | head`: the reader left; not a user mistake
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
@@ -312,3 +315,7 @@ def run(argv: Sequence[str]) -> int:
         name = getattr(exc, "filename", None)
         print(f"{PROG}: error: {exc.strerror or exc}" + (f": {name}" if name else ""), file=sys.stderr)
         return 2
+    except Exception as exc:  # not the user's mistake, but still words, not a traceback
+        print(f"{PROG}: error: {args.command if 'args' in locals() else 'babysit'} failed: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

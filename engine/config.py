@@ -206,6 +206,12 @@ class RunConfig:
         number("probe_every", integer=True, lo=1)
         number("eval_every", integer=True, lo=1)
         number("hist_bins", integer=True, lo=2, hi=1000)
+        if self.optimizer == "nesterov" and isinstance(self.momentum, (int, float)) and self.momentum <= 0:
+            p["momentum"] = "nesterov needs momentum > 0 (with 0 it is plain sgd)"
+        if self.bn is True and isinstance(self.batch_size, int) and self.batch_size < 2:
+            p["batch_size"] = "batch norm needs batch_size >= 2 (it normalises over the batch)"
+        if self.bn is True and isinstance(self.subset, int) and self.subset < 2:
+            p["subset"] = "batch norm needs at least 2 training examples"
         if self.dataset in ("idx", "file") and not self.data_path:
             p["data_path"] = f"dataset '{self.dataset}' needs a data path (--data-path)"
         return p

@@ -113,6 +113,7 @@ def make_dataset(name: str, *, n_samples: int = 900, classes: int = 3, noise: fl
     elif name in ("idx", "file"):
         if not data_path:
             raise DataError(f"dataset '{name}' needs a data path")
+        data_path = Path(data_path).expanduser()  # "~/mnist" in a TOML file or the setup panel
         X, y, c = load_idx_folder(data_path) if name == "idx" else load_file(data_path)
     else:
         raise DataError(f"unknown dataset '{name}'")

@@ -77,6 +77,26 @@ def init_linear(layer: nn.Linear, scheme: str, init_std: float = 0.01,
         layer.bias.zero_()
 
 
+class SeededDropout(nn.Module):
+    """Inverted dropout whose masks come from its own generator (set by the session), so another
+    thread using torch's global RNG (the LR finder, the init lab) cannot change this run's
+    numbers. Without a generator it draws from the global RNG, like nn.Dropout."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = float(p)
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
+        return x * keep / (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class MLP(nn.Module):
     """depth x (Linear -> [BatchNorm1d] -> activation -> [Dropout]) -> Linear logits."""
 
@@ -94,7 +114,7 @@ class MLP(nn.Module):
         self.head = nn.Linear(fan_in, n_out)
         self.bns: nn.ModuleList | None = None
         self.dropout_p = float(dropout)
-        self.drop = nn.Dropout(self.dropout_p) if self.dropout_p > 0 else nn.Identity()
+        self.drop = SeededDropout(self.dropout_p) if self.dropout_p > 0 else nn.Identity()
         if bn:
             self.set_bn(True)
 

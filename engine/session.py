@@ -33,7 +33,7 @@ from .data import Dataset, build_dataset
 from .diagnostics import Diagnostics
 from .errors import ConfigError
 from .history import History
-from .model import MLP, weight_penalty
+from .model import MLP, SeededDropout, weight_penalty
 from .optim import lr_factor, make_optimizer
 from .probes import Probe
 
@@ -69,13 +69,16 @@ class TrainingSession:
         self.cfg = replace(cfg).validate()
         self.device = resolve_device(cfg.device)
         self.data = dataset if dataset is not None else build_dataset(self.cfg)
-        torch.manual_seed(cfg.seed)  # dropout draws from the global generator
+        # every random draw of a run has its own generator (init, batches, dropout): another
+        # thread using torch's global RNG cannot change this run's numbers
         self._g_init = torch.Generator().manual_seed(cfg.seed)
         self._g_data = torch.Generator().manual_seed(cfg.seed + 1)
         self.model = MLP(self.data.n_features, self.data.n_classes, cfg.depth, cfg.width, cfg.activation,
                          bn=cfg.bn, dropout=cfg.dropout)
         self.model.reinit(cfg.init, cfg.init_std, self._g_init)
         self.model.to(self.device).train()
+        if isinstance(self.model.drop, SeededDropout):
+            self.model.drop.generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
         self.X = torch.as_tensor(self.data.X_train, device=self.device)
         self.y = torch.as_tensor(self.data.y_train, device=self.device)
         self.Xv = torch.as_tensor(self.data.X_val, device=self.device)
@@ -124,6 +127,8 @@ class TrainingSession:
         self._submit("optimizer", name=name, params=params)
 
     def set_bn(self, on: bool) -> None:
+        if on and min(self.batch_size, self.n_train) < 2:
+            raise ConfigError("batch norm needs batches of at least 2 examples")
         self._submit("bn", on=bool(on))
 
     def request_boundary(self, resolution: int = 80) -> None:
@@ -204,8 +209,9 @@ class TrainingSession:
             self.outbox.put((kind, payload))
 
     def _set_state(self, state: str) -> None:
-        self.state = state
-        self._emit("state", state)
+        with self._cond:  # an RLock: pause()/resume() check-and-set cannot interleave with this
+            self.state = state
+            self._emit("state", state)
 
     # ================================================================== training
     @property
@@ -219,7 +225,10 @@ class TrainingSession:
         return self.step_count // self.steps_per_epoch
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._perm is None or self._pos >= self.n_train:
+        # a last batch of one example would make batch norm fail (no variance over one value):
+        # with BN on, such a tail is skipped and the next epoch starts
+        tail_of_one = self.model.bn and self.n_train - self._pos == 1
+        if self._perm is None or self._pos >= self.n_train or tail_of_one:
             self._perm = torch.randperm(self.n_train, generator=self._g_data).to(self.device)
             self._pos = 0
         idx = self._perm[self._pos:self._pos + self.batch_size]
@@ -234,7 +243,7 @@ class TrainingSession:
         step = self.step_count + 1
         c = self.cfg
         probe_now = step == 1 or step % c.probe_every == 0
-        eval_now = step == 1 or step % c.eval_every == 0
+        eval_now = step == 1 or step % c.eval_every == 0 or step == self.total_steps
         lr = self.current_lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -357,7 +366,8 @@ class TrainingSession:
             self._cond.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        self.probe.detach()
+        if not self.alive:  # a loop still inside a step detaches its hooks itself when it ends
+            self.probe.detach()
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:

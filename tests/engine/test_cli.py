@@ -95,3 +95,20 @@ def test_initlab_json_shows_collapse():
     assert {"act_mean", "act_std", "sat_frac", "dead_frac", "hist"} <= set(layers[0])
     table = babysit("initlab", "--depth", "3", "--width", "50")
     assert table.returncode == 0 and "hidden3" in table.stdout
+
+
+def test_a_diverged_run_exits_1_and_says_so(capsys):
+    assert main(["train", "--preset", "lr_too_high", "--quiet"]) == 1
+    out = capsys.readouterr()
+    assert "DIVERGED" in out.out and "diverged" in out.err
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(capsys, monkeypatch):
+    import engine.session
+
+    def boom(self):
+        raise RuntimeError("simulated")
+    monkeypatch.setattr(engine.session.TrainingSession, "step", boom)
+    assert main(["train", "--steps", "3", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["babysit: error: train failed: RuntimeError: simulated"]

@@ -52,3 +52,13 @@ def test_malformed_toml_and_missing_file(tmp_path):
 def test_file_datasets_need_a_path():
     with pytest.raises(ConfigError, match="needs a data path"):
         RunConfig(dataset="idx").validate()
+
+
+@pytest.mark.parametrize("changes,field,words", [
+    (dict(optimizer="nesterov", momentum=0.0), "momentum", "nesterov needs momentum > 0"),
+    (dict(bn=True, batch_size=1), "batch_size", "batch norm needs batch_size >= 2"),
+    (dict(bn=True, subset=1), "subset", "batch norm needs at least 2"),
+])
+def test_combinations_torch_would_reject_are_named(changes, field, words):
+    problems = RunConfig(**changes).problems()
+    assert words in problems[field]

@@ -239,3 +239,34 @@ def test_an_error_in_training_is_reported_in_words_and_hooks_are_removed():
     assert not s.probe.attached
     assert any(e["event"] == "error" for e in s.history.events)
     assert len(s.history) >= 20  # what was recorded before the error is kept
+
+
+def test_bn_skips_an_epoch_tail_of_one_example():
+    s = make(bn=True, subset=65, batch_size=64)
+    for _ in range(6):  # epochs of 65: a tail of 1 would crash batch norm
+        assert s.step() is not None
+    assert s.step_count == 6
+
+
+def test_bn_refused_in_words_when_batches_are_single_examples():
+    s = make(batch_size=1)
+    with pytest.raises(ConfigError, match="batch norm needs batches of at least 2"):
+        s.set_bn(True)
+
+
+def test_validation_runs_at_the_final_step():
+    s = make(steps=7, eval_every=50)
+    while not s.finished:
+        s.step()
+    assert s.history.val_column("step").tolist() == [1, 7]
+
+
+def test_dropout_numbers_do_not_depend_on_other_users_of_the_global_rng():
+    def losses(disturb):
+        s = make(dropout=0.3)
+        for _ in range(15):
+            if disturb:
+                torch.rand(7)  # e.g. the LR finder or the init lab on another thread
+            s.step()
+        return s.history.column("loss").tolist()
+    assert losses(False) == losses(True)
