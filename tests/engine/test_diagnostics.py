@@ -3,7 +3,6 @@ on a short real run where one is cheap; healthy runs, crafted and real, stay sil
 import math
 
 import pytest
-import torch
 
 from engine import diagnostics as D
 from engine.config import RunConfig
@@ -12,15 +11,6 @@ from engine.presets import load_preset
 from engine.session import TrainingSession
 
 LN3 = math.log(3)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny matrices: torch's intra-op threads only contend (10x slower on a busy 2-core machine)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def layer(name, **kw):
