@@ -286,7 +286,12 @@ class ActivationsPlot(BasePlot):
                      f"{_num(layer.get('act_mean'))}<br>std {_num(layer.get('act_std'))}</span>")
             if self._titles.get(name) != title:  # a title set again re-lays its text out
                 self._titles[name] = title
+                # never narrower than before: a title that changes width re-lays out the whole
+                # row, so every histogram's axes generate their ticks again (~2 ms each)
+                width = plot.titleLabel.minimumWidth()
                 plot.setTitle(title, color=theme.FOREGROUND, size="9pt")
+                if plot.titleLabel.minimumWidth() < width:
+                    plot.titleLabel.setMinimumWidth(width)
         # one x scale (the engine bins every layer of a snapshot over one range) and one count
         # scale, set explicitly: linked auto-ranges would follow the first layer's tallest bin only
         if drawn:
@@ -296,11 +301,13 @@ class ActivationsPlot(BasePlot):
             x, y = self._hist_range or ((math.inf, -math.inf), (0.0, 0.0))
             # kept while the new bins still fit and fill most of it: a range that moves every
             # snapshot makes every histogram's axes lay out their ticks again
-            if not (x[0] <= lo and hi <= x[1] and (hi - lo) >= 0.8 * (x[1] - x[0])):
-                pad = 0.02 * (hi - lo)
+            # (the engine bins each snapshot over its own min..max, so both wobble from one
+            # snapshot to the next: a new range gets some room to spare)
+            if not (x[0] <= lo and hi <= x[1] and (hi - lo) >= 0.6 * (x[1] - x[0])):
+                pad = 0.06 * (hi - lo)
                 x = (lo - pad, hi + pad)
-            if not (top <= y[1] and top >= 0.8 * y[1]):
-                y = (0.0, top * 1.1)
+            if not (top <= y[1] and top >= 0.55 * y[1]):
+                y = (0.0, top * 1.2)
             if (x, y) != self._hist_range:
                 self._hist_range = (x, y)
                 for plot, _, _ in drawn:

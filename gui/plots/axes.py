@@ -100,3 +100,49 @@ class StepAxis:
                     vb.setXRange(x0, x1, padding=0)
         finally:
             self._busy = False
+
+
+class LiveViewBox(pg.ViewBox):
+    """A ViewBox whose y auto-range moves in jumps, not every frame.
+
+    pyqtgraph's auto-range fits the y range to the data on every data change: on a live chart
+    that is a new range each frame, so the y axis regenerates its ticks and labels (~2 ms) and
+    the view measures every item in both directions (~1 ms). Here, while the step axis is set by
+    the dashboard (x auto-range off), the y range is kept while it holds the data and is not
+    much looser than it; when it must change it gets `_SLACK` of the data's span to spare on
+    each side, so a loss that keeps falling moves the axis every ~10 % of its span. Only y
+    bounds are measured. Anything else (x auto-ranging, as on a chart of layers) is pyqtgraph's.
+    """
+
+    _SLACK = 0.08    # share of the span added on each side when the range changes
+    _LOOSE = 1.45    # a range this much wider than the padded data is fitted again
+
+    def updateAutoRange(self):
+        auto_x, auto_y = self.state["autoRange"]
+        if auto_x is not False or auto_y is not True or self._updatingRange:
+            return super().updateAutoRange()
+        self._updatingRange = True
+        try:
+            lo = hi = None
+            for item in self.addedItems:
+                if not item.isVisible() or item.scene() is not self.scene() or getattr(item, "dataBounds", None) is None:
+                    continue
+                b = item.dataBounds(1)
+                if b is None or b[0] is None or b[1] is None or not (math.isfinite(b[0]) and math.isfinite(b[1])):
+                    continue
+                lo = b[0] if lo is None else min(lo, b[0])
+                hi = b[1] if hi is None else max(hi, b[1])
+            if lo is None:
+                return
+            pad = (hi - lo) * self.suggestPadding(1)
+            lo, hi = lo - pad, hi + pad
+            c0, c1 = self.viewRange()[1]
+            span = hi - lo
+            if c0 <= lo and hi <= c1 and (c1 - c0) <= self._LOOSE * span:
+                return
+            if span > 0:
+                lo, hi = lo - self._SLACK * span, hi + self._SLACK * span
+            self.setRange(yRange=(lo, hi), padding=0.0 if span > 0 else None, disableAutoRange=False)
+        finally:
+            self._autoRangeNeedsUpdate = False
+            self._updatingRange = False

@@ -28,7 +28,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from engine.fileio import atomic_path, atomic_write_with
 
 from . import svgfix, theme
-from .axes import LogAxis
+from .axes import LiveViewBox, LogAxis
 
 svgfix.install()
 
@@ -187,6 +187,11 @@ class BasePlot(QtWidgets.QWidget):
     def update_data(self, history, full: bool) -> None:
         """Feed the items from `history`; `full` when cached row counts are no longer valid."""
 
+    def frame_key(self):
+        """Something that changes whenever a refresh changed what this chart shows (besides the
+        step range and the markers), or None: assume it always does."""
+        return None
+
     def clear_data(self) -> None:
         """Empty every curve (a new run)."""
         for _, curve in self._series:
@@ -198,6 +203,7 @@ class BasePlot(QtWidgets.QWidget):
                  log_y: bool = False, layout: pg.GraphicsLayout | None = None, **kw) -> pg.PlotItem:
         if log_y:
             kw.setdefault("axisItems", {"left": LogAxis(orientation="left")})
+        kw.setdefault("viewBox", LiveViewBox())
         plot = (layout or self.glw.ci).addPlot(row=row, col=col, **kw)
         theme.style_plot(plot, title, xlabel, ylabel)
         plot.setClipToView(True)

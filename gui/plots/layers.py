@@ -96,6 +96,7 @@ class _LayerTimePlot(BasePlot):
 
     def __init__(self, parent=None):
         self._rows = -1
+        self.frame_generation = 0
         super().__init__(parent)
 
     def update_data(self, history, full: bool) -> None:
@@ -104,7 +105,11 @@ class _LayerTimePlot(BasePlot):
         if not (full or rebuilt or rows != self._rows):
             return
         self._rows = rows
+        self.frame_generation += 1  # a full redraw with as many rows is still a change
         self.draw(history, probe_steps(history))
+
+    def frame_key(self):
+        return self.frame_generation
 
     def sync_layers(self, history) -> bool:
         raise NotImplementedError
