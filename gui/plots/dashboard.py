@@ -202,9 +202,18 @@ class Dashboard(QtWidgets.QWidget):
         self.loss.set_smoothing(weight)
 
     # ------------------------------------------------------------------ export
+    def _bring_all_current(self) -> None:
+        """Before an export: charts on a tab never shown get the data and the step range they
+        skipped (and the activations their percentile bands, binned for that range)."""
+        for plot in self._plots.values():
+            plot.ensure_current()
+            self._plot_shown(plot)
+            plot.ensure_current()
+
     def render_image(self) -> QtGui.QImage:
         """All charts in one image (hidden tabs included): loss | accuracy, update ratio |
         gradients, activations across the bottom, under a one-line title."""
+        self._bring_all_current()
         images = {name: self._plots[name].render_image() for name in ("loss", "accuracy", "update_ratio", "gradients")}
         rows = [[images["loss"], images["accuracy"]], [images["update_ratio"], images["gradients"]]]
         # the activations strip as wide as the rows above it
@@ -263,6 +272,7 @@ class Dashboard(QtWidgets.QWidget):
         """<name>.png, <name>.svg, <name>.csv for every chart, plus dashboard.png."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        self._bring_all_current()
         written: list[Path] = []
         for name, plot in self._plots.items():
             written.append(plot.export_png(directory / f"{name}.png"))

@@ -287,6 +287,17 @@ def test_a_hidden_tab_catches_up_when_shown(dash, history, qtbot):
     qtbot.waitUntil(lambda: len(dash.activations.histogram_items()) == 2)
 
 
+def test_an_export_brings_a_never_shown_tab_to_the_run_steps(dash, history, qtbot, tmp_path):
+    dash.resize(1200, 800)
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.refresh(history)  # the Activations tab is never shown
+    dash.export_dashboard_png(tmp_path / "d.png")
+    x0, x1 = dash.activations.pct_plot.getViewBox().viewRange()[0]
+    last = float(history.column("step")[-1])
+    assert x0 <= 1 and x1 >= last  # the over-time chart spans the run, not pyqtgraph's 0..1
+
+
 # ---------------------------------------------------------------------------- export
 def test_export_png_is_a_non_blank_image_of_the_asked_size(dash, history, tmp_path):
     dash.refresh(history)
