@@ -28,6 +28,14 @@ SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup")
 DEVICES = ("cpu", "cuda", "auto")
 
 
+def format_lr(x: float) -> str:
+    """A learning rate as people write it: 3e-3, 1.5e-7, 0.03, 0.475, 2e2."""
+    if 0.01 <= x < 100:
+        return f"{x:.3g}"
+    mantissa, exp = f"{x:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exp)}"
+
+
 def canonical_init(name: str) -> str:
     """'he' -> 'he_normal' etc.; unknown names are returned unchanged for validate() to reject."""
     name = str(name).strip().lower().replace("-", "_")

@@ -308,6 +308,13 @@ class Diagnostics:
                       f"{100 * val:.0f}% (a gap of {100 * gap:.0f} points), and the validation loss has risen "
                       f"from its best {self.best_val_loss:.3g} to {val_loss:.3g}")
 
+    def _layers_above(self, key: str, limit: float) -> tuple[dict[str, float], str | None, str]:
+        """Layers whose recent `key` (a fraction) is above `limit`, the worst of them, and a
+        "hidden1 72%, hidden2 65%" listing for the message."""
+        bad = {n: v for n, v in self._recent(key).items() if v > limit}
+        worst = max(bad, key=bad.get) if bad else None
+        return bad, worst, ", ".join(f"{n} {100 * v:.0f}%" for n, v in bad.items())
+
     def _recent(self, key: str, n: int = PROBE_WINDOW) -> dict[str, float]:
         """Median of `key` over the last n probes, per layer that has it."""
         values: dict[str, list[float]] = {}
@@ -341,11 +348,8 @@ class Diagnostics:
     def _saturation(self, step: int, found: list[dict]) -> None:
         if self.cfg.activation not in ("tanh", "sigmoid"):
             return
-        sat = self._recent("sat_frac")
-        bad = {n: v for n, v in sat.items() if v > SATURATION_FRAC}
+        bad, worst, listing = self._layers_above("sat_frac", SATURATION_FRAC)
         if bad:
-            worst = max(bad, key=bad.get)
-            listing = ", ".join(f"{n} {100 * v:.0f}%" for n, v in bad.items())
             self._add(found, "saturation", step, "warning",
                       f"{100 * bad[worst]:.0f}% of {worst}'s {self.cfg.activation} outputs are saturated "
                       f"(at their limits, gradient ~0); saturated layers: {listing}", layer=worst)
@@ -353,11 +357,8 @@ class Diagnostics:
     def _dead_units(self, step: int, found: list[dict]) -> None:
         if self.cfg.activation != "relu":
             return
-        dead = self._recent("dead_units")
-        bad = {n: v for n, v in dead.items() if v > DEAD_UNITS_FRAC}
+        bad, worst, listing = self._layers_above("dead_units", DEAD_UNITS_FRAC)
         if bad:
-            worst = max(bad, key=bad.get)
-            listing = ", ".join(f"{n} {100 * v:.0f}%" for n, v in bad.items())
             self._add(found, "dead_units", step, "warning",
                       f"{100 * bad[worst]:.0f}% of {worst}'s ReLU units output 0 for every example of the batch "
                       f"(dead: no gradient reaches their weights); by layer: {listing}", layer=worst)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import threading
 from typing import Any
 
@@ -262,16 +263,20 @@ class History:
             w.writerow(header)
             for s in sorted(order):
                 r = rows[s]
-                w.writerow([_cell(r.get(h)) for h in header])
+                w.writerow([csv_cell(r.get(h)) for h in header])
             return buf.getvalue()
 
     def to_csv(self, path) -> None:
         atomic_write_text(path, self.to_csv_text())
 
 
-def _cell(v: Any) -> str:
+def csv_cell(v: Any) -> str:
+    """One CSV cell: empty for missing/NaN/inf, whole numbers exactly, other numbers to 6 digits."""
     if v is None:
         return ""
-    if isinstance(v, (float, np.floating)):
-        return "" if np.isnan(v) else f"{float(v):.6g}"
+    if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool):
+        v = float(v)
+        if not math.isfinite(v):
+            return ""
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.6g}"
     return str(v)

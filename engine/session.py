@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .config import OPTIMIZERS, RunConfig, canonical_init, INITS
+from .config import INITS, OPTIMIZERS, RunConfig, canonical_init, format_lr
 from .data import Dataset, build_dataset
 from .diagnostics import Diagnostics
 from .errors import ConfigError
@@ -57,10 +57,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available (use --device cpu)")
     return torch.device(name)
-
-
-def format_lr(x: float) -> str:
-    return f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e") if x < 0.01 or x >= 100 else f"{x:g}"
 
 
 class TrainingSession:
@@ -335,8 +331,7 @@ class TrainingSession:
         if self._thread is not None:
             return self.resume()
         self._set_state(RUNNING)
-        self._thread = threading.Thread(target=self._loop, name="babysit-training", daemon=True)
-        self._thread.start()
+        self._spawn_loop()
 
     def pause(self) -> None:
         with self._cond:
@@ -355,10 +350,13 @@ class TrainingSession:
         with self._cond:
             if self._thread is None:
                 self._set_state(PAUSED)
-                self._thread = threading.Thread(target=self._loop, name="babysit-training", daemon=True)
-                self._thread.start()
+                self._spawn_loop()
             self._step_requests += 1
             self._cond.notify_all()
+
+    def _spawn_loop(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="babysit-training", daemon=True)
+        self._thread.start()
 
     def stop(self, timeout: float | None = 5.0) -> None:
         with self._cond:

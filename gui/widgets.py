@@ -39,13 +39,12 @@ def format_float(x: float) -> str:
     return "0" if x == 0 else f"{x:.6g}"
 
 
-class FloatEdit(QLineEdit):
-    """A line edit holding a float (or None when `optional` and empty).
+class _NumberEdit(QLineEdit):
+    """A line edit holding a number (or None when `optional` and empty). `value()` returns the
+    number, None, or the raw text when it is not one, so the caller can put it in a RunConfig and
+    let RunConfig.problems() word the complaint."""
 
-    `value()` returns the float, None, or the raw text when it is not a number, so the caller
-    can put it in a RunConfig and let RunConfig.problems() word the complaint."""
-
-    def __init__(self, value: float | None = None, *, optional: bool = False, placeholder: str = "",
+    def __init__(self, value=None, *, optional: bool = False, placeholder: str = "",
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.optional = optional
@@ -53,47 +52,50 @@ class FloatEdit(QLineEdit):
             self.setPlaceholderText(placeholder)
         self.set_value(value)
 
-    def value(self) -> float | str | None:
+    def _parse(self, text: str):
+        raise NotImplementedError
+
+    def _format(self, value) -> str:
+        raise NotImplementedError
+
+    def value(self):
         text = self.text().strip()
         if not text and self.optional:
             return None
         try:
-            return parse_float(text)
+            return self._parse(text)
         except ValueError:
             return text
 
-    def set_value(self, value: float | None) -> None:
-        self.setText("" if value is None else format_float(float(value)))
+    def set_value(self, value) -> None:
+        self.setText("" if value is None else self._format(value))
 
 
-class IntEdit(QLineEdit):
-    """A line edit holding an int (or None when `optional` and empty); raw text when not an int."""
+class FloatEdit(_NumberEdit):
+    """A float field ("1e-3" accepted)."""
 
-    def __init__(self, value: int | None = None, *, optional: bool = False, placeholder: str = "",
-                 parent: QWidget | None = None):
-        super().__init__(parent)
-        self.optional = optional
-        if placeholder:
-            self.setPlaceholderText(placeholder)
-        self.set_value(value)
+    def _parse(self, text: str) -> float:
+        return parse_float(text)
 
-    def value(self) -> int | str | None:
-        text = self.text().strip().replace("_", "")
-        if not text and self.optional:
-            return None
+    def _format(self, value) -> str:
+        return format_float(float(value))
+
+
+class IntEdit(_NumberEdit):
+    """An int field ("10_000" and "1e4" accepted)."""
+
+    def _parse(self, text: str) -> int:
+        text = text.replace("_", "")
         try:
             return int(text)
         except ValueError:
-            try:  # "1e4" is a fine way to write ten thousand steps
-                f = float(text)
-                if math.isfinite(f) and f == int(f):
-                    return int(f)
-            except ValueError:
-                pass
-            return text
+            f = float(text)  # "1e4" is a fine way to write ten thousand steps
+            if math.isfinite(f) and f == int(f):
+                return int(f)
+            raise
 
-    def set_value(self, value: int | None) -> None:
-        self.setText("" if value is None else str(int(value)))
+    def _format(self, value) -> str:
+        return str(int(value))
 
 
 class LogSlider(QSlider):

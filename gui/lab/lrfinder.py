@@ -24,14 +24,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from engine.config import RunConfig
+from engine.config import RunConfig, format_lr
 from engine.errors import BabysitError
 
 from ..plots import theme
-
-
-def _fmt(lr: float) -> str:
-    return f"{lr:.1e}".replace("e-0", "e-").replace("e+0", "e+") if lr < 0.01 or lr >= 100 else f"{lr:.3g}"
 
 
 class LRFinderDialog(QtWidgets.QDialog):
@@ -65,8 +61,8 @@ class LRFinderDialog(QtWidgets.QDialog):
         self.resize(760, 520)
         lay = QtWidgets.QVBoxLayout(self)
         intro = QtWidgets.QLabel(
-            f"Training from the current weights while the learning rate rises from {_fmt(self._kwargs['start'])} "
-            f"to {_fmt(self._kwargs['end'])} over {self._kwargs['steps']} steps ({self.cfg.optimizer}). "
+            f"Training from the current weights while the learning rate rises from {format_lr(self._kwargs['start'])} "
+            f"to {format_lr(self._kwargs['end'])} over {self._kwargs['steps']} steps ({self.cfg.optimizer}). "
             "The suggestion is where the loss starts to climb (20% above its minimum), divided by 10; "
             "drag the line to choose another.")
         intro.setWordWrap(True)
@@ -159,7 +155,7 @@ class LRFinderDialog(QtWidgets.QDialog):
                 return
         if new:
             self._draw(self._lrs, self._losses)
-            self.status.setText(f"lr {_fmt(self._lrs[-1])}: smoothed loss {self._losses[-1]:.4g}")
+            self.status.setText(f"lr {format_lr(self._lrs[-1])}: smoothed loss {self._losses[-1]:.4g}")
 
     def _finish(self, result: dict) -> None:
         self._timer.stop()
@@ -174,9 +170,9 @@ class LRFinderDialog(QtWidgets.QDialog):
             self.use_button.setEnabled(True)
             how = "stopped once the loss blew up" if result.get("stopped_early") else "reached the end of the range"
             self.status.setText(
-                f"Suggested learning rate: <b>{_fmt(lr)}</b>: the loss starts to climb at {_fmt(result['climb_lr'])} "
-                f"(lowest smoothed loss {min(result['losses']):.3g} at {_fmt(result['min_lr'])}; steepest fall at "
-                f"{_fmt(result['steepest_lr'])}), divided by 10. "
+                f"Suggested learning rate: <b>{format_lr(lr)}</b>: the loss starts to climb at {format_lr(result['climb_lr'])} "
+                f"(lowest smoothed loss {min(result['losses']):.3g} at {format_lr(result['min_lr'])}; steepest fall at "
+                f"{format_lr(result['steepest_lr'])}), divided by 10. "
                 f"{len(result['lrs'])} steps; {how}.")
         else:
             self.status.setText("Too few steps to suggest a learning rate: the loss blew up at once. "
@@ -219,7 +215,7 @@ class LRFinderDialog(QtWidgets.QDialog):
         return float(10 ** self.line.value())
 
     def _line_moved(self) -> None:
-        self.line.label.setFormat(f"lr {_fmt(float(10 ** self.line.value()))}")
+        self.line.label.setFormat(f"lr {format_lr(float(10 ** self.line.value()))}")
 
     def _use(self) -> None:
         lr = self.chosen_lr

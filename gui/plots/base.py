@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import math
 import time
 import weakref
 from pathlib import Path
@@ -26,6 +25,7 @@ from pyqtgraph.exporters import ImageExporter, SVGExporter
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine.fileio import atomic_path, atomic_write_with
+from engine.history import csv_cell
 
 from . import svgfix, theme
 from .axes import LiveViewBox, LogAxis
@@ -356,7 +356,7 @@ class BasePlot(QtWidgets.QWidget):
             columns[n] = col
         empty = np.full(len(steps), np.nan)
         table = [steps] + [columns.get(n, empty) for n in header[1:]]
-        rows = [[_cell(v) for v in row] for row in zip(*(c.tolist() for c in table))]
+        rows = [[csv_cell(v) for v in row] for row in zip(*(c.tolist() for c in table))]
         return header, rows
 
     def export_csv(self, path) -> Path:
@@ -398,14 +398,6 @@ class BasePlot(QtWidgets.QWidget):
         except Exception as exc:  # a bad folder or a full disk: say so, keep running
             QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}:\n{exc}")
             return None
-
-
-def _cell(v: float) -> str:
-    if v is None or not math.isfinite(v):
-        return ""
-    if float(v).is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    return f"{v:.6g}"
 
 
 def _small_font() -> QtGui.QFont:

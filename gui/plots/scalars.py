@@ -6,7 +6,6 @@ chart so both use one weight, as TensorBoard's single slider does.
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from . import theme
