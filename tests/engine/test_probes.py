@@ -1,0 +1,87 @@
+"""Activation statistics against plain, one-layer-at-a-time reference computations."""
+import numpy as np
+import pytest
+import torch
+
+from engine.probes import PERCENTILES, activation_stats, stats_to_layers
+from engine.thresholds import SATURATION
+
+
+def layers_of(activation: str, shapes, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    fn = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[activation]
+    # layers with different scales and shifts, so per-layer numbers differ from each other
+    return [fn(torch.randn(*s, generator=g) * (0.5 + i) + 0.3 * i) for i, s in enumerate(shapes)]
+
+
+def records(acts, activation, bins=40):
+    names = [f"hidden{i + 1}" for i in range(len(acts))]
+    return stats_to_layers(activation_stats(acts, activation, bins), names, bins)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("shapes", [[(128, 256)] * 4, [(64, 32), (64, 16), (64, 8)], [(3, 5)] * 2],
+                         ids=["stacked", "ragged", "tiny"])
+def test_moments_and_fractions_use_every_value(activation, shapes):
+    acts = layers_of(activation, shapes)
+    for rec, a in zip(records(acts, activation), acts):
+        x = a.double()
+        assert rec["act_mean"] == pytest.approx(x.mean().item(), rel=1e-5, abs=1e-6)
+        assert rec["act_std"] == pytest.approx(x.std(correction=0).item(), rel=1e-5, abs=1e-6)
+        assert rec["unit_spread"] == pytest.approx(x.std(1, correction=0).mean().item(), rel=1e-5, abs=1e-6)
+        if activation in SATURATION:
+            lo, hi = SATURATION[activation]
+            assert rec["sat_frac"] == pytest.approx(((x < lo) | (x > hi)).double().mean().item(), rel=1e-6)
+            assert rec["dead_frac"] is None and rec["dead_units"] is None
+        else:
+            assert rec["dead_frac"] == pytest.approx((x <= 0).double().mean().item(), rel=1e-6)
+            assert rec["dead_units"] == pytest.approx((x <= 0).all(0).double().mean().item(), rel=1e-6)
+            assert rec["sat_frac"] is None
+
+
+def test_dead_units_counts_units_dead_for_the_whole_batch():
+    a = torch.rand(128, 256) + 0.1
+    a[:, :64] = 0.0         # a quarter of the units never fire
+    a[5, 64:128] = 0.0      # these fire on all but one example: alive
+    rec = records([a, a.clone()], "relu")[0]
+    assert rec["dead_units"] == 0.25
+    assert rec["dead_frac"] == pytest.approx((64 * 128 + 64) / a.numel())
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_percentiles_and_histogram_follow_the_distribution(activation):
+    acts = layers_of(activation, [(128, 256)] * 3, seed=3)
+    bins = 40
+    for rec, a in zip(records(acts, activation, bins), acts):
+        x = a.double().numpy().ravel()
+        p = rec["pcts"]
+        assert len(p) == len(PERCENTILES)
+        assert p[0] == x.min() and p[-1] == x.max()  # the extremes are exact
+        assert p == sorted(p)
+        # the inner percentiles come from a sample of a few thousand values: within about three
+        # standard errors of a sample quantile (~0.03 standard deviations each)
+        exact = np.percentile(x, PERCENTILES)
+        assert np.allclose(p[1:-1], exact[1:-1], atol=0.1 * x.std())
+        edges, counts = rec["hist"]["edges"], np.array(rec["hist"]["counts"])
+        assert len(edges) == bins + 1 and len(counts) == bins
+        if activation == "tanh":
+            assert edges[0] == -1.0 and edges[-1] == 1.0  # a bounded activation keeps its range
+        # the histogram's shape is the full data's shape (the fraction per bin, within 1 %)
+        full, _ = np.histogram(x, bins=np.array(edges))
+        assert np.abs(counts / counts.sum() - full / full.sum()).max() < 0.01
+
+
+def test_histograms_of_layers_side_by_side_share_one_range():
+    acts = layers_of("relu", [(128, 256)] * 3)
+    recs = records(acts, "relu")
+    lo = min(a.min().item() for a in acts)
+    hi = max(a.max().item() for a in acts)
+    for rec in recs:
+        assert rec["hist"]["edges"][0] == pytest.approx(lo) and rec["hist"]["edges"][-1] == pytest.approx(hi)
+
+
+def test_a_layer_of_equal_values_gets_a_nonempty_range():
+    recs = records([torch.zeros(16, 8), torch.zeros(16, 8)], "relu")
+    edges = recs[0]["hist"]["edges"]
+    assert edges[-1] > edges[0]
+    assert sum(recs[0]["hist"]["counts"]) > 0 and recs[0]["dead_frac"] == 1.0 and recs[0]["act_std"] == 0.0
