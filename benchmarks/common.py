@@ -53,23 +53,13 @@ def median_ratio(num: list[float], den: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(num, den))
 
 
-class Clock:
-    """Wall-clock or process CPU time. On a machine shared with other busy processes, CPU time
-    (time.process_time: every thread of this process, so a writer thread's work is counted) is
-    not inflated by waiting for a core, which wall-clock time is; with one intra-op thread and
-    nothing sleeping, both measure the same work."""
-
-    def __init__(self, kind: str = "cpu"):
-        self.kind = kind
-        self.now = time.process_time if kind == "cpu" else time.perf_counter
-
-
-def timed_rate(fn: Callable[[int], None], n: int, clock: Clock | None = None) -> float:
-    """Items per second of fn(n)."""
-    now = clock.now if clock is not None else time.perf_counter
-    t0 = now()
-    fn(n)
-    return n / (now() - t0)
+def thread_cpu_time() -> float:
+    """CPU time of the calling thread. The engine loops do all their work on the calling thread,
+    so on a machine shared with other busy processes this measures their steps without the time
+    spent waiting for a core, which wall-clock time counts. Process CPU time would also count other
+    threads of this process, e.g. TensorBoard's event-writer thread still draining its queue while
+    the next loop's block is timed."""
+    return time.thread_time()
 
 
 def machine() -> str:
