@@ -29,6 +29,7 @@ is a device sync point, and one per snapshot is enough.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -37,137 +38,180 @@ import torch
 from .model import MLP
 from .thresholds import BOUNDED_RANGE, PERCENTILES, RELU_FAMILY, SATURATION  # noqa: F401 (re-exported)
 
-# Histograms and percentiles are computed on a deterministic strided sample of each layer's
-# values (every unit is sampled; see _sample); means, stds, dead/saturated fractions and ranges
-# use every value. Layers with fewer values than the cap use them all.
+# Histograms and percentiles are computed on the first examples of the batch (batches are drawn
+# at random, so these are a random sample of examples; every unit of the layer is included): about
+# _HIST_SAMPLE / _PCT_SAMPLE values per layer. Means, stds, dead/saturated fractions, dead units and
+# the extremes use every value of the batch. Layers with fewer values than the cap use them all.
 _HIST_SAMPLE = 8192
 _PCT_SAMPLE = 2048
 
 
-def activation_stats(acts: list[torch.Tensor], activation: str, bins: int) -> dict[str, torch.Tensor]:
-    """Statistics of each hidden layer's output, stacked as tensors (layers along dim 0).
+class Scratch:
+    """Reusable work buffers for the big intermediates of one probe (a few hundred KB each):
+    writing into the same memory every probe avoids an allocation and a cache-cold page per op.
+    One per Probe (never shared between threads); None means "allocate fresh" (one-off callers)."""
 
-    The layers of an MLP all have the same shape, so they are stacked into one (layers, batch,
-    units) tensor and every statistic is one batched reduction over it: a dozen tensor ops per
-    snapshot whatever the depth, instead of a dozen per layer (each op costs microseconds of
-    dispatch on small tensors). Layers of different shapes are handled one by one, same maths.
+    def __init__(self) -> None:
+        self._store: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor, dtype: torch.dtype | None = None
+            ) -> torch.Tensor:
+        dtype = dtype or like.dtype
+        t = self._store.get(name)
+        if t is None or t.shape != shape or t.dtype != dtype or t.device != like.device:
+            t = self._store[name] = torch.empty(shape, dtype=dtype, device=like.device)
+        return t
+
+
+def _buffer(scratch: Scratch | None, name: str, shape: tuple[int, ...], like: torch.Tensor,
+            dtype: torch.dtype | None = None) -> torch.Tensor:
+    if scratch is None:
+        return torch.empty(shape, dtype=dtype or like.dtype, device=like.device)
+    return scratch.get(name, shape, like, dtype)
+
+
+def activation_stats(acts: list[torch.Tensor], activation: str, bins: int, scratch: Scratch | None = None
+                     ) -> dict:
+    """The raw per-layer reductions of each hidden layer's output, as device tensors.
+
+    Only the big passes over the activations run here, as few tensor ops as possible (each op
+    costs microseconds of dispatch whatever its size, and each pass over the batch reads it from
+    memory again); every per-layer number is finished on the host from these small reductions
+    (`stats_to_layers` / `Probe.after_step`, one transfer), in float64. The layers of an MLP share
+    one shape, so they are stacked into one (layers, batch, units) tensor and each pass is one op
+    for all layers; layers of different shapes form groups of one, same maths.
+
+    Per group: ex_mean and ex_dev (per example: mean over units and the root of the summed squared
+    deviations from it, two-pass), unit_min/unit_max (per unit over the batch), n_pos (values > 0,
+    ReLU family) or n_sat (values in the saturated tails), counts (histogram on a sample) and pcts
+    (percentiles on a sample).
     """
-    flat = [a.detach().reshape(a.shape[0], -1).float() for a in acts]
+    flat = [a.detach().reshape(a.shape[0], -1) for a in acts]
+    flat = [a if a.dtype == torch.float32 else a.float() for a in flat]
     if len({a.shape for a in flat}) == 1:
-        stacks = [torch.stack(flat)]
+        L, (B, U) = len(flat), flat[0].shape
+        groups = [torch.stack(flat, out=_buffer(scratch, "stack", (L, B, U), flat[0]))]
     else:
-        stacks = [a.unsqueeze(0) for a in flat]
-    # per unit, over the batch: the smallest and largest value (amin/amax along one dim are far
-    # cheaper on the CPU than aminmax with a dim); the layers' extremes follow
-    unit_min = [s.amin(1) for s in stacks]
-    unit_max = [s.amax(1) for s in stacks]
-    mins = torch.cat([m.amin(1) for m in unit_min])
-    maxs = torch.cat([m.amax(1) for m in unit_max])
+        groups = [a.unsqueeze(0) for a in flat]
+    unit_min = [g.amin(1) for g in groups]
+    unit_max = [g.amax(1) for g in groups]
+    device = flat[0].device
     if activation in BOUNDED_RANGE:
-        lo = torch.tensor(BOUNDED_RANGE[activation][0], device=flat[0].device)
-        hi = torch.tensor(BOUNDED_RANGE[activation][1], device=flat[0].device)
-    else:
-        lo, hi = mins.min(), maxs.max()
-        hi = torch.maximum(hi, lo + 1e-6)  # a layer of all-equal values still gets a non-empty range
-    parts = [_stacked_stats(s, m, activation, lo, hi, bins) for s, m in zip(stacks, unit_max)]
-    stats = parts[0] if len(parts) == 1 else {
-        k: None if parts[0][k] is None else torch.cat([p[k] for p in parts]) for k in parts[0]}
-    # the 0th and 100th percentiles are the exact extremes (a sample may miss them)
-    stats["pcts"][:, 0], stats["pcts"][:, -1] = mins, maxs
-    stats["hist_lo"], stats["hist_hi"] = lo, hi
-    return stats
+        lo, hi = BOUNDED_RANGE[activation]
+    else:  # one range for all layers, so the histograms side by side share a scale
+        lo_t = torch.stack([m.min() for m in unit_min]).min() if len(groups) > 1 else unit_min[0].min()
+        hi_t = torch.stack([m.max() for m in unit_max]).max() if len(groups) > 1 else unit_max[0].max()
+        if device.type == "cpu":  # no device to wait for: plain numbers are cheaper than tensor ops
+            lo, hi = float(lo_t), float(hi_t)
+            hi = max(hi, lo + 1e-6)  # a layer of all-equal values still gets a non-empty range
+        else:  # on a GPU the range stays on the device (no host sync before the single transfer)
+            lo, hi = lo_t, torch.maximum(hi_t, lo_t + 1e-6)
+    out = [_group_stats(g, f"g{i}" if len(groups) > 1 else "g", mn, mx, activation, lo, hi, bins, scratch)
+           for i, (g, mn, mx) in enumerate(zip(groups, unit_min, unit_max))]
+    return {"groups": out, "lo": lo, "hi": hi}
 
 
-def _stacked_stats(A: torch.Tensor, unit_max: torch.Tensor, activation: str, lo: torch.Tensor, hi: torch.Tensor,
-                   bins: int) -> dict[str, torch.Tensor | None]:
-    """Statistics of a (layers, batch, units) stack of activations, one row per layer."""
+def _group_stats(A: torch.Tensor, name: str, unit_min: torch.Tensor, unit_max: torch.Tensor, activation: str,
+                 lo, hi, bins: int, scratch: Scratch | None) -> dict[str, torch.Tensor]:
     L, B, U = A.shape
     X = A.view(L, B * U)
-    # per example: mean and (two-pass) variance across units; the layer's mean and variance follow
-    # exactly (total variance = mean within-example variance + variance of the example means)
     ex_mean = A.mean(2, keepdim=True)
-    ex_var = (A - ex_mean).square_().mean(2)
-    ex_mean = ex_mean.view(L, B)
-    means = ex_mean.mean(1)
-    stds = (ex_var.mean(1) + (ex_mean - means[:, None]).square_().mean(1)).sqrt_()
-    # spread across units, averaged over the batch: 0 when every unit computes the same thing
-    unit_spread = ex_var.sqrt().mean(1)
+    dev = torch.sub(A, ex_mean, out=_buffer(scratch, name + "dev", (L, B, U), A))
+    ex_dev = torch.linalg.vector_norm(dev, dim=2)  # sqrt(sum over units of (a - example mean)^2)
+    work = dev.view(L, B * U)  # the deviations are no longer needed: the buffer is reused
+    stats = {"ex_mean": ex_mean.view(L, B), "ex_dev": ex_dev, "unit_min": unit_min, "unit_max": unit_max}
     if activation in SATURATION:
         lo_s, hi_s = SATURATION[activation]
         # the two tails are disjoint: two counts added are the count of the union
-        n_sat = _count_positive(lo_s - X) + _count_positive(X - hi_s)
-        sat = n_sat / X.shape[1]
-        dead = dead_units = None
+        stats["n_sat"] = (_count_positive(torch.sub(lo_s, X, out=work))
+                          + _count_positive(torch.sub(X, hi_s, out=work)))
     else:
-        sat = None
-        dead = (X.shape[1] - _count_positive(X)) / X.shape[1]
-        dead_units = (unit_max <= 0).sum(1).float() / U  # <= 0 for every example of the batch
-    return {"act_mean": means, "act_std": stds, "sat_frac": sat, "dead_frac": dead, "dead_units": dead_units,
-            "unit_spread": unit_spread, "counts": _histograms(_sample(X, _HIST_SAMPLE, U), lo, hi, bins),
-            "pcts": _percentiles(_sample(X, _PCT_SAMPLE, U))}
+        stats["n_pos"] = _count_positive(torch.sign(X, out=work))
+    stats["counts"] = _histograms(_first_examples(A, _HIST_SAMPLE), lo, hi, bins, name, scratch)
+    stats["pcts"] = _percentiles(_first_examples(A, _PCT_SAMPLE))
+    return stats
 
 
-def _count_positive(X: torch.Tensor) -> torch.Tensor:
-    """Per row, how many values are > 0, as floats: the sum of sign(x) clamped at 0. On the CPU
-    this is several times cheaper than a boolean comparison and an integer sum, and exact (the
-    partial sums are integers below 2**24). x - c > 0 exactly when x > c (no float rounding
-    turns a nonzero difference into 0), so thresholds are counted the same way."""
-    return torch.sign(X).clamp_(min=0).sum(1)
+def _count_positive(S: torch.Tensor) -> torch.Tensor:
+    """Per row, how many values of S are > 0, as floats, S being scratch that may be overwritten
+    (sign(x) clamped at 0 and summed; on the CPU several times cheaper than a boolean comparison
+    and an integer sum, and exact: the partial sums are integers below 2**24). x - c > 0 exactly
+    when x > c (no float rounding turns a nonzero difference into 0), so thresholds are counted
+    by the sign of the difference."""
+    return S.sign_().clamp_(min=0).sum(1)
 
 
-def _sample(X: torch.Tensor, cap: int, row: int) -> torch.Tensor:
-    """A deterministic strided sample of at most `cap` values of each row of X (a strided view,
-    no copy). The stride is made coprime with the layer width `row`, so every unit is sampled
-    (a stride of 4 over 256 units would only ever see units 0, 4, 8, ...)."""
-    n = X.shape[1]
-    if n <= cap:
-        return X
-    stride = math.ceil(n / cap)
-    while math.gcd(stride, row) != 1:
-        stride += 1
-    return X[:, ::stride]
+def _first_examples(A: torch.Tensor, cap: int) -> torch.Tensor:
+    """The first examples of the batch, as many as make about `cap` values per layer, as a
+    (layers, values) view (no copy). Batches are drawn at random, so the first examples are a
+    random sample of them, and every unit is included."""
+    L, B, U = A.shape
+    k = min(B, max(1, -(-cap // U)))
+    return A[:, :k, :].reshape(L, k * U)
 
 
-def _histograms(X: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int) -> torch.Tensor:
-    """(layers, bins) counts over one shared range [lo, hi], all layers in one bincount.
-    bincount instead of histc: histc needs Python floats for its range, i.e. a sync on GPU."""
-    L = X.shape[0]
-    # x >= lo, so truncating to an integer is flooring; hi itself falls in the last bin
-    pos = (X - lo).mul_(bins / (hi - lo)).clamp_(0, bins - 1)
-    pos += torch.arange(0, L * bins, bins, device=X.device, dtype=pos.dtype)[:, None]  # layer i: bins i*bins..
-    return torch.bincount(pos.to(torch.int32).view(-1), minlength=L * bins).view(L, bins)
+def _histograms(X: torch.Tensor, lo, hi, bins: int, name: str, scratch: Scratch | None) -> torch.Tensor:
+    """(layers, bins + 1) counts over one shared range [lo, hi], all layers in one bincount: layer
+    i's values land in slots i*(bins+1) + floor((x - lo) * bins / (hi - lo)). Slot `bins` of each
+    layer only holds values at the top edge (x == hi, and rounding there); the host folds it into
+    the last bin. No clamping is needed: lo <= x <= hi. bincount rather than histc: histc takes
+    its range as Python numbers, which on a GPU would mean a sync."""
+    L, n = X.shape
+    scale = bins / (hi - lo)
+    offsets = torch.arange(0, L * (bins + 1), bins + 1, device=X.device, dtype=X.dtype)[:, None] - lo * scale
+    pos = _buffer(scratch, name + "pos", (L, n), X)
+    if isinstance(scale, torch.Tensor):
+        torch.mul(X, scale, out=pos).add_(offsets)
+    else:
+        torch.add(offsets, X, alpha=scale, out=pos)
+    idx = _buffer(scratch, name + "idx", (L, n), X, torch.int32).copy_(pos)  # truncation = floor (pos >= 0)
+    return torch.bincount(idx.view(-1), minlength=L * (bins + 1)).view(L, bins + 1)
 
 
-def _percentiles(S: torch.Tensor) -> torch.Tensor:
-    """(layers, len(PERCENTILES)) of each row of the sample S, interpolated linearly between order
-    statistics (torch.quantile's default)."""
-    q = torch.tensor([p / 100.0 for p in PERCENTILES], device=S.device)
-    if S.device.type != "cpu":
-        return torch.quantile(S, q, dim=1).T
-    # on the CPU numpy's sort is several times faster than torch.sort/torch.quantile (no indices)
-    s = np.sort(S.numpy(), axis=1)
-    pos = q.numpy().astype(np.float64) * (s.shape[1] - 1)
+_Q = np.array([p / 100.0 for p in PERCENTILES])
+
+
+@functools.lru_cache(maxsize=16)
+def _interpolation(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For n sorted values: the order statistics below/above each percentile and the weight
+    between them (linear interpolation, numpy's and torch.quantile's default)."""
+    pos = _Q * (n - 1)
     below = np.floor(pos).astype(np.int64)
-    above = np.minimum(below + 1, s.shape[1] - 1)
-    frac = (pos - below).astype(np.float32)
-    return torch.from_numpy(s[:, below] + (s[:, above] - s[:, below]) * frac)
+    return below, np.minimum(below + 1, n - 1), (pos - below).astype(np.float32)
 
 
-def stats_to_layers(stats: dict[str, torch.Tensor], names: list[str], bins: int) -> list[dict]:
-    """Turn stacked statistics into plain per-layer dicts (one host transfer)."""
-    keys = [k for k in _LAYER_ROWS if stats[k] is not None]
-    rows, counts, pcts, rng = _to_host([torch.stack([stats[k] for k in keys]), stats["counts"], stats["pcts"],
-                                        torch.stack([stats["hist_lo"], stats["hist_hi"]])])
-    return _act_records(dict(zip(keys, rows.tolist())), counts, pcts, rng, names, bins)
+def _percentiles(S: torch.Tensor) -> torch.Tensor | np.ndarray:
+    """(layers, len(PERCENTILES)) of each row of the sample S: a device tensor on a GPU, a numpy
+    array on the CPU (numpy's sort is several times faster than torch.sort/torch.quantile there)."""
+    if S.device.type != "cpu":
+        return torch.quantile(S, torch.tensor(_Q, device=S.device, dtype=S.dtype), dim=1).T
+    s = np.sort(S.numpy(), axis=1)
+    below, above, frac = _interpolation(s.shape[1])
+    lo = s[:, below]
+    return lo + (s[:, above] - lo) * frac
 
 
-_LAYER_ROWS = ("act_mean", "act_std", "dead_frac", "sat_frac", "dead_units", "unit_spread")
+def stats_to_layers(stats: dict, names: list[str], bins: int) -> list[dict]:
+    """Turn activation_stats into plain per-layer dicts (one host transfer)."""
+    tensors = _device_tensors(stats)
+    return _act_records(stats, _to_host(tensors), names, bins)
+
+
+_GROUP_KEYS = ("ex_mean", "ex_dev", "unit_min", "unit_max", "n_pos", "n_sat", "counts", "pcts")
+
+
+def _device_tensors(stats: dict) -> list[torch.Tensor]:
+    """The tensors of activation_stats that must cross to the host, in a fixed order."""
+    out = [g[k] for g in stats["groups"] for k in _GROUP_KEYS if isinstance(g.get(k), torch.Tensor)]
+    out += [t.reshape(1) for t in (stats["lo"], stats["hi"]) if isinstance(t, torch.Tensor)]
+    return out
 
 
 def _to_host(tensors: list[torch.Tensor]) -> list[np.ndarray]:
     """Several tensors to the host in one transfer (each .cpu() is a device sync point), as
-    float64 arrays of their own shapes (float32 values and integer counts are exact in float64)."""
-    if all(t.device.type == "cpu" for t in tensors):  # already on the host: no copies needed
+    float64 arrays of their own shapes (float32 values and integer counts are exact in float64).
+    On the CPU they are numpy views, no copies."""
+    if all(t.device.type == "cpu" for t in tensors):
         return [t.detach().numpy() for t in tensors]
     flat = torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors]).cpu().numpy()
     out, i = [], 0
@@ -177,16 +221,48 @@ def _to_host(tensors: list[torch.Tensor]) -> list[np.ndarray]:
     return out
 
 
-def _act_records(rows: dict[str, list[float]], counts: np.ndarray, pcts: np.ndarray, rng: np.ndarray,
-                 names: list[str], bins: int) -> list[dict]:
-    lo, hi = float(rng[0]), float(rng[1])
+def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: int) -> list[dict]:
+    """Per-layer records from the host copies of activation_stats' reductions (numpy, float64)."""
+    it = iter(host)
+    groups = [{k: (next(it) if isinstance(g.get(k), torch.Tensor) else g.get(k)) for k in _GROUP_KEYS}
+              for g in stats["groups"]]
+    lo = float(next(it)[0]) if isinstance(stats["lo"], torch.Tensor) else float(stats["lo"])
+    hi = float(next(it)[0]) if isinstance(stats["hi"], torch.Tensor) else float(stats["hi"])
     edges = [lo + (hi - lo) * i / bins for i in range(bins + 1)]
-    counts_l, pcts_l = counts.astype(np.int64).tolist(), pcts.tolist()
-    none = [None] * len(names)
-    mean, std, dead, sat, dead_units, spread = (rows.get(k, none) for k in _LAYER_ROWS)
-    return [{"name": name, "act_mean": mean[i], "act_std": std[i], "dead_frac": dead[i], "sat_frac": sat[i],
-             "dead_units": dead_units[i], "unit_spread": spread[i],
-             "hist": {"edges": edges, "counts": counts_l[i]}, "pcts": pcts_l[i]}
+    cols: dict[str, list] = {k: [] for k in ("act_mean", "act_std", "unit_spread", "dead_frac", "sat_frac",
+                                             "dead_units", "counts", "pcts")}
+    for g in groups:
+        ex_mean = g["ex_mean"].astype(np.float64)        # (L, B)
+        ex_var = np.square(g["ex_dev"], dtype=np.float64)  # (L, B): summed squared deviations
+        L, B = ex_mean.shape
+        U = g["unit_max"].shape[1]
+        n = B * U
+        mean = ex_mean.mean(1)
+        # the layer's variance from the per-example ones: mean within-example variance plus the
+        # variance of the example means (exact; no one-pass cancellation)
+        var = ex_var.mean(1) / U + np.square(ex_mean - mean[:, None]).mean(1)
+        mins, maxs = g["unit_min"].min(1).astype(np.float64), g["unit_max"].max(1).astype(np.float64)
+        cols["act_mean"] += mean.tolist()
+        cols["act_std"] += np.sqrt(var).tolist()
+        cols["unit_spread"] += np.sqrt(ex_var / U).mean(1).tolist()  # spread across units, batch-averaged
+        if g["n_sat"] is not None:
+            cols["sat_frac"] += (g["n_sat"] / n).tolist()
+            cols["dead_frac"] += [None] * L
+            cols["dead_units"] += [None] * L
+        else:
+            cols["sat_frac"] += [None] * L
+            cols["dead_frac"] += ((n - g["n_pos"]) / n).tolist()
+            cols["dead_units"] += ((g["unit_max"] <= 0).sum(1) / U).tolist()  # <= 0 for the whole batch
+        counts = g["counts"][:, :bins].astype(np.int64)
+        counts[:, -1] += g["counts"][:, bins].astype(np.int64)  # the top edge belongs to the last bin
+        cols["counts"] += counts.tolist()
+        pcts = g["pcts"].astype(np.float64)
+        pcts[:, 0], pcts[:, -1] = mins, maxs  # the 0th and 100th percentiles are the exact extremes
+        cols["pcts"] += pcts.tolist()
+    return [{"name": name, "act_mean": cols["act_mean"][i], "act_std": cols["act_std"][i],
+             "dead_frac": cols["dead_frac"][i], "sat_frac": cols["sat_frac"][i],
+             "dead_units": cols["dead_units"][i], "unit_spread": cols["unit_spread"][i],
+             "hist": {"edges": edges, "counts": cols["counts"][i]}, "pcts": cols["pcts"][i]}
             for i, name in enumerate(names)]
 
 
@@ -200,6 +276,7 @@ class Probe:
         self._acts: list[torch.Tensor | None] = [None] * len(model.acts)
         self._handles: list = []
         self._before: list[torch.Tensor] | None = None  # weight copies, reused from probe to probe
+        self._scratch = Scratch()  # work buffers of the activation statistics, reused likewise
         self._pending: dict | None = None
 
     # -- life cycle -----------------------------------------------------------------
@@ -231,13 +308,12 @@ class Probe:
     def before_step(self) -> None:
         """After backward, before optimizer.step(): activation stats, grad and weight norms, and a
         copy of each weight matrix to measure the update against."""
-        weights = [l.weight.detach() for l in self.model.all_linears]
-        grads = [l.weight.grad if l.weight.grad is not None else torch.zeros_like(w)
-                 for l, w in zip(self.model.all_linears, weights)]
-        norms = torch._foreach_norm(grads + weights)  # one call for both lists
-        self._pending = {"grad_norm": norms[:len(grads)], "w_before": norms[len(grads):]}
+        weights = [l.weight for l in self.model.all_linears]
+        grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
+        self._pending = {"norms_before": torch._foreach_norm(grads + weights)}  # one call for both lists
         if all(a is not None for a in self._acts):
-            self._pending["acts"] = activation_stats(self._acts, self.model.activation_name, self.bins)
+            self._pending["acts"] = activation_stats(self._acts, self.model.activation_name, self.bins,
+                                                     self._scratch)
         if self._before is None or [b.shape for b in self._before] != [w.shape for w in weights]:
             self._before = [torch.empty_like(w) for w in weights]
         torch._foreach_copy_(self._before, weights)
@@ -246,31 +322,26 @@ class Probe:
     @torch.no_grad()
     def after_step(self) -> list[dict]:
         """After optimizer.step(): weight norms and update ratios; returns the per-layer records."""
-        weights = [l.weight.detach() for l in self.model.all_linears]
-        pending = self._pending
+        weights = [l.weight for l in self.model.all_linears]
+        pending, self._pending = self._pending, None
         torch._foreach_sub_(self._before, weights)  # the copies now hold W_before - W_after
-        per_linear = torch.stack([*pending["w_before"], *torch._foreach_norm(self._before),
-                                  *torch._foreach_norm(weights), *pending["grad_norm"]])
+        # grad norms, norms before, norms of the change, norms after: one (4, n) tensor
+        per_linear = torch.stack([*pending["norms_before"], *torch._foreach_norm(self._before + weights)])
         names = self.model.layer_names()
         acts = pending.get("acts")
+        # everything of this snapshot crosses to the host in one transfer
+        host = _to_host([per_linear, *(_device_tensors(acts) if acts is not None else [])])
         if acts is not None:
-            keys = [k for k in _LAYER_ROWS if acts[k] is not None]
-            # everything of this snapshot crosses to the host in one transfer
-            packed, rows, counts, pcts, rng = _to_host([
-                per_linear, torch.stack([acts[k] for k in keys]), acts["counts"], acts["pcts"],
-                torch.stack([acts["hist_lo"], acts["hist_hi"]])])
-            layers = _act_records(dict(zip(keys, rows.tolist())), counts, pcts, rng, names[:-1], self.bins)
+            layers = _act_records(acts, host[1:], names[:-1], self.bins)
             layers.append(_no_act_stats(names[-1]))
         else:
-            packed = _to_host([per_linear])[0]
             layers = [_no_act_stats(n) for n in names]
         n = len(weights)
-        wb, d, wa, g = (packed[k * n:(k + 1) * n].tolist() for k in range(4))
+        g, wb, d, wa = host[0].reshape(4, n).tolist()
         for i, rec in enumerate(layers):
             rec["weight_norm"] = _finite(wa[i])
             rec["grad_norm"] = _finite(g[i])
             rec["update_ratio"] = _finite(d[i] / wb[i]) if wb[i] > 0 else None  # undefined for all-zero W
-        self._pending = None
         return layers
 
 
