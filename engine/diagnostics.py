@@ -10,7 +10,10 @@ findings that are NEW at this step (each code is reported once per run) as plain
 
 The session turns each into an event {"event": "diagnosis", "label": code, **finding}, so a
 finding never carries "event" or "label" keys itself. Per-step work is O(1) (a few running
-averages); the windowed checks run every CHECK_EVERY steps and on probe/eval records.
+averages); the windowed checks run every CHECK_EVERY steps and on probe/eval records. Probe
+records are taken one per PROBE_SPACING-step stretch (steps 1, 10, 20, ...), so the probe windows
+below span the same stretch of training whether the session probes every step or every 10th, and
+probing every step does not pay for a layer check every step.
 
 Thresholds, and why (the numbers were measured on the spiral with the presets in
 resources/presets, see tests/engine/test_diagnostics.py):
@@ -98,6 +101,7 @@ UNDERFIT_ACC_FRACTION = 0.5
 UNDERFIT_MAX_GAP = 0.1
 TRAIN_ACC_BETA = 0.98
 CHECK_EVERY = 10
+PROBE_SPACING = 10
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -179,6 +183,7 @@ class Diagnostics:
         self.n_evals = 0
         self.probes: deque[list[dict]] = deque(maxlen=max(UR_WINDOW, PROBE_WINDOW))
         self.n_probes = 0
+        self.last_probe_step: int | None = None
 
     # ------------------------------------------------------------------ entry point
     def observe(self, scalars: dict | None, record: dict | None, event: dict | None = None) -> list[dict]:
@@ -284,6 +289,9 @@ class Diagnostics:
         layers = r.get("layers") or []
         if not layers:
             return
+        if self.last_probe_step is not None and step // PROBE_SPACING <= self.last_probe_step // PROBE_SPACING:
+            return  # one probe per PROBE_SPACING-step stretch: steps 1, 10, 20, ... when probing every step
+        self.last_probe_step = step
         self.probes.append(layers)
         self.n_probes += 1
         hidden = [l for l in layers if l.get("act_std") is not None]

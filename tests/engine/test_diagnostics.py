@@ -133,6 +133,18 @@ def test_update_ratio_low_and_high():
     assert feed(diag(), 60, loss=lambda s: 0.01, layers=lambda s: healthy_layers(update_ratio=1e-7)) == []
 
 
+def test_probing_every_step_gives_the_findings_of_probing_every_10():
+    # the probe windows span the same steps (1, 10, 20, ...) whatever the probe cadence: layer
+    # values that are only bad between those steps are not seen, and the findings come at the
+    # same steps
+    def layers(s):
+        return healthy_layers(update_ratio=1e-7 if s == 1 or s % 10 == 0 else 1e-3)
+    every_10 = feed(diag(), 60, loss=flat, layers=layers)
+    every_step = feed(diag(), 60, loss=flat, layers=layers, probe_every=1)
+    assert codes(every_10) == ["update_ratio_low"]
+    assert [(f["code"], f["step"]) for f in every_step] == [(f["code"], f["step"]) for f in every_10]
+
+
 def test_dead_units_relu_only():
     dead = lambda s: [layer("hidden1", dead_units=0.1), layer("hidden2", dead_units=0.9), output_layer()]  # noqa: E731
     found = feed(diag(activation="relu"), 40, layers=dead)
