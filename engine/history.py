@@ -47,6 +47,7 @@ class _Columns:
         self.data = {k: (np.full(self.capacity, np.nan, dtype=np.float64) if k == "step"
                          else np.full((self.capacity, *shape), np.nan, dtype=dtype))
                      for k in keys}
+        self._cols = [(k, self.data[k]) for k in keys]
 
     def append(self, values: dict[str, Any]) -> bool:
         """Store a row (or skip it per the current stride). Returns True when decimation happened."""
@@ -70,9 +71,15 @@ class _Columns:
         return decimated
 
     def _write(self, i: int, values: dict[str, Any]) -> None:
-        for k in self.keys:
-            v = values.get(k)
-            self.data[k][i] = np.nan if v is None else v
+        get = values.get  # once per row, every step: no attribute or dict lookups in the loop
+        for k, col in self._cols:
+            v = get(k)
+            col[i] = np.nan if v is None else v
+
+    def set_column(self, key: str, array: np.ndarray) -> None:
+        """Replace one column's storage (e.g. a column with its own per-row shape)."""
+        self.data[key] = array
+        self._cols = [(k, self.data[k]) for k in self.keys]
 
     def view(self, key: str) -> np.ndarray:
         return self.data[key][: self.n]
@@ -139,8 +146,8 @@ class History:
                     self.layer_names = names
                     self.probes = _Columns(("step",) + LAYER_KEYS + ("pcts",), self.max_probe_rows,
                                            shape=(len(names),), dtype=np.float32)
-                    self.probes.data["pcts"] = np.full((self.probes.capacity, len(names), N_PCTS), np.nan,
-                                                       dtype=np.float32)
+                    self.probes.set_column("pcts", np.full((self.probes.capacity, len(names), N_PCTS), np.nan,
+                                                           dtype=np.float32))
                 row: dict[str, Any] = {"step": rec["step"]}
                 for key in LAYER_KEYS:
                     row[key] = [np.nan if l.get(key) is None else l[key] for l in layers]

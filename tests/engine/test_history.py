@@ -65,6 +65,8 @@ def test_latest_snapshot_is_the_newest_whatever_the_stride():
     assert h.layer_names == ["hidden1", "output"]
     assert h.layer_column("update_ratio").shape == (39, 2)
     assert h.layer_column("pcts").shape == (39, 2, 9)
+    assert h.layer_column("pcts")[-1, 0].tolist() == [float(k) for k in range(9)]  # the rows hold the values
+    assert np.isnan(h.layer_column("pcts")[-1, 1]).all()
     assert np.isnan(h.layer_column("act_mean")[0, 1])  # the output layer has no activation stats
 
 
