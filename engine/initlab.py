@@ -33,14 +33,10 @@ def run_initlab(depth: int = 10, width: int = 500, activation: str = "tanh", ini
     model.reinit(cfg.init, cfg.init_std, gen)
     model.train()  # batch norm normalises with the batch's own statistics, as at training time
     acts: list[torch.Tensor] = []
-    handles = [a.register_forward_hook(lambda m, i, out: acts.append(out.detach())) for a in model.acts]
-    try:
-        with torch.no_grad():
-            x = torch.randn(n, cfg.width, generator=gen)
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    model.capture = acts  # the model hands over each hidden layer's output (see engine.probes)
+    with torch.no_grad():
+        model(torch.randn(n, cfg.width, generator=gen))
+    model.capture = None
     stats = activation_stats(acts, cfg.activation, cfg.hist_bins)
     layers = stats_to_layers(stats, model.layer_names()[:-1], cfg.hist_bins)
     for layer in layers:

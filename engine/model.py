@@ -115,6 +115,8 @@ class MLP(nn.Module):
         self.bns: nn.ModuleList | None = None
         self.dropout_p = float(dropout)
         self.drop = SeededDropout(self.dropout_p) if self.dropout_p > 0 else nn.Identity()
+        # a list while a probe wants this forward pass's hidden activations (engine.probes)
+        self.capture: list[torch.Tensor] | None = None
         if bn:
             self.set_bn(True)
 
@@ -151,7 +153,10 @@ class MLP(nn.Module):
             x = linear(x)
             if self.bns is not None:
                 x = self.bns[i](x)
-            x = self.drop(act(x))
+            x = act(x)
+            if self.capture is not None:
+                self.capture.append(x.detach())
+            x = self.drop(x)
         return self.head(x)
 
 

@@ -269,7 +269,7 @@ class TrainingSession:
             loss_v, reg_v = data_v, 0.0
         acc = n_right / len(yb)
         if not math.isfinite(loss_v):
-            self.probe._acts = [None] * len(self.probe._acts)
+            self.probe.discard()
             self._diverged(step, loss_v)
             return None
         self.optimizer.zero_grad(set_to_none=True)

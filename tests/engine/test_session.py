@@ -169,10 +169,25 @@ def test_threaded_run_pause_step_stop_and_hooks_removed():
     assert s.state == PAUSED
     s.stop()
     assert not s.alive and s.state == STOPPED
-    assert not s.probe.attached
+    assert not s.probe.attached and s.model.capture is None
     assert all(t.name != "babysit-training" for t in threading.enumerate())
     kinds = {k for k, _ in s.drain()}
     assert {"scalars", "record", "event", "state"} <= kinds
+
+
+def test_activations_are_captured_on_probe_steps_only():
+    s = make(probe_every=5)
+    seen, before_step = [], s.probe.before_step
+
+    def spy():
+        seen.append((s.step_count + 1, len(s.probe._acts)))
+        before_step()
+    s.probe.before_step = spy
+    for _ in range(10):
+        s.step()
+        assert s.model.capture is None  # nothing is kept between steps
+    assert seen == [(1, 2), (5, 2), (10, 2)]  # the two hidden layers' outputs, on probe steps only
+    assert not any(m._forward_hooks for m in s.model.modules())  # unprobed forwards take the fast path
 
 
 def test_threaded_run_finishes_at_target():
