@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine import probes
 from engine.probes import _PCT_SAMPLE, PERCENTILES, activation_stats, stats_to_layers
 from engine.thresholds import SATURATION
 
@@ -88,3 +89,20 @@ def test_a_layer_of_equal_values_gets_a_nonempty_range():
     edges = recs[0]["hist"]["edges"]
     assert edges[-1] > edges[0]
     assert sum(recs[0]["hist"]["counts"]) > 0 and recs[0]["dead_frac"] == 1.0 and recs[0]["act_std"] == 0.0
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_the_device_path_gives_the_host_path_numbers(activation, monkeypatch):
+    # on a GPU the range and percentiles stay tensors and everything crosses in one transfer;
+    # run that path on the CPU and compare with the numpy path
+    acts = layers_of(activation, [(128, 256)] * 3, seed=5)
+    host = records(acts, activation)
+    monkeypatch.setattr(probes, "_on_host", lambda device: False)
+    device = records(acts, activation)
+    for h, d in zip(host, device):
+        assert d["hist"]["counts"] == h["hist"]["counts"]
+        assert all(isinstance(c, int) for c in d["hist"]["counts"])
+        assert d["hist"]["edges"] == pytest.approx(h["hist"]["edges"])
+        assert d["pcts"] == pytest.approx(h["pcts"], rel=1e-6, abs=1e-7)
+        for key in ("act_mean", "act_std", "unit_spread", "dead_frac", "sat_frac", "dead_units"):
+            assert d[key] == pytest.approx(h[key], rel=1e-6, abs=1e-9)
