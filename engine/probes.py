@@ -252,7 +252,7 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
               for g in stats["groups"]]
     lo = float(next(it)[0]) if isinstance(stats["lo"], torch.Tensor) else float(stats["lo"])
     hi = float(next(it)[0]) if isinstance(stats["hi"], torch.Tensor) else float(stats["hi"])
-    edges = [lo + (hi - lo) * i / bins for i in range(bins + 1)]
+    edges = np.linspace(lo, hi, bins + 1).tolist()
     cols: dict[str, list] = {k: [] for k in ("act_mean", "act_std", "unit_spread", "dead_frac", "sat_frac",
                                              "dead_units", "counts", "pcts")}
     add = np.add.reduce  # the ufunc reduction itself: np.mean/np.var add microseconds of Python each
@@ -278,7 +278,7 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
         else:
             cols["sat_frac"] += [None] * L
             cols["dead_frac"] += ((n - g["n_pos"]) / n).tolist()
-            cols["dead_units"] += (np.count_nonzero(g["unit_max"] <= 0, 1) / U).tolist()  # for the whole batch
+            cols["dead_units"] += (add(g["unit_max"] <= 0, 1) / U).tolist()  # <= 0 for the whole batch
         counts = g["counts"][:, :bins].astype(np.int64)
         counts[:, -1] += g["counts"][:, bins].astype(np.int64)  # the top edge belongs to the last bin
         cols["counts"] += counts.tolist()
