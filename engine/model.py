@@ -2,7 +2,8 @@
 
 `MLP` keeps its hidden Linear layers in one list so batch norm can be switched on and off without
 touching them (the lecture's "insert BN after the fully connected layer"). Each hidden layer has
-its own activation module instance so a forward hook on it sees exactly that layer's output.
+its own activation module instance; while `capture` is a list, the forward pass appends each hidden
+layer's output to it (how the probes see the activations, engine/probes.py).
 
 Init schemes (biases always start at zero), with n = fan_in of the layer:
     zeros            W = 0                        (symmetry is never broken)

@@ -373,7 +373,7 @@ class TrainingSession:
             self._cond.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        if not self.alive:  # a loop still inside a step detaches its hooks itself when it ends
+        if not self.alive:  # a loop still inside a step detaches its probe itself when it ends
             self.probe.detach()
 
     def join(self, timeout: float | None = None) -> None:

@@ -154,7 +154,7 @@ def test_nan_pauses_and_keeps_history():
     assert "at step" in s.error
 
 
-def test_threaded_run_pause_step_stop_and_hooks_removed():
+def test_threaded_run_pause_step_stop_and_probe_detached():
     s = TrainingSession(RunConfig(**{**SMALL, "steps": 10_000_000}))
     s.start()
     wait_for(lambda: s.step_count > 20)
@@ -236,7 +236,7 @@ def wait_for(cond, timeout=20.0):
         time.sleep(0.002)
 
 
-def test_an_error_in_training_is_reported_in_words_and_hooks_are_removed():
+def test_an_error_in_training_is_reported_in_words_and_the_probe_is_detached():
     s = TrainingSession(RunConfig(**{**SMALL, "steps": 1000}))
     calls = {"n": 0}
     real_forward = s.model.forward
@@ -251,7 +251,7 @@ def test_an_error_in_training_is_reported_in_words_and_hooks_are_removed():
     s.start()
     s.join(30)
     assert s.state == "error" and "simulated failure" in s.error
-    assert not s.probe.attached
+    assert not s.probe.attached and s.model.capture is None
     assert any(e["event"] == "error" for e in s.history.events)
     assert len(s.history) >= 20  # what was recorded before the error is kept
 
