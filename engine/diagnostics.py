@@ -74,6 +74,7 @@ from statistics import median
 from typing import Any
 
 from .config import RunConfig
+from .thresholds import SATURATION
 
 SMALL_INIT_GAIN = 0.5
 INITIAL_LOSS_LOW, INITIAL_LOSS_HIGH = 0.8, 1.25
@@ -316,13 +317,6 @@ class Diagnostics:
                       f"{100 * val:.0f}% (a gap of {100 * gap:.0f} points), and the validation loss has risen "
                       f"from its best {self.best_val_loss:.3g} to {val_loss:.3g}")
 
-    def _layers_above(self, key: str, limit: float) -> tuple[dict[str, float], str | None, str]:
-        """Layers whose recent `key` (a fraction) is above `limit`, the worst of them, and a
-        "hidden1 72%, hidden2 65%" listing for the message."""
-        bad = {n: v for n, v in self._recent(key).items() if v > limit}
-        worst = max(bad, key=bad.get) if bad else None
-        return bad, worst, ", ".join(f"{n} {100 * v:.0f}%" for n, v in bad.items())
-
     def _recent(self, key: str, n: int = PROBE_WINDOW) -> dict[str, float]:
         """Median of `key` over the last n probes, per layer that has it."""
         values: dict[str, list[float]] = {}
@@ -354,22 +348,26 @@ class Diagnostics:
                       layer=names[-1])
 
     def _saturation(self, step: int, found: list[dict]) -> None:
-        if self.cfg.activation not in ("tanh", "sigmoid"):
-            return
-        bad, worst, listing = self._layers_above("sat_frac", SATURATION_FRAC)
-        if bad:
-            self._add(found, "saturation", step, "warning",
-                      f"{100 * bad[worst]:.0f}% of {worst}'s {self.cfg.activation} outputs are saturated "
-                      f"(at their limits, gradient ~0); saturated layers: {listing}", layer=worst)
+        if self.cfg.activation in SATURATION:
+            self._layers_over(step, found, "saturation", "sat_frac", SATURATION_FRAC,
+                              f"{{pct}}% of {{worst}}'s {self.cfg.activation} outputs are saturated (at their "
+                              f"limits, gradient ~0); saturated layers: {{listing}}")
 
     def _dead_units(self, step: int, found: list[dict]) -> None:
-        if self.cfg.activation != "relu":
-            return
-        bad, worst, listing = self._layers_above("dead_units", DEAD_UNITS_FRAC)
+        if self.cfg.activation == "relu":
+            self._layers_over(step, found, "dead_units", "dead_units", DEAD_UNITS_FRAC,
+                              "{pct}% of {worst}'s ReLU units output 0 for every example of the batch "
+                              "(dead: no gradient reaches their weights); by layer: {listing}")
+
+    def _layers_over(self, step: int, found: list[dict], code: str, key: str, limit: float, message: str) -> None:
+        """A warning when some layer's recent `key` (a fraction) is above `limit`, naming the worst;
+        `message` has {pct} (the worst layer's), {worst} and {listing} ("hidden1 72%, hidden2 65%")."""
+        bad = {n: v for n, v in self._recent(key).items() if v > limit}
         if bad:
-            self._add(found, "dead_units", step, "warning",
-                      f"{100 * bad[worst]:.0f}% of {worst}'s ReLU units output 0 for every example of the batch "
-                      f"(dead: no gradient reaches their weights); by layer: {listing}", layer=worst)
+            worst = max(bad, key=bad.get)
+            listing = ", ".join(f"{n} {100 * v:.0f}%" for n, v in bad.items())
+            self._add(found, code, step, "warning",
+                      message.format(pct=f"{100 * bad[worst]:.0f}", worst=worst, listing=listing), layer=worst)
 
     def _symmetry(self, step: int, found: list[dict]) -> None:
         if self.n_probes < 2:

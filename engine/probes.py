@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from .model import MLP
-from .thresholds import BOUNDED_RANGE, PERCENTILES, RELU_FAMILY, SATURATION  # noqa: F401 (re-exported)
+from .thresholds import BOUNDED_RANGE, PERCENTILES, SATURATION
 
 # Histograms and percentiles are computed on the first examples of the batch (batches are drawn
 # at random, so these are a random sample of examples; every unit of the layer is included): about

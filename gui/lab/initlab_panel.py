@@ -31,12 +31,12 @@ from PySide6 import QtCore, QtWidgets
 
 from engine.config import ACTIVATIONS, INITS, RunConfig, canonical_init
 from engine.errors import BabysitError
+from engine.thresholds import SATURATION
 
 from ..plots import theme
 from ..widgets import FloatEdit, set_invalid
 
 MAX_COLUMNS = 10          # histograms per row; deeper nets wrap onto more rows
-BOUNDED = ("tanh", "sigmoid")
 
 
 def _run_initlab(**kw):
@@ -300,10 +300,10 @@ class InitLabPanel(QtWidgets.QWidget):
         stds = np.array([l["act_std"] for l in layers], dtype=np.float64)
         self._stds = stds
         self._set_std_curve()
-        key = "sat_frac" if act in BOUNDED else "dead_frac"
+        key = "sat_frac" if act in SATURATION else "dead_frac"
         fracs = [l.get(key) for l in layers]
         self.frac_curve.setData(x, [np.nan if f is None else f for f in fracs])
-        self.frac_plot.setTitle("Saturated fraction (|a| near its limits)" if act in BOUNDED
+        self.frac_plot.setTitle("Saturated fraction (|a| near its limits)" if act in SATURATION
                                 else "Zero fraction (outputs ≤ 0)", color=theme.FOREGROUND, size="10pt")
         for p in (self.mean_plot, self.std_plot, self.frac_plot):
             p.setXRange(0.5, len(layers) + 0.5, padding=0)
