@@ -233,8 +233,8 @@ def _device_tensors(stats: dict) -> list[torch.Tensor]:
 
 def _to_host(tensors: list[torch.Tensor]) -> list[np.ndarray]:
     """Several tensors to the host in one transfer (each .cpu() is a device sync point), as
-    float64 arrays of their own shapes (float32 values and integer counts are exact in float64).
-    On the CPU they are numpy views, no copies."""
+    numpy arrays of their own shapes: on the CPU views of the tensors themselves (no copies), from
+    a device float64 (float32 values and integer counts are exact in float64)."""
     if all(_on_host(t.device) for t in tensors):
         return [t.detach().numpy() for t in tensors]
     flat = torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors]).cpu().numpy()
@@ -250,8 +250,7 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
     it = iter(host)
     groups = [{k: (next(it) if isinstance(g.get(k), torch.Tensor) else g.get(k)) for k in _GROUP_KEYS}
               for g in stats["groups"]]
-    lo = float(next(it)[0]) if isinstance(stats["lo"], torch.Tensor) else float(stats["lo"])
-    hi = float(next(it)[0]) if isinstance(stats["hi"], torch.Tensor) else float(stats["hi"])
+    lo, hi = (float(next(it)[0]) if isinstance(x, torch.Tensor) else float(x) for x in (stats["lo"], stats["hi"]))
     edges = np.linspace(lo, hi, bins + 1).tolist()
     cols: dict[str, list] = {k: [] for k in ("act_mean", "act_std", "unit_spread", "dead_frac", "sat_frac",
                                              "dead_units", "counts", "pcts")}
@@ -363,7 +362,7 @@ class Probe:
         if self._before is None or [b.shape for b in self._before] != [w.shape for w in weights]:
             self._before = [torch.empty_like(w) for w in weights]
         torch._foreach_copy_(self._before, weights)
-        self._acts = []
+        self.discard()
 
     @torch.no_grad()
     def after_step(self) -> list[dict]:
