@@ -235,6 +235,14 @@ class TrainingSession:
         self._pos += self.batch_size
         return self.X[idx], self.y[idx]
 
+    def _read(self, tensors: list[torch.Tensor]) -> list[float]:
+        """Scalars to Python numbers in one host sync per step (the divergence check needs the
+        loss; the accuracy rides along). On the CPU there is nothing to wait for and separate
+        reads are cheaper than stacking them first."""
+        if self.device.type == "cpu":
+            return [t.item() for t in tensors]
+        return torch.stack([t.detach() for t in tensors]).tolist()
+
     def step(self) -> dict | None:
         """Apply queued commands, take one optimizer step, return its scalars (None if it diverged)."""
         self.apply_commands()
@@ -254,18 +262,13 @@ class TrainingSession:
         self.probe.armed = False
         data_loss = F.cross_entropy(logits, yb)
         correct = (logits.argmax(1) == yb).sum()  # argmax carries no gradient
-        # one host sync per step (the divergence check needs the loss); accuracy rides along
         if c.l2 > 0:
             reg_loss = 0.5 * c.l2 * weight_penalty(self.model)
             loss = data_loss + reg_loss
-            loss_v, data_v, reg_v, n_right = torch.stack(
-                [loss.detach(), data_loss.detach(), reg_loss.detach(), correct]).tolist()
+            loss_v, data_v, reg_v, n_right = self._read([loss, data_loss, reg_loss, correct])
         else:  # no penalty: the objective is the data loss itself (no zero tensor, no addition)
             loss = data_loss
-            if self.device.type == "cpu":  # nothing to wait for: two reads are cheaper than a stack
-                data_v, n_right = data_loss.item(), correct.item()
-            else:
-                data_v, n_right = torch.stack([data_loss.detach(), correct]).tolist()
+            data_v, n_right = self._read([data_loss, correct])
             loss_v, reg_v = data_v, 0.0
         acc = n_right / len(yb)
         if not math.isfinite(loss_v):
