@@ -321,11 +321,10 @@ class Controller(QObject):
 
     def progress(self) -> dict:
         s = self.session
-        last = self.history.last_step
-        epoch = int(self.history.column("epoch")[-1]) if len(self.history) else 0
-        return {"step": max(last, 0), "epoch": epoch, "total_steps": s.total_steps if s else 0,
-                "steps_per_epoch": s.steps_per_epoch if s else 0, "steps_per_s": self.steps_per_s,
-                "lr": float(self.history.column("lr")[-1]) if len(self.history) else None}
+        r = self.history.latest_scalars  # the newest row, also when decimation did not store it
+        return {"step": int(r["step"]) if r else 0, "epoch": int(r["epoch"]) if r else 0,
+                "total_steps": s.total_steps if s else 0, "steps_per_epoch": s.steps_per_epoch if s else 0,
+                "steps_per_s": self.steps_per_s, "lr": float(r["lr"]) if r else None}
 
     def _measure_rate(self) -> None:
         """Steps per second over the last ~second (a window, so one slow tick does not jump it)."""
