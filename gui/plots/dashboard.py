@@ -105,9 +105,7 @@ class Dashboard(QtWidgets.QWidget):
         self._seen = key
         # every curve's display data is computed once, after its data and the step range are set
         with Curve.deferred():
-            for plot in self._plots.values():
-                plot.feed(history, full)
-            shown = [p for p in self._plots.values() if p.always_current or not p.off_screen()]
+            shown = [p for p in self._plots.values() if p.feed(history, full)]
             steps = history.column("step")
             if len(steps):
                 self.step_axis.follow(*self._step_range(float(steps[0]), float(steps[-1])),
