@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from .config import RunConfig
-from .thresholds import SATURATION
+from .thresholds import fraction_key
 from .model import MLP
 from .probes import activation_stats, stats_to_layers
 
@@ -48,7 +48,7 @@ def run_initlab(depth: int = 10, width: int = 500, activation: str = "tanh", ini
 
 def format_table(result: dict) -> str:
     """A readable table for the terminal."""
-    kind = "sat_frac" if result["activation"] in SATURATION else "dead_frac"
+    kind = fraction_key(result["activation"])
     head = (f"init lab: {result['depth']} x {result['width']} {result['activation']}, init {result['init']}"
             + (f" (std {result['init_std']:g})" if result["init"] in ("normal", "uniform") else "")
             + (", batch norm" if result["bn"] else "") + f", {result['n']} unit-gaussian inputs")

@@ -67,7 +67,6 @@ class Controller(QObject):
     progressed = Signal(dict)         # once per delivery: step, epoch, total_steps, steps_per_s, lr
     errorOccurred = Signal(str)       # a message in words (building failed, training failed)
     sessionChanged = Signal(object)   # the new TrainingSession, or None after reset
-    delivered = Signal()              # once per frame, after the views refreshed
     otherReceived = Signal(str, object)  # outbox kinds beyond the four above (e.g. "boundary")
 
     def __init__(self, parent: QObject | None = None):
@@ -78,8 +77,7 @@ class Controller(QObject):
         self.state = IDLE
         self.error: str | None = None
         # per run (see _reset_counters): deliveries = ticks that carried data, frames = view
-        # refreshes (<= deliveries: drawing is paced), frame_cost = what a frame took lately,
-        # latest = newest payload of each other outbox kind
+        # refreshes (<= deliveries: drawing is paced), frame_cost = what a frame took lately
         self._reset_counters()
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
@@ -89,10 +87,6 @@ class Controller(QObject):
     def add_view(self, view: View) -> None:
         """Register something to refresh once per frame (the dashboard, a lab panel)."""
         self.views.append(view)
-
-    def remove_view(self, view: View) -> None:
-        if view in self.views:
-            self.views.remove(view)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -201,9 +195,8 @@ class Controller(QObject):
         self._set_state(IDLE)
 
     def _reset_counters(self) -> None:
-        self.latest: dict[str, Any] = {}
         self._failed_views: set[int] = set()
-        self.deliveries = self.items_delivered = self.frames = 0
+        self.deliveries = self.frames = 0
         self.steps_per_s = self.frame_cost = self._refresh_cost = 0.0
         self._rate_mark: tuple[float, int] | None = None
         self._frame_started: float | None = None
@@ -261,11 +254,9 @@ class Controller(QObject):
             elif kind == "state":
                 states.append(payload)
             else:           # rare, requested items (a decision boundary...): kept and passed on
-                self.latest[kind] = payload
                 self.otherReceived.emit(kind, payload)
         if items:
             self.deliveries += 1
-            self.items_delivered += len(items)
             self._dirty = True
         self._note_frame_cost(now)
         ending = bool(states) and states[-1] in ENDED_STATES + (PAUSED, DIVERGED)
@@ -291,7 +282,6 @@ class Controller(QObject):
         self.frames += 1
         self._frame_started = now
         self._refresh_cost = time.perf_counter() - t
-        self.delivered.emit()
 
     def _note_frame_cost(self, now: float) -> None:
         """Pace the drawing so it cannot starve training (both need the GIL and a core).

@@ -29,6 +29,7 @@ from engine.fileio import atomic_write_text
 from .controller import (DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED, RUNNING,
                          STOPPED, Controller)
 from .knobs import KnobsPanel, check_lr
+from .plots import Dashboard
 from .setup_panel import SetupPanel
 from .widgets import Banner
 
@@ -50,7 +51,7 @@ class MainWindow(QMainWindow):
     closed = Signal()   # after the training thread is stopped, as the window closes
 
     def __init__(self, *, settings_dir: str | os.PathLike | None = None, restore: bool = True,
-                 save_settings: bool = True, dashboard_factory: Callable[[], QWidget] | None = None):
+                 save_settings: bool = True):
         super().__init__()
         self.setWindowTitle("babysit")
         self._settings_dir = settings_dir
@@ -65,10 +66,7 @@ class MainWindow(QMainWindow):
         self.setup_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setup_scroll.setMinimumWidth(270)
 
-        if dashboard_factory is None:
-            from gui.plots import Dashboard
-            dashboard_factory = Dashboard
-        self.dashboard = dashboard_factory()
+        self.dashboard = Dashboard()
         self.controller.add_view(self.dashboard)
 
         self.banner = Banner()

@@ -25,10 +25,6 @@ def set_invalid(widget: QWidget, reason: str | None, hint: str = "") -> None:
     widget.setToolTip(reason if bad else hint)
 
 
-def is_invalid(widget: QWidget) -> bool:
-    return bool(widget.property("invalid"))
-
-
 def parse_float(text: str) -> float:
     """'1e-3', ' 0.5 ', '3E-4' -> float; raises ValueError for anything else (Python's own rules)."""
     return float(text.strip())

@@ -31,7 +31,7 @@ from PySide6 import QtCore, QtWidgets
 
 from engine.config import ACTIVATIONS, INITS, RunConfig, canonical_init
 from engine.errors import BabysitError
-from engine.thresholds import SATURATION
+from engine.thresholds import SATURATION, fraction_key
 
 from ..plots import theme
 from ..widgets import FloatEdit, set_invalid
@@ -48,7 +48,6 @@ class InitLabPanel(QtWidgets.QWidget):
     """Controls + histograms per layer + mean/std/fraction across depth. `ran(dict)` after each run."""
 
     ran = QtCore.Signal(dict)
-    failed = QtCore.Signal(str)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, *, depth: int = 10, width: int = 500,
                  activation: str = "tanh", init: str = "normal", init_std: float = 0.01, bn: bool = False,
@@ -259,7 +258,6 @@ class InitLabPanel(QtWidgets.QWidget):
         if "init_std" in message:
             set_invalid(self.std_edit, message)
         self.status.setText(f"<span style='color:#b52b27'>{html.escape(message)}</span>")
-        self.failed.emit(message)
 
     def wait(self, timeout: float = 30.0) -> None:
         """Block until a running forward pass ends (closing the panel calls this)."""
@@ -300,7 +298,7 @@ class InitLabPanel(QtWidgets.QWidget):
         stds = np.array([l["act_std"] for l in layers], dtype=np.float64)
         self._stds = stds
         self._set_std_curve()
-        key = "sat_frac" if act in SATURATION else "dead_frac"
+        key = fraction_key(act)
         fracs = [l.get(key) for l in layers]
         self.frac_curve.setData(x, [np.nan if f is None else f for f in fracs])
         self.frac_plot.setTitle("Saturated fraction (|a| near its limits)" if act in SATURATION

@@ -107,7 +107,7 @@ class LRFinderDialog(QtWidgets.QDialog):
         if self.running:
             return
         self._cancel.clear()
-        self._lrs, self._losses, self._raw = [], [], []
+        self._lrs, self._losses = [], []
         self.result_data, self.error = None, None
         self.use_button.setEnabled(False)
         self.line.hide()

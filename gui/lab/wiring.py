@@ -19,6 +19,7 @@ from engine.errors import BabysitError
 from .boundary_view import BoundaryView
 from .diagnostics_panel import DiagnosticsPanel
 from .initlab_panel import InitLabPanel
+from .lrfinder import LRFinderDialog
 
 BOUNDARY_INTERVAL_MS = 300   # "a few times a second"
 BOUNDARY_RESOLUTION = 80
@@ -72,7 +73,6 @@ class LabWiring(QObject):
         self.act_lrfind.triggered.connect(self.open_lr_finder)
         win.addAction(self.act_lrfind)
         menu.addAction(self.act_lrfind)
-        self.act_lrfind.setText("Find learning rate…")
         win.toolbar.addSeparator()
         win.toolbar.addAction(self.act_lrfind)  # the button
         act_init = QAction("Init lab", win)
@@ -113,9 +113,7 @@ class LabWiring(QObject):
 
     # ------------------------------------------------------------------ LR finder
     def open_lr_finder(self):
-        from engine.lrfind import snapshot_state
-
-        from .lrfinder import LRFinderDialog
+        from engine.lrfind import snapshot_state  # imports torch: only when asked for
         win = self.win
         s = win.controller.session
         if s is None and not win.setup.is_valid():

@@ -200,9 +200,6 @@ class ActivationsPlot(BasePlot):
         name = self.layer_box.currentText()
         return self._layer_names.index(name) if name in self._layer_names else None
 
-    def select_layer(self, name: str) -> None:
-        self.layer_box.setCurrentText(name)
-
     def _redraw_bands(self, *_) -> None:
         self._bands_stale = False
         for fill in self.pct_fills:

@@ -50,7 +50,7 @@ class StepAxis:
         self._views.append(vb)
         vb.sigXRangeChanged.connect(self._changed)
 
-    def lead(self, plot: pg.PlotItem | None = None) -> None:
+    def lead(self) -> None:
         """Range over new steps again (a new run)."""
         self.following = True
         self.range = None
@@ -78,9 +78,6 @@ class StepAxis:
                     vb.setXRange(x0, x1, padding=0)
         finally:
             self._busy = False
-
-    def views(self) -> list[pg.ViewBox]:
-        return list(self._views)
 
     def _changed(self, source: pg.ViewBox, rng) -> None:
         if self._busy:

@@ -273,9 +273,6 @@ class BasePlot(QtWidgets.QWidget):
         self._markers.clear()
         self._events.clear()
 
-    def marker_count(self) -> int:
-        return len(self._events)
-
     def reset(self) -> None:
         """A new run: no markers, no data, and the y axes ranging over the new data again
         (the user may have zoomed; the step axis is handed back by the dashboard)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from engine.thresholds import SATURATION
+from engine import thresholds
 
 from . import theme
 from .base import BasePlot
@@ -24,19 +24,15 @@ def hidden_indices(names: list[str]) -> list[int]:
 
 
 def probe_steps(history) -> np.ndarray:
-    """Steps of the probe rows as a contiguous float64 (rows,) array (an older store kept the
-    step once per layer, (rows, layers): either shape is accepted)."""
-    steps = history.layer_column("step")
-    if steps.ndim == 2:
-        steps = steps[:, 0] if steps.shape[1] else np.zeros(len(steps))
-    return np.ascontiguousarray(steps, dtype=np.float64)
+    """Steps of the probe rows as a contiguous float64 (rows,) array."""
+    return np.ascontiguousarray(history.layer_column("step"), dtype=np.float64)
 
 
 def fraction_key(history) -> str:
     """'sat_frac' for tanh/sigmoid nets, 'dead_frac' for the ReLU family."""
     activation = (history.config or {}).get("activation")
     if activation is not None:
-        return "sat_frac" if activation in SATURATION else "dead_frac"
+        return thresholds.fraction_key(activation)
     sat = history.layer_column("sat_frac")
     return "sat_frac" if sat.size and np.isfinite(sat).any() else "dead_frac"
 
