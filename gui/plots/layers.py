@@ -38,11 +38,12 @@ def fraction_key(history) -> str:
 
 
 class LayerCurves:
-    """One curve per layer in one PlotItem, fed from a (rows, layers) history column."""
+    """One curve per layer in one PlotItem, fed from the (rows, layers) history column `key`
+    (which also names the curves in the CSV export)."""
 
-    def __init__(self, owner: BasePlot, plot: pg.PlotItem, csv_suffix: str, width: float = 1.6,
+    def __init__(self, owner: BasePlot, plot: pg.PlotItem, key: str, width: float = 1.6,
                  hidden_only: bool = False, legend: pg.LabelItem | None = None):
-        self.owner, self.plot, self.csv_suffix, self.legend = owner, plot, csv_suffix, legend
+        self.owner, self.plot, self.key, self.legend = owner, plot, key, legend
         self.width, self.hidden_only = width, hidden_only
         self.names: list[str] = []
         self.curves: list[tuple[int, pg.PlotDataItem]] = []
@@ -56,7 +57,7 @@ class LayerCurves:
         self.names = list(names)
         indices = hidden_indices(names) if self.hidden_only else range(len(names))
         for j in indices:
-            curve = self.owner.add_curve(self.plot, names[j], f"{names[j]} {self.csv_suffix}",
+            curve = self.owner.add_curve(self.plot, names[j], f"{names[j]} {self.key}",
                                          pen=theme.pen(theme.layer_colour(j, len(names)), self.width))
             self.curves.append((j, curve))
         self._dots = False
@@ -88,11 +89,13 @@ class LayerCurves:
 
 
 class _LayerTimePlot(BasePlot):
-    """Shared refresh logic: redraw when the probe row count (or the layers) changed."""
+    """Per-layer curves over time (`curve_sets`, made in build), redrawn when the probe row count
+    (or the layers) changed."""
 
     def __init__(self, parent=None):
         self._rows = -1
         self.frame_generation = 0
+        self.curve_sets: list[LayerCurves] = []
         super().__init__(parent)
 
     def update_data(self, history, full: bool) -> None:
@@ -108,14 +111,17 @@ class _LayerTimePlot(BasePlot):
         return self.frame_generation
 
     def sync_layers(self, history) -> bool:
-        raise NotImplementedError
+        return any([c.sync(history.layer_names) for c in self.curve_sets])  # a list: sync them all
 
     def draw(self, history, steps: np.ndarray) -> None:
-        raise NotImplementedError
+        for c in self.curve_sets:
+            c.set(steps, history.layer_column(c.key))
 
     def clear_data(self) -> None:
         self._rows = -1
         super().clear_data()
+        for c in self.curve_sets:
+            c.clear()
 
 
 class UpdateRatioPlot(_LayerTimePlot):
@@ -144,20 +150,17 @@ class UpdateRatioPlot(_LayerTimePlot):
         self.legend = theme.legend_label()
         self.glw.ci.addItem(self.legend, row=0, col=1)
         self.layers = LayerCurves(self, self.plot, "update_ratio", legend=self.legend)
+        self.curve_sets = [self.layers]
         self.add_note("‖W after − W before‖ / ‖W before‖ across each optimizer step; "
                       "rule of thumb ≈ 1e-3, shaded band 1e-4 … 1e-2")
 
-    def sync_layers(self, history) -> bool:
-        return self.layers.sync(history.layer_names)
-
     def draw(self, history, steps: np.ndarray) -> None:
-        self.layers.set(steps, history.layer_column("update_ratio"))
+        super().draw(history, steps)
         if len(steps):
             self.bounds.setData([steps[0], steps[0]], list(HEALTHY_BAND))
 
     def clear_data(self) -> None:
         super().clear_data()
-        self.layers.clear()
         self.bounds.setData([], [])
 
 
@@ -176,34 +179,26 @@ class GradientPlot(_LayerTimePlot):
         self.glw.ci.addItem(self.legend, row=0, col=1, rowspan=2)
         self.norms = LayerCurves(self, self.norm_plot, "grad_norm", legend=self.legend)
         self.fracs = LayerCurves(self, self.frac_plot, "dead_frac", hidden_only=True)
-        self.frac_key = "dead_frac"
+        self.curve_sets = [self.norms, self.fracs]
         self.note = self.add_note()
         self._set_frac_key("dead_frac")
 
+    @property
+    def frac_key(self) -> str:
+        return self.fracs.key
+
     def _set_frac_key(self, key: str) -> None:
-        self.frac_key = key
         if key == "sat_frac":
             title, note = "Saturated fraction per hidden layer", "saturated: tanh |a| > 0.99, sigmoid a < 0.01 or > 0.99"
         else:
             title, note = "Dead fraction per hidden layer", "dead: ReLU-family outputs ≤ 0"
         self.frac_plot.setTitle(title, color=theme.FOREGROUND, size="10pt")
-        self.fracs.csv_suffix = key
+        self.fracs.key = key
         self.note.setText(note)
 
     def sync_layers(self, history) -> bool:
         key = fraction_key(history)
         if key != self.frac_key:
             self._set_frac_key(key)
-            self.fracs.clear()
-        a = self.norms.sync(history.layer_names)
-        b = self.fracs.sync(history.layer_names)
-        return a or b
-
-    def draw(self, history, steps: np.ndarray) -> None:
-        self.norms.set(steps, history.layer_column("grad_norm"))
-        self.fracs.set(steps, history.layer_column(self.frac_key))
-
-    def clear_data(self) -> None:
-        super().clear_data()
-        self.norms.clear()
-        self.fracs.clear()
+            self.fracs.clear()  # curves named after the old key: made again by the sync
+        return super().sync_layers(history)
