@@ -21,6 +21,7 @@ PREPROCESS = ("none", "center", "standardize")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "prelu", "gelu")
 INITS = ("zeros", "normal", "uniform", "xavier_normal", "xavier_uniform",
          "he_normal", "he_uniform", "orthogonal")
+STD_INITS = ("normal", "uniform")  # the schemes whose scale is init_std (the others derive it)
 INIT_ALIASES = {"xavier": "xavier_normal", "he": "he_normal", "kaiming": "he_normal",
                 "glorot": "xavier_normal", "zero": "zeros", "gaussian": "normal"}
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")

@@ -73,7 +73,7 @@ from collections import deque
 from statistics import median
 from typing import Any
 
-from .config import RunConfig
+from .config import STD_INITS, RunConfig
 from .thresholds import SATURATION
 
 SMALL_INIT_GAIN = 0.5
@@ -239,7 +239,7 @@ class Diagnostics:
         init = self.cfg.init
         if init == "zeros":
             return True
-        return init in ("normal", "uniform") and self.cfg.init_std * math.sqrt(self.cfg.width) <= SMALL_INIT_GAIN
+        return init in STD_INITS and self.cfg.init_std * math.sqrt(self.cfg.width) <= SMALL_INIT_GAIN
 
     def _lr_too_low(self, step: int, found: list[dict]) -> None:
         if (len(self.losses) < LR_LOW_WINDOW

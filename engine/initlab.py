@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import RunConfig
+from .config import STD_INITS, RunConfig
 from .thresholds import fraction_key
 from .model import MLP
 from .probes import activation_stats, stats_to_layers
@@ -50,7 +50,7 @@ def format_table(result: dict) -> str:
     """A readable table for the terminal."""
     kind = fraction_key(result["activation"])
     head = (f"init lab: {result['depth']} x {result['width']} {result['activation']}, init {result['init']}"
-            + (f" (std {result['init_std']:g})" if result["init"] in ("normal", "uniform") else "")
+            + (f" (std {result['init_std']:g})" if result["init"] in STD_INITS else "")
             + (", batch norm" if result["bn"] else "") + f", {result['n']} unit-gaussian inputs")
     lines = [head, f"{'layer':<9}{'mean':>11}{'std':>11}{kind:>11}  histogram"]
     blocks = " ▁▂▃▄▅▆▇█"

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from .config import canonical_init
+from .config import STD_INITS, canonical_init
 
 ACTIVATION_MODULES = {
     "sigmoid": nn.Sigmoid,
@@ -41,7 +41,7 @@ def init_std_for(scheme: str, fan_in: int, init_std: float) -> float:
     scheme = canonical_init(scheme)
     if scheme == "zeros":
         return 0.0
-    if scheme in ("normal", "uniform"):
+    if scheme in STD_INITS:
         return float(init_std)
     if scheme in ("xavier_normal", "xavier_uniform"):
         return 1.0 / math.sqrt(fan_in)

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .config import INITS, OPTIMIZERS, RunConfig, canonical_init, format_lr
+from .config import INITS, OPTIMIZERS, STD_INITS, RunConfig, canonical_init, format_lr
 from .data import Dataset, build_dataset
 from .diagnostics import Diagnostics
 from .errors import ConfigError
@@ -160,7 +160,7 @@ class TrainingSession:
         self.cfg.init = scheme
         self.model.reinit(scheme, self.cfg.init_std, self._g_init)
         self.optimizer = self._make_optimizer()  # old moments describe weights that are gone
-        label = f"re-init: {scheme}" + (f" (std {self.cfg.init_std:g})" if scheme in ("normal", "uniform") else "")
+        label = f"re-init: {scheme}" + (f" (std {self.cfg.init_std:g})" if scheme in STD_INITS else "")
         self._event("reinit", label, scheme=scheme, init_std=self.cfg.init_std)
 
     def _apply_optimizer(self, name: str, params: dict) -> None:

@@ -19,7 +19,7 @@ import math
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from engine.config import INITS, OPTIMIZERS
+from engine.config import INITS, OPTIMIZERS, STD_INITS, RunConfig
 
 from .widgets import FloatEdit, FlowLayout, LogSlider, set_invalid
 
@@ -27,17 +27,17 @@ LR_MIN, LR_MAX = 1e-6, 10.0
 THROTTLE_MS = 100
 
 
+def field_problem(name: str, value) -> str | None:
+    """Why `value` cannot be the run's `name` (RunConfig's own rule, so the knobs hold no rules of
+    their own), or None. A field's text that is not a number at all gets a hint instead."""
+    if isinstance(value, str):
+        return f"'{value}' is not a number (write e.g. 3e-3)" if value else f"enter a value for {name}"
+    return RunConfig().copy(**{name: value}).problems().get(name)
+
+
 def check_lr(value) -> str | None:
     """The reason a learning rate cannot be used, or None. (The engine checks again.)"""
-    if isinstance(value, str):
-        return f"'{value}' is not a number (write e.g. 3e-3)" if value else "enter a learning rate"
-    if not math.isfinite(value):
-        return "the learning rate must be finite"
-    if value <= 0:
-        return f"the learning rate must be positive (got {value:g})"
-    if value > 100:
-        return f"the learning rate must be at most 100 (got {value:g})"
-    return None
+    return field_problem("lr", value)
 
 
 class KnobsPanel(QWidget):
@@ -159,17 +159,18 @@ class KnobsPanel(QWidget):
 
     # ------------------------------------------------------------------ re-init
     def _update_std_enabled(self, *_a) -> None:
-        on = self.init_combo.currentText() in ("normal", "uniform")
+        on = self.init_combo.currentText() in STD_INITS
         self.std_edit.setEnabled(on)
         self.std_label.setEnabled(on)
 
     def request_reinit(self) -> bool:
         scheme = self.init_combo.currentText()
         std = None
-        if scheme in ("normal", "uniform"):
+        if scheme in STD_INITS:
             std = self.std_edit.value()
-            if isinstance(std, str) or not math.isfinite(std) or not 0 < std <= 100:
-                set_invalid(self.std_edit, "std must be a positive number up to 100")
+            problem = field_problem("init_std", std)
+            if problem:
+                set_invalid(self.std_edit, problem)
                 return False
             set_invalid(self.std_edit, None, "standard deviation")
         self.reinitRequested.emit(scheme, std)

@@ -20,7 +20,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget)
 
-from engine.config import (ACTIVATIONS, DATASETS, DEVICES, INITS, OPTIMIZERS, PREPROCESS, SCHEDULES,
+from engine.config import (ACTIVATIONS, DATASETS, DEVICES, INITS, STD_INITS, OPTIMIZERS, PREPROCESS, SCHEDULES,
                            TOY_DATASETS, RunConfig)
 
 from .widgets import FloatEdit, IntEdit, set_invalid
@@ -112,7 +112,7 @@ RELEVANT = {
     "warmup_steps": lambda c: c.schedule == "warmup",
     "min_lr": lambda c: c.schedule == "cosine",
 }
-ENABLED = {"init_std": lambda c: c.init in ("normal", "uniform")}
+ENABLED = {"init_std": lambda c: c.init in STD_INITS}
 
 
 LABEL_WIDTH = 118

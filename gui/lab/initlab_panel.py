@@ -29,7 +29,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from engine.config import ACTIVATIONS, INITS, RunConfig, canonical_init
+from engine.config import ACTIVATIONS, INITS, STD_INITS, RunConfig, canonical_init
 from engine.errors import BabysitError
 from engine.thresholds import SATURATION, fraction_key
 
@@ -183,7 +183,7 @@ class InitLabPanel(QtWidgets.QWidget):
         self._debounce.start()
 
     def _sync_std_enabled(self) -> None:
-        self.std_edit.setEnabled(self.init_combo.currentText() in ("normal", "uniform"))
+        self.std_edit.setEnabled(self.init_combo.currentText() in STD_INITS)
 
     # ------------------------------------------------------------------ running
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
@@ -355,7 +355,7 @@ class InitLabPanel(QtWidgets.QWidget):
 
     def _summary(self, result: dict, stds: np.ndarray, fracs: list, key: str) -> str:
         init = result.get("init", "")
-        std_txt = f" (std {result['init_std']:g})" if init in ("normal", "uniform") else ""
+        std_txt = f" (std {result['init_std']:g})" if init in STD_INITS else ""
         head = (f"{result.get('depth', len(stds))} x {result.get('width', '')} {result.get('activation', '')}, "
                 f"init {init}{std_txt}{', batch norm' if result.get('bn') else ''}, "
                 f"{result.get('n', self.n)} unit-gaussian inputs.")
