@@ -345,10 +345,14 @@ class TrainingSession:
         self._set_state(RUNNING)
         self._spawn_loop()
 
-    def pause(self) -> None:
+    def pause(self, wait: float = 0.0) -> None:
+        """Pause between steps. With `wait`, also wait up to that many seconds for the step in
+        flight to end, so the caller may read the model (a step takes milliseconds)."""
         with self._cond:
             if self.state == RUNNING:
                 self._set_state(PAUSED)
+            if wait > 0 and threading.current_thread() is not self._thread:
+                self._cond.wait_for(lambda: not self.busy, wait)
 
     def resume(self) -> None:
         with self._cond:
@@ -410,7 +414,9 @@ class TrainingSession:
                         break
                     self.step()
                 finally:
-                    self.busy = False
+                    with self._cond:
+                        self.busy = False
+                        self._cond.notify_all()
         except Exception as exc:  # shown to the user in words; the app lives on
             self.error = f"training failed: {type(exc).__name__}: {exc}"
             self._event("error", "error", message=self.error)

@@ -142,9 +142,10 @@ class Controller(QObject):
         self.timer.start()
         return True
 
-    def pause(self) -> None:
+    def pause(self, wait: float = 0.0) -> None:
+        """Pause the run; with `wait`, until the step in flight has ended (see TrainingSession.pause)."""
         if self.session is not None and self.state == RUNNING:
-            self.session.pause()
+            self.session.pause(wait)
             self._sync_state()
 
     def resume(self) -> None:

@@ -8,14 +8,13 @@
 """
 from __future__ import annotations
 
-import time
-
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from engine.errors import BabysitError
 
+from ..controller import RUNNING
 from .boundary_view import BoundaryView
 from .diagnostics_panel import DiagnosticsPanel
 from .initlab_panel import InitLabPanel
@@ -52,7 +51,7 @@ class LabWiring(QObject):
     # ------------------------------------------------------------------ decision boundary
     def ask_boundary(self) -> None:
         s = self.win.controller.session
-        if s is None or s.data.n_features != 2 or s.state != "running":
+        if s is None or s.data.n_features != 2 or self.win.controller.state != RUNNING:
             return
         if not self.boundary.isVisible():
             return  # nobody looks at it: spare the training thread
@@ -119,11 +118,7 @@ class LabWiring(QObject):
         if s is None and not win.setup.is_valid():
             QMessageBox.information(win, "Learning-rate finder", "Fix the marked setup values first.")
             return None
-        if s is not None and s.state == "running":
-            s.pause()
-            deadline = time.monotonic() + 2.0
-            while s.busy and time.monotonic() < deadline:  # the step in flight finishes (milliseconds)
-                time.sleep(0.001)
+        win.controller.pause(wait=2.0)  # the range test starts from the weights as they are now
         try:
             cfg = s.cfg.copy() if s is not None else win.setup.config()
             dlg = LRFinderDialog(cfg, win, dataset=s.data if s is not None else None,

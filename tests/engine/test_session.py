@@ -190,6 +190,15 @@ def test_activations_are_captured_on_probe_steps_only():
     assert not any(m._forward_hooks for m in s.model.modules())  # unprobed forwards take the fast path
 
 
+def test_pause_with_wait_returns_after_the_step_in_flight():
+    s = TrainingSession(RunConfig(**{**SMALL, "steps": 10_000_000}))
+    s.start()
+    wait_for(lambda: s.step_count > 5)
+    s.pause(wait=5.0)
+    assert s.state == PAUSED and not s.busy  # the model can be read now
+    s.stop()
+
+
 def test_threaded_run_finishes_at_target():
     s = TrainingSession(RunConfig(**{**SMALL, "steps": 40}))
     s.start()
