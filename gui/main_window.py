@@ -234,8 +234,6 @@ class MainWindow(QMainWindow):
         self.state_label.setText("building the run…")
         self.state_label.repaint()
         ok = c.start(cfg)
-        if ok:
-            self.setup.set_read_only(True)
         self._update_actions()
         return ok
 
@@ -250,8 +248,7 @@ class MainWindow(QMainWindow):
             except ConfigError as exc:
                 self._show_error(str(exc))
                 return
-            if c.step(cfg):
-                self.setup.set_read_only(True)
+            c.step(cfg)
         elif c.live:
             c.step()
         self._update_actions()
@@ -262,7 +259,6 @@ class MainWindow(QMainWindow):
     def reset(self) -> None:
         self.controller.reset()
         self.banner.hide()
-        self.setup.set_read_only(False)
         self._on_progress({"step": 0, "epoch": 0, "total_steps": 0, "steps_per_s": 0.0})
         self._update_actions()
 
@@ -380,7 +376,7 @@ class MainWindow(QMainWindow):
         self.act_stop.setEnabled(has_session and state not in ENDED_STATES)
         self.act_reset.setEnabled(has_session)
         self.act_load_cfg.setEnabled(not has_session)
-        self.setup.set_read_only(has_session)
+        self.setup.set_read_only(has_session)  # the one place: a run's setup is fixed while it exists
 
     # ================================================================== files
     def _last_dir(self) -> str:

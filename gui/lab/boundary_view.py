@@ -14,21 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from ..plots import theme
 
 MAX_TINT = 0.6
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
 def class_colours(n: int) -> np.ndarray:
-    """(n, 3) uint8 RGB, one per class: tab10, then evenly spaced hues."""
-    if n <= len(_PALETTE):
-        cols = [QtGui.QColor(c) for c in _PALETTE[:n]]
-    else:
-        cols = [pg.intColor(i, hues=n, values=1, maxValue=210, sat=200) for i in range(n)]
+    """(n, 3) uint8 RGB, one per class: the charts' palette (tab10, then evenly spaced hues)."""
+    cols = [theme.layer_colour(i, n) for i in range(n)]
     return np.array([[c.red(), c.green(), c.blue()] for c in cols], dtype=np.uint8)
 
 

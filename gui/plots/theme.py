@@ -35,7 +35,7 @@ MARKED_EVENTS = tuple(EVENT_COLOURS)  # "diagnosis" events are left to the windo
 
 
 def layer_colour(i: int, n: int) -> QtGui.QColor:
-    """The colour of layer i of n (same for every chart)."""
+    """The colour of layer (or class) i of n, the same in every chart."""
     if n <= len(_TAB10):
         return QtGui.QColor(_TAB10[i % len(_TAB10)])
     return pg.intColor(i, hues=n, values=1, maxValue=200, sat=220)
