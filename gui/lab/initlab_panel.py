@@ -35,6 +35,7 @@ from engine.thresholds import SATURATION, fraction_key
 
 from ..plots import theme
 from ..widgets import FloatEdit, set_invalid
+from .jobs import post_outcome
 
 MAX_COLUMNS = 10          # histograms per row; deeper nets wrap onto more rows
 
@@ -225,12 +226,7 @@ class InitLabPanel(QtWidgets.QWidget):
 
     def _work(self, p: dict) -> None:
         # worker thread: engine code only; the result goes back through the queue
-        try:
-            self._queue.put(("done", self._run_func(**p)))
-        except BabysitError as exc:
-            self._queue.put(("error", str(exc)))
-        except Exception as exc:  # shown in words; the window lives on
-            self._queue.put(("error", f"the init lab failed: {type(exc).__name__}: {exc}"))
+        post_outcome(self._queue, "the init lab", lambda: self._run_func(**p))
 
     def _poll(self) -> None:
         while True:

@@ -25,9 +25,9 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from engine.config import RunConfig, format_lr
-from engine.errors import BabysitError
 
 from ..plots import theme
+from .jobs import post_outcome
 
 
 class LRFinderDialog(QtWidgets.QDialog):
@@ -125,14 +125,10 @@ class LRFinderDialog(QtWidgets.QDialog):
         def progress(i: int, lr: float, loss: float) -> bool:
             self._queue.put(("step", (i, lr, loss)))
             return self._cancel.is_set()
-        try:
+        def run() -> dict:
             from engine.lrfind import lr_range_test  # torch: imported off the GUI thread, on first use
-            result = lr_range_test(self.cfg, progress=progress, **self._kwargs)
-            self._queue.put(("done", result))
-        except BabysitError as exc:
-            self._queue.put(("error", str(exc)))
-        except Exception as exc:  # shown in words; the window lives on
-            self._queue.put(("error", f"the LR range test failed: {type(exc).__name__}: {exc}"))
+            return lr_range_test(self.cfg, progress=progress, **self._kwargs)
+        post_outcome(self._queue, "the LR range test", run)
 
     def _poll(self) -> None:
         new = False
