@@ -119,6 +119,7 @@ class ActivationsPlot(BasePlot):
     def __init__(self, parent=None):
         self._snapshot = None
         self._rows = -1
+        self._bands_stale = False  # the step range moved while off screen: bands binned for the old one
         self._hist_names: list[str] = []
         self._hist_items: list[tuple[str, pg.PlotItem, pg.PlotDataItem]] = []
         self._layer_names: list[str] = []
@@ -208,14 +209,14 @@ class ActivationsPlot(BasePlot):
     def _range_moved(self, *_) -> None:
         # the shared step axis moves this view every frame even on a hidden tab: bin the bands
         # again only where they can be seen (shown again or exported: caught up then)
-        if self.window().isVisible() and not self.isVisible():
+        if self.off_screen():
             self._bands_stale = True
             return
         self._redraw_bands()
 
     def ensure_current(self) -> None:
         super().ensure_current()
-        if getattr(self, "_bands_stale", False):
+        if self._bands_stale:
             self._redraw_bands()
 
     def _layer_picked(self, redraw: bool = True) -> None:

@@ -204,9 +204,9 @@ class Dashboard(QtWidgets.QWidget):
         """Before an export: charts on a tab never shown get the data and the step range they
         skipped (and the activations their percentile bands, binned for that range)."""
         for plot in self._plots.values():
-            plot.ensure_current()
-            self._plot_shown(plot)
-            plot.ensure_current()
+            plot.ensure_current()      # the data it skipped
+            self._plot_shown(plot)     # the step range: moves the view...
+            plot.ensure_current()      # ...so what is binned per pixel (the bands) is binned again
 
     def render_image(self) -> QtGui.QImage:
         """All charts in one image (hidden tabs included): loss | accuracy, update ratio |
