@@ -9,7 +9,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from . import theme
-from .base import BasePlot, Curve
+from .base import BasePlot
 from .smoothing import IncrementalEma
 
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
@@ -97,12 +97,13 @@ class LossPlot(_SmoothedScalarPlot):
     smoothing_changed = QtCore.Signal(float)
 
     def build(self) -> None:
+        self._data_shown = False  # before the base build draws the key
         super().build()
-        # data loss vs total: drawn only once a regularisation term shows up (reg_loss > 0)
+        # data loss vs total: shown (and exported) only once a regularisation term shows up
         self._data_ema = IncrementalEma(DEFAULT_SMOOTHING)
-        self.data_loss = Curve(name="data loss (smoothed)", pen=theme.pen(theme.DATA_LOSS, 1.6, theme.DASH),
-                                         connect="finite", autoDownsampleFactor=1.0)
-        self._data_shown = False
+        self.data_loss = self.add_curve(self.plot, "data loss (smoothed)",
+                                        pen=theme.pen(theme.DATA_LOSS, 1.6, theme.DASH))
+        self.data_loss.setVisible(False)
 
         self.bar.addWidget(QtWidgets.QLabel("smoothing"))
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
@@ -124,7 +125,7 @@ class LossPlot(_SmoothedScalarPlot):
 
     def key_entries(self) -> list[tuple[str, str, str]]:
         entries = super().key_entries()
-        if getattr(self, "_data_shown", False):
+        if self._data_shown:
             entries[1] = (theme.BOLD_LINE, theme.TRAIN, "total (data + L2), smoothed")
             entries.insert(2, (theme.DASHED, theme.DATA_LOSS, "data loss, smoothed"))
         return entries
@@ -155,8 +156,8 @@ class LossPlot(_SmoothedScalarPlot):
         if not self._data_shown:
             if not (len(reg) and np.nanmax(reg[self._n:] if not full else reg, initial=0.0) > 0):
                 return
-            self.plot.addItem(self.data_loss)
-            self._series.insert(2, ("data_loss_smoothed", self.data_loss))
+            self.data_loss.setVisible(True)
+            self._series.insert(2, ("data_loss_smoothed", self.data_loss))  # the CSV column after the total
             self._data_shown = True
             self.set_key()
             full = True
@@ -166,7 +167,7 @@ class LossPlot(_SmoothedScalarPlot):
         super().clear_data()
         self._data_ema.reset()
         if self._data_shown:
-            self.plot.removeItem(self.data_loss)
+            self.data_loss.setVisible(False)
             self.forget_curve(self.data_loss)
             self.data_loss.setData([], [])
             self._data_shown = False

@@ -366,3 +366,17 @@ def test_context_menu_exports_through_a_file_dialog(dash, history, tmp_path, mon
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
     dash.accuracy.export_actions[2].trigger()
     assert (tmp_path / "picked.csv").read_text().startswith("step,train_accuracy")
+
+
+def test_data_loss_curve_joins_the_loss_chart_and_its_csv_only_with_l2(dash):
+    dash.refresh(train(30, commands=False))
+    header, _ = dash.loss.csv_table()
+    assert not dash.loss.data_loss.isVisible() and "data_loss_smoothed" not in header
+    dash.reset()
+    dash.refresh(train(30, commands=False, l2=1e-2))
+    header, rows = dash.loss.csv_table()
+    assert dash.loss.data_loss.isVisible()
+    assert header.index("data_loss_smoothed") == header.index("train_loss_smoothed") + 1
+    assert all(math.isfinite(float(r[header.index("data_loss_smoothed")])) for r in rows)
+    dash.reset()
+    assert not dash.loss.data_loss.isVisible() and "data_loss_smoothed" not in dash.loss.csv_table()[0]
