@@ -114,8 +114,7 @@ class MLP(nn.Module):
             fan_in = width
         self.head = nn.Linear(fan_in, n_out)
         self.bns: nn.ModuleList | None = None
-        self.dropout_p = float(dropout)
-        self.drop = SeededDropout(self.dropout_p) if self.dropout_p > 0 else nn.Identity()
+        self.drop = SeededDropout(float(dropout)) if dropout > 0 else nn.Identity()
         # a list while a probe wants this forward pass's hidden activations (engine.probes)
         self.capture: list[torch.Tensor] | None = None
         if bn:

@@ -100,7 +100,6 @@ class TrainingSession:
         self._step_requests = 0
         self._thread: threading.Thread | None = None
         self.busy = False            # True while the loop thread is inside a step
-        self.last_record: dict | None = None
         # diagnostics watch the stream and add "diagnosis" events (engine/diagnostics.py)
         self.diagnostics: Diagnostics | None = Diagnostics(self.cfg, self.data.n_classes)
 
@@ -108,12 +107,15 @@ class TrainingSession:
     def set_lr(self, lr: float) -> None:
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
             raise ConfigError(f"learning rate must be a positive number (got {lr!r})")
+        self.cfg.copy(lr=float(lr)).validate()  # the run's own limits, in words (e.g. lr <= 100)
         self._submit("lr", value=float(lr))
 
     def reinit(self, scheme: str, init_std: float | None = None) -> None:
         scheme = canonical_init(scheme)
         if scheme not in INITS:
             raise ConfigError(f"init must be one of {', '.join(INITS)} (got {scheme!r})")
+        if init_std is not None:  # refused now, in words, not as an error on the training thread
+            self.cfg.copy(init=scheme, init_std=init_std).validate()
         self._submit("reinit", scheme=scheme, init_std=init_std)
 
     def set_optimizer(self, name: str, **params: Any) -> None:
@@ -123,7 +125,7 @@ class TrainingSession:
         self._submit("optimizer", name=name, params=params)
 
     def set_bn(self, on: bool) -> None:
-        if on and min(self.batch_size, self.n_train) < 2:
+        if on and self.batch_size < 2:  # (batch_size is already at most n_train)
             raise ConfigError("batch norm needs batches of at least 2 examples")
         self._submit("bn", on=bool(on))
 
@@ -220,10 +222,6 @@ class TrainingSession:
         return c.lr * lr_factor(c.schedule, self.step_count, total_steps=self.total_steps, step_size=c.step_size,
                                 gamma=c.gamma, warmup_steps=c.warmup_steps, min_ratio=min(1.0, c.min_lr / c.lr))
 
-    @property
-    def epoch(self) -> int:
-        return self.step_count // self.steps_per_epoch
-
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         # a last batch of one example would make batch norm fail (no variance over one value):
         # with BN on, such a tail is skipped and the next epoch starts
@@ -295,7 +293,6 @@ class TrainingSession:
             record["layers"] = layers or []
             if layers:
                 self.history.append_snapshot(record)
-            self.last_record = record
             self._emit("record", record)
         else:
             record = None
@@ -393,7 +390,6 @@ class TrainingSession:
 
     def _loop(self) -> None:
         try:
-            self.probe.attach()
             while True:
                 with self._cond:
                     while (not self._stop and self.state in (PAUSED, DIVERGED)

@@ -95,6 +95,11 @@ def test_bad_commands_are_refused_in_words():
         s.set_optimizer("lbfgs")
     with pytest.raises(ConfigError, match="init must be one of"):
         s.reinit("magic")
+    with pytest.raises(ConfigError, match="init_std must be > 0"):
+        s.reinit("normal", init_std=-1.0)
+    with pytest.raises(ConfigError, match="lr must be <= 100"):
+        s.set_lr(1000.0)
+    assert s._commands.empty()  # nothing refused reached the training thread
 
 
 def test_bn_toggle_and_optimizer_switch_keep_linear_weights():
