@@ -58,14 +58,15 @@ def lr_range_test(cfg: RunConfig, dataset: Dataset | None = None, start: float =
         raise ConfigError(f"the LR range test needs at least 5 steps (got {steps!r})")
     if not 0 < smooth <= 1:
         raise ConfigError(f"smooth must be in (0, 1] (got {smooth:g})")
-    # no probes, no evaluation, no schedule: only the optimizer steps matter here
-    sweep_cfg = cfg.copy(schedule="constant", lr=start, probe_every=10**9, eval_every=10**9,
-                         steps=max(steps, 1), epochs=None)
-    session = TrainingSession(sweep_cfg, dataset, use_outbox=False)
+    # no probes, no evaluation, no diagnostics (the loss must blow up), no schedule, no history:
+    # only the optimizer steps matter here
+    session = TrainingSession(cfg.copy(schedule="constant", lr=start, steps=steps, epochs=None), dataset,
+                              keep_history=False, use_outbox=False)
+    session.probing = session.evaluating = False
     session.diagnostics = None
     if model_state is not None:
+        # (load_state_dict copies the values in: the caller's tensors are never touched)
         state = model_state.state_dict() if isinstance(model_state, torch.nn.Module) else model_state
-        state = {k: v.detach().clone() for k, v in state.items()}
         if any(k.startswith("bns.") for k in state) != session.model.bn:
             session.model.set_bn(not session.model.bn)
             session.optimizer = session._make_optimizer()

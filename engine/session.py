@@ -9,7 +9,8 @@
 Commands go through a thread-safe queue and are applied between steps, never inside one. Each
 applied command is also recorded as an event {"event": ..., "step": ..., "label": ...} so a chart
 can mark it. Everything the session produces goes one way, into `outbox` (a queue of
-(kind, payload) with kind in "scalars" | "record" | "event" | "state") and into `history`.
+(kind, payload) with kind in "scalars" | "record" | "event" | "state") and into `history` (unless
+`keep_history=False`: the window keeps its own, filled from the outbox, and the LR finder none).
 Payloads are plain Python (floats, lists), never tensors.
 
 Steps are numbered from 1: step s is the s-th optimizer update, and its loss is the loss of the
@@ -60,7 +61,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 class TrainingSession:
-    def __init__(self, cfg: RunConfig, dataset: Dataset | None = None, *, history: History | None = None,
+    def __init__(self, cfg: RunConfig, dataset: Dataset | None = None, *, keep_history: bool = True,
                  use_outbox: bool = True):
         self.cfg = replace(cfg).validate()
         self.device = resolve_device(cfg.device)
@@ -85,8 +86,9 @@ class TrainingSession:
         self.total_steps = (math.ceil(cfg.epochs * self.steps_per_epoch) if cfg.epochs else cfg.steps)
         self.optimizer = self._make_optimizer()
         self.probe = Probe(self.model, cfg.hist_bins)
-        self.history = history if history is not None else History()
-        self.history.config = self.cfg.to_dict()
+        self.history: History | None = History() if keep_history else None
+        if self.history is not None:
+            self.history.config = self.cfg.to_dict()
         self.outbox: queue.SimpleQueue | None = queue.SimpleQueue() if use_outbox else None
         self.step_count = 0          # optimizer steps taken
         self.last_finite_loss: float | None = None
@@ -102,6 +104,9 @@ class TrainingSession:
         self.busy = False            # True while the loop thread is inside a step
         # diagnostics watch the stream and add "diagnosis" events (engine/diagnostics.py)
         self.diagnostics: Diagnostics | None = Diagnostics(self.cfg, self.data.n_classes)
+        # switched off by a caller that only wants the optimizer steps (the LR range test)
+        self.probing = True
+        self.evaluating = True
 
     # ================================================================== commands (any thread)
     def set_lr(self, lr: float) -> None:
@@ -200,7 +205,8 @@ class TrainingSession:
 
     def _event(self, kind: str, label: str, **extra: Any) -> dict:
         ev = {"event": kind, "step": self.step_count, "label": label, **extra}
-        self.history.append_event(ev)
+        if self.history is not None:
+            self.history.append_event(ev)
         self._emit("event", ev)
         return ev
 
@@ -248,8 +254,8 @@ class TrainingSession:
             self.probe.attach()
         step = self.step_count + 1
         c = self.cfg
-        probe_now = step == 1 or step % c.probe_every == 0
-        eval_now = step == 1 or step % c.eval_every == 0 or step == self.total_steps
+        probe_now = self.probing and (step == 1 or step % c.probe_every == 0)
+        eval_now = self.evaluating and (step == 1 or step % c.eval_every == 0 or step == self.total_steps)
         lr = self.current_lr
         for group in self.optimizer.param_groups:
             if group["lr"] != lr:
@@ -283,16 +289,19 @@ class TrainingSession:
         self.last_finite_loss = loss_v
         scalars = {"step": step, "epoch": (step - 1) // self.steps_per_epoch, "loss": loss_v,
                    "data_loss": data_v, "reg_loss": reg_v, "train_acc": acc, "lr": lr}
-        self.history.append_scalars(scalars)
+        history = self.history
+        if history is not None:
+            history.append_scalars(scalars)
         self._emit("scalars", scalars)
         if probe_now or eval_now:
             record = dict(scalars)
             if eval_now and len(self.yv):
                 record["val_loss"], record["val_acc"] = self.evaluate()
-                self.history.append_val(step, record["val_loss"], record["val_acc"])
+                if history is not None:
+                    history.append_val(step, record["val_loss"], record["val_acc"])
             record["layers"] = layers or []
-            if layers:
-                self.history.append_snapshot(record)
+            if layers and history is not None:
+                history.append_snapshot(record)
             self._emit("record", record)
         else:
             record = None

@@ -111,7 +111,7 @@ class Controller(QObject):
             cfg = cfg.copy().validate()
             from engine.session import TrainingSession, leave_a_core_free   # torch: imported on first use
             leave_a_core_free()
-            session = TrainingSession(cfg)
+            session = TrainingSession(cfg, keep_history=False)  # the window's is self.history
         except BabysitError as exc:
             self._fail(str(exc))
             return False

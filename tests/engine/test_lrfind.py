@@ -129,3 +129,23 @@ def test_state_that_does_not_fit_is_a_config_error():
     other = TrainingSession(RunConfig(n_samples=300, width=16), use_outbox=False).model.state_dict()
     with pytest.raises(ConfigError, match="does not fit"):
         lr_range_test(RunConfig(n_samples=300), model_state=other, steps=10)
+
+
+def test_the_sweep_takes_optimizer_steps_only(monkeypatch):
+    # no probe, no validation pass, no history: the range test times and trains nothing else
+    calls = {"probe": 0, "eval": 0}
+    from engine import probes, session as session_mod
+    real_before, real_eval = probes.Probe.before_step, session_mod.TrainingSession.evaluate
+
+    def before(self):
+        calls["probe"] += 1
+        return real_before(self)
+
+    def evaluate(self):
+        calls["eval"] += 1
+        return real_eval(self)
+    monkeypatch.setattr(probes.Probe, "before_step", before)
+    monkeypatch.setattr(session_mod.TrainingSession, "evaluate", evaluate)
+    out = lr_range_test(RunConfig(dataset="spiral", n_samples=300), steps=20, start=1e-5, end=1e-2)
+    assert len(out["lrs"]) == 20
+    assert calls == {"probe": 0, "eval": 0}
