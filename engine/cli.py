@@ -12,7 +12,6 @@ stderr naming the problem; no traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -197,6 +196,7 @@ def _finding_line(event: dict) -> str:
 
 
 def _summary(session, elapsed: float, metrics_out: str | None) -> None:
+    from .session import DIVERGED
     h = session.history
     steps = session.step_count
     lines = [f"trained {steps} steps in {elapsed:.1f} s ({steps / max(elapsed, 1e-9):.0f} steps/s) "
@@ -207,7 +207,7 @@ def _summary(session, elapsed: float, metrics_out: str | None) -> None:
         lines.append(f"loss {first:.4f} -> {last:.4f}   train acc {float(h.column('train_acc')[-1]):.3f}")
     if len(h.val_column("step")):
         lines.append(f"val loss {float(h.val_column('val_loss')[-1]):.4f}   val acc {float(h.val_column('val_acc')[-1]):.3f}")
-    if session.state == "diverged":
+    if session.state == DIVERGED:
         lines.append(f"DIVERGED: {session.error}")
     if metrics_out:
         lines.append(f"metrics: {metrics_out}")
@@ -255,8 +255,8 @@ def cmd_initlab(args: argparse.Namespace) -> int:
     result = run_initlab(depth=args.depth, width=args.width, activation=args.activation, init=args.init,
                          init_std=args.init_std, bn=args.bn, seed=args.seed, n=args.n, bins=args.bins)
     if args.json:
-        from .fileio import json_safe
-        print(json.dumps(json_safe(result)))
+        from .fileio import dumps
+        print(dumps(result))
     else:
         print(format_table(result))
     return 0
@@ -267,15 +267,11 @@ def cmd_lrfind(args: argparse.Namespace) -> int:
     from .session import leave_a_core_free
     leave_a_core_free()
     cfg = config_from_args(args)
-    if not (0 < args.start < args.end):
-        raise UsageError(f"--start must be positive and below --end (got {args.start:g} and {args.end:g})")
-    if args.find_steps < 5:
-        raise UsageError(f"--steps must be at least 5 (got {args.find_steps})")
+    # lr_range_test checks its own arguments (a ConfigError: exit 2, in words)
     result = lr_range_test(cfg, start=args.start, end=args.end, steps=args.find_steps)
     if args.json:
-        from .fileio import json_safe
-        print(json.dumps(json_safe({"lrs": result["lrs"], "losses": result["losses"],
-                                    "suggested_lr": result["suggested_lr"]})))
+        from .fileio import dumps
+        print(dumps({"lrs": result["lrs"], "losses": result["losses"], "suggested_lr": result["suggested_lr"]}))
     else:
         print(f"tried {len(result['lrs'])} learning rates from {result['lrs'][0]:.2g} to {result['lrs'][-1]:.2g}")
         print(f"suggested learning rate: {result['suggested_lr']:.3g}")

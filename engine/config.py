@@ -146,6 +146,12 @@ class RunConfig:
             lines.append(f"{key} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
 
+    def __post_init__(self) -> None:
+        # init aliases ("xavier", "he", ...) are resolved once, on the way in (construction and
+        # copy); from_dict resolves the keys it sets
+        if isinstance(self.init, str):
+            self.init = canonical_init(self.init)
+
     def copy(self, **changes: Any) -> "RunConfig":
         return dataclasses.replace(self, **changes)
 
@@ -189,8 +195,6 @@ class RunConfig:
         if not isinstance(self.bn, bool):
             p["bn"] = f"bn must be true or false (got {self.bn!r})"
         number("dropout", lo=0, hi=0.95)
-        if isinstance(self.init, str):
-            self.init = canonical_init(self.init)
         choice("init", INITS)
         number("init_std", lo=0, lo_open=True, hi=100)
         choice("optimizer", OPTIMIZERS)

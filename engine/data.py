@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .config import PREPROCESS
 from .errors import DataError
 
 if TYPE_CHECKING:  # only for the annotation; config imports nothing from here
@@ -363,7 +364,7 @@ def split_dataset(X: np.ndarray, y: np.ndarray, n_classes: int, *, name: str = "
         train_idx = train_idx[:subset]   # larger than the training set: slicing keeps all of it
     raw_train, raw_val = X[train_idx], X[val_idx]
 
-    if preprocess not in ("none", "center", "standardize"):
+    if preprocess not in PREPROCESS:
         raise DataError(f"unknown preprocessing '{preprocess}'")
     mean = std = None
     if preprocess != "none":

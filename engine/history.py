@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 
 from .fileio import atomic_write_text, dumps
+from .thresholds import PERCENTILES
 
 SCALAR_KEYS = ("step", "epoch", "loss", "data_loss", "reg_loss", "train_acc", "lr")
 VAL_KEYS = ("step", "val_loss", "val_acc")
 LAYER_KEYS = ("act_mean", "act_std", "dead_frac", "sat_frac", "dead_units", "unit_spread",
               "weight_norm", "grad_norm", "update_ratio")
-N_PCTS = 9  # percentiles kept per layer per probe (engine.probes.PERCENTILES)
+N_PCTS = len(PERCENTILES)  # percentiles kept per layer per probe
 
 
 class _Columns:
