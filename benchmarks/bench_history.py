@@ -97,14 +97,10 @@ def measure_memory(steps: int) -> tuple[float, History, float, str]:
 
 def measure_redraw(history: History, repeats: int) -> tuple[list[float], str]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6 import QtWidgets
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    try:
-        from gui.plots.scalars import LossPlot
-        widget = LossPlot()
-        which = "gui.plots.scalars.LossPlot"
-    except ImportError:  # the dashboard is not there: a plot configured per STYLE.md
-        widget, which = _plain_loss_plot(), "pyqtgraph PlotWidget (STYLE.md settings)"
+    from gui.app import ensure_app  # the app's own style and stylesheet, as in the window
+    from gui.plots.scalars import LossPlot
+    app = ensure_app()
+    widget, which = LossPlot(), "gui.plots.scalars.LossPlot"
     widget.resize(900, 520)
     widget.show()
     app.processEvents()
@@ -126,36 +122,6 @@ def measure_redraw(history: History, repeats: int) -> tuple[list[float], str]:
     full_ms = (time.perf_counter() - t0) * 1e3
     widget.close()
     return times, f"{which}; a full redraw (new run or decimation) {full_ms:.1f} ms"
-
-
-class _PlainLossPlot:
-    def __init__(self):
-        import numpy as np
-        import pyqtgraph as pg
-        self.np = np
-        self.w = pg.PlotWidget()
-        self.curve = self.w.plot(name="train loss")
-        self.curve.setDownsampling(auto=True, method="peak")
-        self.curve.setClipToView(True)
-
-    def resize(self, *a):
-        self.w.resize(*a)
-
-    def show(self):
-        self.w.show()
-
-    def close(self):
-        self.w.close()
-
-    def grab(self):
-        return self.w.grab()
-
-    def refresh(self, history, full=False):
-        self.curve.setData(history.column("step"), history.column("loss"))
-
-
-def _plain_loss_plot():
-    return _PlainLossPlot()
 
 
 def main(argv: list[str] | None = None) -> int:
