@@ -33,30 +33,51 @@ LAYER_KEYS = ("act_mean", "act_std", "dead_frac", "sat_frac", "dead_units", "uni
 N_PCTS = len(PERCENTILES)  # percentiles kept per layer per probe
 
 
+class _Thinning:
+    """Which of the offered items to keep: one in `stride`; the owner keeps every other stored
+    item when it is full and calls `halved()`, so a run of any length fits."""
+
+    def __init__(self) -> None:
+        self.stride = 1  # one stored item per `stride` offered (after decimation)
+        self.since = 0   # items offered since the last stored one
+
+    def take(self) -> bool:
+        self.since += 1
+        if self.since < self.stride:
+            return False
+        self.since = 0
+        return True
+
+    def halved(self) -> None:
+        self.stride *= 2
+
+
 class _Columns:
     """Fixed-capacity numpy columns with halving decimation."""
 
-    def __init__(self, keys: tuple[str, ...], capacity: int, shape: tuple[int, ...] = (), dtype=np.float64):
+    def __init__(self, keys: tuple[str, ...], capacity: int, shape: tuple[int, ...] = (), dtype=np.float64,
+                 shapes: dict[str, tuple[int, ...]] | None = None):
         self.keys = keys
         self.capacity = max(4, int(capacity) // 2 * 2)
-        self.shape = shape
         self.n = 0
-        self.stride = 1  # one stored row per `stride` appended rows (after decimation)
-        self._since = 0  # rows offered since the last stored one
+        self._thin = _Thinning()
         self.latest: dict[str, Any] | None = None  # the newest row offered, stored or not
-        # "step" is always one number per row; the other keys have the per-row `shape`
-        self.data = {k: (np.full(self.capacity, np.nan, dtype=np.float64) if k == "step"
-                         else np.full((self.capacity, *shape), np.nan, dtype=dtype))
+        # "step" is always one number per row; the other keys have the per-row `shape`, or their own
+        shapes = {"step": (), **(shapes or {})}
+        self.data = {k: np.full((self.capacity, *shapes.get(k, shape)), np.nan,
+                                dtype=np.float64 if k == "step" else dtype)
                      for k in keys}
         self._cols = [(k, self.data[k]) for k in keys]
+
+    @property
+    def stride(self) -> int:
+        return self._thin.stride
 
     def append(self, values: dict[str, Any]) -> bool:
         """Store a row (or skip it per the current stride). Returns True when decimation happened."""
         self.latest = values
-        self._since += 1
-        if self._since < self.stride:
+        if not self._thin.take():
             return False
-        self._since = 0
         decimated = False
         if self.n == self.capacity:
             for k in self.keys:
@@ -65,7 +86,7 @@ class _Columns:
                 col[: len(half)] = half
                 col[len(half):] = np.nan
             self.n = len(half)
-            self.stride *= 2
+            self._thin.halved()
             decimated = True
         self._write(self.n, values)
         self.n += 1
@@ -77,17 +98,12 @@ class _Columns:
             v = get(k)
             col[i] = np.nan if v is None else v
 
-    def set_column(self, key: str, array: np.ndarray) -> None:
-        """Replace one column's storage (e.g. a column with its own per-row shape)."""
-        self.data[key] = array
-        self._cols = [(k, self.data[k]) for k in self.keys]
-
     def view(self, key: str) -> np.ndarray:
         return self.data[key][: self.n]
 
     def unstored_latest(self) -> dict[str, Any] | None:
         """The newest row if the stride skipped it (it is then newer than every stored row)."""
-        if self.latest is None or self._since == 0:
+        if self.latest is None or self._thin.since == 0:
             return None
         return self.latest
 
@@ -116,8 +132,7 @@ class History:
         self.probes: _Columns | None = None  # created at the first snapshot (layer count known)
         self.snapshots: list[dict] = []
         self._latest: dict | None = None
-        self._snap_stride = 1
-        self._snap_since = 0
+        self._snap_thin = _Thinning()
         self.events: list[dict] = []
         self.config: dict | None = None
         self.version = 0
@@ -146,9 +161,8 @@ class History:
                 if self.probes is None or names != self.layer_names:
                     self.layer_names = names
                     self.probes = _Columns(("step",) + LAYER_KEYS + ("pcts",), self.max_probe_rows,
-                                           shape=(len(names),), dtype=np.float32)
-                    self.probes.set_column("pcts", np.full((self.probes.capacity, len(names), N_PCTS), np.nan,
-                                                           dtype=np.float32))
+                                           shape=(len(names),), dtype=np.float32,
+                                           shapes={"pcts": (len(names), N_PCTS)})
                 row: dict[str, Any] = {"step": rec["step"]}
                 for key in LAYER_KEYS:
                     row[key] = [np.nan if l.get(key) is None else l[key] for l in layers]
@@ -160,13 +174,11 @@ class History:
 
     def _keep_snapshot(self, rec: dict) -> None:
         self._latest = rec  # the newest is always at hand, whatever the stride
-        self._snap_since += 1
-        if self._snap_since < self._snap_stride:
+        if not self._snap_thin.take():
             return
-        self._snap_since = 0
         if len(self.snapshots) >= self.max_snapshots:
             self.snapshots = self.snapshots[1::2]
-            self._snap_stride *= 2
+            self._snap_thin.halved()
         self.snapshots.append(rec)
 
     def append_event(self, event: dict[str, Any]) -> None:
