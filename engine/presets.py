@@ -42,9 +42,12 @@ def list_presets(folder: Path | None = None) -> list[Preset]:
 
 
 def load_preset(name: str, folder: Path | None = None) -> RunConfig:
-    """The RunConfig of preset `name` (file stem); unknown names list the available ones."""
-    presets = {p.name: p for p in list_presets(folder)}
+    """The RunConfig of preset `name` (file stem); unknown names list the available ones. Only
+    that file is read (another, broken preset does not stop this one from loading)."""
+    folder = Path(folder) if folder is not None else PRESET_DIR
     key = str(name).strip().removesuffix(".toml")
-    if key not in presets:
-        raise ConfigError(f"unknown preset '{name}'; available: {', '.join(sorted(presets)) or '(none)'}")
-    return RunConfig.from_toml(presets[key].path)
+    path = folder / f"{key}.toml"
+    if "/" in key or "\\" in key or not path.is_file():
+        available = ", ".join(sorted(p.stem for p in folder.glob("*.toml"))) or "(none)"
+        raise ConfigError(f"unknown preset '{name}'; available: {available}")
+    return RunConfig.from_toml(path)

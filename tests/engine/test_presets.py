@@ -62,6 +62,14 @@ def first_layers(s):
     return s.history.snapshots[0]["layers"][:-1]
 
 
+def test_one_broken_preset_file_does_not_stop_the_others(tmp_path):
+    (tmp_path / "good.toml").write_text('name = "good"\ndescription = "fine"\ndepth = 3\n')
+    (tmp_path / "zbad.toml").write_text("this is = = not toml")
+    assert load_preset("good", tmp_path).depth == 3
+    with pytest.raises(ConfigError, match="unknown preset 'nope'; available: good, zbad"):
+        load_preset("nope", tmp_path)
+
+
 def test_init_presets_show_the_lecture_figures_at_step_one():
     tiny, _ = run("tanh_tiny_init", 1)
     stds = [l["act_std"] for l in first_layers(tiny)]
