@@ -54,7 +54,7 @@ _HIST_SAMPLE = 8192
 _PCT_SAMPLE = 2048
 
 
-def _on_host(device: torch.device) -> bool:
+def on_host(device: torch.device) -> bool:
     """Whether tensors on `device` can be read by numpy in place (the CPU), or must stay on their
     device until the snapshot's single transfer (a GPU: every read is a sync). The tests switch
     this off to run the device path on the CPU."""
@@ -113,7 +113,7 @@ def activation_stats(acts: list[torch.Tensor], activation: str, bins: int, scrat
     device = flat[0].device
     if activation in BOUNDED_RANGE:
         lo, hi = BOUNDED_RANGE[activation]
-    elif _on_host(device):  # one range for all layers, so the histograms side by side share a scale
+    elif on_host(device):  # one range for all layers, so the histograms side by side share a scale
         # no device to wait for: numpy reads the tensors in place, cheaper than tensor ops
         lo = min(float(m.numpy().min()) for m in unit_min)
         hi = max(max(float(m.numpy().max()) for m in unit_max), lo + 1e-6)  # a non-empty range, always
@@ -205,7 +205,7 @@ def _interpolation(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _percentiles(S: torch.Tensor) -> torch.Tensor | np.ndarray:
     """(layers, len(PERCENTILES)) of each row of the sample S: a device tensor on a GPU, a numpy
     array on the CPU (numpy's sort is several times faster than torch.sort/torch.quantile there)."""
-    if not _on_host(S.device):
+    if not on_host(S.device):
         return torch.quantile(S, torch.tensor(_Q, device=S.device, dtype=S.dtype), dim=1).T
     below, above, frac = _interpolation(S.shape[1])
     # a full sort: np.partition of just these order statistics is faster in isolation but, run
@@ -235,7 +235,7 @@ def _to_host(tensors: list[torch.Tensor]) -> list[np.ndarray]:
     """Several tensors to the host in one transfer (each .cpu() is a device sync point), as
     numpy arrays of their own shapes: on the CPU views of the tensors themselves (no copies), from
     a device float64 (float32 values and integer counts are exact in float64)."""
-    if all(_on_host(t.device) for t in tensors):
+    if all(on_host(t.device) for t in tensors):
         return [t.detach().numpy() for t in tensors]
     flat = torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors]).cpu().numpy()
     out, i = [], 0

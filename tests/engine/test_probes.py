@@ -97,7 +97,7 @@ def test_the_device_path_gives_the_host_path_numbers(activation, monkeypatch):
     # run that path on the CPU and compare with the numpy path
     acts = layers_of(activation, [(128, 256)] * 3, seed=5)
     host = records(acts, activation)
-    monkeypatch.setattr(probes, "_on_host", lambda device: False)
+    monkeypatch.setattr(probes, "on_host", lambda device: False)
     device = records(acts, activation)
     for h, d in zip(host, device):
         assert d["hist"]["counts"] == h["hist"]["counts"]

@@ -299,3 +299,26 @@ def test_dropout_numbers_do_not_depend_on_other_users_of_the_global_rng():
             s.step()
         return s.history.column("loss").tolist()
     assert losses(False) == losses(True)
+
+
+@pytest.mark.parametrize("on_device", [False, True], ids=["host", "device"])
+@pytest.mark.parametrize("l2", [0.0, 1e-3])
+def test_train_accuracy_and_losses_are_read_right_on_either_path(on_device, l2, monkeypatch):
+    # on the CPU the correct count is taken in numpy, on a GPU it rides along in the one
+    # transfer (run here on the CPU): both must give the hand-computed numbers
+    from engine import probes
+    if on_device:
+        monkeypatch.setattr(probes, "on_host", lambda device: False)
+    s = make(l2=l2)
+    xb, yb = fixed_batch(s)
+    with torch.no_grad():
+        logits = s.model(xb)
+        data = F.cross_entropy(logits, yb).item()
+        right = (logits.argmax(1) == yb).sum().item()
+        reg = 0.5 * l2 * weight_penalty(s.model).item()
+    out = s.step()
+    assert 0 < right < len(yb)  # a count that is neither trivial answer
+    assert out["train_acc"] == right / len(yb)
+    assert out["data_loss"] == pytest.approx(data, rel=1e-6)
+    assert out["reg_loss"] == pytest.approx(reg, rel=1e-5, abs=1e-12)
+    assert out["loss"] == pytest.approx(data + reg, rel=1e-6)
