@@ -246,49 +246,48 @@ def _to_host(tensors: list[torch.Tensor]) -> list[np.ndarray]:
 
 
 def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: int) -> list[dict]:
-    """Per-layer records from the host copies of activation_stats' reductions (numpy, float64)."""
+    """Per-layer records from the host copies of activation_stats' reductions (numpy, float64).
+    Each group's numbers are computed for all its layers at once and leave numpy in one
+    `tolist` per kind: inside the training loop every numpy call costs microseconds."""
     it = iter(host)
     groups = [{k: (next(it) if isinstance(g.get(k), torch.Tensor) else g.get(k)) for k in _GROUP_KEYS}
               for g in stats["groups"]]
     lo, hi = (float(next(it)[0]) if isinstance(x, torch.Tensor) else float(x) for x in (stats["lo"], stats["hi"]))
     edges = np.linspace(lo, hi, bins + 1).tolist()
-    cols: dict[str, list] = {k: [] for k in ("act_mean", "act_std", "unit_spread", "dead_frac", "sat_frac",
-                                             "dead_units", "counts", "pcts")}
     add = np.add.reduce  # the ufunc reduction itself: np.mean/np.var add microseconds of Python each
+    out: list[dict] = []
     for g in groups:
         ex_mean = g["ex_mean"].astype(np.float64)          # (L, B)
         ex_ss = np.square(g["ex_dev"], dtype=np.float64)   # (L, B): summed squared deviations
         L, B = ex_mean.shape
         U = g["unit_max"].shape[1]
         n = B * U
-        mean = add(ex_mean, 1) / B
+        dead = g["n_sat"] is None
+        table = np.empty((5, L))
+        mean = table[0]
+        np.divide(add(ex_mean, 1), B, out=mean)
         dev = ex_mean - mean[:, None]
         # the layer's variance from the per-example ones: mean within-example variance plus the
         # variance of the example means (exact; no one-pass cancellation)
-        var = add(ex_ss, 1) / n + add(dev * dev, 1) / B
-        mins, maxs = g["unit_min"].min(1), g["unit_max"].max(1)
-        cols["act_mean"] += mean.tolist()
-        cols["act_std"] += np.sqrt(var).tolist()
-        cols["unit_spread"] += (add(np.sqrt(ex_ss), 1) / (B * math.sqrt(U))).tolist()  # per example, averaged
-        if g["n_sat"] is not None:
-            cols["sat_frac"] += (g["n_sat"] / n).tolist()
-            cols["dead_frac"] += [None] * L
-            cols["dead_units"] += [None] * L
+        np.sqrt(add(ex_ss, 1) / n + add(dev * dev, 1) / B, out=table[1])
+        np.divide(add(np.sqrt(ex_ss), 1), B * math.sqrt(U), out=table[2])  # per example, averaged
+        if dead:
+            np.divide(n - g["n_pos"], n, out=table[3])
+            np.divide(add(g["unit_max"] <= 0, 1), U, out=table[4])  # units <= 0 for the whole batch
         else:
-            cols["sat_frac"] += [None] * L
-            cols["dead_frac"] += ((n - g["n_pos"]) / n).tolist()
-            cols["dead_units"] += (add(g["unit_max"] <= 0, 1) / U).tolist()  # <= 0 for the whole batch
-        counts = g["counts"][:, :bins].astype(np.int64)
-        counts[:, -1] += g["counts"][:, bins].astype(np.int64)  # the top edge belongs to the last bin
-        cols["counts"] += counts.tolist()
+            np.divide(g["n_sat"], n, out=table[3])
+        counts = g["counts"].astype(np.int64)
+        counts[:, bins - 1] += counts[:, bins]  # slot `bins` is the top edge: it belongs to the last bin
         pcts = g["pcts"].astype(np.float64)
-        pcts[:, 0], pcts[:, -1] = mins, maxs  # the 0th and 100th percentiles are the exact extremes
-        cols["pcts"] += pcts.tolist()
-    return [{"name": name, "act_mean": cols["act_mean"][i], "act_std": cols["act_std"][i],
-             "dead_frac": cols["dead_frac"][i], "sat_frac": cols["sat_frac"][i],
-             "dead_units": cols["dead_units"][i], "unit_spread": cols["unit_spread"][i],
-             "hist": {"edges": edges, "counts": cols["counts"][i]}, "pcts": cols["pcts"][i]}
-            for i, name in enumerate(names)]
+        pcts[:, 0], pcts[:, -1] = g["unit_min"].min(1), g["unit_max"].max(1)  # the exact extremes
+        rows = table.T.tolist()
+        counts_rows = counts[:, :bins].tolist()
+        for (mean_i, std_i, spread_i, frac_i, units_i), c, p in zip(rows, counts_rows, pcts.tolist()):
+            out.append({"act_mean": mean_i, "act_std": std_i,
+                        "dead_frac": frac_i if dead else None, "sat_frac": None if dead else frac_i,
+                        "dead_units": units_i if dead else None, "unit_spread": spread_i,
+                        "hist": {"edges": edges, "counts": c}, "pcts": p})
+    return [{"name": name, **rec} for name, rec in zip(names, out)]
 
 
 class Probe:
@@ -366,12 +365,14 @@ class Probe:
 
     @torch.no_grad()
     def after_step(self) -> list[dict]:
-        """After optimizer.step(): weight norms and update ratios; returns the per-layer records."""
+        """After optimizer.step(): the norms of the weight changes and the update ratios; returns
+        the per-layer records. weight_norm is ||W|| of the weights the step started from, the
+        ratio's denominator (the weights after differ from them by that ratio, ~1e-3)."""
         weights = self._weights()
         pending, self._pending = self._pending, None
         torch._foreach_sub_(self._before, weights)  # the copies now hold W_before - W_after
-        # grad norms, norms before, norms of the change, norms after: one (4, n) tensor
-        per_linear = torch.stack([*pending["norms_before"], *torch._foreach_norm(self._before + weights)])
+        # grad norms, weight norms, norms of the change: one (3, n) tensor
+        per_linear = torch.stack([*pending["norms_before"], *torch._foreach_norm(self._before)])
         names = self._names
         acts = pending.get("acts")
         # everything of this snapshot crosses to the host in one transfer
@@ -382,11 +383,11 @@ class Probe:
         else:
             layers = [_no_act_stats(n) for n in names]
         n = len(weights)
-        g, wb, d, wa = host[0].reshape(4, n).tolist()
+        g, w, d = host[0].reshape(3, n).tolist()
         for i, rec in enumerate(layers):
-            rec["weight_norm"] = _finite(wa[i])
+            rec["weight_norm"] = _finite(w[i])
             rec["grad_norm"] = _finite(g[i])
-            rec["update_ratio"] = _finite(d[i] / wb[i]) if wb[i] > 0 else None  # undefined for all-zero W
+            rec["update_ratio"] = _finite(d[i] / w[i]) if w[i] > 0 else None  # undefined for all-zero W
         return layers
 
 
