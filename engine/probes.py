@@ -29,11 +29,15 @@ shape, so their activations are stacked and each pass over them is one batched o
 into work buffers reused from probe to probe; the weight norms are foreach ops and the weight
 copies reused buffers. Only the big passes run as tensor ops; every per-layer number is finished
 from their small results on the host, after one transfer (`_to_host`): each `.item()`/`.cpu()` is
-a device sync point, and one per snapshot is enough. On the CPU a probe costs roughly 1.5 ms next
-to a 3.3 ms training step of the benchmark's 4x256 MLP (~1.2 ms of it in activation statistics
-and their host finishing, which run 2-3x slower inside the training loop than in isolation:
-the step's own weights, gradients and optimizer state have just pushed their data and code out
-of the caches).
+a device sync point, and one per snapshot is enough. On the CPU a probe costs roughly 1.4 ms next
+to a 3.3 ms training step of the benchmark's 4x256 MLP, ~0.8 ms of it in activation statistics
+and their host finishing. That cost is mostly the number of calls, not the data: inside the
+training loop each tensor op or numpy call costs 10-40 us (the step's weights, gradients,
+optimizer state and BLAS kernels have just pushed the interpreter's and numpy's code and data out
+of the caches), so the same statistics of 4 examples cost ~70% of those of 128. Hence the rule
+here: fewer calls, even at the price of more arithmetic per call.
+
+weight_norm is ||W|| of the weights the optimizer step started from (the ratio's denominator).
 """
 from __future__ import annotations
 
