@@ -175,26 +175,24 @@ def _first_examples(A: torch.Tensor, cap: int) -> torch.Tensor:
 
 def _histograms(X: torch.Tensor, lo, hi, bins: int, name: str, scratch: Scratch | None) -> torch.Tensor:
     """(layers, bins + 1) counts over one shared range [lo, hi], all layers in one bincount: layer
-    i's values land in slots i*(bins+1) + floor((x - lo) * bins / (hi - lo)). Slot `bins` of each
-    layer only holds values at the top edge (x == hi, and rounding there); the host folds it into
-    the last bin. No clamping is needed: lo <= x <= hi. bincount rather than histc: histc takes
-    its range as Python numbers, which on a GPU would mean a sync."""
+    i's values land in slots i*(bins+1) + floor((x - lo) * bins / (hi - lo)). The bin is found
+    first and the layer's offset added after, in integers: added in floats before truncating, a
+    value at the bottom edge could round to just under its layer's first slot, into the layer
+    before. Slot `bins` of each layer only holds values at the top edge (x == hi, and rounding
+    there); the host folds it into the last bin. No clamping is needed: lo <= x <= hi, and x - lo
+    rounds to >= 0. bincount rather than histc: histc takes its range as Python numbers, which on a
+    GPU would mean a sync."""
     L, n = X.shape
-    scale = bins / (hi - lo)
-    offsets = _layer_offsets(L, bins + 1, X.device, X.dtype) - lo * scale
-    pos = _buffer(scratch, name + "pos", (L, n), X)
-    if isinstance(scale, torch.Tensor):
-        torch.mul(X, scale, out=pos).add_(offsets)
-    else:
-        torch.add(offsets, X, alpha=scale, out=pos)
+    pos = torch.sub(X, lo, out=_buffer(scratch, name + "pos", (L, n), X)).mul_(bins / (hi - lo))
     idx = _buffer(scratch, name + "idx", (L, n), X, torch.int32).copy_(pos)  # truncation = floor (pos >= 0)
+    idx.add_(_layer_offsets(L, bins + 1, X.device))
     return torch.bincount(idx.view(-1), minlength=L * (bins + 1)).view(L, bins + 1)
 
 
 @functools.lru_cache(maxsize=16)
-def _layer_offsets(layers: int, slots: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """(layers, 1): 0, slots, 2*slots, ... (read-only, so one cached tensor serves every probe)."""
-    return torch.arange(0, layers * slots, slots, device=device, dtype=dtype)[:, None]
+def _layer_offsets(layers: int, slots: int, device: torch.device) -> torch.Tensor:
+    """(layers, 1) int32: 0, slots, 2*slots, ... (read-only, so one cached tensor serves every probe)."""
+    return torch.arange(0, layers * slots, slots, device=device, dtype=torch.int32)[:, None]
 
 
 _Q = np.array([p / 100.0 for p in PERCENTILES])

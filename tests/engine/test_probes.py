@@ -106,3 +106,46 @@ def test_the_device_path_gives_the_host_path_numbers(activation, monkeypatch):
         assert d["pcts"] == pytest.approx(h["pcts"], rel=1e-6, abs=1e-7)
         for key in ("act_mean", "act_std", "unit_spread", "dead_frac", "sat_frac", "dead_units"):
             assert d[key] == pytest.approx(h[key], rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("activation", ["relu", "elu", "leaky_relu", "tanh", "sigmoid"])
+def test_every_sampled_value_lands_in_its_own_layers_histogram(activation):
+    # values at the top edge belong to the last bin of their own layer; every value of the sample
+    # is counted once, in its own layer
+    g = torch.Generator().manual_seed(1)
+    fn = {"relu": torch.relu, "elu": torch.nn.functional.elu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+          "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.01)}[activation]
+    acts = [fn(torch.randn(64, 128, generator=g) * (1 + i) - 1) for i in range(4)]
+    top = max(a.max().item() for a in acts)
+    acts[2][:3] = top  # the top edge, reached in a middle layer, several times
+    recs = records(acts, activation)
+    k = min(64, -(-probes._HIST_SAMPLE // 128))
+    for rec, a in zip(recs, acts):
+        counts = rec["hist"]["counts"]
+        assert sum(counts) == k * 128  # the layer's whole sample, no more, no less
+        expected, _ = np.histogram(a[:k].double().numpy().ravel(), bins=np.array(rec["hist"]["edges"]))
+        assert np.abs(np.array(counts) - expected).sum() <= 0.002 * k * 128  # only rounding at bin edges moves
+    if activation not in ("tanh", "sigmoid"):
+        assert recs[2]["hist"]["counts"][-1] >= 3 * 128  # the top-edge values are in layer 3's last bin
+
+
+def test_values_at_the_bottom_edge_stay_in_their_layer():
+    # ELU outputs sit exactly at -1, the range's bottom: with the layer's slot offset added in
+    # floats before truncating, lo * scale rounded such values to just under their layer's first
+    # slot, into the top bin of the layer before (for 15 of these 80 ranges)
+    wrong = []
+    for hi in np.linspace(0.05, 4.0, 80).tolist():
+        acts = [torch.full((4, 8), -1.0) for _ in range(4)]
+        acts[0][0, 0] = hi
+        firsts = [r["hist"]["counts"][0] for r in records(acts, "elu")]
+        if firsts != [31, 32, 32, 32]:
+            wrong.append((hi, firsts))
+    assert not wrong
+
+
+def test_statistics_accept_tensors_that_still_require_grad():
+    a = torch.randn(16, 8, requires_grad=True)
+    acts = [torch.relu(a), torch.relu(a * 2)]
+    recs = records(acts, "relu")
+    assert recs[0]["act_mean"] == pytest.approx(torch.relu(a).mean().item(), rel=1e-5)
+    assert recs[1]["dead_frac"] == pytest.approx((a <= 0).double().mean().item())
