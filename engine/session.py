@@ -272,6 +272,9 @@ class TrainingSession:
             self.probe.armed = True
             try:
                 logits = self.model(xb)
+            except BaseException:
+                self.probe.discard()  # the activations of a pass that failed are not kept
+                raise
             finally:
                 self.probe.armed = False
         else:

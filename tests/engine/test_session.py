@@ -309,7 +309,9 @@ def test_train_accuracy_and_losses_are_read_right_on_either_path(on_device, l2, 
     from engine import probes
     if on_device:
         monkeypatch.setattr(probes, "on_host", lambda device: False)
-    s = make(l2=l2)
+    s = make(l2=l2, lr=0.05)
+    for _ in range(40):  # trained a little, the model predicts more than one class
+        s.step()
     xb, yb = fixed_batch(s)
     with torch.no_grad():
         logits = s.model(xb)
@@ -317,8 +319,28 @@ def test_train_accuracy_and_losses_are_read_right_on_either_path(on_device, l2, 
         right = (logits.argmax(1) == yb).sum().item()
         reg = 0.5 * l2 * weight_penalty(s.model).item()
     out = s.step()
+    assert len(set(logits.argmax(1).tolist())) > 1  # predictions that vary, so labels out of line would show
     assert 0 < right < len(yb)  # a count that is neither trivial answer
     assert out["train_acc"] == right / len(yb)
     assert out["data_loss"] == pytest.approx(data, rel=1e-6)
     assert out["reg_loss"] == pytest.approx(reg, rel=1e-5, abs=1e-12)
     assert out["loss"] == pytest.approx(data + reg, rel=1e-6)
+
+
+def test_a_forward_pass_that_fails_on_a_probe_step_leaves_the_probe_disarmed():
+    s = make(probe_every=1)
+    s.step()
+    real_forward = s.model.forward
+
+    def failing(x):
+        real_forward(x)  # the activations are handed over, then the pass fails
+        raise RuntimeError("simulated failure")
+    s.model.forward = failing
+    with pytest.raises(RuntimeError):
+        s.step()
+    assert s.model.capture is None and not s.probe.armed
+    assert s.probe.attached  # only disarmed: whoever runs the steps decides whether to go on
+    s.model.forward = real_forward
+    s.probing = False
+    s.step()  # an unprobed step after it keeps nothing
+    assert s.probe._acts == [] and s.model.capture is None
