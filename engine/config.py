@@ -118,6 +118,8 @@ class RunConfig:
             raise ConfigError(f"config file not found: {path}") from None
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not a UTF-8 text file (TOML is UTF-8)") from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -225,7 +227,9 @@ class RunConfig:
             p["batch_size"] = "batch norm needs batch_size >= 2 (it normalises over the batch)"
         if self.bn is True and isinstance(self.subset, int) and self.subset < 2:
             p["subset"] = "batch norm needs at least 2 training examples"
-        if self.dataset in ("idx", "file") and not self.data_path:
+        if self.data_path is not None and not isinstance(self.data_path, str):
+            p["data_path"] = f"data_path must be a path in quotes, got {self.data_path!r}"
+        elif self.dataset in ("idx", "file") and not self.data_path:
             p["data_path"] = f"dataset '{self.dataset}' needs a data path (--data-path)"
         return p
 

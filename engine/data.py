@@ -35,7 +35,9 @@ from .errors import DataError
 if TYPE_CHECKING:  # only for the annotation; config imports nothing from here
     from .config import RunConfig
 
-LABEL_COLUMNS = ("label", "y", "target", "class")   # CSV header names taken as the label, in this order
+# CSV header names taken as the label, in this order: "y" last, since a header x,y,class names two
+# coordinates and a label
+LABEL_COLUMNS = ("label", "labels", "target", "class", "y")
 NPZ_X_KEYS = ("X", "x", "features")
 NPZ_Y_KEYS = ("y", "labels", "label", "target")
 # IDX type codes (third magic byte) -> big-endian numpy dtype, per the MNIST file-format spec
@@ -168,7 +170,7 @@ def _find_idx_pair(folder: Path) -> tuple[Path, Path]:
     found: dict[tuple[str, str], list[Path]] = {}
     for p in folder.iterdir():
         name = p.name.lower().removesuffix(".gz")
-        if not p.is_file():
+        if not p.is_file() or p.name.startswith("."):  # hidden files, e.g. macOS "._" sidecars on copied drives
             continue
         split = "train" if "train" in name else "test" if ("t10k" in name or "test" in name) else None
         kind = "images" if ("images" in name or "idx3" in name) else \
@@ -202,8 +204,7 @@ def load_idx_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
     if len(images) != len(labels):
         raise DataError(f"{folder}: {len(images)} images but {len(labels)} labels "
                         f"({images_path.name}, {labels_path.name})")
-    X = images.reshape(len(images), -1).astype(np.float32)
-    _check_features(X, images_path)
+    X = _features(images.reshape(len(images), -1), images_path)
     y, c = _encode_labels(labels, labels_path)
     return X, y, c
 
@@ -216,9 +217,9 @@ def load_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
     if suffix not in (".csv", ".npz"):
         raise DataError(f"{path}: unknown data file type '{path.suffix}' (expected .csv or .npz)")
     X, y = _load_csv(path) if suffix == ".csv" else _load_npz(path)
-    _check_features(X, path)
+    X = _features(X, path)
     y, c = _encode_labels(y, path)
-    return X.astype(np.float32), y, c
+    return X, y, c
 
 
 def _load_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -288,6 +289,8 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
     if X.ndim < 2:
         raise DataError(f"{path}: features must be 2-D (examples x features), found shape {X.shape}")
+    if len(X) == 0:
+        raise DataError(f"{path}: no examples (features of shape {X.shape})")
     if y.ndim != 1 or len(y) != len(X):
         raise DataError(f"{path}: labels must be 1-D with one per example; features {X.shape}, labels {y.shape}")
     if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or not np.issubdtype(y.dtype, np.number):
@@ -324,11 +327,20 @@ def _is_number(cell: str) -> bool:
         return False
 
 
-def _check_features(X: np.ndarray, source: Path) -> None:
+def _features(X: np.ndarray, source: Path) -> np.ndarray:
+    """The features as the model's float32, checked: examples and features present, every value
+    finite. Checked after the conversion: a value beyond float32's range (about 3.4e38) becomes
+    infinite in it, and would surface as a "diverged" loss at the first step."""
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{source}: no examples or no features (shape {X.shape})")
     if not np.all(np.isfinite(X)):
         raise DataError(f"{source}: features contain NaN or infinite values")
+    with np.errstate(over="ignore"):  # an overflow is reported below, in words
+        X32 = X.astype(np.float32)
+    if not np.all(np.isfinite(X32)):
+        big = X[~np.isfinite(X32)].flat[0]
+        raise DataError(f"{source}: feature value {big:g} is too large (float32, the model's type, ends near 3.4e38)")
+    return X32
 
 
 def _encode_labels(y: np.ndarray, source: Path) -> tuple[np.ndarray, int]:

@@ -233,9 +233,17 @@ class History:
                 "val": self.val.export(VAL_KEYS),
                 "layer_names": list(self.layer_names),
                 "layers": (self.probes.export(("step",) + LAYER_KEYS + ("pcts",)) if self.probes is not None else {}),
-                "snapshots": list(self.snapshots),
+                "snapshots": self._snapshots_with_latest(),
                 "events": list(self.events),
             }
+
+    def _snapshots_with_latest(self) -> list[dict]:
+        """The kept snapshots, then the newest if the stride skipped it (like the columns' exports:
+        an export ends at the run's last probe)."""
+        out = list(self.snapshots)
+        if self._latest is not None and (not out or out[-1] is not self._latest):
+            out.append(self._latest)
+        return out
 
     def to_json(self, path) -> None:
         atomic_write_text(path, dumps(self.to_json_obj()))

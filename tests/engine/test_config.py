@@ -62,3 +62,17 @@ def test_file_datasets_need_a_path():
 def test_combinations_torch_would_reject_are_named(changes, field, words):
     problems = RunConfig(**changes).problems()
     assert words in problems[field]
+
+
+def test_a_data_path_that_is_not_text_is_named(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('dataset = "file"\ndata_path = 5\n')
+    with pytest.raises(ConfigError, match="data_path must be a path in quotes, got 5"):
+        RunConfig.from_toml(path)
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"\xff\xfel\x00r\x00 = 1")
+    with pytest.raises(ConfigError, match="not a UTF-8 text file"):
+        RunConfig.from_toml(path)

@@ -258,3 +258,48 @@ def test_transform_checks_shape():
     ds = build_dataset(RunConfig(dataset="moons", n_samples=100))
     with pytest.raises(DataError, match=r"shape \(n, 2\)"):
         ds.transform(np.zeros((4, 3)))
+
+
+def test_csv_header_x_y_class_takes_class_as_the_label(tmp_path):
+    # "y" is a label name only when no better one is there: in x,y,class it is a coordinate
+    path = tmp_path / "d.csv"
+    path.write_text("x,y,class\n1,5,0\n2,3,1\n5,1,0\n2,9,1\n")
+    X, y, c = make_dataset("file", data_path=path)
+    np.testing.assert_array_equal(X, [[1, 5], [2, 3], [5, 1], [2, 9]])
+    np.testing.assert_array_equal(y, [0, 1, 0, 1])
+    assert c == 2
+    path.write_text("x,y\n1,0\n2,1\n3,0\n")   # alone, y is the label
+    X, y, _ = make_dataset("file", data_path=path)
+    np.testing.assert_array_equal(X.ravel(), [1, 2, 3])
+    np.testing.assert_array_equal(y, [0, 1, 0])
+
+
+@pytest.mark.parametrize("kind", ["csv", "npz"])
+def test_values_beyond_float32_are_named_not_left_to_diverge(tmp_path, kind):
+    X = np.array([[0.5, 1.0], [1e39, 2.0], [0.1, 0.2]])
+    y = np.array([0, 1, 0])
+    if kind == "csv":
+        path = tmp_path / "big.csv"
+        path.write_text("a,b,label\n" + "\n".join(f"{a:g},{b:g},{l}" for (a, b), l in zip(X, y)) + "\n")
+    else:
+        path = tmp_path / "big.npz"
+        np.savez(path, X=X, y=y)
+    with pytest.raises(DataError, match=r"big\.(csv|npz): feature value 1e\+39 is too large"):
+        make_dataset("file", data_path=path)
+
+
+def test_npz_with_no_examples_is_named(tmp_path):
+    path = tmp_path / "empty.npz"
+    np.savez(path, X=np.zeros((0, 4)), y=np.zeros(0, dtype=int))
+    with pytest.raises(DataError, match=r"empty\.npz: no examples"):
+        make_dataset("file", data_path=path)
+
+
+def test_idx_folder_ignores_hidden_and_macos_sidecar_files(tmp_path):
+    # a drive copied from macOS holds "._name" files beside the real ones; they sort first
+    (tmp_path / "._train-images-idx3-ubyte").write_bytes(b"\x00\x05\x16\x07junk")
+    (tmp_path / "._train-labels-idx1-ubyte").write_bytes(b"\x00\x05\x16\x07junk")
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(idx_bytes(IMAGES))
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(LABELS))
+    X, y, c = make_dataset("idx", data_path=tmp_path)
+    assert X.shape == (5, 12) and c == 4

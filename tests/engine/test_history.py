@@ -110,3 +110,12 @@ def test_csv_export_round_trip(tmp_path):
     assert last["output/act_mean"] == ""  # missing values are empty cells, not "nan"
     assert {f"hidden1/{k}" for k in LAYER_KEYS} <= set(last)
     assert rows[4]["events"] == "lr change" and rows[0]["events"] == ""
+
+
+def test_the_json_export_ends_at_the_newest_snapshot_whatever_the_stride():
+    h = History(max_snapshots=3)
+    for s in range(2, 23, 2):
+        h.append_snapshot(snapshot(s))
+    steps = [snap["step"] for snap in h.to_json_obj()["snapshots"]]
+    assert steps[-1] == 22 and steps == sorted(set(steps))  # the newest, once, after the kept ones
+    assert len(h.snapshots) <= 3
