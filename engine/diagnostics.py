@@ -185,6 +185,7 @@ class Diagnostics:
         self.probes: deque[list[dict]] = deque(maxlen=max(UR_WINDOW, PROBE_WINDOW))
         self.n_probes = 0
         self.last_probe_step: int | None = None
+        self.lr_now: float | None = None  # the learning rate in use (a schedule moves it off cfg.lr)
 
     # ------------------------------------------------------------------ entry point
     def observe(self, scalars: dict | None, record: dict | None, event: dict | None = None) -> list[dict]:
@@ -203,6 +204,7 @@ class Diagnostics:
         data_loss = float(s.get("data_loss", loss))
         acc = s.get("train_acc")
         self.steps_seen += 1
+        self.lr_now = s.get("lr", self.lr_now)
         if self.first_loss is None:
             self.first_loss = self.loss_ema = loss
             self._initial_loss(step, data_loss, float(s.get("reg_loss") or 0.0), found)
@@ -262,7 +264,7 @@ class Diagnostics:
                  f"(~{UPDATE_RATIO_TARGET:g} is healthy)" if known else "")
         self._add(found, "lr_too_low", step, "warning",
                   f"the loss has barely moved over the last {LR_LOW_WINDOW} steps ({early:.4g} -> {late:.4g}, "
-                  f"{100 * drop:+.1f}%) and is still far from 0{moved} (learning rate {self.cfg.lr:g})")
+                  f"{-100 * drop:+.1f}%) and is still far from 0{moved} ({self._lr_text()})")
 
     def _underfitting(self, step: int, found: list[dict]) -> None:
         if (step < UNDERFIT_MIN_STEPS or self.train_acc_ema is None or not self.vals
@@ -354,7 +356,9 @@ class Diagnostics:
                               f"limits, gradient ~0); saturated layers: {{listing}}")
 
     def _dead_units(self, step: int, found: list[dict]) -> None:
-        if self.cfg.activation == "relu":
+        # under zeros init every unit outputs 0 because all are the same, not because they died:
+        # that is the symmetry finding, which leaky ReLU would not fix
+        if self.cfg.activation == "relu" and self.cfg.init != "zeros":
             self._layers_over(step, found, "dead_units", "dead_units", DEAD_UNITS_FRAC,
                               "{pct}% of {worst}'s ReLU units output 0 for every example of the batch "
                               "(dead: no gradient reaches their weights); by layer: {listing}")
@@ -392,28 +396,34 @@ class Diagnostics:
             return
         low = {n: r for n, r in ratios.items() if r < UPDATE_RATIO_LOW}
         high = {n: r for n, r in ratios.items() if r > UPDATE_RATIO_HIGH}
-        lr = self.cfg.lr
         fitting = self.loss_ema is not None and self.loss_ema > LR_LOW_MIN_LOSS * self.ln_c
         if low and fitting and not self.reported & {"exploding_loss", "diverged"}:
             worst = min(low, key=low.get)
             self._add(found, "update_ratio_low", step, "warning",
                       f"{worst}'s weights change by only {low[worst]:.1e} of their size per step (median of the "
                       f"last {UR_WINDOW} probes; ~{UPDATE_RATIO_TARGET:g} is healthy); low in: "
-                      + ", ".join(f"{n} {r:.0e}" for n, r in low.items()) + f" (learning rate {lr:g})", layer=worst)
+                      + ", ".join(f"{n} {r:.0e}" for n, r in low.items()) + f" ({self._lr_text()})", layer=worst)
         if high:
             worst = max(high, key=high.get)
             self._add(found, "update_ratio_high", step, "warning",
                       f"{worst}'s weights change by {high[worst]:.2g} of their size per step (median of the last "
                       f"{UR_WINDOW} probes; ~{UPDATE_RATIO_TARGET:g} is healthy); high in: "
-                      + ", ".join(f"{n} {r:.1e}" for n, r in high.items()) + f" (learning rate {lr:g})", layer=worst)
+                      + ", ".join(f"{n} {r:.1e}" for n, r in high.items()) + f" ({self._lr_text()})", layer=worst)
 
     # ------------------------------------------------------------------ events
     def _diverged(self, ev: dict, found: list[dict]) -> None:
         step = int(ev.get("step", 0))
         msg = ev.get("message") or f"the loss became NaN or infinite after step {step}"
-        self._add(found, "diverged", step, "error", f"{msg} (learning rate {self.cfg.lr:g})")
+        self._add(found, "diverged", step, "error", f"{msg} ({self._lr_text()})")
 
     # ------------------------------------------------------------------ bookkeeping
+    def _lr_text(self) -> str:
+        base = self.cfg.lr
+        now = self.lr_now if self.lr_now is not None else base
+        if math.isclose(now, base, rel_tol=1e-9):
+            return f"learning rate {base:g}"
+        return f"learning rate {now:.3g} now, {base:g} before the schedule"
+
     def _add(self, found: list[dict], code: str, step: int, severity: str, message: str,
              layer: str | None = None) -> None:
         if code in self.reported:

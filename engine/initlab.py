@@ -56,8 +56,9 @@ def format_table(result: dict) -> str:
     blocks = " ▁▂▃▄▅▆▇█"
     for layer in result["layers"]:
         counts = layer["hist"]["counts"]
-        # 20-character sparkline of the histogram (pairs of bins merged)
-        merged = [sum(counts[i:i + 2]) for i in range(0, len(counts), max(1, len(counts) // 20))]
+        # a sparkline of at most 20 characters: consecutive bins merged, every bin in exactly one
+        per = -(-len(counts) // 20)
+        merged = [sum(counts[i:i + per]) for i in range(0, len(counts), per)]
         top = max(merged) or 1
         spark = "".join(blocks[min(8, round(8 * c / top))] for c in merged)
         frac = layer[kind]

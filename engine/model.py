@@ -144,6 +144,9 @@ class MLP(nn.Module):
     def reinit(self, scheme: str, init_std: float = 0.01, generator: torch.Generator | None = None) -> None:
         for layer in self.all_linears:
             init_linear(layer, scheme, init_std, generator)
+        for act in self.acts:  # learned activation parameters (PReLU's slopes) start over too
+            if hasattr(act, "reset_parameters"):
+                act.reset_parameters()
         if self.bns is not None:
             for bn in self.bns:
                 bn.reset_parameters()

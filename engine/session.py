@@ -169,11 +169,18 @@ class TrainingSession:
         self.cfg.init = scheme
         self.model.reinit(scheme, self.cfg.init_std, self._g_init)
         self.optimizer = self._make_optimizer()  # old moments describe weights that are gone
+        if self.diagnostics is not None:  # a fresh network: its first loss, its own findings
+            self.diagnostics = Diagnostics(self.cfg, self.data.n_classes)
         label = f"re-init: {scheme}" + (f" (std {self.cfg.init_std:g})" if scheme in STD_INITS else "")
         self._event("reinit", label, scheme=scheme, init_std=self.cfg.init_std)
 
     def _apply_optimizer(self, name: str, params: dict) -> None:
         old = self.cfg.optimizer
+        try:  # checked when asked for, against the setup of then; commands queued since may have changed it
+            self.cfg.copy(optimizer=name, **params).validate()
+        except ConfigError as exc:
+            self._event("refused", f"optimizer {name} not applied", message=f"optimizer {name} not applied: {exc}")
+            return
         for k, v in params.items():
             setattr(self.cfg, k, v)
         self.cfg.optimizer = name
@@ -348,7 +355,7 @@ class TrainingSession:
         msg = (f"loss became {'NaN' if math.isnan(loss) else 'infinite'} at step {step}"
                + (f" (last finite loss {last:.4g})" if last is not None else "")
                + ": the learning rate is probably too high")
-        ev = self._event("diverged", "diverged", loss=None, last_finite_loss=last, message=msg)
+        ev = self._event("diverged", "diverged", step=step, loss=None, last_finite_loss=last, message=msg)
         self.error = msg
         self._diagnose(None, None, ev)
         self._set_state(DIVERGED)
@@ -375,6 +382,9 @@ class TrainingSession:
                 self._cond.wait_for(lambda: not self.busy, wait)
 
     def resume(self) -> None:
+        if self._thread is None:  # never started: there is no loop to wake
+            self.start()
+            return
         with self._cond:
             if self.state in (PAUSED, DIVERGED, IDLE):
                 self.error = None
@@ -384,6 +394,8 @@ class TrainingSession:
     def single_step(self) -> None:
         """While paused: take exactly one step."""
         with self._cond:
+            if self.state == RUNNING:  # steps are being taken anyway; a request would fire after the next pause
+                return
             if self._thread is None:
                 self._set_state(PAUSED)
                 self._spawn_loop()

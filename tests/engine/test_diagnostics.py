@@ -238,3 +238,36 @@ def test_real_runs_fire_the_lecture_findings():
     assert "lr_too_low" in run("lr_too_low", 250)
     assert "overfitting" in run("overfit_tiny_subset", 200)
     assert "dead_units" in run("lr_too_high", 60, lr=3.0)
+
+
+def test_messages_give_the_learning_rate_in_use_and_the_loss_change_with_its_sign():
+    # a schedule moves the rate off cfg.lr: the message must name the rate the steps used
+    d = diag(lr=0.05, schedule="step", step_size=100, gamma=0.1)
+    d.observe({"step": 1, "loss": 1.1, "train_acc": 0.3, "lr": 5e-5}, None)
+    found = d.observe(None, None, {"event": "diverged", "step": 2, "message": "loss became NaN at step 2"})
+    assert "learning rate 5e-05 now, 0.05 before the schedule" in found[0]["message"]
+    assert "learning rate 0.05)" in diag(lr=0.05).observe(None, None, {"event": "diverged", "step": 2})[0]["message"]
+    # a loss that fell a little is shown as a fall
+    falling = feed(diag(lr=1e-6), 400, loss=lambda s: 1.9 - 1e-5 * s, acc=lambda s: 0.33,
+                   layers=lambda s: healthy_layers(update_ratio=2e-7), val=lambda s: (0.33, 1.9))
+    msg = falling[codes(falling).index("lr_too_low")]["message"]
+    assert "%)" in msg and ", -0." in msg
+
+
+def test_dead_units_is_not_reported_for_zeros_init():
+    # every unit is 0 because all are the same (symmetry), not because they died
+    zero = lambda s: [layer("hidden1", act_mean=0.0, act_std=0.0, unit_spread=0.0, dead_units=1.0), output_layer()]  # noqa: E731
+    found = feed(diag(activation="relu", init="zeros"), 40, layers=zero)
+    assert "dead_units" not in codes(found) and "symmetry" in codes(found)
+
+
+def test_reinit_starts_the_diagnostics_over():
+    s = TrainingSession(RunConfig(dataset="spiral", n_samples=300, depth=2, width=32, batch_size=32,
+                                  activation="tanh", init="xavier_normal", optimizer="sgd", lr=0.01))
+    for _ in range(30):
+        s.step()
+    before = s.diagnostics
+    s.reinit("normal", 1.0)
+    out = s.step()
+    assert s.diagnostics is not before and s.diagnostics.first_loss == out["loss"]
+    assert s.diagnostics.steps_seen == 1

@@ -67,3 +67,18 @@ def test_bn_toggle_keeps_linear_weights_and_changes_forward():
     assert not m.bn
     assert all(torch.equal(b, l.weight) for b, l in zip(before, m.all_linears))
     assert torch.allclose(m(x), out_plain)
+
+
+@pytest.mark.parametrize("bins", [10, 40, 100])
+def test_init_lab_sparkline_shows_every_bin_once(bins):
+    from engine.initlab import format_table
+    counts = [0] * bins
+    counts[-1] = 50   # a spike at the top edge only (tanh saturating at +1)
+    counts[0] = 50
+    layer = {"name": "hidden1", "act_mean": 0.0, "act_std": 1.0, "sat_frac": 0.5, "dead_frac": None,
+             "hist": {"edges": [-1 + 2 * i / bins for i in range(bins + 1)], "counts": counts}}
+    result = {"depth": 1, "width": 8, "activation": "tanh", "init": "normal", "init_std": 1.0, "bn": False,
+              "n": 100, "layers": [layer]}
+    spark = format_table(result).splitlines()[2].split("  ")[-1]
+    assert len(spark) <= 20 and spark[0] == "█" and spark[-1] == "█"
+    assert set(spark[1:-1]) <= {" "}

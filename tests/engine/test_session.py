@@ -153,7 +153,8 @@ def test_nan_pauses_and_keeps_history():
             break
     assert s.state == DIVERGED
     ev = [e for e in s.history.events if e["event"] == "diverged"]
-    assert len(ev) == 1 and ev[0]["step"] == s.step_count
+    # the step that diverged, as its message says (the history holds the steps before it)
+    assert len(ev) == 1 and ev[0]["step"] == s.step_count + 1 and f"at step {s.step_count + 1}" in ev[0]["message"]
     assert ev[0]["last_finite_loss"] is not None and math.isfinite(ev[0]["last_finite_loss"])
     assert len(s.history) == s.step_count >= 1  # everything before the NaN is kept
     assert "at step" in s.error
@@ -344,3 +345,43 @@ def test_a_forward_pass_that_fails_on_a_probe_step_leaves_the_probe_disarmed():
     s.probing = False
     s.step()  # an unprobed step after it keeps nothing
     assert s.probe._acts == [] and s.model.capture is None
+
+
+def test_an_optimizer_switch_made_invalid_by_a_queued_one_is_refused_in_words():
+    s = make()
+    s.set_optimizer("momentum", momentum=0.0)
+    s.set_optimizer("nesterov")  # valid against the setup of now (momentum 0.9), not after the first
+    s.step()
+    assert s.cfg.optimizer == "momentum" and s.cfg.momentum == 0.0
+    refused = [e for e in s.history.events if e["event"] == "refused"]
+    assert len(refused) == 1 and "nesterov needs momentum > 0" in refused[0]["message"]
+    assert s.step() is not None  # training goes on
+
+
+def test_reinit_resets_learned_activation_parameters():
+    s = make(activation="prelu", optimizer="adam", lr=0.05)
+    for _ in range(50):
+        s.step()
+    slopes = [a.weight.item() for a in s.model.acts]
+    assert any(abs(v - 0.25) > 1e-3 for v in slopes)  # learned away from PReLU's start
+    s.reinit("he_normal")
+    s.apply_commands()
+    assert [a.weight.item() for a in s.model.acts] == [0.25] * len(slopes)
+
+
+def test_resume_of_a_session_never_started_starts_it():
+    s = TrainingSession(RunConfig(**{**SMALL, "steps": 100_000}))
+    s.resume()
+    try:
+        deadline = 10.0
+        import time
+        t0 = time.monotonic()
+        while s.step_count < 5 and time.monotonic() - t0 < deadline:
+            time.sleep(0.01)
+        assert s.step_count >= 5 and s.alive
+        s.single_step()  # while running: nothing queued for later
+        s.pause(wait=5.0)
+        assert s._step_requests == 0
+    finally:
+        s.stop()
+
