@@ -84,6 +84,9 @@ class TrainingSession:
         self.yv = torch.as_tensor(self.data.y_val, device=self.device)
         self.n_train = len(self.y)
         self.batch_size = min(cfg.batch_size, self.n_train)
+        if cfg.bn and self.batch_size < 2:  # the config cannot know what the validation split leaves
+            raise ConfigError(f"batch norm needs at least 2 training examples; the validation split leaves "
+                              f"{self.n_train} (lower val_fraction or use more samples)")
         self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
         self.total_steps = (math.ceil(cfg.epochs * self.steps_per_epoch) if cfg.epochs else cfg.steps)
         self.optimizer = self._make_optimizer()

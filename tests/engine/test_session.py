@@ -385,3 +385,9 @@ def test_resume_of_a_session_never_started_starts_it():
     finally:
         s.stop()
 
+
+
+def test_bn_with_one_training_example_left_by_the_split_is_refused_in_words():
+    cfg = RunConfig(dataset="spiral", n_samples=10, val_fraction=0.9, bn=True, depth=2, width=16)
+    with pytest.raises(ConfigError, match="batch norm needs at least 2 training examples; the validation split leaves 1"):
+        TrainingSession(cfg)
