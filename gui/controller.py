@@ -211,26 +211,29 @@ class Controller(QObject):
             self.session.stop(timeout)
 
     # ------------------------------------------------------------------ live commands
-    def set_lr(self, lr: float) -> None:
-        self._command("set_lr", lr)
+    # each returns whether the run took the command (a refusal is shown through errorOccurred)
+    def set_lr(self, lr: float) -> bool:
+        return self._command("set_lr", lr)
 
-    def reinit(self, scheme: str, init_std: float | None = None) -> None:
-        self._command("reinit", scheme, init_std)
+    def reinit(self, scheme: str, init_std: float | None = None) -> bool:
+        return self._command("reinit", scheme, init_std)
 
-    def set_optimizer(self, name: str, **params: Any) -> None:
-        self._command("set_optimizer", name, **params)
+    def set_optimizer(self, name: str, **params: Any) -> bool:
+        return self._command("set_optimizer", name, **params)
 
-    def set_bn(self, on: bool) -> None:
-        self._command("set_bn", on)
+    def set_bn(self, on: bool) -> bool:
+        return self._command("set_bn", on)
 
-    def _command(self, name: str, *args: Any, **kw: Any) -> None:
+    def _command(self, name: str, *args: Any, **kw: Any) -> bool:
         if not self.live:
             self.errorOccurred.emit("no run is going: start one first")
-            return
+            return False
         try:
             getattr(self.session, name)(*args, **kw)
         except BabysitError as exc:
             self.errorOccurred.emit(str(exc))
+            return False
+        return True
 
     # ------------------------------------------------------------------ the delivery
     def tick(self) -> int:

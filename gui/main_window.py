@@ -249,6 +249,8 @@ class MainWindow(QMainWindow):
                 self._show_error(str(exc))
                 return
             c.step(cfg)
+            if c.session is not None and self.banner.level == "error":
+                self.banner.hide()  # the run is built: the error of an earlier attempt is over
         elif c.live:
             c.step()
         self._update_actions()
@@ -270,29 +272,42 @@ class MainWindow(QMainWindow):
         if problem:
             self._show_error(problem)
             return False
-        if self.controller.live:
-            self.controller.set_lr(lr)
+        unchanged = float(lr) == self._setup_value("lr")  # the rate in use: no command, no marker
+        if self.controller.live and not unchanged and not self.controller.set_lr(lr):
+            self.knobs.show_config(self.setup.config())  # refused: the knobs go back to what runs
+            return False
         self.setup.set_value("lr", float(lr))
         if show:   # the knobs already show what they sent (and a slider mid-drag must not jump)
             self.knobs.set_lr(float(lr))
         return True
 
     def request_reinit(self, scheme: str, std: float | None = None) -> None:
-        if self.controller.live:
-            self.controller.reinit(scheme, std)
+        if self.controller.live and not self.controller.reinit(scheme, std):
+            return
         self.setup.set_value("init", scheme)
         if std is not None:
             self.setup.set_value("init_std", std)
 
     def request_optimizer(self, name: str) -> None:
-        if self.controller.live:
-            self.controller.set_optimizer(name)
+        # the optimizer in use picked again: nothing to do (rebuilding it would drop its state)
+        if name == self._setup_value("optimizer"):
+            return
+        if self.controller.live and not self.controller.set_optimizer(name):
+            self.knobs.show_config(self.setup.config())  # refused: the knobs go back to what runs
+            return
         self.setup.set_value("optimizer", name)
 
     def request_bn(self, on: bool) -> None:
-        if self.controller.live:
-            self.controller.set_bn(on)
+        if bool(on) == self._setup_value("bn"):
+            return
+        if self.controller.live and not self.controller.set_bn(on):
+            self.knobs.show_config(self.setup.config())
+            return
         self.setup.set_value("bn", bool(on))
+
+    def _setup_value(self, name: str) -> object:
+        """What the setup panel holds for `name` (None where its field does not parse)."""
+        return getattr(self.setup.config(), name, None)
 
     # ================================================================== feedback
     def _on_setup_changed(self) -> None:
@@ -330,6 +345,10 @@ class MainWindow(QMainWindow):
                 "The curves are kept. Lower the learning rate or re-initialise, then Resume (Space).", "warning")
         elif state == RUNNING and self.banner.level == "warning":
             self.banner.hide()
+        elif state in ENDED_STATES and self.banner.level == "warning" and self.banner.isVisible():
+            # the diverged banner asked for Resume, which an ended run no longer offers
+            self.banner.show_message("Training diverged; the run has ended. The curves are kept: export "
+                                     "them, or Reset (Ctrl+R) to set up a new run.", "warning")
         self._update_actions()
 
     def _idle_text(self) -> str:
@@ -350,8 +369,11 @@ class MainWindow(QMainWindow):
         self.epoch_label.setText(f"epoch {p.get('epoch', 0)}")
         rate = (p.get("steps_per_s") or 0.0) if self.controller.state == RUNNING else 0.0
         self.rate_label.setText(f"{rate:,.0f} steps/s" if rate else "– steps/s")
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(min(step, max(total, 1)))
+        # QProgressBar holds 32-bit ints: a target beyond them (epochs=1e9) is shown in thousandths
+        scale = 1 if total < 2**31 else total / 1000
+        top = max(int(total / scale), 1)
+        self.progress.setRange(0, top)
+        self.progress.setValue(min(int(step / scale), top))
 
     def _on_error(self, message: str) -> None:
         self._show_error(message)
@@ -450,22 +472,38 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"exported {what}: {n} file{'s' if n != 1 else ''} in {path}", 8000)
 
     def export_png_dialog(self) -> None:
+        if self._nothing_recorded():
+            return
         path, _ = QFileDialog.getSaveFileName(self, "Export dashboard PNG", str(Path(self._last_dir()) / "dashboard.png"),
                                               "PNG image (*.png)")
         if path:
+            if Path(path).suffix.lower() != ".png":   # "dash" typed without the extension
+                path += ".png"
             self._export("the dashboard", lambda: self.dashboard.export_dashboard_png(path), path)
 
     def export_all_dialog(self) -> None:
+        if self._nothing_recorded():
+            return
         path = QFileDialog.getExistingDirectory(self, "Export all plots into a folder", self._last_dir())
         if path:
             self._export("all plots", lambda: self.dashboard.export_all(path), path)
 
     def export_metrics_dialog(self) -> None:
+        if self._nothing_recorded():
+            return
         path, _ = QFileDialog.getSaveFileName(self, "Export metrics (CSV and JSON)",
                                               str(Path(self._last_dir()) / "metrics.csv"), "CSV (*.csv)")
         if path:
             p = Path(path)
             self._export("metrics", lambda: self.export_metrics(p.parent, p.stem), str(p.parent))
+
+    def _nothing_recorded(self) -> bool:
+        """True (and the user is told) when there is no run's data to export yet."""
+        if len(self.controller.history) == 0:
+            QMessageBox.information(self, "Nothing to export yet",
+                                    "No step has been recorded yet: start a run (F5) first.")
+            return True
+        return False
 
     # ================================================================== settings and closing
     def restore_settings(self) -> None:

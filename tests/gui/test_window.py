@@ -353,3 +353,78 @@ def test_scripted_run_with_an_invalid_step_count_fails_instead_of_hanging(qapp, 
     from gui.app import run_gui
     assert run_gui(steps=0, export=str(tmp_path / "x"), quit=True) == 2
     assert "steps" in capsys.readouterr().err
+
+
+def test_a_knob_change_the_run_refuses_is_not_copied_into_the_setup(window, qtbot):
+    # batches of one: batch norm is refused by the run, so the setup must not claim it
+    start(window, qtbot, FAST.copy(batch_size=1))
+    c = window.controller
+    window.knobs.bn_check.click()
+    assert "batch norm" in window.banner.text()
+    assert c.session.cfg.bn is False and window.setup.config().bn is False
+    assert not window.knobs.bn_check.isChecked()  # the knob shows what runs
+    assert window.setup.is_valid()
+
+
+def test_the_rate_or_optimizer_in_use_picked_again_is_no_change(window, qtbot):
+    start(window, qtbot)
+    c, k = window.controller, window.knobs
+    for _ in range(3):
+        k.lr_edit.setText("3e-3")  # FAST's rate, the one in use
+        qtbot.keyClick(k.lr_edit, Qt.Key.Key_Return)
+    k.optimizer_combo.setCurrentText(FAST.optimizer)
+    k.optimizer_combo.activated.emit(k.optimizer_combo.currentIndex())
+    k.lr_edit.setText("1e-2")  # a real change afterwards arrives, alone
+    qtbot.keyClick(k.lr_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: any(e["event"] == "lr" for e in c.history.events), timeout=WAIT)
+    knob_events = [e for e in c.history.events if e["event"] in ("lr", "optimizer")]
+    assert [e["label"] for e in knob_events] == ["lr 3e-3 → 0.01"]
+
+
+def test_a_huge_epoch_count_keeps_the_progress_bar_working(window, qtbot):
+    start(window, qtbot, FAST.copy(epochs=1e9))  # epochs, when set, decide the target
+    total = window.controller.session.total_steps
+    assert total > 2**31
+    qtbot.waitUntil(lambda: window.progress.maximum() > 1, timeout=WAIT)
+    assert window.progress.maximum() == 1000 and 0 <= window.progress.value() <= 1000
+
+
+def test_banners_follow_the_run(window, qtbot, tmp_path):
+    # a failed start's error goes once Step builds a run
+    window.setup.set_config(FAST.copy(dataset="file", data_path=str(tmp_path / "nope.csv")))
+    window.act_start.trigger()
+    assert "not found" in window.banner.text() and window.banner.isVisible()
+    window.setup.set_config(FAST)
+    window.act_step.trigger()
+    qtbot.waitUntil(lambda: len(window.controller.history) >= 1, timeout=WAIT)
+    assert not window.banner.isVisible()
+    window.reset()
+    # a diverged run that is stopped no longer asks for Resume
+    window.setup.set_config(FAST.copy(init="normal", init_std=100.0, depth=4, lr=100.0, optimizer="sgd"))
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "diverged", timeout=WAIT)
+    assert "Resume" in window.banner.text()
+    window.act_stop.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "stopped", timeout=WAIT)
+    assert window.banner.isVisible() and "Resume" not in window.banner.text() and "Reset" in window.banner.text()
+
+
+def test_exports_before_any_run_say_there_is_nothing_and_write_nothing(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    told: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: told.append(title))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "m.csv"), ""))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    for action in (window.act_export_metrics, window.act_export_png, window.act_export_all):
+        action.trigger()
+    assert told == ["Nothing to export yet"] * 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dashboard_png_named_without_its_extension_gets_one(window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    start(window, qtbot)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "dash"), ""))
+    window.act_export_png.trigger()
+    assert (tmp_path / "dash.png").is_file() and not (tmp_path / "dash").exists()
+    assert not QImage(str(tmp_path / "dash.png")).isNull()
