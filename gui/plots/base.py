@@ -333,6 +333,10 @@ class BasePlot(QtWidgets.QWidget):
         path = Path(path)
         self.ensure_current()
         with self._export_geometry(size):
+            # the image exporter brings the items' transforms up to date before it paints; the SVG
+            # exporter does not, so a chart laid out anew for the export (a tab never shown) would
+            # have its curves, bands and markers placed for its old size
+            self.glw.scene().prepareForPaint()
             data = SVGExporter(self.glw.ci).export(toBytes=True)
         atomic_write_with(path, lambda f: f.write(data), mode="wb")
         return path

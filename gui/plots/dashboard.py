@@ -103,16 +103,18 @@ class Dashboard(QtWidgets.QWidget):
         full = not same or self._seen is None or key[1] != self._seen[1]
         self._history = weakref.ref(history)
         self._seen = key
+        self._add_markers(history)
         # every curve's display data is computed once, after its data and the step range are set
         with Curve.deferred():
             shown = [p for p in self._plots.values() if p.feed(history, full)]
             steps = history.column("step")
             if len(steps):
-                self.step_axis.follow(*self._step_range(float(steps[0]), float(steps[-1])),
+                # a marker past the data (the step that diverged is never stored) stays in view
+                last = max(float(steps[-1]), float(self._marked[-1]["step"]) if self._marked else 0.0)
+                self.step_axis.follow(*self._step_range(float(steps[0]), last),
                                       [item.getViewBox() for p in shown for item in p.time_plots()])
         for plot in shown:
             plot.settle()
-        self._add_markers(history)
         self._stagger(shown)
 
     def _stagger(self, shown: list[BasePlot]) -> None:

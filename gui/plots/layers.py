@@ -48,6 +48,7 @@ class LayerCurves:
         self.names: list[str] = []
         self.curves: list[tuple[int, pg.PlotDataItem]] = []
         self._dots = False  # symbols while there are too few points to draw a line
+        self._zero: dict[int, str] = {}  # layers a log axis cannot draw, and why (said in the legend)
 
     def sync(self, names: list[str]) -> bool:
         """Make one curve per layer if the layers changed. Returns True when rebuilt."""
@@ -61,10 +62,16 @@ class LayerCurves:
                                          pen=theme.pen(theme.layer_colour(j, len(names)), self.width))
             self.curves.append((j, curve))
         self._dots = False
-        if self.legend is not None:
-            self.legend.setText(theme.legend_html(
-                [(names[j], theme.layer_colour(j, len(names))) for j, _ in self.curves]))
+        self._zero = {}
+        self._set_legend()
         return True
+
+    def _set_legend(self) -> None:
+        if self.legend is not None:
+            names = self.names
+            self.legend.setText(theme.legend_html(
+                [(names[j] + self._zero.get(j, ""),
+                  theme.layer_colour(j, len(names))) for j, _ in self.curves]))
 
     def set(self, steps: np.ndarray, matrix: np.ndarray) -> None:
         dots = len(steps) < 3
@@ -77,6 +84,21 @@ class LayerCurves:
                 curve.setSymbolPen(None)
             curve.setData(steps, matrix[:, j] if matrix.ndim == 2 and j < matrix.shape[1] else [])
         self._dots = dots
+        if self.plot.getAxis("left").logMode and matrix.ndim == 2 and len(matrix):
+            # a log axis cannot draw 0 (all-zero weights or gradients, e.g. zeros init): a layer whose
+            # recent values are all 0 says so in the legend instead of vanishing without a word
+            recent = matrix[-min(len(matrix), 20):]
+            zero = {}
+            for j, _ in self.curves:
+                if j >= matrix.shape[1]:
+                    continue
+                if np.all(recent[:, j] == 0):
+                    zero[j] = " = 0, off the log scale"
+                elif self.key == "update_ratio" and np.all(np.isnan(recent[:, j])):
+                    zero[j] = " undefined (‖W‖ = 0)"  # the probes give no ratio for all-zero weights
+            if zero != self._zero:
+                self._zero = zero
+                self._set_legend()
 
     def clear(self) -> None:
         for _, curve in self.curves:

@@ -380,3 +380,56 @@ def test_data_loss_curve_joins_the_loss_chart_and_its_csv_only_with_l2(dash):
     assert all(math.isfinite(float(r[header.index("data_loss_smoothed")])) for r in rows)
     dash.reset()
     assert not dash.loss.data_loss.isVisible() and "data_loss_smoothed" not in dash.loss.csv_table()[0]
+
+
+def _grey(image: QImage, w: int = 120, h: int = 80) -> np.ndarray:
+    small = image.convertToFormat(QImage.Format.Format_Grayscale8).scaled(w, h)
+    return np.array([[small.pixelColor(x, y).value() for x in range(w)] for y in range(h)], dtype=float)
+
+
+def test_an_svg_of_a_never_shown_tab_is_drawn_where_its_png_is(dash, history, qtbot, tmp_path):
+    # the chart is laid out anew for the export; the SVG exporter must see the new transforms
+    from PySide6.QtGui import QColor, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+    dash.resize(1400, 900)
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.refresh(history)  # the Activations tab is never shown
+    plot = dash.activations
+    svg = plot.export_svg(tmp_path / "a.svg")
+    png = QImage(str(plot.export_png(tmp_path / "a.png")))
+    renderer = QSvgRenderer(str(svg))
+    drawn = QImage(png.size(), QImage.Format.Format_ARGB32)
+    drawn.fill(QColor("white"))
+    painter = QPainter(drawn)
+    renderer.render(painter)
+    painter.end()
+    a, b = _grey(png), _grey(drawn)
+    assert np.mean(np.abs(a - b)) < 12  # grey levels 0..255: the same picture, up to anti-aliasing
+
+
+def test_a_marker_past_the_last_stored_step_is_in_view(dash, qtbot):
+    # the step that diverged is never stored (its loss is not finite): its marker lies past the data
+    h = train(steps=40, commands=False, lr=100.0, optimizer="sgd", init="normal", init_std=1.0)
+    diverged = next(e for e in h.events if e["event"] == "diverged")
+    assert diverged["step"] > h.last_step
+    dash.resize(1200, 800)
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.refresh(h)
+    qtbot.waitUntil(lambda: dash.loss.plot.viewRange()[0][1] >= diverged["step"])
+    assert dash.loss.plot.viewRange()[0][0] <= 1
+
+
+def test_all_zero_gradients_are_named_in_the_legend_of_the_log_chart(dash):
+    h = train(steps=20, commands=False, init="zeros", depth=2)
+    dash.refresh(h)
+    dash.gradients.ensure_current()
+    dash.update_ratio.ensure_current()
+    legend = dash.gradients.legend.text
+    assert "hidden1 = 0, off the log scale" in legend  # zero init: nothing reaches the hidden weights
+    assert "undefined (‖W‖ = 0)" in dash.update_ratio.legend.text
+    healthy = train(steps=20, commands=False)
+    dash.refresh(healthy)
+    dash.gradients.ensure_current()
+    assert "off the log scale" not in dash.gradients.legend.text
