@@ -149,7 +149,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     argv = list(argv)
     # `lrfind --steps N` is the natural spelling: it means the test's number of LR values
     if argv and argv[0] == "lrfind":
-        argv = [("--lr-steps" if a == "--steps" else a) for a in argv]
+        argv = [("--lr-steps" if a == "--steps" else "--lr-steps=" + a[8:] if a.startswith("--steps=") else a)
+                for a in argv]
     return build_parser().parse_args(argv)
 
 
@@ -203,8 +204,13 @@ def _summary(session, elapsed: float, metrics_out: str | None) -> None:
              f"on {session.cfg.dataset} ({session.data.n_train} train / {session.data.n_val} val, "
              f"{session.data.n_classes} classes), device {session.device}"]
     if len(h):
-        first, last = float(h.column("loss")[0]), float(h.column("loss")[-1])
-        lines.append(f"loss {first:.4f} -> {last:.4f}   train acc {float(h.column('train_acc')[-1]):.3f}")
+        # one batch's loss is noisy (a short last batch of an epoch more so): the end of the run is
+        # the mean of its last recorded steps
+        loss, acc, at = h.column("loss"), h.column("train_acc"), h.column("step")
+        k = min(50, len(loss))
+        span = f"step {int(at[-1])}" if k == 1 else f"steps {int(at[-k])}-{int(at[-1])}"
+        lines.append(f"loss {float(loss[0]):.4f} at step {int(at[0])} -> {float(loss[-k:].mean()):.4f} "
+                     f"(mean of {span})   train acc {float(acc[-k:].mean()):.3f}")
     if len(h.val_column("step")):
         lines.append(f"val loss {float(h.val_column('val_loss')[-1]):.4f}   val acc {float(h.val_column('val_acc')[-1]):.3f}")
     if session.state == DIVERGED:
@@ -315,3 +321,7 @@ def run(argv: Sequence[str]) -> int:
         print(f"{PROG}: error: {args.command if 'args' in locals() else 'babysit'} failed: "
               f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":  # python -m engine.cli train ...
+    sys.exit(run(sys.argv[1:]))

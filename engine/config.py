@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 
+MAX_STEPS = 100_000_000  # the longest run (steps, or epochs times the batches of an epoch)
 DATASETS = ("spiral", "circles", "moons", "xor", "blobs", "digits", "idx", "file")
 TOY_DATASETS = ("spiral", "circles", "moons", "xor", "blobs")
 PREPROCESS = ("none", "center", "standardize")
@@ -179,10 +180,12 @@ class RunConfig:
             if not math.isfinite(value):
                 p[name] = f"{name} must be finite (got {value})"
                 return
+            # the value as given ({!r} of an int: 100000001, not 1e+08 next to a limit of 1e+08)
+            got = repr(value) if isinstance(value, int) else f"{value:g}"
             if lo is not None and (value <= lo if lo_open else value < lo):
-                p[name] = f"{name} must be {'>' if lo_open else '>='} {lo:g} (got {value:g})"
+                p[name] = f"{name} must be {'>' if lo_open else '>='} {lo:g} (got {got})"
             elif hi is not None and value > hi:
-                p[name] = f"{name} must be <= {hi:g} (got {value:g})"
+                p[name] = f"{name} must be <= {hi:g} (got {got})"
 
         choice("dataset", DATASETS)
         number("n_samples", integer=True, lo=10, hi=1_000_000)
@@ -214,8 +217,8 @@ class RunConfig:
         number("warmup_steps", integer=True, lo=1)
         number("min_lr", lo=0)
         number("batch_size", integer=True, lo=1, hi=1_000_000)
-        number("steps", integer=True, lo=1, hi=100_000_000)
-        number("epochs", lo=0, lo_open=True, optional=True)
+        number("steps", integer=True, lo=1, hi=MAX_STEPS)
+        number("epochs", lo=0, lo_open=True, hi=1_000_000, optional=True)
         number("seed", integer=True, lo=0, hi=2**32 - 1)
         choice("device", DEVICES)
         number("probe_every", integer=True, lo=1)
@@ -227,6 +230,9 @@ class RunConfig:
             p["batch_size"] = "batch norm needs batch_size >= 2 (it normalises over the batch)"
         if self.bn is True and isinstance(self.subset, int) and self.subset < 2:
             p["subset"] = "batch norm needs at least 2 training examples"
+        if (self.schedule == "cosine" and isinstance(self.min_lr, (int, float)) and isinstance(self.lr, (int, float))
+                and self.min_lr > self.lr):
+            p["min_lr"] = f"min_lr ({self.min_lr:g}) is above lr ({self.lr:g}): the cosine schedule ends at min_lr"
         if self.data_path is not None and not isinstance(self.data_path, str):
             p["data_path"] = f"data_path must be a path in quotes, got {self.data_path!r}"
         elif self.dataset in ("idx", "file") and not self.data_path:

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .config import INITS, OPTIMIZERS, STD_INITS, RunConfig, canonical_init, format_lr
+from .config import INITS, MAX_STEPS, OPTIMIZERS, STD_INITS, RunConfig, canonical_init, format_lr
 from .data import Dataset, build_dataset
 from .diagnostics import Diagnostics
 from .errors import ConfigError
@@ -89,6 +89,9 @@ class TrainingSession:
                               f"{self.n_train} (lower val_fraction or use more samples)")
         self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
         self.total_steps = (math.ceil(cfg.epochs * self.steps_per_epoch) if cfg.epochs else cfg.steps)
+        if self.total_steps > MAX_STEPS:  # epochs times the epoch's batches: known only with the data
+            raise ConfigError(f"{cfg.epochs:g} epochs of {self.steps_per_epoch} batches are {self.total_steps:,} steps, "
+                              f"more than the {MAX_STEPS:,} a run may take")
         self.optimizer = self._make_optimizer()
         self.probe = Probe(self.model, cfg.hist_bins)
         self.history: History | None = History() if keep_history else None

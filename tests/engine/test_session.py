@@ -391,3 +391,9 @@ def test_bn_with_one_training_example_left_by_the_split_is_refused_in_words():
     cfg = RunConfig(dataset="spiral", n_samples=10, val_fraction=0.9, bn=True, depth=2, width=16)
     with pytest.raises(ConfigError, match="batch norm needs at least 2 training examples; the validation split leaves 1"):
         TrainingSession(cfg)
+
+
+def test_epochs_that_make_too_many_steps_are_refused_in_words():
+    cfg = RunConfig(dataset="spiral", n_samples=1000, batch_size=1, epochs=500_000, depth=1, width=4)
+    with pytest.raises(ConfigError, match=r"500000 epochs of \d+ batches are [\d,]+ steps, more than the 100,000,000 a run may take"):
+        TrainingSession(cfg)
