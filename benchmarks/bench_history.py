@@ -97,7 +97,7 @@ def measure_memory(steps: int) -> tuple[float, History, float, str]:
 
 def measure_redraw(history: History, repeats: int) -> tuple[list[float], str]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from gui.app import ensure_app  # the app's own style and stylesheet, as in the window
+    from gui.app import ensure_app  # the app's own style, as in the window
     from gui.plots.scalars import LossPlot
     app = ensure_app()
     widget, which = LossPlot(), "gui.plots.scalars.LossPlot"

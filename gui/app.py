@@ -15,6 +15,7 @@ module loads on a background thread after the first paint (see Controller.preloa
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -24,7 +25,6 @@ from PySide6.QtWidgets import QApplication
 
 APP_NAME = "babysit"
 ORG_NAME = "babysit"
-STYLE_PATH = Path(__file__).resolve().parent.parent / "resources" / "style.qss"
 
 
 def make_icon() -> QIcon:
@@ -50,23 +50,36 @@ def ensure_app() -> QApplication:
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])
-        app.setStyle("Fusion")   # the same look on every platform; the stylesheet builds on it
+        app.setStyle("Fusion")   # the same look on every platform
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORG_NAME)
     app.setWindowIcon(make_icon())
-    if STYLE_PATH.is_file() and not app.property("babysit_styled"):
-        try:
-            app.setStyleSheet(app.styleSheet() + "\n" + STYLE_PATH.read_text(encoding="utf-8"))
-            app.setProperty("babysit_styled", True)
-        except OSError:
-            pass  # a missing stylesheet is cosmetic
     return app
+
+
+def export_folder_problem(folder: str) -> str | None:
+    """Why `folder` cannot take the exported files (it is created if missing), or None."""
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        return f"--export needs a folder, and {folder} is a file"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the export folder {folder}: {exc.strerror or exc}"
+    if not os.access(path, os.W_OK):
+        return f"cannot write into the export folder {folder}"
+    return None
 
 
 def run_gui(steps: int | None = None, export: str | None = None, quit: bool = False,
             config: str | None = None) -> int:
     """Open the window. With steps/export/quit: a scripted run (see the module docstring).
     Returns the process exit code."""
+    if export is not None:  # a folder that cannot be written is said now, not after the training
+        problem = export_folder_problem(export)
+        if problem:
+            print(f"babysit: error: {problem}", file=sys.stderr)
+            return 2
     app = ensure_app()
     from .controller import preload_engine
     from .main_window import MainWindow
@@ -79,7 +92,7 @@ def run_gui(steps: int | None = None, export: str | None = None, quit: bool = Fa
         try:
             win.load_config(config)
         except BabysitError as exc:
-            print(f"babysit: {exc}", file=sys.stderr)
+            print(f"babysit: error: {exc}", file=sys.stderr)
             if scripted:
                 win.close()
                 return 2
@@ -103,7 +116,7 @@ def run_gui(steps: int | None = None, export: str | None = None, quit: bool = Fa
             return
         result["code"] = code
         if message:
-            print(f"babysit: {message}", file=sys.stderr)
+            print(f"babysit: {'' if code == 0 else 'error: '}{message}", file=sys.stderr)
         if quit:
             loop.quit()
 
