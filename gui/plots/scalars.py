@@ -15,6 +15,7 @@ from .smoothing import IncrementalEma
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 STEP_LABEL = "step (optimizer updates)"
 MAX_VAL_DOTS = 300
+LOSS_RESOLUTION = float(np.finfo(np.float32).eps) / 2  # the smallest nonzero float32 cross-entropy, about
 
 
 class _SmoothedScalarPlot(BasePlot):
@@ -65,7 +66,7 @@ class _SmoothedScalarPlot(BasePlot):
             steps = history.column("step")
             values = history.column(self.key)
             self.raw.setData(steps, values)
-            self.smooth.setData(steps, self._ema.update(values, rewritten=full))
+            self.smooth.setData(steps, self._shown(self._ema.update(values, rewritten=full)))
             self._update_extra(history, steps, full)
             self._n = n
         nv = history.val.n
@@ -80,6 +81,10 @@ class _SmoothedScalarPlot(BasePlot):
 
     def _update_extra(self, history, steps, full: bool) -> None:
         pass
+
+    def _shown(self, smoothed: np.ndarray) -> np.ndarray:
+        """The smoothed values as drawn (the loss chart floors them on a log axis)."""
+        return smoothed
 
     def clear_data(self) -> None:
         super().clear_data()
@@ -150,6 +155,16 @@ class LossPlot(_SmoothedScalarPlot):
         if self.log_box.isChecked() != on:
             self.log_box.setChecked(on)
         self.plot.setLogMode(x=False, y=bool(on))
+        self.redraw()  # the smoothed curve is floored on a log axis
+
+    def _shown(self, smoothed: np.ndarray) -> np.ndarray:
+        # A float32 cross-entropy below ~6e-8 is exactly 0 (the probability rounds to 1), and
+        # overfitting a few examples gets there. A log axis cannot draw those zeros, and a moving
+        # average of them falls towards 0 forever (1e-36 and below), squeezing the real curve into
+        # the top of the chart: on a log axis the smoothed curve stops at that resolution.
+        if self.log_box.isChecked():
+            return np.maximum(smoothed, LOSS_RESOLUTION)
+        return smoothed
 
     def _update_extra(self, history, steps, full: bool) -> None:
         reg = history.column("reg_loss")
@@ -161,7 +176,7 @@ class LossPlot(_SmoothedScalarPlot):
             self._data_shown = True
             self.set_key()
             full = True
-        self.data_loss.setData(steps, self._data_ema.update(history.column("data_loss"), rewritten=full))
+        self.data_loss.setData(steps, self._shown(self._data_ema.update(history.column("data_loss"), rewritten=full)))
 
     def clear_data(self) -> None:
         super().clear_data()

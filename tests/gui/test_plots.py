@@ -433,3 +433,23 @@ def test_all_zero_gradients_are_named_in_the_legend_of_the_log_chart(dash):
     dash.refresh(healthy)
     dash.gradients.ensure_current()
     assert "off the log scale" not in dash.gradients.legend.text
+
+
+def test_a_loss_of_exactly_zero_does_not_stretch_the_log_axis(dash, qtbot):
+    # overfitting a few examples drives the float32 cross-entropy to exactly 0
+    h = History()
+    for s in range(1, 401):
+        loss = 2.0 * math.exp(-s / 20) if s < 100 else 0.0
+        h.append_scalars({"step": s, "epoch": 0, "loss": loss, "data_loss": loss, "reg_loss": 0.0,
+                          "train_acc": 1.0, "lr": 1e-2})
+    dash.resize(1200, 800)
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.refresh(h)
+    dash.loss.log_box.setChecked(True)
+    smooth = dash.loss.smooth.yData  # the values given, before the axis takes their log
+    assert np.nanmin(smooth) >= 5e-8  # floored at float32's resolution, not 1e-36
+    low, high = dash.loss.plot.getViewBox().viewRange()[1]  # log10 units
+    assert low >= -9 and high <= 2
+    dash.loss.log_box.setChecked(False)  # linear again: the true smoothed values
+    assert np.nanmin(dash.loss.smooth.yData) < 1e-20
