@@ -77,7 +77,7 @@ class RunConfig:
     schedule: str = "constant"
     step_size: int = 1000         # 'step': multiply by gamma every step_size steps
     gamma: float = 0.5            # 'step' factor; 'exponential' reaches gamma after step_size steps
-    warmup_steps: int = 200       # 'warmup': linear ramp from 0 to lr
+    warmup_steps: int = 200       # 'warmup': linear ramp to lr (lr/n at step 1, lr from step n)
     min_lr: float = 0.0           # 'cosine': floor
     batch_size: int = 64
     steps: int = 3000

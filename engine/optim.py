@@ -2,6 +2,16 @@
 
 The schedule is a multiplier on the base learning rate, recomputed every step, so a user who
 moves the LR slider mid-run changes the base and the schedule keeps its shape around it.
+
+The update rules are PyTorch's (torch.optim), with these conventions next to the CS231n notes':
+    momentum   v = mu*v + dW;  W -= lr*v      (the notes: v = mu*v - lr*dW; W += v). One step is the
+               same; when the learning rate changes, PyTorch's form applies the new rate to the
+               whole velocity at once, the notes' form only to new gradients.
+    nesterov   PyTorch's rewriting of the look-ahead gradient, the notes' form with the same caveat.
+    adam       bias-corrected moments, eps added to sqrt(v_hat).
+    weight_decay  the optimizer's own decay of every parameter (biases and batch-norm scale and
+               shift included; decoupled for adamw), not part of the reported loss; the `l2`
+               setting instead adds 0.5*l2*sum(W^2) of the Linear weights to the objective.
 """
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ so it is right for momentum, Adam and weight decay, not only for plain SGD's lr*
 Thresholds (documented for the user, also used by the diagnostics):
     dead_frac   ReLU family (relu, leaky_relu, elu, prelu, gelu): fraction of outputs <= 0
     dead_units  ReLU family: fraction of units that are <= 0 for every example of the batch
-    sat_frac    tanh: |a| > 0.99;  sigmoid: a < 0.01 or a > 0.99 (gradient below ~2% of its peak)
+    sat_frac    tanh: |a| > 0.99;  sigmoid: a < 0.01 or a > 0.99 (the local gradient is then below
+                2% of its peak for tanh, 4% for sigmoid)
 Histograms have a fixed number of bins. Their range is fixed for bounded activations (tanh
 [-1, 1], sigmoid [0, 1]) and otherwise shared by all layers of one snapshot (min..max over all of
 them), so layers side by side are drawn on one scale, as in the lecture's figure.

@@ -1,6 +1,7 @@
 """Probe thresholds and ranges, in a module without torch so the window can import them cheaply.
 
-    sat_frac    tanh: |a| > 0.99;  sigmoid: a < 0.01 or a > 0.99 (gradient below ~2% of its peak)
+    sat_frac    tanh: |a| > 0.99;  sigmoid: a < 0.01 or a > 0.99 (the local gradient is then below
+                2% of its peak for tanh, 4% for sigmoid)
     dead_frac   ReLU family: outputs <= 0
 """
 SATURATION = {"tanh": (-0.99, 0.99), "sigmoid": (0.01, 0.99)}

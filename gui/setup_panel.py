@@ -71,14 +71,15 @@ GROUPS: list[tuple[str, list[Field]]] = [
         G("beta2", "β2", "float"),
         G("eps", "ε", "float"),
         G("rho", "ρ (decay)", "float", "RMSProp's running-average decay"),
-        G("weight_decay", "Weight decay", "float", "the optimizer's own decay (decoupled for adamw)"),
-        G("l2", "L2 penalty", "float", "adds 0.5·l2·ΣW² to the objective"),
+        G("weight_decay", "Weight decay", "float", "the optimizer's own decay of every parameter, biases and BN included "
+          "(decoupled for adamw); not in the reported loss"),
+        G("l2", "L2 penalty", "float", "adds 0.5·l2·ΣW² to the objective (Linear weights only)"),
     ]),
     ("Schedule", [
         G("schedule", "Schedule", "choice", "a multiplier on the learning rate", SCHEDULES),
         G("step_size", "Step size", "int", "steps per decay"),
         G("gamma", "γ (factor)", "float", "'step': factor per step_size; 'exponential': reached after step_size"),
-        G("warmup_steps", "Warm-up steps", "int", "linear ramp from 0 to the learning rate"),
+        G("warmup_steps", "Warm-up steps", "int", "linear ramp to the learning rate: lr/n at step 1, lr from step n"),
         G("min_lr", "Minimum lr", "float", "the cosine schedule's floor"),
     ]),
     ("Training", [
