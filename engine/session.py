@@ -435,6 +435,20 @@ class TrainingSession:
                 with self._cond:
                     while (not self._stop and self.state in (PAUSED, DIVERGED)
                            and self._step_requests == 0):
+                        # commands sent while paused take effect now, not at the next step (a new
+                        # rate is marked at once, a boundary is drawn for the paused weights). The
+                        # loop is `busy` meanwhile, as in a step: pause(wait=...) waits for it; the
+                        # lock is let go, so the window is never held up by a slow boundary
+                        if not self._commands.empty():
+                            self.busy = True
+                            self._cond.release()
+                            try:
+                                self.apply_commands()
+                            finally:
+                                self._cond.acquire()
+                                self.busy = False
+                                self._cond.notify_all()
+                            continue
                         self._cond.wait(0.25)
                     if self._stop:
                         break

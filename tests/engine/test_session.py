@@ -397,3 +397,35 @@ def test_epochs_that_make_too_many_steps_are_refused_in_words():
     cfg = RunConfig(dataset="spiral", n_samples=1000, batch_size=1, epochs=500_000, depth=1, width=4)
     with pytest.raises(ConfigError, match=r"500000 epochs of \d+ batches are [\d,]+ steps, more than the 100,000,000 a run may take"):
         TrainingSession(cfg)
+
+
+def test_commands_sent_while_paused_take_effect_without_a_step():
+    s = TrainingSession(RunConfig(**{**SMALL, "steps": 100_000}))
+    s.start()
+    try:
+        import time
+        t0 = time.monotonic()
+        while s.step_count < 3 and time.monotonic() - t0 < 10:
+            time.sleep(0.01)
+        s.pause(wait=5.0)
+        steps = s.step_count
+        s.set_lr(0.05)
+        t0 = time.monotonic()
+        while s.cfg.lr != 0.05 and time.monotonic() - t0 < 10:
+            time.sleep(0.01)
+        s.pause(wait=5.0)  # returns once the command is applied (busy meanwhile)
+        assert s.cfg.lr == 0.05 and s.step_count == steps and s.state == PAUSED
+        assert [e["step"] for e in s.history.events if e["event"] == "lr"] == [steps]
+    finally:
+        s.stop()
+
+
+def test_lr_finder_on_a_trained_net_does_not_stop_on_minibatch_noise():
+    from engine.lrfind import lr_range_test
+    s = make(optimizer="adam", lr=0.01, n_samples=300)
+    for _ in range(300):
+        s.step()
+    assert s.history.latest_scalars["loss"] < 0.1  # trained: a tiny loss, relatively noisy
+    res = lr_range_test(s.cfg, s.data, model_state=s.model, steps=60)
+    assert res["suggested_lr"] > 1e-5  # not six decades below the rate that trained it
+    assert res["lrs"][-1] > 1e-3  # the sweep went on until the rate really hurt
