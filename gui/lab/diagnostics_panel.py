@@ -111,7 +111,13 @@ class DiagnosticsPanel(QtWidgets.QWidget):
 
     def add_events(self, events) -> int:
         """Feed any events (e.g. everything drained from the session); returns how many were new."""
-        return sum(self.add_finding(ev) for ev in events)
+        n = 0
+        for ev in events:
+            if isinstance(ev, dict) and ev.get("event") == "reinit":
+                self._keys.clear()  # as in refresh: a fresh network's findings are new
+            else:
+                n += self.add_finding(ev)
+        return n
 
     # the controller's view protocol (gui.controller.View): refreshed once per frame with the
     # window's History, whose events are all kept (never decimated), so an index is enough
@@ -122,6 +128,10 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         for ev in events[self._seen:]:
             if ev.get("event") == "diagnosis":
                 self.add_finding(ev)
+            elif ev.get("event") == "reinit":
+                # a fresh network: the engine's diagnostics start over and may report a code again
+                # (the findings shown so far stay)
+                self._keys.clear()
         self._seen = len(events)
 
     def reset(self) -> None:

@@ -64,6 +64,8 @@ class InitLabPanel(QtWidgets.QWidget):
         self._debounce.timeout.connect(self.run)
         self._worker: threading.Thread | None = None
         self._pending: dict | None = None
+        self._asked = 0    # run() calls so far, refused ones included
+        self._running = 0  # the call whose settings the forward pass in flight uses
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._poller = QtCore.QTimer(self, interval=30)
         self._poller.timeout.connect(self._poll)
@@ -160,9 +162,13 @@ class InitLabPanel(QtWidgets.QWidget):
     # ------------------------------------------------------------------ parameters
     def params(self) -> dict:
         """The current settings, as run_initlab's keyword arguments."""
+        init = self.init_combo.currentText()
+        # the std field only counts for the inits that take a std (it is greyed out for the others,
+        # and whatever it holds must not stop them)
+        std = self.std_edit.value() if init in STD_INITS else RunConfig.init_std
         return {"depth": self.depth_spin.value(), "width": self.width_spin.value(),
-                "activation": self.act_combo.currentText(), "init": self.init_combo.currentText(),
-                "init_std": self.std_edit.value(), "bn": self.bn_check.isChecked(),
+                "activation": self.act_combo.currentText(), "init": init,
+                "init_std": std, "bn": self.bn_check.isChecked(),
                 "seed": self.seed_spin.value(), "n": self.n}
 
     def set_params(self, **kw) -> None:
@@ -184,7 +190,10 @@ class InitLabPanel(QtWidgets.QWidget):
         self._debounce.start()
 
     def _sync_std_enabled(self) -> None:
-        self.std_edit.setEnabled(self.init_combo.currentText() in STD_INITS)
+        takes_std = self.init_combo.currentText() in STD_INITS
+        self.std_edit.setEnabled(takes_std)
+        if not takes_std:
+            set_invalid(self.std_edit, None, self.std_edit.toolTip())  # not used: nothing to mark
 
     # ------------------------------------------------------------------ running
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
@@ -200,6 +209,7 @@ class InitLabPanel(QtWidgets.QWidget):
         (only the newest), so spinning the depth never queues up stale work."""
         self._debounce.stop()
         self._ran_once = True
+        self._asked += 1  # a result of earlier settings is stale from now on, even if these are refused
         p = self.params()
         set_invalid(self.std_edit, None, self.std_edit.toolTip())
         try:
@@ -219,6 +229,7 @@ class InitLabPanel(QtWidgets.QWidget):
 
     def _start_next(self) -> None:
         p, self._pending = self._pending, None
+        self._running = self._asked
         self.status.setText("running…")
         self._worker = threading.Thread(target=self._work, args=(p,), name="babysit-initlab", daemon=True)
         self._worker.start()
@@ -234,8 +245,8 @@ class InitLabPanel(QtWidgets.QWidget):
                 kind, payload = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if self._pending is not None:
-                continue   # settings changed meanwhile: skip drawing a result that is already stale
+            if self._pending is not None or self._running != self._asked:
+                continue   # settings changed (or were refused) meanwhile: a stale result is not drawn
             if kind == "done":
                 self.error = None
                 self.result = payload
@@ -358,8 +369,7 @@ class InitLabPanel(QtWidgets.QWidget):
         first, last = float(stds[0]), float(stds[-1])
         ratio = last / first if first > 0 else math.nan
         words = f" Std {first:.3g} in layer 1, {last:.3g} in layer {len(stds)}"
-        if math.isfinite(ratio):
-            words += f" ({ratio:.2g}x)."
+        words += f" ({ratio:.2g}x)." if math.isfinite(ratio) else "."  # (no ratio to a layer 1 of std 0)
         known = [f for f in fracs if f is not None]
         if known:
             what = "saturated" if key == "sat_frac" else "at or below zero"

@@ -26,6 +26,7 @@ from PySide6 import QtCore, QtWidgets
 
 from engine.config import RunConfig, format_lr
 
+from ..knobs import check_lr
 from ..plots import theme
 from .jobs import post_outcome
 
@@ -38,11 +39,12 @@ class LRFinderDialog(QtWidgets.QDialog):
 
     def __init__(self, cfg: RunConfig, parent: QtWidgets.QWidget | None = None, *, dataset=None,
                  model_state=None, start: float = 1e-7, end: float = 10.0, steps: int = 100,
-                 autostart: bool = True):
+                 autostart: bool = True, note: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Learning-rate finder")
         self.cfg = cfg
         self._kwargs = dict(dataset=dataset, start=start, end=end, steps=steps, model_state=model_state)
+        self._note = note
         self.result_data: dict | None = None
         self.error: str | None = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -84,6 +86,10 @@ class LRFinderDialog(QtWidgets.QDialog):
         self.line.hide()
         self.line.sigPositionChanged.connect(self._line_moved)
         self.plot.addItem(self.line, ignoreBounds=True)
+        if self._note:  # e.g. where the sweep starts from, when that is not the run's weights
+            self.note = QtWidgets.QLabel(self._note)
+            self.note.setWordWrap(True)
+            lay.addWidget(self.note)
         lay.addWidget(self.plot_widget, 1)
         self.status = QtWidgets.QLabel("starting…")
         self.status.setWordWrap(True)
@@ -163,6 +169,9 @@ class LRFinderDialog(QtWidgets.QDialog):
             self.line.show()                     # before setValue: a hidden label ignores updates
             self.line.setValue(math.log10(lr))   # log-x plot: item positions are log10(lr)
             self._line_moved()
+            # the suggestion (a decade below where the loss climbs) may lie left of the first rate tried
+            x0, x1 = math.log10(result["lrs"][0]), math.log10(result["lrs"][-1])
+            self.plot.setXRange(min(x0, math.log10(lr) - 0.3), x1, padding=0.02)
             self.use_button.setEnabled(True)
             how = "stopped once the loss blew up" if result.get("stopped_early") else "reached the end of the range"
             self.status.setText(
@@ -216,6 +225,10 @@ class LRFinderDialog(QtWidgets.QDialog):
     def _use(self) -> None:
         lr = self.chosen_lr
         if lr is None:
+            return
+        problem = check_lr(lr)
+        if problem:  # the line dragged past the allowed rates: say so, keep the sweep
+            self.status.setText(f"<span style='color:#b52b27'>{problem}: drag the line back into range.</span>")
             return
         self.lr_chosen.emit(lr)
         self.accept()

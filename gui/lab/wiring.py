@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from engine.errors import BabysitError
 
-from ..controller import RUNNING
+from ..controller import DIVERGED, PAUSED, RUNNING
 from .boundary_view import BoundaryView
 from .diagnostics_panel import DiagnosticsPanel
 from .initlab_panel import InitLabPanel
@@ -40,8 +40,10 @@ class LabWiring(QObject):
         QTimer.singleShot(0, lambda: win.resizeDocks([self.diagnostics_dock], [110], Qt.Orientation.Vertical))
 
         c.otherReceived.connect(self._on_other)
-        c.sessionChanged.connect(lambda _s: self.boundary.clear())
+        c.sessionChanged.connect(self._new_session)
         self.boundary_requests = 0
+        self._boundary_waiting = False   # one request in flight at a time: a slow grid never piles up
+        self._boundary_step: int | None = None  # the step of the boundary shown
         self.timer = QTimer(self, interval=BOUNDARY_INTERVAL_MS)
         self.timer.timeout.connect(self.ask_boundary)
         self.timer.start()
@@ -50,17 +52,36 @@ class LabWiring(QObject):
 
     # ------------------------------------------------------------------ decision boundary
     def ask_boundary(self) -> None:
-        s = self.win.controller.session
-        if s is None or s.data.n_features != 2 or self.win.controller.state != RUNNING:
+        """A new boundary while someone looks at the tab: asked of the training thread while the
+        run is live (running, or paused: it applies commands while it waits), one at a time;
+        computed here once for a run that has ended (its thread is gone, the model is idle)."""
+        c = self.win.controller
+        s = c.session
+        if s is None or s.data.n_features != 2 or not self.boundary.isVisible():
+            return  # nothing to draw, or nobody looks at it: spare the training thread
+        if self._boundary_waiting or (c.state != RUNNING and self._boundary_step == s.step_count):
             return
-        if not self.boundary.isVisible():
-            return  # nobody looks at it: spare the training thread
-        s.request_boundary(BOUNDARY_RESOLUTION)
+        if s.alive:
+            s.request_boundary(BOUNDARY_RESOLUTION)
+            self._boundary_waiting = True
+        else:
+            from engine.boundary import predict_grid
+            payload = predict_grid(s.model, s.data, s.device, BOUNDARY_RESOLUTION)
+            payload["step"] = s.step_count
+            self.boundary.update_boundary(payload)
+            self._boundary_step = s.step_count
         self.boundary_requests += 1
 
     def _on_other(self, kind: str, payload) -> None:
         if kind == "boundary":
+            self._boundary_waiting = False
+            self._boundary_step = payload.get("step")
             self.boundary.update_boundary(payload)
+
+    def _new_session(self, _session) -> None:
+        self.boundary.clear()
+        self._boundary_waiting = False
+        self._boundary_step = None
 
     # ------------------------------------------------------------------ menu
     def _make_menu(self) -> None:
@@ -114,20 +135,40 @@ class LabWiring(QObject):
     def open_lr_finder(self):
         from engine.lrfind import snapshot_state  # imports torch: only when asked for
         win = self.win
+        if self.lr_dialog is not None:  # one finder at a time: the open one comes to the front
+            self.lr_dialog.raise_()
+            self.lr_dialog.activateWindow()
+            return self.lr_dialog
         s = win.controller.session
         if s is None and not win.setup.is_valid():
             QMessageBox.information(win, "Learning-rate finder", "Fix the marked setup values first.")
             return None
+        was_running = win.controller.state == RUNNING
         win.controller.pause(wait=2.0)  # the range test starts from the weights as they are now
+        note = ""
+        state = None
+        if s is not None:
+            state = snapshot_state(s.model)
+            if win.controller.state == DIVERGED or not all(bool(t.isfinite().all()) for t in state.values()
+                                                          if t.is_floating_point()):
+                # a sweep from blown-up weights records nothing: it starts from a fresh init instead
+                state = None
+                note = ("The run has diverged: the sweep starts from freshly initialised weights "
+                        f"({s.cfg.init}), not the run's.")
         try:
             cfg = s.cfg.copy() if s is not None else win.setup.config()
-            dlg = LRFinderDialog(cfg, win, dataset=s.data if s is not None else None,
-                                 model_state=snapshot_state(s.model) if s is not None else None)
+            dlg = LRFinderDialog(cfg, win, dataset=s.data if s is not None else None, model_state=state, note=note)
         except BabysitError as exc:
             QMessageBox.warning(win, "Learning-rate finder", str(exc))
             return None
         dlg.lr_chosen.connect(win.request_lr)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def closed(_result: int) -> None:
+            self.lr_dialog = None
+            if was_running and win.controller.state == PAUSED:
+                win.controller.resume()  # paused for the sweep only: training goes on, at the chosen rate
+        dlg.finished.connect(closed)
         dlg.show()
         self.lr_dialog = dlg
         return dlg

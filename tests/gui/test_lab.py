@@ -208,3 +208,42 @@ def test_boundary_view_draws_a_payload_and_clears(qtbot):
     assert "step 50" in view.caption.text()
     view.clear()
     assert view.image.image is None and len(view.scatter.data) == 0 and view.payload is None
+
+
+def test_init_lab_a_refused_setting_is_not_hidden_by_an_older_result(lab, qtbot):
+    lab.std_edit.setText("1")
+    assert lab.run()                       # a forward pass in flight
+    lab.std_edit.setText("-3")
+    assert lab.run() is False              # refused while the first one still runs
+    qtbot.waitUntil(lambda: not lab.running and not lab._poller.isActive(), timeout=10000)
+    assert "init_std" in lab.error and "init_std" in lab.status.text()  # still said, not replaced
+
+
+def test_init_lab_inits_without_a_std_ignore_the_std_field(lab, qtbot):
+    lab.std_edit.setText("abc")
+    lab.init_combo.setCurrentText("he_normal")
+    assert not lab.std_edit.isEnabled()
+    with qtbot.waitSignal(lab.ran, timeout=5000):
+        assert lab.run()
+    assert lab.error is None and lab.result["init"] == "he_normal"
+
+
+def test_diagnostics_panel_shows_a_code_again_after_a_reinit(qtbot):
+    panel = DiagnosticsPanel()
+    qtbot.addWidget(panel)
+    assert panel.add_events([FINDING]) == 1
+    assert panel.add_events([dict(FINDING, step=150)]) == 0
+    assert panel.add_events([{"event": "reinit", "step": 160, "label": "re-init: he_normal"},
+                             dict(FINDING, step=200)]) == 1   # the fresh network's own finding
+    assert panel.count() == 2
+
+
+def test_lr_finder_keeps_the_sweep_when_the_chosen_rate_is_refused(qtbot):
+    dlg = LRFinderDialog(RunConfig(n_samples=300, width=16), steps=20)
+    qtbot.addWidget(dlg)
+    chosen = []
+    dlg.lr_chosen.connect(chosen.append)
+    qtbot.waitUntil(lambda: dlg.chosen_lr is not None and not dlg.running, timeout=30000)
+    dlg.line.setValue(3.0)  # 1000, past the allowed rates
+    dlg.use_button.click()
+    assert chosen == [] and "lr must be" in dlg.status.text() and dlg.result() == 0

@@ -45,3 +45,57 @@ def test_diagnostics_dock_shows_the_divergence_finding(window, qtbot):
     qtbot.waitUntil(lambda: window.lab.diagnostics.count() >= 1, timeout=WAIT)
     codes = [e["code"] for e in window.controller.history.events if e["event"] == "diagnosis"]
     assert "diverged" in codes or "exploding_loss" in codes
+
+
+def test_boundary_requests_wait_for_the_last_one(window, qtbot):
+    window.setup.set_config(RunConfig(n_samples=300, width=16, steps=100_000))
+    window.tabs.setCurrentWidget(window.lab.boundary)
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.controller.session is not None and window.controller.session.step_count > 0,
+                    timeout=WAIT)
+    window.lab.timer.stop()
+    window.controller.pause(wait=5.0)
+    window.lab._boundary_waiting = False
+    n = window.lab.boundary_requests
+    window.lab._boundary_step = None
+    window.lab.ask_boundary()
+    window.lab.ask_boundary()  # the first has not come back: nothing more is queued
+    assert window.lab.boundary_requests == n + 1
+    # paused: the loop applies the request without a step, for the weights as they are
+    qtbot.waitUntil(lambda: window.lab.boundary.payload is not None
+                    and window.lab.boundary.payload["step"] == window.controller.session.step_count, timeout=WAIT)
+
+
+def test_boundary_of_a_finished_run_is_its_last_step(window, qtbot):
+    window.setup.set_config(RunConfig(n_samples=300, width=16, steps=40))
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "finished", timeout=WAIT)
+    qtbot.waitUntil(lambda: not window.controller.session.alive, timeout=WAIT)
+    window.tabs.setCurrentWidget(window.lab.boundary)  # opened only now
+    window.lab.ask_boundary()
+    assert window.lab.boundary.payload is not None and window.lab.boundary.payload["step"] == 40
+
+
+def test_lr_finder_opens_once_and_resumes_the_run_it_paused(window, qtbot):
+    window.setup.set_config(RunConfig(n_samples=300, width=16, steps=100_000))
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "running", timeout=WAIT)
+    dlg = window.lab.open_lr_finder()
+    assert window.controller.state == "paused"
+    assert window.lab.open_lr_finder() is dlg  # a second Ctrl+L brings the same dialog forward
+    qtbot.waitUntil(lambda: dlg.chosen_lr is not None and not dlg.running, timeout=WAIT)
+    dlg.use_button.click()
+    qtbot.waitUntil(lambda: window.controller.state == "running", timeout=WAIT)
+    assert window.lab.lr_dialog is None
+    qtbot.waitUntil(lambda: any(e["event"] == "lr" for e in window.controller.history.events), timeout=WAIT)
+
+
+def test_lr_finder_after_a_divergence_starts_from_fresh_weights(window, qtbot):
+    window.lab.load_preset("lr_too_high")
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "diverged", timeout=WAIT)
+    dlg = window.lab.open_lr_finder()
+    assert "freshly initialised" in dlg.note.text()
+    qtbot.waitUntil(lambda: not dlg.running, timeout=WAIT)
+    assert dlg.result_data is not None and len(dlg.result_data["lrs"]) >= 5
+    dlg.reject()
