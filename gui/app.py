@@ -45,6 +45,22 @@ def make_icon() -> QIcon:
     return QIcon(pm)
 
 
+_GC = None
+
+
+def collect_garbage_on_the_gui_thread() -> None:
+    """Python's cyclic garbage collector runs in whichever thread happens to allocate when it is
+    due: the training thread, the LR finder's. A cycle holding Qt objects (a closed window's
+    widgets) collected there deletes them off the GUI thread, and Qt deadlocks with the GUI
+    thread deleting widgets too (seen: an LR finder sweep hung in a collection that reached a
+    QMenu). So automatic collection is switched off and done on a timer in the GUI thread
+    (pyqtgraph's GarbageCollector, the same thresholds checked every 0.5 s). Idempotent."""
+    global _GC
+    if _GC is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+        _GC = GarbageCollector(interval=0.5)
+
+
 def ensure_app() -> QApplication:
     """The QApplication (reused when one exists, e.g. under pytest-qt)."""
     app = QApplication.instance()
@@ -54,6 +70,7 @@ def ensure_app() -> QApplication:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORG_NAME)
     app.setWindowIcon(make_icon())
+    collect_garbage_on_the_gui_thread()
     return app
 
 

@@ -96,6 +96,6 @@ def test_lr_finder_after_a_divergence_starts_from_fresh_weights(window, qtbot):
     qtbot.waitUntil(lambda: window.controller.state == "diverged", timeout=WAIT)
     dlg = window.lab.open_lr_finder()
     assert "freshly initialised" in dlg.note.text()
-    qtbot.waitUntil(lambda: not dlg.running, timeout=WAIT)
-    assert dlg.result_data is not None and len(dlg.result_data["lrs"]) >= 5
+    qtbot.waitUntil(lambda: dlg.result_data is not None, timeout=WAIT)
+    assert len(dlg.result_data["lrs"]) >= 5
     dlg.reject()

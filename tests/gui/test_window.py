@@ -438,3 +438,24 @@ def test_a_scripted_export_into_a_file_is_refused_before_training(qapp, tmp_path
     err = capsys.readouterr().err
     assert "babysit: error: --export needs a folder" in err and str(taken) in err
     assert taken.read_text() == "{}"
+
+
+def test_garbage_is_collected_on_the_gui_thread_only(window, qtbot):
+    # a cycle holding Qt objects collected in the training thread deleted widgets off the GUI
+    # thread and deadlocked Qt: automatic collection is off, a GUI-thread timer collects
+    import gc
+    import weakref
+    from PySide6.QtCore import QObject
+    assert not gc.isenabled()
+
+    class Holder:
+        pass
+    h = Holder()
+    h.obj = QObject()
+    h.me = h  # a cycle: only the cyclic collector frees it
+    alive = weakref.ref(h)
+    del h
+    kept = [[] for _ in range(3 * gc.get_threshold()[0])]  # allocations that would trigger a collection
+    assert alive() is not None  # not collected in this (any) allocating thread...
+    qtbot.waitUntil(lambda: alive() is None, timeout=WAIT)  # ...but by the GUI thread's timer
+    del kept
