@@ -57,6 +57,11 @@ def preload_engine() -> threading.Thread:
             _lfilter_or_none()
         except Exception:
             pass
+        # the imports made some hundred thousand objects that live as long as the process; with
+        # collection done on the GUI thread (gui.app) their first pass would stall it for ~0.2 s:
+        # they are moved out of the collector's sight instead (no pass over them, now or later)
+        import gc
+        gc.freeze()
     t = threading.Thread(target=work, name="babysit-preload", daemon=True)
     t.start()
     return t
