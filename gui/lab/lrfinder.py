@@ -62,11 +62,13 @@ class LRFinderDialog(QtWidgets.QDialog):
     def _build(self) -> None:
         self.resize(760, 520)
         lay = QtWidgets.QVBoxLayout(self)
+        start_from = ("from the run's current weights" if self._kwargs["model_state"] is not None
+                      else f"from freshly initialised weights ({self.cfg.init})")
         intro = QtWidgets.QLabel(
-            f"Training from the current weights while the learning rate rises from {format_lr(self._kwargs['start'])} "
+            f"Training {start_from} while the learning rate rises from {format_lr(self._kwargs['start'])} "
             f"to {format_lr(self._kwargs['end'])} over {self._kwargs['steps']} steps ({self.cfg.optimizer}). "
-            "The suggestion is where the loss starts to climb (20% above its minimum), divided by 10; "
-            "drag the line to choose another.")
+            "The suggestion is where the loss starts to climb (20% above its minimum, and at least a tenth "
+            "of ln(classes)), divided by 10; drag the line to choose another.")
         intro.setWordWrap(True)
         lay.addWidget(intro)
         self.plot_widget = pg.PlotWidget()
