@@ -78,7 +78,7 @@ class RunConfig:
     step_size: int = 1000         # 'step': multiply by gamma every step_size steps
     gamma: float = 0.5            # 'step' factor; 'exponential' reaches gamma after step_size steps
     warmup_steps: int = 200       # 'warmup': linear ramp to lr (lr/n at step 1, lr from step n)
-    min_lr: float = 0.0           # 'cosine': floor
+    min_lr: float = 0.0           # 'cosine': floor (at most lr: a floor above the rate keeps it at lr)
     batch_size: int = 64
     steps: int = 3000
     epochs: float | None = None   # if set, overrides steps: ceil(epochs * n_train / batch_size)
@@ -230,9 +230,6 @@ class RunConfig:
             p["batch_size"] = "batch norm needs batch_size >= 2 (it normalises over the batch)"
         if self.bn is True and isinstance(self.subset, int) and self.subset < 2:
             p["subset"] = "batch norm needs at least 2 training examples"
-        if (self.schedule == "cosine" and isinstance(self.min_lr, (int, float)) and isinstance(self.lr, (int, float))
-                and self.min_lr > self.lr):
-            p["min_lr"] = f"min_lr ({self.min_lr:g}) is above lr ({self.lr:g}): the cosine schedule ends at min_lr"
         if self.data_path is not None and not isinstance(self.data_path, str):
             p["data_path"] = f"data_path must be a path in quotes, got {self.data_path!r}"
         elif self.dataset in ("idx", "file") and not self.data_path:

@@ -80,7 +80,7 @@ GROUPS: list[tuple[str, list[Field]]] = [
         G("step_size", "Step size", "int", "steps per decay"),
         G("gamma", "γ (factor)", "float", "'step': factor per step_size; 'exponential': reached after step_size"),
         G("warmup_steps", "Warm-up steps", "int", "linear ramp to the learning rate: lr/n at step 1, lr from step n"),
-        G("min_lr", "Minimum lr", "float", "the cosine schedule's floor"),
+        G("min_lr", "Minimum lr", "float", "the cosine schedule's floor (at most the learning rate)"),
     ]),
     ("Training", [
         G("batch_size", "Batch size", "int"),

@@ -43,7 +43,8 @@ class LabWiring(QObject):
         c.sessionChanged.connect(self._new_session)
         self.boundary_requests = 0
         self._boundary_waiting = False   # one request in flight at a time: a slow grid never piles up
-        self._boundary_step: int | None = None  # the step of the boundary shown
+        self._boundary_key: tuple | None = None  # (step, events) of the boundary shown
+        self._asked_key: tuple | None = None     # ... of the one asked for
         self.timer = QTimer(self, interval=BOUNDARY_INTERVAL_MS)
         self.timer.timeout.connect(self.ask_boundary)
         self.timer.start()
@@ -54,34 +55,40 @@ class LabWiring(QObject):
     def ask_boundary(self) -> None:
         """A new boundary while someone looks at the tab: asked of the training thread while the
         run is live (running, or paused: it applies commands while it waits), one at a time;
-        computed here once for a run that has ended (its thread is gone, the model is idle)."""
+        computed here once for a run that has ended (its thread is gone, the model is idle).
+        Not running, a boundary is made again only when the model changed: a step, or a command
+        (re-init, batch norm...) counted by the run's events. A diverged model has no boundary."""
         c = self.win.controller
         s = c.session
-        if s is None or s.data.n_features != 2 or not self.boundary.isVisible():
+        if s is None or s.data.n_features != 2 or not self.boundary.isVisible() or c.state == DIVERGED:
             return  # nothing to draw, or nobody looks at it: spare the training thread
-        if self._boundary_waiting or (c.state != RUNNING and self._boundary_step == s.step_count):
+        if self._boundary_waiting and not s.alive:
+            self._boundary_waiting = False  # the loop ended before answering: it never will
+        key = (s.step_count, len(c.history.events))
+        if self._boundary_waiting or (c.state != RUNNING and self._boundary_key == key):
             return
         if s.alive:
             s.request_boundary(BOUNDARY_RESOLUTION)
             self._boundary_waiting = True
+            self._asked_key = key
         else:
             from engine.boundary import predict_grid
             payload = predict_grid(s.model, s.data, s.device, BOUNDARY_RESOLUTION)
             payload["step"] = s.step_count
             self.boundary.update_boundary(payload)
-            self._boundary_step = s.step_count
+            self._boundary_key = key
         self.boundary_requests += 1
 
     def _on_other(self, kind: str, payload) -> None:
         if kind == "boundary":
             self._boundary_waiting = False
-            self._boundary_step = payload.get("step")
+            self._boundary_key = self._asked_key
             self.boundary.update_boundary(payload)
 
     def _new_session(self, _session) -> None:
         self.boundary.clear()
         self._boundary_waiting = False
-        self._boundary_step = None
+        self._boundary_key = self._asked_key = None
 
     # ------------------------------------------------------------------ menu
     def _make_menu(self) -> None:
@@ -164,9 +171,19 @@ class LabWiring(QObject):
         dlg.lr_chosen.connect(win.request_lr)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
+        session = win.controller.session
+        taken_over = [False]  # the user resumed (or reset) meanwhile: the run is theirs again
+
+        def on_state(state: str) -> None:
+            if state != PAUSED:
+                taken_over[0] = True
+        win.controller.stateChanged.connect(on_state)
+
         def closed(_result: int) -> None:
             self.lr_dialog = None
-            if was_running and win.controller.state == PAUSED:
+            win.controller.stateChanged.disconnect(on_state)
+            if (was_running and not taken_over[0] and win.controller.session is session
+                    and win.controller.state == PAUSED):
                 win.controller.resume()  # paused for the sweep only: training goes on, at the chosen rate
         dlg.finished.connect(closed)
         dlg.show()

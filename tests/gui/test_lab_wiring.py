@@ -57,7 +57,7 @@ def test_boundary_requests_wait_for_the_last_one(window, qtbot):
     window.controller.pause(wait=5.0)
     window.lab._boundary_waiting = False
     n = window.lab.boundary_requests
-    window.lab._boundary_step = None
+    window.lab._boundary_key = None
     window.lab.ask_boundary()
     window.lab.ask_boundary()  # the first has not come back: nothing more is queued
     assert window.lab.boundary_requests == n + 1
@@ -99,3 +99,56 @@ def test_lr_finder_after_a_divergence_starts_from_fresh_weights(window, qtbot):
     qtbot.waitUntil(lambda: dlg.result_data is not None, timeout=WAIT)
     assert len(dlg.result_data["lrs"]) >= 5
     dlg.reject()
+
+
+def test_boundary_is_redrawn_after_a_reinit_while_paused_and_not_stuck_after_the_run_ends(window, qtbot):
+    window.setup.set_config(RunConfig(n_samples=300, width=16, steps=60))
+    window.tabs.setCurrentWidget(window.lab.boundary)
+    window.lab.timer.stop()
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.controller.session is not None and window.controller.session.step_count > 5,
+                    timeout=WAIT)
+    window.controller.pause(wait=5.0)
+    lab = window.lab
+    lab._boundary_waiting = False
+    lab.ask_boundary()
+    qtbot.waitUntil(lambda: not lab._boundary_waiting, timeout=WAIT)
+    before = lab.boundary.payload
+    lab.ask_boundary()
+    assert lab.boundary.payload is before  # nothing changed: nothing asked
+    window.request_reinit("normal", 1.0)  # applied by the paused loop at once
+    qtbot.waitUntil(lambda: any(e["event"] == "reinit" for e in window.controller.history.events), timeout=WAIT)
+    lab.ask_boundary()
+    qtbot.waitUntil(lambda: lab.boundary.payload is not before, timeout=WAIT)
+    # a request the loop never answered (it ended first) does not block the ended run's boundary
+    window.controller.resume()
+    qtbot.waitUntil(lambda: window.controller.state == "finished" and not window.controller.session.alive,
+                    timeout=WAIT)
+    lab._boundary_waiting = True
+    lab.ask_boundary()
+    assert lab.boundary.payload["step"] == 60
+
+
+def test_no_boundary_for_a_diverged_model(window, qtbot):
+    window.lab.load_preset("lr_too_high")
+    window.tabs.setCurrentWidget(window.lab.boundary)
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "diverged", timeout=WAIT)
+    window.lab.boundary.clear()
+    window.lab._boundary_key = None
+    n = window.lab.boundary_requests
+    window.lab.ask_boundary()
+    assert window.lab.boundary_requests == n and window.lab.boundary.payload is None
+
+
+def test_lr_finder_leaves_a_run_the_user_took_back_alone(window, qtbot):
+    window.setup.set_config(RunConfig(n_samples=300, width=16, steps=100_000))
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "running", timeout=WAIT)
+    dlg = window.lab.open_lr_finder()
+    window.controller.resume()
+    qtbot.waitUntil(lambda: window.controller.state == "running", timeout=WAIT)
+    window.controller.pause(wait=5.0)  # the user paused it themselves
+    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=WAIT)
+    dlg.reject()  # its finished signal is delivered at once
+    assert window.controller.state == "paused"
