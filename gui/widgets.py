@@ -31,8 +31,16 @@ def parse_float(text: str) -> float:
 
 
 def format_float(x: float) -> str:
-    """Short and exact enough to round-trip a user's value: 0.003 -> '0.003', 1e-05 -> '1e-05'."""
-    return "0" if x == 0 else f"{x:.6g}"
+    """The shortest text that reads back as exactly `x`, at least 6 significant digits' worth:
+    0.003 -> '0.003', 1e-05 -> '1e-05', 0.00123456789 -> '0.00123456789' (a field that rounded
+    would hand the run a different number than the file or the caller gave it)."""
+    if x == 0:
+        return "0"
+    for digits in range(6, 18):
+        text = f"{x:.{digits}g}"
+        if float(text) == x:
+            return text
+    return repr(float(x))
 
 
 class _NumberEdit(QLineEdit):
@@ -101,14 +109,15 @@ class LogSlider(QSlider):
 
     valueChangedFloat = Signal(float)
 
-    def __init__(self, lo: float = 1e-6, hi: float = 10.0, resolution: int = 700, parent: QWidget | None = None):
+    def __init__(self, lo: float = 1e-6, hi: float = 10.0, per_decade: int = 100, parent: QWidget | None = None):
         super().__init__(Qt.Orientation.Horizontal, parent)
         if not (0 < lo < hi):
             raise ValueError("LogSlider needs 0 < lo < hi")
         self.lo, self.hi = lo, hi
-        self.setRange(0, resolution)
-        self.setSingleStep(max(1, resolution // 70))   # arrow keys: 10 steps per decade
-        self.setPageStep(max(1, resolution // 7))      # page keys: one decade
+        decades = math.log10(hi / lo)
+        self.setRange(0, max(1, round(per_decade * decades)))
+        self.setSingleStep(max(1, per_decade // 10))   # arrow keys: 10 steps per decade
+        self.setPageStep(per_decade)                   # page keys: one decade
         self.valueChanged.connect(lambda pos: self.valueChangedFloat.emit(self.to_float(pos)))
 
     def to_float(self, pos: int) -> float:

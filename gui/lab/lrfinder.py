@@ -219,7 +219,7 @@ class LRFinderDialog(QtWidgets.QDialog):
         """The LR under the (possibly dragged) line, or None before the sweep finished."""
         if not self.use_button.isEnabled():
             return None
-        return float(10 ** self.line.value())
+        return float(f"{10 ** self.line.value():.3g}")  # the rate its label shows, 3 significant digits
 
     def _line_moved(self) -> None:
         self.line.label.setFormat(f"lr {format_lr(float(10 ** self.line.value()))}")

@@ -126,3 +126,25 @@ def test_log_slider_maps_both_ways(qtbot):
     assert s.to_float(s.maximum()) == pytest.approx(10.0)
     for x in (1e-5, 3e-3, 0.1, 2.0):
         assert s.to_float(s.to_pos(x)) == pytest.approx(x, rel=0.02)
+
+
+def test_numbers_round_trip_through_the_fields_exactly(qtbot):
+    from gui.setup_panel import SetupPanel
+    panel = SetupPanel()
+    qtbot.addWidget(panel)
+    cfg = RunConfig(lr=0.00123456789, epochs=2.3333333, weight_decay=1.23456789e-4, init_std=0.1 + 0.2)
+    panel.set_config(cfg)
+    back = panel.config()
+    assert (back.lr, back.epochs, back.weight_decay, back.init_std) == (cfg.lr, cfg.epochs, cfg.weight_decay,
+                                                                       cfg.init_std)
+    panel.set_config(RunConfig(lr=0.003))
+    assert panel.widgets["lr"].text() == "0.003"  # short where short is exact
+
+
+def test_the_lr_slider_covers_every_rate_the_setup_accepts(qtbot):
+    from gui.knobs import KnobsPanel
+    knobs = KnobsPanel()
+    qtbot.addWidget(knobs)
+    for lr in (1e-7, 3e-3, 50.0, 100.0):
+        knobs.show_config(RunConfig(lr=lr))
+        assert knobs.lr_slider.to_float(knobs.lr_slider.value()) == pytest.approx(lr, rel=0.03)
