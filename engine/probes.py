@@ -42,8 +42,10 @@ weight_norm is ||W|| of the weights the optimizer step started from (the ratio's
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -51,10 +53,7 @@ import torch
 from .model import MLP
 from .thresholds import BOUNDED_RANGE, PERCENTILES, SATURATION
 
-# Histograms and percentiles are computed on the first examples of the batch (batches are drawn
-# at random, so these are a random sample of examples; every unit of the layer is included): about
-# _HIST_SAMPLE / _PCT_SAMPLE values per layer. Means, stds, dead/saturated fractions, dead units and
-# the extremes use every value of the batch. Layers with fewer values than the cap use them all.
+# values per layer in the histogram and percentile samples (see the module docstring)
 _HIST_SAMPLE = 8192
 _PCT_SAMPLE = 2048
 
@@ -261,6 +260,7 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
     lo, hi = (float(next(it)[0]) if isinstance(x, torch.Tensor) else float(x) for x in (stats["lo"], stats["hi"]))
     edges = np.linspace(lo, hi, bins + 1).tolist()
     add = np.add.reduce  # the ufunc reduction itself: np.mean/np.var add microseconds of Python each
+    name = iter(names)
     out: list[dict] = []
     for g in groups:
         ex_mean = g["ex_mean"].astype(np.float64)          # (L, B)
@@ -268,8 +268,8 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
         L, B = ex_mean.shape
         U = g["unit_max"].shape[1]
         n = B * U
-        dead = g["n_sat"] is None
-        table = np.empty((5, L))
+        relu_family = g["n_sat"] is None  # a dead fraction and dead units, else a saturated fraction
+        table = np.zeros((5, L))  # per layer: mean, std, unit spread, fraction, dead units
         mean = table[0]
         np.divide(add(ex_mean, 1), B, out=mean)
         dev = ex_mean - mean[:, None]
@@ -277,7 +277,7 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
         # variance of the example means (exact; no one-pass cancellation)
         np.sqrt(add(ex_ss, 1) / n + add(dev * dev, 1) / B, out=table[1])
         np.divide(add(np.sqrt(ex_ss), 1), B * math.sqrt(U), out=table[2])  # per example, averaged
-        if dead:
+        if relu_family:
             np.divide(n - g["n_pos"], n, out=table[3])
             np.divide(add(g["unit_max"] <= 0, 1), U, out=table[4])  # units <= 0 for the whole batch
         else:
@@ -286,14 +286,13 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
         counts[:, bins - 1] += counts[:, bins]  # slot `bins` is the top edge: it belongs to the last bin
         pcts = g["pcts"].astype(np.float64)
         pcts[:, 0], pcts[:, -1] = g["unit_min"].min(1), g["unit_max"].max(1)  # the exact extremes
-        rows = table.T.tolist()
-        counts_rows = counts[:, :bins].tolist()
-        for (mean_i, std_i, spread_i, frac_i, units_i), c, p in zip(rows, counts_rows, pcts.tolist()):
-            out.append({"act_mean": mean_i, "act_std": std_i,
-                        "dead_frac": frac_i if dead else None, "sat_frac": None if dead else frac_i,
-                        "dead_units": units_i if dead else None, "unit_spread": spread_i,
+        for (mean_i, std_i, spread_i, frac_i, units_i), c, p in zip(table.T.tolist(), counts[:, :bins].tolist(),
+                                                                   pcts.tolist()):
+            out.append({"name": next(name), "act_mean": mean_i, "act_std": std_i,
+                        "dead_frac": frac_i if relu_family else None, "sat_frac": None if relu_family else frac_i,
+                        "dead_units": units_i if relu_family else None, "unit_spread": spread_i,
                         "hist": {"edges": edges, "counts": c}, "pcts": p})
-    return [{"name": name, **rec} for name, rec in zip(names, out)]
+    return out
 
 
 class Probe:
@@ -340,6 +339,18 @@ class Probe:
             self.model.capture = self._acts
         else:
             self.model.capture = None
+
+    @contextlib.contextmanager
+    def capturing(self) -> Iterator[None]:
+        """Armed for one forward pass (a probe step's); a pass that fails keeps nothing."""
+        self.armed = True
+        try:
+            yield
+        except BaseException:
+            self.discard()
+            raise
+        finally:
+            self.armed = False
 
     def discard(self) -> None:
         """Drop the activations of a forward pass that will not be probed (e.g. its loss diverged)."""

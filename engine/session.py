@@ -282,14 +282,8 @@ class TrainingSession:
                 group["lr"] = lr
         xb, yb = self._next_batch()
         if probe_now:  # the probe is armed for this forward pass only (unprobed steps never touch it)
-            self.probe.armed = True
-            try:
+            with self.probe.capturing():
                 logits = self.model(xb)
-            except BaseException:
-                self.probe.discard()  # the activations of a pass that failed are not kept
-                raise
-            finally:
-                self.probe.armed = False
         else:
             logits = self.model(xb)
         data_loss = F.cross_entropy(logits, yb)
@@ -433,37 +427,29 @@ class TrainingSession:
         try:
             while True:
                 with self._cond:
-                    while (not self._stop and self.state in (PAUSED, DIVERGED)
-                           and self._step_requests == 0):
-                        # commands sent while paused take effect now, not at the next step (a new
-                        # rate is marked at once, a boundary is drawn for the paused weights). The
-                        # loop is `busy` meanwhile, as in a step: pause(wait=...) waits for it; the
-                        # lock is let go, so the window is never held up by a slow boundary
-                        if not self._commands.empty():
-                            self.busy = True
-                            self._cond.release()
-                            try:
-                                self.apply_commands()
-                            finally:
-                                self._cond.acquire()
-                                self.busy = False
-                                self._cond.notify_all()
-                            continue
+                    # paused: wait for a step request or a command. Commands sent while paused take
+                    # effect now, not at the next step (a new rate is marked at once, a boundary is
+                    # drawn for the paused weights), outside the lock like a step, and `busy` alike
+                    while (not self._stop and self.state in (PAUSED, DIVERGED) and self._step_requests == 0
+                           and self._commands.empty()):
                         self._cond.wait(0.25)
                     if self._stop:
                         break
-                    single = self.state != RUNNING and self._step_requests > 0
-                    if single:
+                    take_step = self.state == RUNNING or self._step_requests > 0
+                    if take_step and self.state != RUNNING:
                         self._step_requests -= 1
                     # set under the lock: once pause() returns, a step is either in flight
                     # (busy) or will not start
                     self.busy = True
                 try:
-                    if self.finished:
+                    if not take_step:
+                        self.apply_commands()
+                    elif self.finished:
                         self.apply_commands()
                         self._set_state(FINISHED)
                         break
-                    self.step()
+                    else:
+                        self.step()
                 finally:
                     with self._cond:
                         self.busy = False
