@@ -149,7 +149,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     argv = list(argv)
     # `lrfind --steps N` is the natural spelling: it means the test's number of LR values
     if argv and argv[0] == "lrfind":
-        argv = [("--lr-steps" if a == "--steps" else "--lr-steps=" + a[8:] if a.startswith("--steps=") else a)
+        argv = [("--lr-steps" + a.removeprefix("--steps") if a == "--steps" or a.startswith("--steps=") else a)
                 for a in argv]
     return build_parser().parse_args(argv)
 

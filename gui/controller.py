@@ -18,6 +18,7 @@ when the window opens; `preload()` warms it up in a background thread after the 
 """
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import traceback
@@ -60,7 +61,6 @@ def preload_engine() -> threading.Thread:
         # the imports made some hundred thousand objects that live as long as the process; with
         # collection done on the GUI thread (gui.app) their first pass would stall it for ~0.2 s:
         # they are moved out of the collector's sight instead (no pass over them, now or later)
-        import gc
         gc.freeze()
     t = threading.Thread(target=work, name="babysit-preload", daemon=True)
     t.start()

@@ -36,11 +36,8 @@ def format_float(x: float) -> str:
     would hand the run a different number than the file or the caller gave it)."""
     if x == 0:
         return "0"
-    for digits in range(6, 18):
-        text = f"{x:.{digits}g}"
-        if float(text) == x:
-            return text
-    return repr(float(x))
+    text = f"{x:.6g}"
+    return text if float(text) == x else repr(float(x))  # repr: the shortest text that reads back exactly
 
 
 class _NumberEdit(QLineEdit):

@@ -171,7 +171,6 @@ class LabWiring(QObject):
         dlg.lr_chosen.connect(win.request_lr)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
-        session = win.controller.session
         taken_over = [False]  # the user resumed (or reset) meanwhile: the run is theirs again
 
         def on_state(state: str) -> None:
@@ -182,7 +181,7 @@ class LabWiring(QObject):
         def closed(_result: int) -> None:
             self.lr_dialog = None
             win.controller.stateChanged.disconnect(on_state)
-            if (was_running and not taken_over[0] and win.controller.session is session
+            if (was_running and not taken_over[0] and win.controller.session is s
                     and win.controller.state == PAUSED):
                 win.controller.resume()  # paused for the sweep only: training goes on, at the chosen rate
         dlg.finished.connect(closed)

@@ -42,8 +42,9 @@ class LayerCurves:
     (which also names the curves in the CSV export)."""
 
     def __init__(self, owner: BasePlot, plot: pg.PlotItem, key: str, width: float = 1.6,
-                 hidden_only: bool = False, legend: pg.LabelItem | None = None):
+                 hidden_only: bool = False, legend: pg.LabelItem | None = None, undefined: str | None = None):
         self.owner, self.plot, self.key, self.legend = owner, plot, key, legend
+        self.undefined = undefined  # said in the legend of a layer with no value lately (all NaN)
         self.width, self.hidden_only = width, hidden_only
         self.names: list[str] = []
         self.curves: list[tuple[int, pg.PlotDataItem]] = []
@@ -94,8 +95,8 @@ class LayerCurves:
                     continue
                 if np.all(recent[:, j] == 0):
                     zero[j] = " = 0, off the log scale"
-                elif self.key == "update_ratio" and np.all(np.isnan(recent[:, j])):
-                    zero[j] = " undefined (‖W‖ = 0)"  # the probes give no ratio for all-zero weights
+                elif self.undefined and np.all(np.isnan(recent[:, j])):
+                    zero[j] = f" {self.undefined}"
             if zero != self._zero:
                 self._zero = zero
                 self._set_legend()
@@ -171,7 +172,8 @@ class UpdateRatioPlot(_LayerTimePlot):
         self.plot.addItem(self.bounds)
         self.legend = theme.legend_label()
         self.glw.ci.addItem(self.legend, row=0, col=1)
-        self.layers = LayerCurves(self, self.plot, "update_ratio", legend=self.legend)
+        # the probes give no ratio for all-zero weights
+        self.layers = LayerCurves(self, self.plot, "update_ratio", legend=self.legend, undefined="undefined (‖W‖ = 0)")
         self.curve_sets = [self.layers]
         self.add_note("‖W after − W before‖ / ‖W before‖ across each optimizer step; "
                       "rule of thumb ≈ 1e-3, shaded band 1e-4 … 1e-2")
