@@ -137,8 +137,10 @@ def suggest_lr(lrs: list[float], losses: list[float], margin: float = 0.0) -> di
     slopes = [(y[min(n - 1, i + half)] - y[max(0, i - half)]) / (x[min(n - 1, i + half)] - x[max(0, i - half)])
               for i in range(skip, i_min + 1)]
     steepest = float(lrs[skip + int(np.argmin(slopes))]) if slopes else float(lrs[0])
-    # a loss that never fell means the range began too high: the lowest LR tried is the best guess
-    suggested = float(lrs[i_climb]) / 10.0 if i_min > 0 else float(lrs[0])
+    # never below the lowest rate tried: a loss that climbs from the start means the range began too
+    # high (the lowest rate is the best guess); one that stays flat and then climbs (a trained net
+    # at its minimum from the first rate) is judged by its climb like any other
+    suggested = max(float(lrs[i_climb]) / 10.0, float(lrs[0]))
     return {"suggested_lr": suggested, "steepest_lr": steepest, "min_lr": float(lrs[i_min]),
             "climb_lr": float(lrs[i_climb])}
 

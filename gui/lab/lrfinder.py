@@ -164,7 +164,7 @@ class LRFinderDialog(QtWidgets.QDialog):
     def _finish(self, result: dict) -> None:
         self._timer.stop()
         self.result_data = result
-        self._draw(result["lrs"], result["losses"], result["raw_losses"])
+        self._draw(result["lrs"], result["losses"], result["raw_losses"], climb_lr=result.get("climb_lr"))
         self.progress.setValue(self.progress.maximum())
         lr = result.get("suggested_lr")
         if lr is not None and math.isfinite(lr):
@@ -193,7 +193,7 @@ class LRFinderDialog(QtWidgets.QDialog):
         self.status.setText(f"<span style='color:#b52b27'>{message}</span>")
         self.test_finished.emit({"error": message})
 
-    def _draw(self, lrs, losses, raw=None) -> None:
+    def _draw(self, lrs, losses, raw=None, climb_lr: float | None = None) -> None:
         if not lrs:
             return
         x = np.asarray(lrs, dtype=np.float64)
@@ -205,8 +205,11 @@ class LRFinderDialog(QtWidgets.QDialog):
         # losses of a divergence are 4x the best and would flatten the part that matters)
         if np.isfinite(y).all() and y.size:
             i_min = int(np.argmin(y))
+            # ...and up to where it starts to climb, once known (a trained net is at its minimum
+            # from the first rate: its flat stretch is the part that matters)
+            upto = max(i_min, int(np.searchsorted(x, climb_lr)) if climb_lr is not None else 0)
             lo = float(y[i_min])
-            hi = min(float(y.max()), max(float(y[: i_min + 1].max()), lo) * 1.25)
+            hi = min(float(y.max()), max(float(y[: upto + 1].max()), lo) * 1.25)
             hi = max(hi, lo * 1.1 + 1e-9)
             if raw is not None:  # the smoothed curve lags the raw losses; show where they really went
                 r = np.asarray(raw, dtype=np.float64)[: i_min + 1]

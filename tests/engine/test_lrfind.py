@@ -117,6 +117,11 @@ def test_suggest_lr_on_a_synthetic_curve():
     assert suggest_lr(lrs[:2], losses[:2])["suggested_lr"] is None
     rising = suggest_lr(lrs, list(np.linspace(1, 5, 71)))     # never fell: the range began too high
     assert rising["suggested_lr"] == lrs[0]
+    # a trained net: at its minimum from the first rate, flat, then climbing from 1e-1
+    flat = list(0.04 + np.where(x > -1, (x + 1) ** 2 * 3, 0))
+    trained = suggest_lr(lrs, flat, margin=0.1)
+    assert trained["min_lr"] == lrs[0] and trained["climb_lr"] > 1e-2
+    assert trained["suggested_lr"] == pytest.approx(trained["climb_lr"] / 10)
 
 
 @pytest.mark.parametrize("kw", [dict(start=1.0, end=0.1), dict(steps=2), dict(smooth=0.0)])
