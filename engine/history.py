@@ -53,13 +53,22 @@ class _Thinning:
 
 
 class _Columns:
-    """Fixed-capacity numpy columns with halving decimation."""
+    """Fixed-capacity numpy columns with halving decimation.
+
+    Rows are gathered in a list and written to the arrays BATCH at a time, one numpy write per
+    column (a row a step, written alone, cost ~25 us of the training step in scalar writes); every
+    read (`n`, `view`, `export`) writes the gathered rows first, so readers see every row. Which
+    rows are kept, and when the store is decimated, is decided as each row arrives, as before."""
+
+    BATCH = 64
 
     def __init__(self, keys: tuple[str, ...], capacity: int, shape: tuple[int, ...] = (), dtype=np.float64,
                  shapes: dict[str, tuple[int, ...]] | None = None):
         self.keys = keys
         self.capacity = max(4, int(capacity) // 2 * 2)
-        self.n = 0
+        self._n = 0  # rows written to the arrays
+        self._rows: list[dict[str, Any]] = []  # rows kept, not yet written
+        self._lock = threading.Lock()  # a read on another thread may write the gathered rows
         self._thin = _Thinning()
         self.latest: dict[str, Any] | None = None  # the newest row offered, stored or not
         # "step" is always one number per row; the other keys have the per-row `shape`, or their own
@@ -73,30 +82,48 @@ class _Columns:
     def stride(self) -> int:
         return self._thin.stride
 
+    @property
+    def n(self) -> int:
+        """Rows stored (the gathered ones written first)."""
+        if self._rows:
+            self.flush()
+        return self._n
+
     def append(self, values: dict[str, Any]) -> bool:
         """Store a row (or skip it per the current stride). Returns True when decimation happened."""
         self.latest = values
         if not self._thin.take():
             return False
-        decimated = False
-        if self.n == self.capacity:
-            for k in self.keys:
-                col = self.data[k]
-                half = col[1::2].copy()  # every other row; capacity is even, so the newest stays
-                col[: len(half)] = half
-                col[len(half):] = np.nan
-            self.n = len(half)
-            self._thin.halved()
-            decimated = True
-        self._write(self.n, values)
-        self.n += 1
+        with self._lock:
+            decimated = False
+            if self._n + len(self._rows) == self.capacity:
+                self._write_rows()
+                for k in self.keys:
+                    col = self.data[k]
+                    half = col[1::2].copy()  # every other row; capacity is even, so the newest stays
+                    col[: len(half)] = half
+                    col[len(half):] = np.nan
+                self._n = len(half)
+                self._thin.halved()
+                decimated = True
+            self._rows.append(values)
+            if len(self._rows) >= self.BATCH:
+                self._write_rows()
         return decimated
 
-    def _write(self, i: int, values: dict[str, Any]) -> None:
-        get = values.get  # once per row, every step: no attribute or dict lookups in the loop
+    def flush(self) -> None:
+        """Write the gathered rows to the arrays."""
+        with self._lock:
+            self._write_rows()
+
+    def _write_rows(self) -> None:
+        rows, i = self._rows, self._n
+        if not rows:
+            return
         for k, col in self._cols:
-            v = get(k)
-            col[i] = np.nan if v is None else v
+            col[i:i + len(rows)] = [np.nan if (v := r.get(k)) is None else v for r in rows]
+        self._n = i + len(rows)
+        self._rows = []
 
     def view(self, key: str) -> np.ndarray:
         return self.data[key][: self.n]

@@ -119,3 +119,19 @@ def test_the_json_export_ends_at_the_newest_snapshot_whatever_the_stride():
     steps = [snap["step"] for snap in h.to_json_obj()["snapshots"]]
     assert steps[-1] == 22 and steps == sorted(set(steps))  # the newest, once, after the kept ones
     assert len(h.snapshots) <= 3
+
+
+def test_rows_gathered_in_batches_are_stored_as_rows_written_one_by_one():
+    # the columns write BATCH rows at a time; which rows are kept and when the store is decimated
+    # must not depend on it, and every read sees every row appended so far
+    batched, single = History(max_rows=64, max_probe_rows=16), History(max_rows=64, max_probe_rows=16)
+    single.scalars.BATCH = 1
+    for s in range(1, 700):
+        batched.append_scalars(scalars(s))
+        single.append_scalars(scalars(s))
+        if s in (3, 64, 65, 130, 699):  # reads between batches, around decimations
+            assert batched.column("step").tolist() == single.column("step").tolist()
+            assert len(batched) == len(single) and batched.generation == single.generation
+    for key in SCALAR_KEYS:
+        np.testing.assert_array_equal(batched.column(key), single.column(key))
+    assert batched.to_json_obj()["scalars"] == single.to_json_obj()["scalars"]
