@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from engine.config import RunConfig
 from engine.data import build_dataset
-from engine.session import TrainingSession
+from engine.session import GATHER, TrainingSession
 
 
 class BareLoop:
@@ -143,13 +143,18 @@ class TensorBoardLoop(BareLoop):
 
 
 class EngineLoop:
+    """The engine as the window's training thread runs it (TrainingSession._loop): bookkeeping
+    gathered GATHER steps at a time, and written when the loop stops."""
+
     def __init__(self, cfg: RunConfig, dataset):
         self.session = TrainingSession(cfg, dataset)
+        self.session.gather = GATHER
 
     def run(self, n: int) -> None:
         step = self.session.step
         for _ in range(n):
             step()
+        self.session.flush()
 
 
 def rate_of(instances: list, n: int):

@@ -429,3 +429,89 @@ def test_lr_finder_on_a_trained_net_does_not_stop_on_minibatch_noise():
     res = lr_range_test(s.cfg, s.data, model_state=s.model, steps=60)
     assert res["suggested_lr"] > 1e-5  # not six decades below the rate that trained it
     assert res["lrs"][-1] > 1e-3  # the sweep went on until the rate really hurt
+
+
+def _stream(session):
+    """Everything a run wrote, comparable across sessions (floats as they are)."""
+    h = session.history
+    return ([h.column(k).tolist() for k in ("step", "loss", "train_acc", "lr")],
+            [(e["event"], e["step"], e["label"]) for e in h.events],
+            [(r["step"], r["train_acc"], [l["act_mean"] for l in r["layers"]]) for r in h.snapshots],
+            [k for k, _ in session.drain()])
+
+
+def test_gathered_bookkeeping_writes_what_step_by_step_writes_in_the_same_order():
+    # steps 2.. are gathered 7 at a time; probe (every 5) and eval (every 25) steps and events
+    # (a rate change, diagnoses) write the steps before them first
+    one = TrainingSession(RunConfig(**{**SMALL, "probe_every": 5, "lr": 0.5}))
+    many = TrainingSession(RunConfig(**{**SMALL, "probe_every": 5, "lr": 0.5}))
+    many.gather = 7
+    for s in (one, many):
+        for i in range(60):
+            if i == 33:
+                s.set_lr(0.05)
+            s.step()
+        s.flush()
+    assert _stream(many) == _stream(one)
+    assert len(many.history) == 60 and all(0 <= a <= 1 for a in many.history.column("train_acc"))
+
+
+def test_gathered_steps_wait_for_a_batch_and_the_train_accuracy_counts_each_batch():
+    # a rate so small that no prediction changes: each step's accuracy can be recomputed after
+    s = make(dataset="digits", batch_size=100, optimizer="sgd", lr=1e-9, probe_every=1000, eval_every=1000)
+    s.gather = 6
+    assert s.n_train % 100 != 0  # an epoch ends on a short batch, gathered with full ones
+    batches, real = [], s._next_batch
+
+    def spy():
+        xb, yb = real()
+        batches.append((xb, yb))
+        return xb, yb
+    s._next_batch = spy
+    for i in range(20):
+        s.step()
+        if i == 3:  # step 1 (probed) is written; steps 2-4 wait for the batch
+            assert len(s.history) == 1
+    s.flush()
+    assert len(s.history) == 20 and {len(y) for _, y in batches} == {100, s.n_train % 100}
+    with torch.no_grad():
+        expected = [(s.model(x).argmax(1) == y).float().mean().item() for x, y in batches]
+    assert s.history.column("train_acc").tolist() == pytest.approx(expected, abs=1e-6)
+    assert len(set(expected)) > 3  # batches of differing accuracy: a mix-up would show
+
+
+def _wait_until(condition, timeout=10.0):
+    tick = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return True
+        tick.wait(0.01)
+    return condition()
+
+
+def test_the_training_loop_writes_every_step_taken_before_it_waits():
+    s = TrainingSession(RunConfig(**{**SMALL, "steps": 10_000_000, "probe_every": 10_000}))
+    s.start()
+    try:
+        assert _wait_until(lambda: s.step_count > 40)
+        assert s.gather > 1  # the loop gathers its bookkeeping
+        s.pause(wait=5.0)
+        assert s.state == PAUSED
+        n = s.step_count
+        assert len(s.history) == n  # nothing held back once pause() returns
+        assert [p["step"] for k, p in s.drain() if k == "scalars"] == list(range(1, n + 1))
+        s.single_step()
+        assert _wait_until(lambda: len(s.history) == n + 1)  # a single step is written at once too
+    finally:
+        s.stop()
+    assert len(s.history) == s.step_count == n + 1 and s.gather == 1
+
+
+def test_slow_steps_are_written_at_once(monkeypatch):
+    from engine import session as session_mod
+    monkeypatch.setattr(session_mod, "GATHER_SECONDS", 0.0)  # every step "took longer" than the limit
+    s = make(probe_every=10_000)
+    s.gather = 16
+    for i in range(1, 6):
+        s.step()
+        assert len(s.history) == i
