@@ -371,13 +371,14 @@ class Probe:
         copy of each weight matrix to measure the update against."""
         weights = self._weights()
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
-        self._pending = {"norms_before": torch._foreach_norm(grads + weights)}  # one call for both lists
-        if self._acts and len(self._acts) == len(self.model.acts):
-            self._pending["acts"] = activation_stats(self._acts, self.model.activation_name, self.bins,
-                                                     self._scratch)
         if self._before is None or [b.shape for b in self._before] != [w.shape for w in weights]:
             self._before = [torch.empty_like(w) for w in weights]
         torch._foreach_copy_(self._before, weights)
+        # the weight norms from the copies, still in cache (~40 us less than from the weights)
+        self._pending = {"norms_before": torch._foreach_norm(grads + self._before)}  # one call for both lists
+        if self._acts and len(self._acts) == len(self.model.acts):
+            self._pending["acts"] = activation_stats(self._acts, self.model.activation_name, self.bins,
+                                                     self._scratch)
         self.discard()
 
     @torch.no_grad()
