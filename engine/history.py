@@ -19,6 +19,7 @@ import csv
 import io
 import math
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
@@ -120,10 +121,21 @@ class _Columns:
         rows, i = self._rows, self._n
         if not rows:
             return
-        for k, col in self._cols:
-            col[i:i + len(rows)] = [np.nan if (v := r.get(k)) is None else v for r in rows]
-        self._n = i + len(rows)
         self._rows = []
+        try:
+            for k, col in self._cols:
+                col[i:i + len(rows)] = [np.nan if (v := r.get(k)) is None else v for r in rows]
+            self._n = i + len(rows)
+        except (ValueError, TypeError):  # a malformed row: the others are stored one by one
+            for r in rows:
+                try:
+                    for k, col in self._cols:
+                        v = r.get(k)
+                        col[self._n] = np.nan if v is None else v
+                except (ValueError, TypeError) as exc:
+                    warnings.warn(f"history: a row that does not fit the columns was dropped ({exc})")
+                    continue
+                self._n += 1
 
     def view(self, key: str) -> np.ndarray:
         return self.data[key][: self.n]

@@ -135,3 +135,17 @@ def test_rows_gathered_in_batches_are_stored_as_rows_written_one_by_one():
     for key in SCALAR_KEYS:
         np.testing.assert_array_equal(batched.column(key), single.column(key))
     assert batched.to_json_obj()["scalars"] == single.to_json_obj()["scalars"]
+
+
+def test_a_row_that_does_not_fit_is_dropped_and_the_others_are_kept():
+    h = History(max_rows=64, max_probe_rows=16)
+    h.append_snapshot(snapshot(1))
+    h.probes.append({"step": 2, "act_mean": [0.1, 0.2, 0.3]})  # three layers where there are two
+    for s in (3, 4):
+        h.append_snapshot(snapshot(s))
+    with pytest.warns(UserWarning, match="dropped"):
+        steps = h.layer_column("step").tolist()
+    assert steps == [1, 3, 4]
+    assert h.layer_column("update_ratio")[:, 0].tolist() == pytest.approx([1e-3, 3e-3, 4e-3])
+    h.append_snapshot(snapshot(5))  # the store goes on
+    assert h.layer_column("step").tolist() == [1, 3, 4, 5]

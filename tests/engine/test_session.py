@@ -515,3 +515,29 @@ def test_slow_steps_are_written_at_once(monkeypatch):
     for i in range(1, 6):
         s.step()
         assert len(s.history) == i
+
+
+def test_a_command_finds_the_steps_before_it_written_with_the_setup_they_ran_with():
+    # a re-init replaces the diagnostics: the fresh ones must start from the new network's first
+    # loss, not from a gathered step of the old one (which made a re-init look like an explosion)
+    s = make(lr=0.3, probe_every=1000, eval_every=1000)
+    s.gather = 16
+    for _ in range(40):
+        s.step()
+    assert s._gathered  # steps are waiting to be written
+    s.reinit("he_normal")
+    s.step()
+    s.flush()
+    assert s.diagnostics.first_loss == s.history.latest_scalars["loss"]
+    assert s.history.latest_scalars["step"] == 41
+    assert s.diagnostics.steps_seen == 1
+    assert [e["step"] for e in s.history.events if e["event"] == "reinit"] == [40]
+
+
+def test_a_probe_step_sends_its_record_before_the_findings_about_it():
+    s = TrainingSession(RunConfig(**{**SMALL, "activation": "tanh", "init": "normal", "init_std": 3.0}))
+    s.gather = 16
+    s.step()
+    kinds = [(k, p.get("event")) for k, p in s.drain()]
+    assert kinds[:2] == [("scalars", None), ("record", None)]
+    assert ("event", "diagnosis") in kinds[2:]
