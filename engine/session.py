@@ -128,7 +128,7 @@ class TrainingSession:
         self.probing = True
         self.evaluating = True
         self.gather = 1  # steps of bookkeeping per batch (see the module docstring)
-        self._gathered: list[tuple] = []  # steps not yet written: (scalars, kept predictions, labels)
+        self._gathered: list[tuple] = []  # steps not yet written: (scalars, logits kept or count, labels)
         self._gathered_since = 0.0
 
     # ================================================================== commands (any thread)
@@ -342,10 +342,8 @@ class TrainingSession:
         # record, then what the diagnostics find in both
         self.flush()
         self._count_right([(scalars, right, yb)])
+        self._write_scalars(scalars)
         history = self.history
-        if history is not None:
-            history.append_scalars(scalars)
-        self._emit("scalars", scalars)
         record = dict(scalars)
         if eval_now and len(self.yv):
             record["val_loss"], record["val_acc"] = self.evaluate()
@@ -366,20 +364,21 @@ class TrainingSession:
             return
         self._gathered = []  # first: a diagnosis event flushes, and finds nothing left to write
         self._count_right(gathered)
-        history, outbox = self.history, self.outbox
         for scalars, _, _ in gathered:
-            if history is not None:
-                history.append_scalars(scalars)
-            if outbox is not None:
-                outbox.put(("scalars", scalars))
+            self._write_scalars(scalars)
             self._diagnose(scalars, None)
+
+    def _write_scalars(self, scalars: dict) -> None:
+        if self.history is not None:
+            self.history.append_scalars(scalars)
+        self._emit("scalars", scalars)
 
     @staticmethod
     def _count_right(gathered: list[tuple[dict, int | torch.Tensor, torch.Tensor]]) -> None:
-        """Fill in the train accuracy of gathered steps whose predictions were kept (CPU): one
-        comparison for all of them when their batches are the same size (all but an epoch's
-        last), else one per step."""
-        todo = [(scalars, pred, yb) for scalars, pred, yb in gathered if isinstance(pred, torch.Tensor)]
+        """Fill in the train accuracy of gathered steps whose logits were kept (CPU; on a device
+        the count is already in): one argmax and comparison for all of them when their batches
+        are the same size (all but an epoch's last), else one per step."""
+        todo = [(scalars, logits, yb) for scalars, logits, yb in gathered if isinstance(logits, torch.Tensor)]
         if not todo:
             return
         if len({len(yb) for _, _, yb in todo}) == 1:
