@@ -102,13 +102,15 @@ def test_lr_finder_after_a_divergence_starts_from_fresh_weights(window, qtbot):
 
 
 def test_boundary_is_redrawn_after_a_reinit_while_paused_and_not_stuck_after_the_run_ends(window, qtbot):
-    window.setup.set_config(RunConfig(n_samples=300, width=16, steps=60))
+    # long enough that the run cannot end before the pause below (60 steps could, on a fast machine)
+    window.setup.set_config(RunConfig(n_samples=300, width=16, steps=1_000_000))
     window.tabs.setCurrentWidget(window.lab.boundary)
     window.lab.timer.stop()
     window.act_start.trigger()
     qtbot.waitUntil(lambda: window.controller.session is not None and window.controller.session.step_count > 5,
                     timeout=WAIT)
     window.controller.pause(wait=5.0)
+    assert window.controller.session.alive
     lab = window.lab
     lab._boundary_waiting = False
     lab.ask_boundary()
@@ -122,11 +124,14 @@ def test_boundary_is_redrawn_after_a_reinit_while_paused_and_not_stuck_after_the
     qtbot.waitUntil(lambda: lab.boundary.payload is not before, timeout=WAIT)
     # a request the loop never answered (it ended first) does not block the ended run's boundary
     window.controller.resume()
-    qtbot.waitUntil(lambda: window.controller.state == "finished" and not window.controller.session.alive,
-                    timeout=WAIT)
+    session = window.controller.session
+    paused_at = session.step_count
+    qtbot.waitUntil(lambda: session.step_count > paused_at + 5, timeout=WAIT)
+    window.controller.stop()
+    qtbot.waitUntil(lambda: window.controller.state == "stopped" and not session.alive, timeout=WAIT)
     lab._boundary_waiting = True
     lab.ask_boundary()
-    assert lab.boundary.payload["step"] == 60
+    assert lab.boundary.payload["step"] == session.step_count > paused_at
 
 
 def test_no_boundary_for_a_diverged_model(window, qtbot):
