@@ -231,21 +231,23 @@ class InitLabPanel(QtWidgets.QWidget):
         p, self._pending = self._pending, None
         self._running = self._asked
         self.status.setText("running…")
-        self._worker = threading.Thread(target=self._work, args=(p,), name="babysit-initlab", daemon=True)
+        self._worker = threading.Thread(target=self._work, args=(p, self._running), name="babysit-initlab",
+                                        daemon=True)
         self._worker.start()
         self._poller.start()
 
-    def _work(self, p: dict) -> None:
-        # worker thread: engine code only; the result goes back through the queue
-        post_outcome(self._queue, "the init lab", lambda: self._run_func(**p))
+    def _work(self, p: dict, ticket: int) -> None:
+        # worker thread: engine code only; the result goes back through the queue, with the
+        # request it answers (a result may wait there while a newer request starts)
+        post_outcome(_Tagged(self._queue, ticket), "the init lab", lambda: self._run_func(**p))
 
     def _poll(self) -> None:
         while True:
             try:
-                kind, payload = self._queue.get_nowait()
+                ticket, kind, payload = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if self._pending is not None or self._running != self._asked:
+            if self._pending is not None or ticket != self._asked:
                 continue   # settings changed (or were refused) meanwhile: a stale result is not drawn
             if kind == "done":
                 self.error = None
@@ -390,3 +392,13 @@ def _nice_ticks(lo: float, hi: float) -> list[float]:
     if lo < 0:
         ticks.append(-inner(-lo))
     return sorted(set(ticks))
+
+
+class _Tagged:
+    """A queue's put that adds the request an outcome answers."""
+
+    def __init__(self, q: queue.SimpleQueue, ticket: int):
+        self._q, self._ticket = q, ticket
+
+    def put(self, item: tuple) -> None:
+        self._q.put((self._ticket, *item))

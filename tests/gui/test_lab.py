@@ -1,6 +1,8 @@
 """gui.lab widgets, each on its own: init lab, diagnostics panel, LR finder dialog, boundary view."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -54,14 +56,36 @@ def test_init_lab_reacts_to_changes(lab, qtbot):
 
 
 def test_init_lab_keeps_only_the_newest_request(lab, qtbot):
-    results = []
+    results, depths_run = [], []
     lab.ran.connect(results.append)
+    gate, run_func = threading.Event(), lab._run_func
+
+    def held_back(**p):  # the first forward pass lasts until all three requests are made
+        depths_run.append(p["depth"])
+        gate.wait(10.0)
+        return run_func(**p)
+    lab._run_func = held_back
     for depth in (2, 3, 5):                         # three requests while the first one runs
         lab.depth_spin.setValue(depth)
         lab.run()
+    gate.set()
     qtbot.waitUntil(lambda: not lab.running and not lab._poller.isActive(), timeout=10000)
-    assert results and len(results[-1]["layers"]) == 5 and len(lab._hist_items) == 5
-    assert len(results) <= 2                        # the stale middle request never ran
+    assert depths_run == [2, 5]                     # the stale middle request never ran
+    assert [len(r["layers"]) for r in results] == [5]   # ... and the first one's result is not drawn
+    assert len(lab._hist_items) == 5
+
+
+def test_init_lab_does_not_draw_an_old_result_that_waited_for_the_poll(lab, qtbot):
+    results = []
+    lab.ran.connect(results.append)
+    lab.depth_spin.setValue(2)
+    lab.run()
+    lab._worker.join(10.0)                          # done, its result queued; no poll has run yet
+    lab.depth_spin.setValue(5)
+    lab.run()                                       # nothing running: starts at once
+    qtbot.waitUntil(lambda: not lab.running and not lab._poller.isActive(), timeout=10000)
+    assert [len(r["layers"]) for r in results] == [5]
+    assert len(lab.result["layers"]) == 5 and len(lab._hist_items) == 5
 
 
 def test_init_lab_shows_errors_in_words(lab, qtbot):
@@ -139,11 +163,19 @@ def test_diagnostics_panel_as_a_controller_view(qtbot):
 SMALL = RunConfig(n_samples=300, optimizer="sgd")
 
 
-def test_lr_finder_runs_in_the_background_and_emits_the_choice(qtbot):
+def test_lr_finder_runs_in_the_background_and_emits_the_choice(qtbot, monkeypatch):
+    import engine.lrfind
+    gate, sweep = threading.Event(), engine.lrfind.lr_range_test
+
+    def held_back(*a, **kw):  # the sweep waits until the GUI thread has checked it runs
+        gate.wait(10.0)
+        return sweep(*a, **kw)
+    monkeypatch.setattr(engine.lrfind, "lr_range_test", held_back)
     dlg = LRFinderDialog(SMALL, steps=40, start=1e-4, end=100.0)
     qtbot.addWidget(dlg)
     dlg.show()
-    assert dlg.running or dlg.result_data is not None                 # the GUI thread was not blocked
+    assert dlg.running and dlg.result_data is None                    # the GUI thread was not blocked
+    gate.set()
     qtbot.waitUntil(lambda: dlg.result_data is not None, timeout=30000)
     res = dlg.result_data
     assert not dlg.running and dlg.use_button.isEnabled()
