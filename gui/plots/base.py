@@ -117,6 +117,7 @@ class BasePlot(QtWidgets.QWidget):
         self.fixed_y: set[pg.PlotItem] = set()                   # time plots with a fixed 0..1 y range
         self._make_export_actions()
         self.build()
+        self.cache_static_items()
 
     # ------------------------------------------------------------------ feeding
     def refresh(self, history, full: bool = False) -> None:
@@ -180,6 +181,16 @@ class BasePlot(QtWidgets.QWidget):
             self.update_data(history, full=True)
             self.settle()
 
+    def cache_static_items(self) -> None:
+        """Axes and text labels (titles, legends) are painted once into a pixmap and blitted
+        while unchanged: a frame repaints the whole chart, and replaying their text costs about
+        as much as drawing the curves. Qt drops an item's pixmap when the item changes (an axis
+        range, a new legend text). Exports paint the items afresh."""
+        cache = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+        for item in self.glw.scene().items():
+            if isinstance(item, (pg.AxisItem, pg.LabelItem)):
+                item.setCacheMode(cache)
+
     # ------------------------------------------------------------------ for subclasses
     def build(self) -> None:
         """Create every plot item once."""
@@ -228,6 +239,10 @@ class BasePlot(QtWidgets.QWidget):
         if csv_name is not None:
             self._series.append((csv_name, curve))
         return curve
+
+    def add_series(self, csv_name: str, curve) -> None:
+        """A CSV column from a curve-like object (`xData`, `yData`) that is not a plot item."""
+        self._series.append((csv_name, curve))
 
     def add_note(self, text: str = "") -> QtWidgets.QLabel:
         """A grey note in the control bar that never widens the window (cut off when narrow)."""

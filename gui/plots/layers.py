@@ -12,6 +12,7 @@ from engine import thresholds
 
 from . import theme
 from .base import BasePlot
+from .multiline import LineColumn, MultiLine
 from .scalars import STEP_LABEL
 
 RATIO_GUIDE = 1e-3          # Karpathy's rule of thumb: updates ~1e-3 of the weights
@@ -39,7 +40,8 @@ def fraction_key(history) -> str:
 
 class LayerCurves:
     """One curve per layer in one PlotItem, fed from the (rows, layers) history column `key`
-    (which also names the curves in the CSV export)."""
+    (which also names the curves in the CSV export). The curves are the columns of one
+    MultiLine item (see multiline.py); `curves` lists them as (layer index, LineColumn)."""
 
     def __init__(self, owner: BasePlot, plot: pg.PlotItem, key: str, width: float = 1.6,
                  hidden_only: bool = False, legend: pg.LabelItem | None = None, undefined: str | None = None):
@@ -47,8 +49,9 @@ class LayerCurves:
         self.undefined = undefined  # said in the legend of a layer with no value lately (all NaN)
         self.width, self.hidden_only = width, hidden_only
         self.names: list[str] = []
-        self.curves: list[tuple[int, pg.PlotDataItem]] = []
-        self._dots = False  # symbols while there are too few points to draw a line
+        self.curves: list[tuple[int, LineColumn]] = []
+        self.lines = MultiLine()
+        plot.addItem(self.lines)  # (takes the plot's log mode)
         self._zero: dict[int, str] = {}  # layers a log axis cannot draw, and why (said in the legend)
 
     def sync(self, names: list[str]) -> bool:
@@ -57,12 +60,12 @@ class LayerCurves:
             return False
         self.clear()
         self.names = list(names)
-        indices = hidden_indices(names) if self.hidden_only else range(len(names))
-        for j in indices:
-            curve = self.owner.add_curve(self.plot, names[j], f"{names[j]} {self.key}",
-                                         pen=theme.pen(theme.layer_colour(j, len(names)), self.width))
-            self.curves.append((j, curve))
-        self._dots = False
+        indices = list(hidden_indices(names) if self.hidden_only else range(len(names)))
+        self.lines.setColumns([theme.pen(theme.layer_colour(j, len(names)), self.width) for j in indices], indices)
+        for k, j in enumerate(indices):
+            column = LineColumn(self.lines, k, names[j])
+            self.owner.add_series(f"{names[j]} {self.key}", column)
+            self.curves.append((j, column))
         self._zero = {}
         self._set_legend()
         return True
@@ -75,16 +78,8 @@ class LayerCurves:
                   theme.layer_colour(j, len(names))) for j, _ in self.curves]))
 
     def set(self, steps: np.ndarray, matrix: np.ndarray) -> None:
-        dots = len(steps) < 3
-        for j, curve in self.curves:
-            if dots != self._dots:
-                colour = theme.layer_colour(j, len(self.names))
-                curve.setSymbol("o" if dots else None)
-                curve.setSymbolSize(5)
-                curve.setSymbolBrush(colour)
-                curve.setSymbolPen(None)
-            curve.setData(steps, matrix[:, j] if matrix.ndim == 2 and j < matrix.shape[1] else [])
-        self._dots = dots
+        self.lines.setDots(len(steps) < 3)  # a dot per point while there are too few for a line
+        self.lines.setData(steps, matrix)
         if self.plot.getAxis("left").logMode and matrix.ndim == 2 and len(matrix):
             # a log axis cannot draw 0 (all-zero weights or gradients, e.g. zeros init): a layer whose
             # recent values are all 0 says so in the legend instead of vanishing without a word
@@ -103,9 +98,10 @@ class LayerCurves:
 
     def clear(self) -> None:
         for _, curve in self.curves:
-            self.plot.removeItem(curve)
             self.owner.forget_curve(curve)
         self.curves.clear()
+        self.lines.setColumns([])
+        self.lines.clear()
         self.names = []
         if self.legend is not None:
             self.legend.setText("")

@@ -10,6 +10,7 @@ from PySide6 import QtCore, QtWidgets
 
 from . import theme
 from .base import BasePlot
+from .multiline import LineColumn, MultiLine
 from .smoothing import IncrementalEma
 
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
@@ -34,13 +35,24 @@ class _SmoothedScalarPlot(BasePlot):
     def build(self) -> None:
         self.plot = self.add_plot(0, 0, self.title, STEP_LABEL, self.ylabel)
         self.set_key()
-        self.raw = self.add_curve(self.plot, f"train {self.label}", f"train_{self.label}",
-                                  pen=theme.pen(theme.TRAIN, 1.0, alpha=70))
-        self.smooth = self.add_curve(self.plot, f"train {self.label} (smoothed)", f"train_{self.label}_smoothed",
-                                     pen=theme.pen(theme.TRAIN, 2.0))
+        # the train curves share the steps: one item draws them (see multiline.py)
+        self.lines = MultiLine()
+        self.lines.setColumns(self.line_pens())
+        self.plot.addItem(self.lines)
+        self.raw = LineColumn(self.lines, 0, f"train {self.label}")
+        self.smooth = LineColumn(self.lines, 1, f"train {self.label} (smoothed)")
+        self.add_series(f"train_{self.label}", self.raw)
+        self.add_series(f"train_{self.label}_smoothed", self.smooth)
         self.val = self.add_curve(self.plot, f"val {self.label}", f"val_{self.label}",
                                   pen=theme.pen(theme.VAL, 1.2), symbol="o", symbolSize=5,
                                   symbolBrush=theme.VAL, symbolPen=None)
+
+    def line_pens(self) -> list:
+        """Pens of the raw and the smoothed train curve (and more in a subclass)."""
+        return [theme.pen(theme.TRAIN, 1.0, alpha=70), theme.pen(theme.TRAIN, 2.0)]
+
+    def line_data(self, history, steps, values, smoothed, full: bool) -> list[np.ndarray]:
+        return [values, smoothed]
 
     def key_entries(self) -> list[tuple[str, str, str]]:
         return [(theme.LINE, theme.on_white(theme.TRAIN, 90), "train"),
@@ -65,9 +77,8 @@ class _SmoothedScalarPlot(BasePlot):
         if full or n != self._n:
             steps = history.column("step")
             values = history.column(self.key)
-            self.raw.setData(steps, values)
-            self.smooth.setData(steps, self._shown(self._ema.update(values, rewritten=full)))
-            self._update_extra(history, steps, full)
+            smoothed = self._shown(self._ema.update(values, rewritten=full))
+            self.lines.setData(steps, self.line_data(history, steps, values, smoothed, full))
             self._n = n
         nv = history.val.n
         if full or nv != self._nv:
@@ -78,9 +89,6 @@ class _SmoothedScalarPlot(BasePlot):
                 self.val.setSymbol("o" if dots else None)
             self.val.setData(history.val_column("step"), history.val_column(self.val_key))
             self._nv = nv
-
-    def _update_extra(self, history, steps, full: bool) -> None:
-        pass
 
     def _shown(self, smoothed: np.ndarray) -> np.ndarray:
         """The smoothed values as drawn (the loss chart floors them on a log axis)."""
@@ -103,11 +111,10 @@ class LossPlot(_SmoothedScalarPlot):
 
     def build(self) -> None:
         self._data_shown = False  # before the base build draws the key
+        self._data_ema = IncrementalEma(DEFAULT_SMOOTHING)
         super().build()
         # data loss vs total: shown (and exported) only once a regularisation term shows up
-        self._data_ema = IncrementalEma(DEFAULT_SMOOTHING)
-        self.data_loss = self.add_curve(self.plot, "data loss (smoothed)",
-                                        pen=theme.pen(theme.DATA_LOSS, 1.6, theme.DASH))
+        self.data_loss = LineColumn(self.lines, 2, "data loss (smoothed)")
         self.data_loss.setVisible(False)
 
         self.bar.addWidget(QtWidgets.QLabel("smoothing"))
@@ -166,17 +173,21 @@ class LossPlot(_SmoothedScalarPlot):
             return np.maximum(smoothed, LOSS_RESOLUTION)
         return smoothed
 
-    def _update_extra(self, history, steps, full: bool) -> None:
-        reg = history.column("reg_loss")
+    def line_pens(self) -> list:
+        return super().line_pens() + [theme.pen(theme.DATA_LOSS, 1.6, theme.DASH)]
+
+    def line_data(self, history, steps, values, smoothed, full: bool) -> list[np.ndarray]:
         if not self._data_shown:
+            reg = history.column("reg_loss")
             if not (len(reg) and np.nanmax(reg[self._n:] if not full else reg, initial=0.0) > 0):
-                return
+                return [values, smoothed, np.full(len(steps), np.nan)]
             self.data_loss.setVisible(True)
             self._series.insert(2, ("data_loss_smoothed", self.data_loss))  # the CSV column after the total
             self._data_shown = True
             self.set_key()
             full = True
-        self.data_loss.setData(steps, self._shown(self._data_ema.update(history.column("data_loss"), rewritten=full)))
+        data = self._shown(self._data_ema.update(history.column("data_loss"), rewritten=full))
+        return [values, smoothed, data]
 
     def clear_data(self) -> None:
         super().clear_data()
@@ -184,7 +195,6 @@ class LossPlot(_SmoothedScalarPlot):
         if self._data_shown:
             self.data_loss.setVisible(False)
             self.forget_curve(self.data_loss)
-            self.data_loss.setData([], [])
             self._data_shown = False
             self.set_key()
 
