@@ -11,6 +11,7 @@ vertical line for each event of kind lr, reinit, optimizer, bn, diverged and err
 """
 from __future__ import annotations
 
+import time
 import weakref
 from pathlib import Path
 
@@ -28,7 +29,9 @@ from .scalars import AccuracyPlot, LossPlot
 PLOT_NAMES = ("loss", "accuracy", "update_ratio", "activations", "gradients")
 _GAP = 8          # pixels between charts in the composite image
 _HEADER = 34      # title strip of the composite image
-_AHEAD = 0.08     # the step axis reaches this share of the run's length past the newest step
+_AHEAD = 0.08     # the step axis reaches this share of the run's length past the newest step,
+_AHEAD_S = 1.0    # ... or about this many seconds of training, early in a run (at most _MAX_AHEAD)
+_MAX_AHEAD = 0.5
 _HOLD = QtWidgets.QGraphicsView.ViewportUpdateMode.NoViewportUpdate
 _MINIMAL = QtWidgets.QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate  # pyqtgraph's own
 # a real timer, not 0: Qt 6 runs a 0 ms single shot as a posted event, ahead of any timer due
@@ -77,6 +80,8 @@ class Dashboard(QtWidgets.QWidget):
         self._held: list[QtWidgets.QGraphicsView] = []
         self._releasing = False
         self._frame_keys: dict[str, tuple] = {}
+        self._moved: tuple[float, float] | None = None  # (time, newest step) of the last step-range move
+        self._ahead = 0.0                                # steps the range reached past the newest then
 
     # ------------------------------------------------------------------ interface
     def plot_widgets(self) -> dict[str, BasePlot]:
@@ -87,6 +92,7 @@ class Dashboard(QtWidgets.QWidget):
         for plot in self._plots.values():
             plot.reset()
         self.step_axis.lead()
+        self._moved, self._ahead = None, 0.0
         self._history = None
         self._seen = None
         self._events_seen = 0
@@ -156,15 +162,23 @@ class Dashboard(QtWidgets.QWidget):
 
     def _step_range(self, first: float, last: float) -> tuple[float, float]:
         """The step range to show: the current one while it still holds the newest step with
-        room to spare, else one reaching _AHEAD of the run's length past it. A range that
-        changes every frame makes every axis regenerate its ticks and every curve clip and
-        thin out its data again (about half of a frame); this changes it every ~8 % of the run."""
+        room to spare, else one reaching _AHEAD of the run's length past it, or as many steps
+        as the run trained in the last _AHEAD_S seconds if that is more (early in a run; at
+        most _MAX_AHEAD of its length). A range that changes every frame makes every axis
+        regenerate its ticks and every curve clip and thin out its data again (about half of a
+        frame); this changes it every ~8 % of the run, and about once a second at most early on."""
         span = max(last - first, 1.0)
         current = self.step_axis.range
         if (current is not None and self.step_axis.following and current[0] <= first
-                and last + 0.005 * span <= current[1] <= last + 1.5 * _AHEAD * span):
+                and last + 0.005 * span <= current[1] <= last + max(1.5 * _AHEAD * span, self._ahead)):
             return current
-        return first - 0.02 * span, last + _AHEAD * span
+        now = time.monotonic()
+        ahead = _AHEAD * span
+        if self._moved is not None and now > self._moved[0] and last > self._moved[1]:
+            rate = (last - self._moved[1]) / (now - self._moved[0])
+            ahead = max(ahead, min(_MAX_AHEAD * span, rate * _AHEAD_S))
+        self._moved, self._ahead = (now, last), ahead
+        return first - 0.02 * span, last + ahead
 
     def _plot_shown(self, plot: BasePlot) -> None:
         """A chart on a tab shown again: the step range it missed."""

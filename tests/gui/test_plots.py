@@ -453,3 +453,28 @@ def test_a_loss_of_exactly_zero_does_not_stretch_the_log_axis(dash, qtbot):
     assert low >= -9 and high <= 2
     dash.loss.log_box.setChecked(False)  # linear again: the true smoothed values
     assert np.nanmin(dash.loss.smooth.yData) < 1e-20
+
+
+def test_the_step_axis_moves_about_once_a_second_early_in_a_fast_run(dash, monkeypatch):
+    import gui.plots.dashboard as dashboard_module
+    clock = [100.0]
+    monkeypatch.setattr(dashboard_module.time, "monotonic", lambda: clock[0])
+    views = [dash.loss.plot.getViewBox()]
+
+    def frame(last: float) -> tuple[float, float]:
+        r = dash._step_range(0.0, last)
+        dash.step_axis.follow(*r, views)
+        return r
+
+    assert frame(100)[1] == pytest.approx(108)        # 8 % of the run ahead: no rate known yet
+    clock[0] += 0.1
+    assert frame(200)[1] == pytest.approx(300)        # 1,000 steps/s: a second ahead, capped at half the run
+    clock[0] += 0.1
+    assert frame(290)[1] == pytest.approx(300)        # still holds the newest step: unchanged
+    clock[0] += 1.0
+    assert frame(600)[1] == pytest.approx(600 + 300)  # (600 - 200) steps in 1.1 s ~ 364/s; capped at 300
+    clock[0] += 100.0
+    assert frame(20_000)[1] == pytest.approx(21_600)  # slow for a run this long: 8 % again
+    dash.reset()
+    assert frame(100)[1] == pytest.approx(108)        # a new run forgets the old rate
+
