@@ -28,6 +28,7 @@ Same seed and same commands at the same steps give the same numbers.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import queue
@@ -376,18 +377,17 @@ class TrainingSession:
     @staticmethod
     def _count_right(gathered: list[tuple[dict, int | torch.Tensor, torch.Tensor]]) -> None:
         """Fill in the train accuracy of gathered steps whose logits were kept (CPU; on a device
-        the count is already in): one argmax and comparison for all of them when their batches
-        are the same size (all but an epoch's last), else one per step."""
+        the count is already in): one argmax and comparison for all of them, the batches one
+        after another (an epoch's last batch may be smaller), counted per step from a running
+        sum at each batch's end."""
         todo = [(scalars, logits, yb) for scalars, logits, yb in gathered if isinstance(logits, torch.Tensor)]
         if not todo:
             return
-        if len({len(yb) for _, _, yb in todo}) == 1:
-            right = torch.eq(torch.stack([p for _, p, _ in todo]).argmax(2),
-                             torch.stack([y for _, _, y in todo])).sum(1).tolist()
-        else:
-            right = [int(torch.eq(p.argmax(1), y).sum()) for _, p, y in todo]
-        for (scalars, _, yb), r in zip(todo, right):
-            scalars["train_acc"] = r / len(yb)
+        sizes = [len(yb) for _, _, yb in todo]
+        hits = torch.eq(torch.cat([p for _, p, _ in todo]).argmax(1), torch.cat([y for _, _, y in todo])).cumsum(0)
+        at = hits[torch.tensor(list(itertools.accumulate(sizes))) - 1].tolist()
+        for (scalars, _, _), n, before, now in zip(todo, sizes, [0] + at, at):
+            scalars["train_acc"] = (now - before) / n
 
     def _diagnose(self, scalars: dict | None, record: dict | None, event: dict | None = None) -> None:
         if self.diagnostics is None:  # switched off (e.g. by the LR range test, whose loss must blow up)
