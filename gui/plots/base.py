@@ -188,7 +188,8 @@ class BasePlot(QtWidgets.QWidget):
         range, a new legend text). Exports paint the items afresh."""
         cache = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
         for item in self.glw.scene().items():
-            if isinstance(item, (pg.AxisItem, pg.LabelItem)):
+            # a LabelItem (a title, a legend) and an axis's title paint through a text child
+            if isinstance(item, (pg.AxisItem, QtWidgets.QGraphicsTextItem)):
                 item.setCacheMode(cache)
 
     # ------------------------------------------------------------------ for subclasses
@@ -223,6 +224,13 @@ class BasePlot(QtWidgets.QWidget):
             plot.setLogMode(x=False, y=True)
         if time_based:
             self._time_plots.append(plot)
+            # the plot menu's per-curve transforms (log x, FFT, alpha, thinning, averaging) do not
+            # apply to the step charts' curves (MultiLine, bands) or to one shared step axis
+            ctrl = plot.ctrl
+            for box in (ctrl.logXCheck, ctrl.fftCheck, ctrl.derivativeCheck, ctrl.phasemapCheck,
+                        ctrl.subtractMeanCheck, ctrl.alphaGroup, ctrl.decimateGroup, ctrl.averageGroup):
+                box.setEnabled(False)
+                box.setToolTip("not for the step charts")
         return plot
 
     def add_curve(self, plot: pg.PlotItem, name: str, csv_name: str | None = None, **opts) -> pg.PlotDataItem:

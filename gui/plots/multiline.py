@@ -18,6 +18,7 @@ What the charts need from curves, kept:
 from __future__ import annotations
 
 import bisect
+import math
 
 import numpy as np
 import pyqtgraph as pg
@@ -26,6 +27,9 @@ from pyqtgraph.Qt import internals
 from PySide6 import QtCore, QtGui
 
 DOT_SIZE = 5.0  # pixels, as the symbols of the scalar charts
+# drawn values are kept within this many view heights of the view (pyqtgraph's dynamicRangeLimit):
+# Qt drops a wide or dashed stroke whose device coordinates reach ~1e18, e.g. a diverging loss
+RANGE_LIMIT = 1e6
 
 
 class LineColumn:
@@ -151,32 +155,44 @@ class MultiLine(pg.GraphicsObject):
 
     # ------------------------------------------------------------------ bounds (auto-range)
     def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):  # noqa: N802 (pyqtgraph's name)
+        """The range of the finite values along `ax`. For y: of the rows in `orthoRange`, or,
+        while the view's step range is set from outside (no x auto-range), of the rows in view
+        and one beyond each edge, as PlotDataItem's clipped curves gave it (a zoomed-in chart
+        fits its y axis to what it shows)."""
+        if ax == 1 and orthoRange is None:
+            vb = self.getViewBox()
+            if vb is not None and vb.state["autoRange"][0] is False and len(self.x) > 2:
+                orthoRange = vb.viewRange()[0]
+                key = (ax, frac, "view", tuple(orthoRange))
+                if key not in self._bounds:
+                    self._bounds = {k: v for k, v in self._bounds.items() if k[2] != "view"}  # one view kept
+                    self._bounds[key] = self._measure(ax, frac, orthoRange, margin=1)
+                return self._bounds[key]
         key = (ax, frac, None if orthoRange is None else tuple(orthoRange))
         if key not in self._bounds:
             self._bounds[key] = self._measure(ax, frac, orthoRange)
         return self._bounds[key]
 
-    def _measure(self, ax: int, frac: float, orthoRange):
+    def _measure(self, ax: int, frac: float, orthoRange, margin: int = 0):
         x = self.x
         lo, hi = 0, len(x)
         if ax == 1 and orthoRange is not None:
-            lo, hi = bisect.bisect_left(x, orthoRange[0]), bisect.bisect_right(x, orthoRange[1])
-        found = []
+            lo = max(0, bisect.bisect_left(x, orthoRange[0]) - margin)
+            hi = min(len(x), bisect.bisect_right(x, orthoRange[1]) + margin)
+        ends = []
         for k in self._shown():
             y = self.mapped(k)[lo:hi]
-            finite = np.isfinite(y)
             if ax == 0:
-                where = np.flatnonzero(finite)
-                if len(where):
-                    found.append(x[lo:hi][where[[0, -1]]])
+                ends += _finite_ends(x, y)
+            elif frac >= 1.0:
+                ends += _finite_range(y)
             else:
-                found.append(y[finite])
-        values = np.concatenate(found) if found else np.empty(0)
-        if not len(values):
+                ends += y[np.isfinite(y)].tolist()
+        if not ends:
             return None, None
-        if frac >= 1.0:
-            return float(values.min()), float(values.max())
-        return tuple(float(v) for v in np.percentile(values, [50 * (1 - frac), 50 * (1 + frac)]))
+        if ax == 0 or frac >= 1.0:
+            return float(min(ends)), float(max(ends))
+        return tuple(float(v) for v in np.percentile(ends, [50 * (1 - frac), 50 * (1 + frac)]))
 
     def pixelPadding(self) -> float:  # noqa: N802
         width = max((self._pens[k].widthF() for k in self._shown()), default=1.0)
@@ -210,8 +226,9 @@ class MultiLine(pg.GraphicsObject):
         vb = self.getViewBox()
         if vb is None or len(x) < 3:
             return x, {k: self.mapped(k) for k in shown}
-        (left, right), width = vb.viewRange()[0], float(vb.width())
-        key = (left, right, width, tuple(shown))
+        (left, right), (bottom, top) = vb.viewRange()
+        width = float(vb.width())
+        key = (left, right, bottom, top, width, tuple(shown))
         if self._display is not None and self._display[0] == key:
             return self._display[1], self._display[2]
         lo = max(0, bisect.bisect_left(x, left) - 1)
@@ -227,6 +244,11 @@ class MultiLine(pg.GraphicsObject):
                 centres = np.append(centres, tail[len(tail) // 2])
             x = np.repeat(centres, 2)
             ys = {k: self._peaks(y, n, ds) for k, y in ys.items()}
+        span = max(top - bottom, 0.0)
+        if span > 0 and math.isfinite(span):
+            low, high = bottom - RANGE_LIMIT * span, top + RANGE_LIMIT * span
+            with np.errstate(invalid="ignore"):
+                ys = {k: np.clip(y, low, high) for k, y in ys.items()}  # NaN stays NaN: a gap
         self._display = (key, x, ys)
         return x, ys
 
@@ -277,3 +299,31 @@ class MultiLine(pg.GraphicsObject):
                         p.drawEllipse(transform.map(QtCore.QPointF(float(xv), float(yv))), r, r)
         finally:
             p.restore()
+
+
+def _finite_range(y: np.ndarray) -> list[float]:
+    """[min, max] of the finite values of y, or [] (NaN ignored without a copy; infinities,
+    rare, by masking)."""
+    if not len(y):
+        return []
+    lo, hi = np.fmin.reduce(y), np.fmax.reduce(y)
+    if math.isnan(lo):
+        return []  # all NaN
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        y = y[np.isfinite(y)]
+        if not len(y):
+            return []
+        lo, hi = y.min(), y.max()
+    return [float(lo), float(hi)]
+
+
+def _finite_ends(x: np.ndarray, y: np.ndarray) -> list[float]:
+    """x of the first and last finite value of y (x increasing), or []."""
+    if not len(y):
+        return []
+    if math.isfinite(y[0]) and math.isfinite(y[-1]):
+        return [float(x[0]), float(x[-1])]
+    finite = np.isfinite(y)
+    if not finite.any():
+        return []
+    return [float(x[int(finite.argmax())]), float(x[len(y) - 1 - int(finite[::-1].argmax())])]

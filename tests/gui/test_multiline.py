@@ -127,3 +127,30 @@ def test_a_matrix_feeds_each_curve_its_source_column(chart):
     lines.setData(np.arange(4.0), matrix)
     np.testing.assert_array_equal(lines.column_data(0), matrix[:, 2])
     assert np.isnan(lines.column_data(1)).all()
+
+
+def test_zoomed_in_the_y_range_fits_the_steps_in_view(chart):
+    widget, lines = chart
+    x = np.arange(1000.0)
+    lines.setData(x, [x, -x])
+    assert lines.dataBounds(1) == (-999.0, 999.0)           # x auto-ranges: everything
+    widget.getPlotItem().setXRange(100, 200, padding=0)    # the steps set from outside
+    assert lines.dataBounds(1) == (-201.0, 201.0)          # the rows in view, one beyond each edge
+    assert lines.dataBounds(0) == (0.0, 999.0)
+
+
+def test_a_huge_value_does_not_make_a_wide_line_vanish(chart):
+    widget, lines = chart
+    x = np.arange(100.0)
+    y = np.sin(x / 10) + 1.5
+    lines.setData(x, [y, np.full(100, np.nan)])
+    plot = widget.getPlotItem()
+    plot.setXRange(0, 99, padding=0)
+    plot.setYRange(0, 3, padding=0)                        # the user's zoom: the spike is far off
+    calm = pixels_near(widget.grab().toImage(), RED)
+    y = y.copy()
+    y[-10:] = 1e20                                         # a loss that diverged
+    lines.setData(x, [y, np.full(100, np.nan)])
+    plot.setYRange(0, 3, padding=0)
+    assert pixels_near(widget.grab().toImage(), RED) > 0.7 * calm > 0
+    assert np.nanmax(lines.display()[1][0]) <= 3 + 3e6     # drawn within a million view heights

@@ -478,3 +478,10 @@ def test_the_step_axis_moves_about_once_a_second_early_in_a_fast_run(dash, monke
     dash.reset()
     assert frame(100)[1] == pytest.approx(108)        # a new run forgets the old rate
 
+
+
+def test_the_step_charts_menus_offer_no_per_curve_transforms(dash):
+    for plot in dash.plot_widgets().values():
+        for item in plot.time_plots():
+            assert not item.ctrl.logXCheck.isEnabled() and not item.ctrl.fftCheck.isEnabled()
+            assert item.ctrl.logYCheck.isEnabled() and item.ctrl.gridGroup.isEnabled()   # these still apply
