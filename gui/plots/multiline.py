@@ -92,12 +92,12 @@ class MultiLine(pg.GraphicsObject):
         self._visible = [True] * len(pens)
         self._sources = list(sources) if sources is not None else list(range(len(pens)))
         self._segments = [internals.PrimitiveArray(QtCore.QLineF, 4) for _ in pens]
-        self._ys = [np.full(len(self.x), np.nan) for _ in pens]
+        self._ys = [None for _ in pens]
         self._changed()
 
     def setData(self, x, ys) -> None:  # noqa: N802
         """`x` (rows,) increasing; `ys` a (rows, n) matrix (curves pick their source column;
-        NaN where it has none) or a list of (rows,) arrays, one per curve."""
+        NaN where it has none) or a list of (rows,) arrays, one per curve (None: no values)."""
         x = np.asarray(x, dtype=np.float64)
         if isinstance(ys, np.ndarray) and ys.ndim == 2:
             ys = [ys[:, j] if j is not None and j < ys.shape[1] and len(ys) == len(x) else np.full(len(x), np.nan)
@@ -105,7 +105,8 @@ class MultiLine(pg.GraphicsObject):
         elif len(ys) != len(self._pens):
             raise ValueError(f"{len(ys)} columns of data for {len(self._pens)} curves")
         self.x = x
-        self._ys = [np.asarray(y, dtype=np.float64) if len(y) == len(x) else np.full(len(x), np.nan) for y in ys]
+        # float32 history columns stay float32 (a float64 copy of 500k rows per frame costs ms)
+        self._ys = [None if y is None or len(y) != len(x) else _floats(y) for y in ys]  # None: no values
         self._changed()
 
     def clear(self) -> None:
@@ -130,14 +131,15 @@ class MultiLine(pg.GraphicsObject):
             self._changed()
 
     def column_data(self, column: int) -> np.ndarray:
-        """Curve `column`'s values as given."""
-        return self._ys[column]
+        """Curve `column`'s values as given (NaN where it has none)."""
+        y = self._ys[column]
+        return np.full(len(self.x), np.nan) if y is None else y
 
     def mapped(self, column: int) -> np.ndarray:
         """Curve `column`'s values as drawn: log10 on a log axis (0 and below: not finite, a gap)."""
         y = self._mapped.get(column)
         if y is None:
-            y = self._ys[column]
+            y = self.column_data(column)
             if self._log_y:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     y = np.log10(y)
@@ -159,26 +161,22 @@ class MultiLine(pg.GraphicsObject):
         while the view's step range is set from outside (no x auto-range), of the rows in view
         and one beyond each edge, as PlotDataItem's clipped curves gave it (a zoomed-in chart
         fits its y axis to what it shows)."""
-        if ax == 1 and orthoRange is None:
+        if ax == 1 and orthoRange is None and frac >= 1.0:
             vb = self.getViewBox()
             if vb is not None and vb.state["autoRange"][0] is False and len(self.x) > 2:
-                orthoRange = vb.viewRange()[0]
-                key = (ax, frac, "view", tuple(orthoRange))
-                if key not in self._bounds:
-                    self._bounds = {k: v for k, v in self._bounds.items() if k[2] != "view"}  # one view kept
-                    self._bounds[key] = self._measure(ax, frac, orthoRange, margin=1)
-                return self._bounds[key]
+                # from the thinned rows (their peaks are the extremes): shared with the paint
+                ends = [v for y in self.thinned()[1].values() for v in _finite_range(y)]
+                return (min(ends), max(ends)) if ends else (None, None)
         key = (ax, frac, None if orthoRange is None else tuple(orthoRange))
         if key not in self._bounds:
             self._bounds[key] = self._measure(ax, frac, orthoRange)
         return self._bounds[key]
 
-    def _measure(self, ax: int, frac: float, orthoRange, margin: int = 0):
+    def _measure(self, ax: int, frac: float, orthoRange):
         x = self.x
         lo, hi = 0, len(x)
         if ax == 1 and orthoRange is not None:
-            lo = max(0, bisect.bisect_left(x, orthoRange[0]) - margin)
-            hi = min(len(x), bisect.bisect_right(x, orthoRange[1]) + margin)
+            lo, hi = bisect.bisect_left(x, orthoRange[0]), bisect.bisect_right(x, orthoRange[1])
         ends = []
         for k in self._shown():
             y = self.mapped(k)[lo:hi]
@@ -219,16 +217,32 @@ class MultiLine(pg.GraphicsObject):
 
     # ------------------------------------------------------------------ drawing
     def display(self) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-        """x and each shown curve for the view: the rows in view (and one beyond each edge),
-        thinned to one min/max pair per pixel when there are more rows than pixels."""
+        """x and each shown curve for the view, as drawn: `thinned()`, its values kept within
+        RANGE_LIMIT view heights of the view."""
+        x, ys = self.thinned()
+        vb = self.getViewBox()
+        if vb is None:
+            return x, ys
+        bottom, top = vb.viewRange()[1]
+        span = top - bottom
+        if span > 0 and math.isfinite(span):
+            low, high = bottom - RANGE_LIMIT * span, top + RANGE_LIMIT * span
+            # (bounds past float32's range clip nothing: the cast makes them infinite)
+            with np.errstate(invalid="ignore", over="ignore"):
+                ys = {k: np.clip(y, low, high) for k, y in ys.items()}  # NaN stays NaN: a gap
+        return x, ys
+
+    def thinned(self) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """x and each shown curve for the view's steps: the rows in view (and one beyond each
+        edge), thinned to one min/max pair per pixel when there are more rows than pixels
+        (every peak kept, and the newest rows: the rows after the last whole bin are a bin)."""
         shown = self._shown()
         x = self.x
         vb = self.getViewBox()
         if vb is None or len(x) < 3:
             return x, {k: self.mapped(k) for k in shown}
-        (left, right), (bottom, top) = vb.viewRange()
-        width = float(vb.width())
-        key = (left, right, bottom, top, width, tuple(shown))
+        (left, right), width = vb.viewRange()[0], float(vb.width())
+        key = (left, right, width, tuple(shown))
         if self._display is not None and self._display[0] == key:
             return self._display[1], self._display[2]
         lo = max(0, bisect.bisect_left(x, left) - 1)
@@ -237,18 +251,13 @@ class MultiLine(pg.GraphicsObject):
         ys = {k: self.mapped(k)[lo:hi] for k in shown}
         ds = int(len(x) / width) if width > 0 else 1
         if ds >= 2:
-            n = len(x) // ds  # whole bins; the rows after them make a bin of their own, never dropped
+            n = len(x) // ds
             tail = x[n * ds:]
             centres = x[ds // 2:n * ds:ds]
             if len(tail):
                 centres = np.append(centres, tail[len(tail) // 2])
             x = np.repeat(centres, 2)
             ys = {k: self._peaks(y, n, ds) for k, y in ys.items()}
-        span = max(top - bottom, 0.0)
-        if span > 0 and math.isfinite(span):
-            low, high = bottom - RANGE_LIMIT * span, top + RANGE_LIMIT * span
-            with np.errstate(invalid="ignore"):
-                ys = {k: np.clip(y, low, high) for k, y in ys.items()}  # NaN stays NaN: a gap
         self._display = (key, x, ys)
         return x, ys
 
@@ -327,3 +336,8 @@ def _finite_ends(x: np.ndarray, y: np.ndarray) -> list[float]:
     if not finite.any():
         return []
     return [float(x[int(finite.argmax())]), float(x[len(y) - 1 - int(finite[::-1].argmax())])]
+
+
+def _floats(y) -> np.ndarray:
+    y = np.asarray(y)
+    return y if y.dtype.kind == "f" else y.astype(np.float64)

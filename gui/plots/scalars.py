@@ -180,7 +180,7 @@ class LossPlot(_SmoothedScalarPlot):
         if not self._data_shown:
             reg = history.column("reg_loss")
             if not (len(reg) and np.nanmax(reg[self._n:] if not full else reg, initial=0.0) > 0):
-                return [values, smoothed, np.full(len(steps), np.nan)]
+                return [values, smoothed, None]  # no data loss curve (yet)
             self.data_loss.setVisible(True)
             self._series.insert(2, ("data_loss_smoothed", self.data_loss))  # the CSV column after the total
             self._data_shown = True
