@@ -125,6 +125,7 @@ class ActivationsPlot(BasePlot):
         self._layer_names: list[str] = []
         self._titles: dict[str, str] = {}
         self._hist_range = None
+        self._hist_total: float | None = None  # values in the sample the count range was set for
         self._depth_ticks = None
         super().__init__(parent)
 
@@ -238,7 +239,7 @@ class ActivationsPlot(BasePlot):
         self.hist_row.clear()
         self._hist_items = []
         self._hist_names = list(hidden)
-        self._titles, self._hist_range = {}, None
+        self._titles, self._hist_range, self._hist_total = {}, None, None
         n_all = len(self._layer_names) or len(hidden) + 1
         for col, i in enumerate(shown_layers(len(hidden))):
             name = hidden[i]
@@ -255,6 +256,7 @@ class ActivationsPlot(BasePlot):
                 plot.getAxis("left").setWidth(8)
             plot.enableAutoRange(enable=False)
             self._hist_items.append((name, plot, item))
+        self.cache_static_items()  # the new plots' axes and titles too
 
     # ------------------------------------------------------------------ feeding
     def update_data(self, history, full: bool) -> None:
@@ -301,11 +303,18 @@ class ActivationsPlot(BasePlot):
             # snapshot makes every histogram's axes lay out their ticks again
             # (the engine bins each snapshot over its own min..max, so both wobble from one
             # snapshot to the next: a new range gets some room to spare)
-            if not (x[0] <= lo and hi <= x[1] and (hi - lo) >= 0.6 * (x[1] - x[0])):
-                pad = 0.06 * (hi - lo)
+            if not (x[0] <= lo and hi <= x[1] and (hi - lo) >= 0.5 * (x[1] - x[0])):
+                pad = 0.12 * (hi - lo)
                 x = (lo - pad, hi + pad)
-            if not (top <= y[1] and top >= 0.55 * y[1]):
-                y = (0.0, top * 1.2)
+            # an epoch's short last batch gives a smaller sample (a quarter of it with the default
+            # setup): its counts are compared as if from a sample of the size the range was set for
+            total = float(drawn[0][2].sum()) or 1.0
+            if self._hist_total is None or y[1] == 0.0:
+                self._hist_total = total
+            scaled = top * self._hist_total / total
+            if not (scaled <= y[1] and scaled >= 0.4 * y[1]):
+                y = (0.0, top * 1.3)
+                self._hist_total = total
             if (x, y) != self._hist_range:
                 self._hist_range = (x, y)
                 for plot, _, _ in drawn:
@@ -357,7 +366,7 @@ class ActivationsPlot(BasePlot):
         self.hist_row.clear()
         self._hist_items = []
         self._hist_names = []
-        self._titles, self._hist_range, self._depth_ticks = {}, None, None
+        self._titles, self._hist_range, self._depth_ticks, self._hist_total = {}, None, None, None
         self._layer_names = []
         self.layer_box.blockSignals(True)
         self.layer_box.clear()

@@ -485,3 +485,32 @@ def test_the_step_charts_menus_offer_no_per_curve_transforms(dash):
         for item in plot.time_plots():
             assert not item.ctrl.logXCheck.isEnabled() and not item.ctrl.fftCheck.isEnabled()
             assert item.ctrl.logYCheck.isEnabled() and item.ctrl.gridGroup.isEnabled()   # these still apply
+
+
+def test_the_count_axis_holds_through_an_epochs_smaller_last_batch(dash, history):
+    import copy
+    dash.refresh(history)
+    act = dash.activations
+    plot = act._hist_items[0][1]
+    full = history.latest_snapshot
+    before = plot.viewRange()[1]
+
+    def scaled(snap, factor):
+        s = copy.deepcopy(snap)
+        for layer in s["layers"]:
+            if layer["hist"]:
+                layer["hist"]["counts"] = [round(c * factor) for c in layer["hist"]["counts"]]
+        return s
+    for factor in (0.25, 1.0, 0.25, 1.0):   # a quarter of the sample: the short batch, then full ones
+        act._draw_snapshot(scaled(full, factor))
+        assert plot.viewRange()[1] == pytest.approx(before)
+    act._draw_snapshot(scaled(full, 3.0))    # real growth at the same sample size... 3x the values
+    assert plot.viewRange()[1] == pytest.approx(before)   # ... is the same shape: the range holds
+    tall = copy.deepcopy(full)
+    for layer in tall["layers"]:
+        if layer["hist"]:
+            counts = layer["hist"]["counts"]
+            moved = sum(counts[1:])
+            layer["hist"]["counts"] = [counts[0] + moved] + [0] * (len(counts) - 1)   # all in one bin
+    act._draw_snapshot(tall)
+    assert plot.viewRange()[1][1] > 1.2 * before[1]        # a taller histogram gets a taller axis
