@@ -174,6 +174,7 @@ class History:
         self._snap_thin = _Thinning()
         self.events: list[dict] = []
         self.config: dict | None = None
+        self.total_steps: int | None = None  # the run's length in steps, when known (the charts stop there)
         self.version = 0
         self.generation = 0
         self.lock = threading.RLock()

@@ -110,6 +110,7 @@ class TrainingSession:
         self.history: History | None = History() if keep_history else None
         if self.history is not None:
             self.history.config = self.cfg.to_dict()
+            self.history.total_steps = self.total_steps
         self.outbox: queue.SimpleQueue | None = queue.SimpleQueue() if use_outbox else None
         self.step_count = 0          # optimizer steps taken
         self.last_finite_loss: float | None = None

@@ -117,7 +117,7 @@ class Dashboard(QtWidgets.QWidget):
             if len(steps):
                 # a marker past the data (the step that diverged is never stored) stays in view
                 last = max(float(steps[-1]), float(self._marked[-1]["step"]) if self._marked else 0.0)
-                self.step_axis.follow(*self._step_range(float(steps[0]), last),
+                self.step_axis.follow(*self._step_range(float(steps[0]), last, history.total_steps),
                                       [item.getViewBox() for p in shown for item in p.time_plots()])
         for plot in shown:
             plot.settle()
@@ -160,13 +160,14 @@ class Dashboard(QtWidgets.QWidget):
         else:
             self._releasing = False
 
-    def _step_range(self, first: float, last: float) -> tuple[float, float]:
+    def _step_range(self, first: float, last: float, total: int | None = None) -> tuple[float, float]:
         """The step range to show: the current one while it still holds the newest step with
         room to spare, else one reaching _AHEAD of the run's length past it, or as many steps
         as the run trained in the last _AHEAD_S seconds if that is more (early in a run; at
         most _MAX_AHEAD of its length). A range that changes every frame makes every axis
         regenerate its ticks and every curve clip and thin out its data again (about half of a
-        frame); this changes it every ~8 % of the run, and about once a second at most early on."""
+        frame); this changes it every ~8 % of the run, and about once a second at most early on.
+        It never reaches more than 2 % of the span past the run's last step (`total`, if known)."""
         span = max(last - first, 1.0)
         current = self.step_axis.range
         if (current is not None and self.step_axis.following and current[0] <= first
@@ -177,6 +178,8 @@ class Dashboard(QtWidgets.QWidget):
         if self._moved is not None and now > self._moved[0] and last > self._moved[1]:
             rate = (last - self._moved[1]) / (now - self._moved[0])
             ahead = max(ahead, min(_MAX_AHEAD * span, rate * _AHEAD_S))
+        if total and total >= last:
+            ahead = min(ahead, total - last + 0.02 * span)
         self._moved, self._ahead = (now, last), ahead
         return first - 0.02 * span, last + ahead
 

@@ -514,3 +514,22 @@ def test_the_count_axis_holds_through_an_epochs_smaller_last_batch(dash, history
             layer["hist"]["counts"] = [counts[0] + moved] + [0] * (len(counts) - 1)   # all in one bin
     act._draw_snapshot(tall)
     assert plot.viewRange()[1][1] > 1.2 * before[1]        # a taller histogram gets a taller axis
+
+
+def test_the_step_axis_never_reaches_far_past_the_runs_end(dash, monkeypatch):
+    import gui.plots.dashboard as dashboard_module
+    clock = [100.0]
+    monkeypatch.setattr(dashboard_module.time, "monotonic", lambda: clock[0])
+    views = [dash.loss.plot.getViewBox()]
+    r = dash._step_range(0.0, 100, total=1000)
+    dash.step_axis.follow(*r, views)
+    clock[0] += 0.1
+    r = dash._step_range(0.0, 900, total=1000)      # fast: a second ahead would be 450 (half the run)
+    assert r[1] == pytest.approx(1000 + 0.02 * 900)  # the run ends at 1000
+    dash.step_axis.follow(*r, views)
+    clock[0] += 0.1
+    assert dash._step_range(0.0, 1000, total=1000)[1] == pytest.approx(1018)   # the finished run: held
+
+
+def test_a_run_tells_the_charts_its_length(history):
+    assert history.total_steps == 60
