@@ -161,7 +161,12 @@ class LossPlot(_SmoothedScalarPlot):
     def set_log_y(self, on: bool) -> None:
         if self.log_box.isChecked() != on:
             self.log_box.setChecked(on)
-        self.plot.setLogMode(x=False, y=bool(on))
+        vb = self.plot.getViewBox()
+        x_auto, x_range = vb.state["autoRange"][0], vb.viewRange()[0]
+        self.plot.setLogMode(x=False, y=bool(on))  # (pyqtgraph turns auto-range on for both axes)
+        if x_auto is False:  # the steps are the shared step axis's, not this chart's own fit
+            self.plot.enableAutoRange(axis="x", enable=False)
+            self.plot.setXRange(*x_range, padding=0)
         self.redraw()  # the smoothed curve is floored on a log axis
 
     def _shown(self, smoothed: np.ndarray) -> np.ndarray:

@@ -419,6 +419,10 @@ def test_a_marker_past_the_last_stored_step_is_in_view(dash, qtbot):
     dash.refresh(h)
     qtbot.waitUntil(lambda: dash.loss.plot.viewRange()[0][1] >= diverged["step"])
     assert dash.loss.plot.viewRange()[0][0] <= 1
+    steps = dash.loss.plot.viewRange()[0]
+    dash.loss.set_log_y(True)   # a diverged loss is read on a log axis: the steps stay as they were
+    assert dash.loss.plot.viewRange()[0] == pytest.approx(steps)
+    assert dash.accuracy.plot.viewRange()[0] == pytest.approx(steps)
 
 
 def test_all_zero_gradients_are_named_in_the_legend_of_the_log_chart(dash):
