@@ -126,6 +126,7 @@ class Controller(QObject):
         self.session = session
         self.history = History()
         self.history.config = session.cfg.to_dict()
+        self.history.total_steps = session.total_steps  # the charts' step axis stops there
         self.error = None
         self._reset_counters()
         self._reset_views()

@@ -312,7 +312,9 @@ class ActivationsPlot(BasePlot):
             if self._hist_total is None or y[1] == 0.0:
                 self._hist_total = total
             scaled = top * self._hist_total / total
-            if not (scaled <= y[1] and scaled >= 0.4 * y[1]):
+            # (the counts drawn never exceed the axis; only "much shorter" is judged as if from
+            # the same sample size)
+            if not (top <= y[1] and scaled >= 0.4 * y[1]):
                 y = (0.0, top * 1.3)
                 self._hist_total = total
             if (x, y) != self._hist_range:

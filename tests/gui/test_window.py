@@ -461,3 +461,11 @@ def test_garbage_is_collected_on_the_gui_thread_only(window, qtbot):
     assert alive() is not None  # not collected in this (any) allocating thread...
     qtbot.waitUntil(lambda: alive() is None, timeout=WAIT)  # ...but by the GUI thread's timer
     del kept
+
+
+def test_the_charts_know_where_the_run_ends(window, qtbot):
+    start(window, qtbot, cfg=FAST.copy(epochs=3))   # a run measured in epochs: its length comes with the data
+    c = window.controller
+    assert c.history.total_steps == c.session.total_steps == 3 * c.session.steps_per_epoch
+    window.dashboard.refresh(c.history)
+    assert window.dashboard.step_axis.range[1] <= 1.02 * c.session.total_steps + 1
