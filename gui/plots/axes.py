@@ -83,8 +83,12 @@ class StepAxis:
         if self._busy:
             return
         if source.autoRangeEnabled()[0]:
-            # its "A" button: range over new steps again, set by the dashboard like the others
+            # its "A" button, or a switch of log mode (pyqtgraph turns auto-range on for both
+            # axes): range over new steps again, set by the dashboard like the others; while
+            # already following, it gets the shared range back at once (not its own fit)
             source.enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
+            if self.following and self.range is not None:
+                self._set([source])
             self.following = True
             return
         self.following = False  # the user panned or zoomed: everything follows this one

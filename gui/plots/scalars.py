@@ -161,15 +161,7 @@ class LossPlot(_SmoothedScalarPlot):
     def set_log_y(self, on: bool) -> None:
         if self.log_box.isChecked() != on:
             self.log_box.setChecked(on)
-        vb = self.plot.getViewBox()
-        x_auto, x_range = vb.state["autoRange"][0], vb.viewRange()[0]
-        self.plot.setLogMode(x=False, y=bool(on))  # (pyqtgraph turns auto-range on for both axes)
-        if x_auto is False:  # the steps are the shared step axis's, not this chart's own fit
-            # switched off in the state, not with enableAutoRange (that fits x once more, and
-            # the step axis would take the range put back as the user's pan and stop following)
-            vb.state["autoRange"][0] = False
-            if vb.viewRange()[0] != x_range:
-                vb.setXRange(*x_range, padding=0)
+        self.plot.setLogMode(x=False, y=bool(on))  # (the step axis keeps its range: StepAxis)
         self.redraw()  # the smoothed curve is floored on a log axis
 
     def _shown(self, smoothed: np.ndarray) -> np.ndarray:

@@ -424,6 +424,8 @@ def test_a_marker_past_the_last_stored_step_is_in_view(dash, qtbot):
     assert dash.loss.plot.viewRange()[0] == pytest.approx(steps)
     assert dash.accuracy.plot.viewRange()[0] == pytest.approx(steps)
     assert dash.step_axis.following                      # ... and still follow new steps
+    dash.accuracy.plot.ctrl.logYCheck.setChecked(True)   # the plot menu's log y: the same
+    assert dash.accuracy.plot.viewRange()[0] == pytest.approx(steps) and dash.step_axis.following
 
 
 def test_all_zero_gradients_are_named_in_the_legend_of_the_log_chart(dash):
