@@ -309,9 +309,7 @@ class ActivationsPlot(BasePlot):
             # an epoch's short last batch gives a smaller sample (a quarter of it with the default
             # setup): its counts are compared as if from a sample of the size the range was set for
             total = float(drawn[0][2].sum()) or 1.0
-            if self._hist_total is None or y[1] == 0.0:
-                self._hist_total = total
-            scaled = top * self._hist_total / total
+            scaled = top * (self._hist_total or total) / total
             # (the counts drawn never exceed the axis; only "much shorter" is judged as if from
             # the same sample size)
             if not (top <= y[1] and scaled >= 0.4 * y[1]):

@@ -245,11 +245,11 @@ class BasePlot(QtWidgets.QWidget):
         curve.setClipToView(True)
         curve.setDownsampling(auto=True, method=method)
         if csv_name is not None:
-            self._series.append((csv_name, curve))
+            self.add_series(csv_name, curve)
         return curve
 
     def add_series(self, csv_name: str, curve) -> None:
-        """A CSV column from a curve-like object (`xData`, `yData`) that is not a plot item."""
+        """A CSV column from a curve or a curve-like object (`xData`, `yData`)."""
         self._series.append((csv_name, curve))
 
     def add_note(self, text: str = "") -> QtWidgets.QLabel:

@@ -74,14 +74,14 @@ class MultiLine(pg.GraphicsObject):
         self.x = np.empty(0)
         self._pens: list[QtGui.QPen] = []
         self._visible: list[bool] = []
-        self._sources: list[int | None] = []   # matrix column of each curve (None: given as a list)
-        self._ys: list[np.ndarray] = []
+        self._sources: list[int] = []          # matrix column of each curve (data given as a matrix)
+        self._ys: list[np.ndarray | None] = []  # None: no values
         self._log_y = False
         self._dots = False
         self._mapped: dict[int, np.ndarray] = {}
         self._bounds: dict = {}
         self._rect: QtCore.QRectF | None = None
-        self._display: tuple | None = None      # (view key, x, {column: y}) thinned for the view
+        self._thinned: tuple | None = None      # (view key, x, {column: y}) thinned for the view
         self._segments: list = []
 
     # ------------------------------------------------------------------ data
@@ -100,8 +100,7 @@ class MultiLine(pg.GraphicsObject):
         NaN where it has none) or a list of (rows,) arrays, one per curve (None: no values)."""
         x = np.asarray(x, dtype=np.float64)
         if isinstance(ys, np.ndarray) and ys.ndim == 2:
-            ys = [ys[:, j] if j is not None and j < ys.shape[1] and len(ys) == len(x) else np.full(len(x), np.nan)
-                  for j in self._sources]
+            ys = [ys[:, j] if j < ys.shape[1] and len(ys) == len(x) else None for j in self._sources]
         elif len(ys) != len(self._pens):
             raise ValueError(f"{len(ys)} columns of data for {len(self._pens)} curves")
         self.x = x
@@ -150,7 +149,7 @@ class MultiLine(pg.GraphicsObject):
         return [k for k, v in enumerate(self._visible) if v]
 
     def _changed(self) -> None:
-        self._mapped, self._bounds, self._display, self._rect = {}, {}, None, None
+        self._mapped, self._bounds, self._thinned, self._rect = {}, {}, None, None
         self.prepareGeometryChange()
         self.informViewBoundsChanged()  # the ViewBox auto-ranges again
         self.update()
@@ -243,8 +242,8 @@ class MultiLine(pg.GraphicsObject):
             return x, {k: self.mapped(k) for k in shown}
         (left, right), width = vb.viewRange()[0], float(vb.width())
         key = (left, right, width, tuple(shown))
-        if self._display is not None and self._display[0] == key:
-            return self._display[1], self._display[2]
+        if self._thinned is not None and self._thinned[0] == key:
+            return self._thinned[1], self._thinned[2]
         lo = max(0, bisect.bisect_left(x, left) - 1)
         hi = min(len(x), bisect.bisect_right(x, right) + 1)
         x = x[lo:hi]
@@ -258,7 +257,7 @@ class MultiLine(pg.GraphicsObject):
                 centres = np.append(centres, tail[len(tail) // 2])
             x = np.repeat(centres, 2)
             ys = {k: self._peaks(y, n, ds) for k, y in ys.items()}
-        self._display = (key, x, ys)
+        self._thinned = (key, x, ys)
         return x, ys
 
     @staticmethod
