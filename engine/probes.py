@@ -2,10 +2,12 @@
 
 Life cycle (as fastai's Hook/HookCallback): `attach()` at fit start, `detach()` at stop or on
 error. On a probe step (`armed`) the model's forward hands each hidden layer's output to the
-probe (`MLP.capture`, a list), and the statistics are computed after backward. This is a forward
-hook built into our own model: nn.Module hooks would send every forward pass, probed or not,
-through the module's slow hook-dispatch path (~1% of a training step, measured), while the
-capture costs one attribute check per layer on steps that are not probed.
+probe (`MLP.capture`, a list); around the optimizer step the probe measures the weights, and the
+activations wait, with those norms, until `finish()` makes the records of all the waiting probe
+steps at once (the session decides when: engine/session.py). This is a forward hook built into
+our own model: nn.Module hooks would send every forward pass, probed or not, through the
+module's slow hook-dispatch path (~1% of a training step, measured), while the capture costs one
+attribute check per layer on steps that are not probed.
 
 The update/weight-norm ratio ||W_after - W_before|| / ||W_before|| is measured across the real
 `optimizer.step()`: a copy of each weight matrix is taken just before it and compared just after,
@@ -26,17 +28,18 @@ _HIST_SAMPLE / _PCT_SAMPLE values per layer (all values when a layer has fewer);
 100th percentiles are the exact extremes. Everything else uses every value of the batch.
 
 Cost (benchmarks/bench_engine.py; README "Performance"): the hidden layers of an MLP share one
-shape, so their activations are stacked and each pass over them is one batched op for all layers,
-into work buffers reused from probe to probe; the weight norms are foreach ops and the weight
-copies reused buffers. Only the big passes run as tensor ops; every per-layer number is finished
-from their small results on the host, after one transfer (`_to_host`): each `.item()`/`.cpu()` is
-a device sync point, and one per snapshot is enough. On the CPU a probe costs roughly 1.4 ms next
-to a 3.3 ms training step of the benchmark's 4x256 MLP, ~0.8 ms of it in activation statistics
-and their host finishing. That cost is mostly the number of calls, not the data: inside the
-training loop each tensor op or numpy call costs 10-40 us (the step's weights, gradients,
-optimizer state and BLAS kernels have just pushed the interpreter's and numpy's code and data out
-of the caches), so the same statistics of 4 examples cost ~70% of those of 128. Hence the rule
-here: fewer calls, even at the price of more arithmetic per call.
+shape, so the activations of all the waiting probe steps are stacked and each pass over them is
+one batched op for all their layers, into work buffers reused from probe to probe; the weight
+norms are foreach ops and the weight copies reused buffers. Only the big passes run as tensor
+ops; every per-layer number is finished from their small results on the host, after one transfer
+(`_to_host`): each `.item()`/`.cpu()` is a device sync point, and one per batch of snapshots is
+enough. That cost is mostly the number of calls, not the data: inside the training loop each
+tensor op or numpy call costs 10-40 us (the step's weights, gradients, optimizer state and BLAS
+kernels have just pushed the interpreter's and numpy's code and data out of the caches), so the
+same statistics of 4 examples cost ~70% of those of 128, and those of 8 probe steps made together
+~40% of 8 made one by one (~1.3 ms against ~0.3 ms a snapshot, next to a ~3 ms training step of
+the benchmark's 4x256 MLP). Hence the rule here: fewer calls, even at the price of more
+arithmetic per call.
 
 weight_norm is ||W|| of the weights the optimizer step started from (the ratio's denominator).
 """
@@ -68,7 +71,9 @@ def on_host(device: torch.device) -> bool:
 class Scratch:
     """Reusable work buffers for the big intermediates of one probe (a few hundred KB each):
     writing into the same memory every probe avoids an allocation and a cache-cold page per op.
-    One per Probe (never shared between threads); None means "allocate fresh" (one-off callers)."""
+    A buffer is a flat tensor that only grows: a batch of fewer snapshots, or an epoch's short
+    last batch, gets a view of its front. One per Probe (never shared between threads); None
+    means "allocate fresh" (one-off callers)."""
 
     def __init__(self) -> None:
         self._store: dict[str, torch.Tensor] = {}
@@ -76,10 +81,11 @@ class Scratch:
     def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor, dtype: torch.dtype | None = None
             ) -> torch.Tensor:
         dtype = dtype or like.dtype
+        n = math.prod(shape)
         t = self._store.get(name)
-        if t is None or t.shape != shape or t.dtype != dtype or t.device != like.device:
-            t = self._store[name] = torch.empty(shape, dtype=dtype, device=like.device)
-        return t
+        if t is None or t.numel() < n or t.dtype != dtype or t.device != like.device:
+            t = self._store[name] = torch.empty(n, dtype=dtype, device=like.device)
+        return t[:n].view(shape)
 
 
 def _buffer(scratch: Scratch | None, name: str, shape: tuple[int, ...], like: torch.Tensor,
@@ -91,56 +97,96 @@ def _buffer(scratch: Scratch | None, name: str, shape: tuple[int, ...], like: to
 
 def activation_stats(acts: list[torch.Tensor], activation: str, bins: int, scratch: Scratch | None = None
                      ) -> dict:
-    """The raw per-layer reductions of each hidden layer's output, as device tensors.
+    """One forward pass's statistics: `snapshot_stats` of one snapshot."""
+    return snapshot_stats([acts], activation, bins, scratch)
+
+
+def snapshot_stats(snapshots: list[list[torch.Tensor]], activation: str, bins: int,
+                   scratch: Scratch | None = None) -> dict:
+    """The raw per-layer reductions of the hidden layers' outputs of one or more probed forward
+    passes (`snapshots`: per pass, its hidden layers' outputs), as device tensors.
 
     Only the big passes over the activations run here, as few tensor ops as possible (each op
     costs microseconds of dispatch whatever its size, and each pass over the batch reads it from
     memory again); every per-layer number is finished on the host from these small reductions
-    (`stats_to_layers` / `Probe.after_step`, one transfer), in float64. The layers of an MLP share
-    one shape, so they are stacked into one (layers, batch, units) tensor and each pass is one op
-    for all layers; layers of different shapes form groups of one, same maths.
+    (`stats_to_snapshots` / `Probe.finish`, one transfer), in float64. The layers of an MLP share
+    one shape, so the layers of all the snapshots are stacked into one (rows, batch, units) tensor
+    and each pass is one op for all of them: statistics for 8 snapshots at once cost ~40% of 8
+    separate ones. Rows of another shape (an epoch's short last batch) form a group of their own,
+    same maths.
 
     Per group: ex_mean and ex_dev (per example: mean over units and the root of the summed squared
     deviations from it, two-pass), unit_min/unit_max (per unit over the batch), n_pos (values > 0,
     ReLU family) or n_sat (values in the saturated tails), counts (histogram on a sample) and pcts
-    (percentiles on a sample).
+    (percentiles on a sample); `ks`/`ls`, each row's snapshot and layer. `lo`/`hi`: each
+    snapshot's histogram range.
     """
-    # the model hands over detached (batch, units) float32 tensors: then nothing is converted
-    # (inside the training loop every call costs microseconds, attribute reads do not)
-    flat = [a if a.ndim == 2 else a.reshape(a.shape[0], -1) for a in acts]
-    if any(a.requires_grad or a.dtype != torch.float32 for a in flat):
-        flat = [a.detach().float() for a in flat]
-    if len({a.shape for a in flat}) == 1:
-        L, (B, U) = len(flat), flat[0].shape
-        groups = [torch.stack(flat, out=_buffer(scratch, "stack", (L, B, U), flat[0]))]
-    else:
-        groups = [a.unsqueeze(0) for a in flat]
-    unit_min = [g.amin(1) for g in groups]
-    unit_max = [g.amax(1) for g in groups]
-    device = flat[0].device
+    K = len(snapshots)
+    by_shape: dict[tuple[int, ...], list[tuple[int, int, torch.Tensor]]] = {}
+    for k, acts in enumerate(snapshots):
+        for l, a in enumerate(acts):
+            # the model hands over detached (batch, units) float32 tensors: then nothing is
+            # converted (inside the training loop every call costs microseconds)
+            if a.ndim != 2:
+                a = a.reshape(a.shape[0], -1)
+            if a.requires_grad or a.dtype != torch.float32:
+                a = a.detach().float()
+            by_shape.setdefault(tuple(a.shape), []).append((k, l, a))
+    groups = []
+    for i, ((B, U), rows) in enumerate(by_shape.items()):
+        name = f"g{i}"
+        A = torch.stack([a for _, _, a in rows], out=_buffer(scratch, name + "stack", (len(rows), B, U), rows[0][2]))
+        groups.append({"A": A, "name": name, "ks": [k for k, _, _ in rows], "ls": [l for _, l, _ in rows],
+                       "unit_min": A.amin(1), "unit_max": A.amax(1)})
+    device = groups[0]["A"].device
     if activation in BOUNDED_RANGE:
         lo, hi = BOUNDED_RANGE[activation]
-    elif on_host(device):  # one range for all layers, so the histograms side by side share a scale
+        for g in groups:
+            g["lo"], g["scale"] = lo, bins / (hi - lo)
+    elif on_host(device):
+        # one range per snapshot for all its layers, so the histograms side by side share a scale;
         # no device to wait for: numpy reads the tensors in place, cheaper than tensor ops
-        lo = min(float(m.numpy().min()) for m in unit_min)
-        hi = max(max(float(m.numpy().max()) for m in unit_max), lo + 1e-6)  # a non-empty range, always
-    else:  # on a GPU the range stays on the device (no host sync before the single transfer)
-        lo = torch.stack([m.min() for m in unit_min]).min()
-        hi = torch.maximum(torch.stack([m.max() for m in unit_max]).max(), lo + 1e-6)
-    out = [_group_stats(g, f"g{i}" if len(groups) > 1 else "g", mn, mx, activation, lo, hi, bins, scratch)
-           for i, (g, mn, mx) in enumerate(zip(groups, unit_min, unit_max))]
-    return {"groups": out, "lo": lo, "hi": hi}
+        lo, hi = np.full(K, np.inf), np.full(K, -np.inf)
+        for g in groups:
+            np.minimum.at(lo, g["ks"], g["unit_min"].numpy().min(1))
+            np.maximum.at(hi, g["ks"], g["unit_max"].numpy().max(1))
+        hi = np.maximum(hi, lo + 1e-6)  # a non-empty range, always
+        scale = bins / (hi - lo)
+        for g in groups:
+            g["lo"] = torch.from_numpy(lo[g["ks"]].astype(np.float32)[:, None])
+            g["scale"] = torch.from_numpy(scale[g["ks"]].astype(np.float32)[:, None])
+    else:  # on a GPU the ranges stay on the device (no host sync before the single transfer)
+        lo = torch.full((K,), math.inf, device=device)
+        hi = torch.full((K,), -math.inf, device=device)
+        for g in groups:
+            ks = _index(tuple(g["ks"]), device)
+            lo = lo.scatter_reduce(0, ks, g["unit_min"].amin(1), "amin")
+            hi = hi.scatter_reduce(0, ks, g["unit_max"].amax(1), "amax")
+        hi = torch.maximum(hi, lo + 1e-6)
+        scale = bins / (hi - lo)
+        for g in groups:
+            ks = _index(tuple(g["ks"]), device)
+            g["lo"], g["scale"] = lo[ks][:, None], scale[ks][:, None]
+    out = [_group_stats(g, activation, bins, scratch) for g in groups]
+    return {"groups": out, "lo": lo, "hi": hi, "layers": [len(acts) for acts in snapshots]}
 
 
-def _group_stats(A: torch.Tensor, name: str, unit_min: torch.Tensor, unit_max: torch.Tensor, activation: str,
-                 lo, hi, bins: int, scratch: Scratch | None) -> dict[str, torch.Tensor]:
+@functools.lru_cache(maxsize=64)
+def _index(values: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """A read-only int64 index tensor on `device` (cached: made once, not copied to it per probe)."""
+    return torch.tensor(values, dtype=torch.int64, device=device)
+
+
+def _group_stats(g: dict, activation: str, bins: int, scratch: Scratch | None) -> dict:
+    A, name = g["A"], g["name"]
     L, B, U = A.shape
     X = A.view(L, B * U)
     ex_mean = A.mean(2, keepdim=True)
     dev = torch.sub(A, ex_mean, out=_buffer(scratch, name + "dev", (L, B, U), A))
     ex_dev = torch.linalg.vector_norm(dev, dim=2)  # sqrt(sum over units of (a - example mean)^2)
     work = dev.view(L, B * U)  # the deviations are no longer needed: the buffer is reused
-    stats = {"ex_mean": ex_mean.view(L, B), "ex_dev": ex_dev, "unit_min": unit_min, "unit_max": unit_max}
+    stats = {"ks": g["ks"], "ls": g["ls"], "ex_mean": ex_mean.view(L, B), "ex_dev": ex_dev,
+             "unit_min": g["unit_min"], "unit_max": g["unit_max"]}
     if activation in SATURATION:
         lo_s, hi_s = SATURATION[activation]
         # the two tails are disjoint: two counts added are the count of the union
@@ -150,7 +196,7 @@ def _group_stats(A: torch.Tensor, name: str, unit_min: torch.Tensor, unit_max: t
         stats["n_pos"] = torch.sign(X, out=work).sum(1)
     else:
         stats["n_pos"] = _count_positive(torch.sign(X, out=work))
-    stats["counts"] = _histograms(_first_examples(A, _HIST_SAMPLE), lo, hi, bins, name, scratch)
+    stats["counts"] = _histograms(_first_examples(A, _HIST_SAMPLE), g["lo"], g["scale"], bins, name, scratch)
     stats["pcts"] = _percentiles(_first_examples(A, _PCT_SAMPLE))
     return stats
 
@@ -173,23 +219,23 @@ def _first_examples(A: torch.Tensor, cap: int) -> torch.Tensor:
     return A.narrow(1, 0, k).view(L, k * U)
 
 
-def _histograms(X: torch.Tensor, lo, hi, bins: int, name: str, scratch: Scratch | None) -> torch.Tensor:
-    """(layers, bins + 1) counts over one shared range [lo, hi], all layers in one bincount: layer
-    i's values land in slots i*(bins+1) + floor((x - lo) * bins / (hi - lo)). The bin is found
-    first and the layer's offset added after, in integers: added in floats before truncating, a
-    value at the bottom edge could round to just under its layer's first slot, into the layer
-    before. Slot `bins` of each layer only holds values at the top edge (x == hi, and rounding
-    there); the host folds it into the last bin. No clamping is needed: lo <= x <= hi, and x - lo
-    rounds to >= 0. bincount rather than histc: histc takes its range as Python numbers, which on a
-    GPU would mean a sync."""
+def _histograms(X: torch.Tensor, lo, scale, bins: int, name: str, scratch: Scratch | None) -> torch.Tensor:
+    """(rows, bins + 1) counts, each row over its own range [lo, lo + bins / scale] (`lo`, `scale`:
+    numbers, or (rows, 1) tensors), all rows in one bincount: row i's values land in slots
+    i*(bins+1) + floor((x - lo) * scale). The bin is found first and the row's offset added after,
+    in integers: added in floats before truncating, a value at the bottom edge could round to just
+    under its row's first slot, into the row before. Slot `bins` of each row only holds values at
+    the top edge (x == hi, and rounding there); the host folds it into the last bin. No clamping is
+    needed: lo <= x <= hi, and x - lo rounds to >= 0. bincount rather than histc: histc takes its
+    range as Python numbers, one call per range, and on a GPU each would mean a sync."""
     L, n = X.shape
-    pos = torch.sub(X, lo, out=_buffer(scratch, name + "pos", (L, n), X)).mul_(bins / (hi - lo))
+    pos = torch.sub(X, lo, out=_buffer(scratch, name + "pos", (L, n), X)).mul_(scale)
     idx = _buffer(scratch, name + "idx", (L, n), X, torch.int32).copy_(pos)  # truncation = floor (pos >= 0)
     idx.add_(_layer_offsets(L, bins + 1, X.device))
     return torch.bincount(idx.view(-1), minlength=L * (bins + 1)).view(L, bins + 1)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)
 def _layer_offsets(layers: int, slots: int, device: torch.device) -> torch.Tensor:
     """(layers, 1) int32: 0, slots, 2*slots, ... (read-only, so one cached tensor serves every probe)."""
     return torch.arange(0, layers * slots, slots, device=device, dtype=torch.int32)[:, None]
@@ -221,9 +267,13 @@ def _percentiles(S: torch.Tensor) -> torch.Tensor | np.ndarray:
 
 
 def stats_to_layers(stats: dict, names: list[str], bins: int) -> list[dict]:
-    """Turn activation_stats into plain per-layer dicts (one host transfer)."""
-    tensors = _device_tensors(stats)
-    return _act_records(stats, _to_host(tensors), names, bins)
+    """Turn activation_stats (one snapshot) into plain per-layer dicts (one host transfer)."""
+    return stats_to_snapshots(stats, names, bins)[0]
+
+
+def stats_to_snapshots(stats: dict, names: list[str], bins: int) -> list[list[dict]]:
+    """Turn snapshot_stats into plain per-layer dicts, a list per snapshot (one host transfer)."""
+    return _act_records(stats, _to_host(_device_tensors(stats)), names, bins)
 
 
 _GROUP_KEYS = ("ex_mean", "ex_dev", "unit_min", "unit_max", "n_pos", "n_sat", "counts", "pcts")
@@ -232,7 +282,7 @@ _GROUP_KEYS = ("ex_mean", "ex_dev", "unit_min", "unit_max", "n_pos", "n_sat", "c
 def _device_tensors(stats: dict) -> list[torch.Tensor]:
     """The tensors of activation_stats that must cross to the host, in a fixed order."""
     out = [g[k] for g in stats["groups"] for k in _GROUP_KEYS if isinstance(g.get(k), torch.Tensor)]
-    out += [t.reshape(1) for t in (stats["lo"], stats["hi"]) if isinstance(t, torch.Tensor)]
+    out += [t for t in (stats["lo"], stats["hi"]) if isinstance(t, torch.Tensor)]
     return out
 
 
@@ -250,26 +300,32 @@ def _to_host(tensors: list[torch.Tensor]) -> list[np.ndarray]:
     return out
 
 
-def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: int) -> list[dict]:
-    """Per-layer records from the host copies of activation_stats' reductions (numpy, float64).
-    Each group's numbers are computed for all its layers at once and leave numpy in one
-    `tolist` per kind: inside the training loop every numpy call costs microseconds."""
+def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: int) -> list[list[dict]]:
+    """Per-layer records, a list per snapshot, from the host copies of snapshot_stats' reductions
+    (numpy, float64). Each group's numbers are computed for all its rows at once and leave numpy
+    in one `tolist` per kind: inside the training loop every numpy call costs microseconds."""
     it = iter(host)
     groups = [{k: (next(it) if isinstance(g.get(k), torch.Tensor) else g.get(k)) for k in _GROUP_KEYS}
               for g in stats["groups"]]
-    lo, hi = (float(next(it)[0]) if isinstance(x, torch.Tensor) else float(x) for x in (stats["lo"], stats["hi"]))
-    edges = np.linspace(lo, hi, bins + 1).tolist()
+    lo, hi = ((next(it) if isinstance(x, torch.Tensor) else x) for x in (stats["lo"], stats["hi"]))
+    K = len(stats["layers"])
+    if isinstance(lo, float):  # a bounded activation: one range for every snapshot
+        edges = [np.linspace(lo, hi, bins + 1).tolist()] * K
+    else:  # np.linspace's values, for all snapshots at once
+        lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+        e = lo[:, None] + np.arange(bins + 1) * ((hi - lo) / bins)[:, None]
+        e[:, -1] = hi
+        edges = e.tolist()
     add = np.add.reduce  # the ufunc reduction itself: np.mean/np.var add microseconds of Python each
-    name = iter(names)
-    out: list[dict] = []
-    for g in groups:
-        ex_mean = g["ex_mean"].astype(np.float64)          # (L, B)
-        ex_ss = np.square(g["ex_dev"], dtype=np.float64)   # (L, B): summed squared deviations
+    out: list[list] = [[None] * n for n in stats["layers"]]
+    for g, raw in zip(groups, stats["groups"]):
+        ex_mean = g["ex_mean"].astype(np.float64)          # (rows, B)
+        ex_ss = np.square(g["ex_dev"], dtype=np.float64)   # (rows, B): summed squared deviations
         L, B = ex_mean.shape
         U = g["unit_max"].shape[1]
         n = B * U
         relu_family = g["n_sat"] is None  # a dead fraction and dead units, else a saturated fraction
-        table = np.zeros((5, L))  # per layer: mean, std, unit spread, fraction, dead units
+        table = np.zeros((5, L))  # per row: mean, std, unit spread, fraction, dead units
         mean = table[0]
         np.divide(add(ex_mean, 1), B, out=mean)
         dev = ex_mean - mean[:, None]
@@ -286,12 +342,12 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
         counts[:, bins - 1] += counts[:, bins]  # slot `bins` is the top edge: it belongs to the last bin
         pcts = g["pcts"].astype(np.float64)
         pcts[:, 0], pcts[:, -1] = g["unit_min"].min(1), g["unit_max"].max(1)  # the exact extremes
-        for (mean_i, std_i, spread_i, frac_i, units_i), c, p in zip(table.T.tolist(), counts[:, :bins].tolist(),
-                                                                   pcts.tolist()):
-            out.append({"name": next(name), "act_mean": mean_i, "act_std": std_i,
-                        "dead_frac": frac_i if relu_family else None, "sat_frac": None if relu_family else frac_i,
-                        "dead_units": units_i if relu_family else None, "unit_spread": spread_i,
-                        "hist": {"edges": edges, "counts": c}, "pcts": p})
+        for k, l, (mean_i, std_i, spread_i, frac_i, units_i), c, p in zip(
+                raw["ks"], raw["ls"], table.T.tolist(), counts[:, :bins].tolist(), pcts.tolist()):
+            out[k][l] = {"name": names[l], "act_mean": mean_i, "act_std": std_i,
+                         "dead_frac": frac_i if relu_family else None, "sat_frac": None if relu_family else frac_i,
+                         "dead_units": units_i if relu_family else None, "unit_spread": spread_i,
+                         "hist": {"edges": edges[k], "counts": c}, "pcts": p}
     return out
 
 
@@ -308,7 +364,9 @@ class Probe:
         self._scratch = Scratch()  # work buffers of the activation statistics, reused likewise
         self._weight_list: list[torch.Tensor] = []
         self._names: list[str] = []
-        self._pending: dict | None = None
+        self._pending: dict | None = None  # the probe step between before_step and after_step
+        self._snapshots: list[dict] = []  # probe steps taken whose records `finish` has not made yet
+        self.pending_bytes = 0  # the activations those hold on to
 
     # -- life cycle -----------------------------------------------------------------
     def attach(self) -> "Probe":
@@ -319,6 +377,8 @@ class Probe:
         self._attached = False
         self.armed = False
         self.discard()
+        self._pending = None
+        self._snapshots, self.pending_bytes = [], 0
 
     @property
     def attached(self) -> bool:
@@ -367,46 +427,66 @@ class Probe:
     # -- around the optimizer step ------------------------------------------------------
     @torch.no_grad()
     def before_step(self) -> None:
-        """After backward, before optimizer.step(): activation stats, grad and weight norms, and a
-        copy of each weight matrix to measure the update against."""
+        """After backward, before optimizer.step(): grad and weight norms, a copy of each weight
+        matrix to measure the update against, and the forward pass's activations kept for
+        `finish` (the model made them for this step alone: nothing writes to them again)."""
         weights = self._weights()
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
         if self._before is None or [b.shape for b in self._before] != [w.shape for w in weights]:
             self._before = [torch.empty_like(w) for w in weights]
         torch._foreach_copy_(self._before, weights)
         # the weight norms from the copies, still in cache (~40 us less than from the weights)
-        self._pending = {"norms_before": torch._foreach_norm(grads + self._before)}  # one call for both lists
-        if self._acts and len(self._acts) == len(self.model.acts):
-            self._pending["acts"] = activation_stats(self._acts, self.model.activation_name, self.bins,
-                                                     self._scratch)
+        complete = bool(self._acts) and len(self._acts) == len(self.model.acts)
+        self._pending = {"norms": torch._foreach_norm(grads + self._before),  # one call for both lists
+                         "acts": self._acts if complete else None}
         self.discard()
 
     @torch.no_grad()
-    def after_step(self) -> list[dict]:
-        """After optimizer.step(): the norms of the weight changes and the update ratios; returns
-        the per-layer records. weight_norm is ||W|| of the weights the step started from, the
-        ratio's denominator (the weights after differ from them by that ratio, ~1e-3)."""
+    def after_step(self) -> None:
+        """After optimizer.step(): the norms of the weight changes. The snapshot waits for
+        `finish`, which makes the records of all the waiting ones at once."""
         weights = self._weights()
         pending, self._pending = self._pending, None
         torch._foreach_sub_(self._before, weights)  # the copies now hold W_before - W_after
-        # grad norms, weight norms, norms of the change: one (3, n) tensor
-        per_linear = torch.stack([*pending["norms_before"], *torch._foreach_norm(self._before)])
-        names = self._names
-        acts = pending.get("acts")
-        # everything of this snapshot crosses to the host in one transfer
-        host = _to_host([per_linear, *(_device_tensors(acts) if acts is not None else [])])
+        pending["norms"] += torch._foreach_norm(self._before)
+        acts = pending["acts"]
         if acts is not None:
-            layers = _act_records(acts, host[1:], names[:-1], self.bins)
-            layers.append(_no_act_stats(names[-1]))
-        else:
-            layers = [_no_act_stats(n) for n in names]
-        n = len(weights)
-        g, w, d = host[0].reshape(3, n).tolist()
-        for i, rec in enumerate(layers):
-            rec["weight_norm"] = _finite(w[i])
-            rec["grad_norm"] = _finite(g[i])
-            rec["update_ratio"] = _finite(d[i] / w[i]) if w[i] > 0 else None  # undefined for all-zero W
-        return layers
+            self.pending_bytes += sum(a.element_size() * a.nelement() for a in acts)
+        self._snapshots.append(pending)
+
+    @property
+    def pending(self) -> int:
+        """Probe steps taken whose records `finish` has not made yet."""
+        return len(self._snapshots)
+
+    @torch.no_grad()
+    def finish(self) -> list[list[dict]]:
+        """The per-layer records of the waiting probe steps, oldest first, made together: one
+        pass of tensor ops over all their activations, one transfer to the host, one pass of
+        numpy. weight_norm is ||W|| of the weights the step started from, the ratio's denominator
+        (the weights after differ from them by that ratio, ~1e-3)."""
+        snaps, self._snapshots, self.pending_bytes = self._snapshots, [], 0
+        if not snaps:
+            return []
+        names = self._names
+        n = len(names)
+        # grad norms, weight norms, norms of the change, per step: one (steps, 3, n) tensor
+        norms = torch.stack([t for s in snaps for t in s["norms"]])
+        probed = [s["acts"] for s in snaps if s["acts"] is not None]
+        acts = snapshot_stats(probed, self.model.activation_name, self.bins, self._scratch) if probed else None
+        # everything crosses to the host in one transfer
+        host = _to_host([norms, *(_device_tensors(acts) if acts is not None else [])])
+        act_layers = iter(_act_records(acts, host[1:], names[:-1], self.bins) if acts is not None else ())
+        out = []
+        for s, (g, w, d) in zip(snaps, host[0].reshape(len(snaps), 3, n).tolist()):
+            layers = next(act_layers) + [_no_act_stats(names[-1])] if s["acts"] is not None else \
+                [_no_act_stats(name) for name in names]
+            for i, rec in enumerate(layers):
+                rec["weight_norm"] = _finite(w[i])
+                rec["grad_norm"] = _finite(g[i])
+                rec["update_ratio"] = _finite(d[i] / w[i]) if w[i] > 0 else None  # undefined for all-zero W
+            out.append(layers)
+        return out
 
 
 def _no_act_stats(name: str) -> dict:

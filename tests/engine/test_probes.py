@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from engine import probes
-from engine.probes import _PCT_SAMPLE, PERCENTILES, activation_stats, stats_to_layers
+from engine.probes import (_PCT_SAMPLE, PERCENTILES, activation_stats, snapshot_stats, stats_to_layers,
+                           stats_to_snapshots)
 from engine.thresholds import SATURATION
 
 
@@ -149,3 +150,39 @@ def test_statistics_accept_tensors_that_still_require_grad():
     recs = records(acts, "relu")
     assert recs[0]["act_mean"] == pytest.approx(torch.relu(a).mean().item(), rel=1e-5)
     assert recs[1]["dead_frac"] == pytest.approx((a <= 0).double().mean().item())
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "elu"])
+@pytest.mark.parametrize("path", ["host", "device"])
+def test_snapshots_made_together_are_the_snapshots_made_one_by_one(activation, path, monkeypatch):
+    # probe steps' records are made several at a time, all their layers stacked: an epoch's short
+    # last batch (its own group), and layers of very different ranges in different snapshots (each
+    # snapshot keeps its own histogram range) must give exactly what each gives alone
+    if path == "device":
+        monkeypatch.setattr(probes, "on_host", lambda device: False)
+    fn = {"relu": torch.relu, "tanh": torch.tanh, "elu": torch.nn.functional.elu}[activation]
+    g = torch.Generator().manual_seed(7)
+    snaps = [[fn(torch.randn(b, 64, generator=g) * scale + shift) for _ in range(3)]
+             for b, scale, shift in [(48, 1.0, 0.0), (48, 9.0, 2.0), (13, 0.2, -1.0), (48, 0.01, 0.5)]]
+    names = ["hidden1", "hidden2", "hidden3"]
+    together = stats_to_snapshots(snapshot_stats(snaps, activation, 20, probes.Scratch()), names, 20)
+    alone = [stats_to_layers(activation_stats(acts, activation, 20), names, 20) for acts in snaps]
+    assert len(together) == len(alone) == 4
+    for t, a in zip(together, alone):
+        assert [r["name"] for r in t] == names
+        for rt, ra in zip(t, a):
+            assert rt["hist"]["counts"] == ra["hist"]["counts"]
+            assert rt["hist"]["edges"] == pytest.approx(ra["hist"]["edges"], rel=1e-12, abs=1e-12)
+            assert rt["pcts"] == pytest.approx(ra["pcts"], rel=1e-6, abs=1e-7)
+            for key in ("act_mean", "act_std", "unit_spread", "dead_frac", "sat_frac", "dead_units"):
+                assert rt[key] == pytest.approx(ra[key], rel=1e-6, abs=1e-9)
+    if activation != "tanh":  # each snapshot's histograms span its own layers' values
+        assert together[1][0]["hist"]["edges"][-1] > 5 * together[0][0]["hist"]["edges"][-1]
+
+
+def test_a_scratch_buffer_serves_smaller_requests_from_its_front():
+    sc, like = probes.Scratch(), torch.zeros(1)
+    big = sc.get("x", (4, 8, 16), like)
+    small = sc.get("x", (2, 8, 16), like)
+    assert small.data_ptr() == big.data_ptr() and small.shape == (2, 8, 16)
+    assert sc.get("x", (8, 8, 16), like).shape == (8, 8, 16)  # a bigger one grows the buffer

@@ -432,17 +432,35 @@ def test_lr_finder_on_a_trained_net_does_not_stop_on_minibatch_noise():
 
 
 def _stream(session):
-    """Everything a run wrote, comparable across sessions (floats as they are)."""
+    """Everything a run wrote, comparable across sessions (floats as they are), and the outbox."""
     h = session.history
+    out = session.drain()
     return ([h.column(k).tolist() for k in ("step", "loss", "train_acc", "lr")],
             [(e["event"], e["step"], e["label"]) for e in h.events],
             [(r["step"], r["train_acc"], [l["act_mean"] for l in r["layers"]]) for r in h.snapshots],
-            [k for k, _ in session.drain()])
+            {kind: [p for k, p in out if k == kind] for kind in ("scalars", "record", "event")}), out
 
 
-def test_gathered_bookkeeping_writes_what_step_by_step_writes_in_the_same_order():
-    # steps 2.. are gathered 7 at a time; probe (every 5) and eval (every 25) steps and events
-    # (a rate change, diagnoses) write the steps before them first
+def _written_before_what_follows(out):
+    """Each record comes after its step's scalars; each event after the scalars and records of
+    the steps it follows (a command: every step up to it; a finding: the step it names)."""
+    seen_scalars, seen_records = set(), set()
+    for kind, p in out:
+        if kind == "scalars":
+            seen_scalars.add(p["step"])
+        elif kind == "record":
+            assert p["step"] in seen_scalars
+            seen_records.add(p["step"])
+        elif kind == "event":
+            assert set(range(1, p["step"] + 1)) <= seen_scalars
+            if p["event"] != "diagnosis":  # a command: the records of the steps before it are out too
+                assert max(seen_records) >= max(s for s in seen_scalars if s <= p["step"]
+                                                and (s == 1 or s % 5 == 0))
+
+
+def test_gathered_bookkeeping_writes_what_step_by_step_writes():
+    # steps 2.. are gathered 7 at a time (probe steps' records too); eval (every 25) steps and
+    # events (a rate change, diagnoses) write the steps before them first
     one = TrainingSession(RunConfig(**{**SMALL, "probe_every": 5, "lr": 0.5}))
     many = TrainingSession(RunConfig(**{**SMALL, "probe_every": 5, "lr": 0.5}))
     many.gather = 7
@@ -452,8 +470,57 @@ def test_gathered_bookkeeping_writes_what_step_by_step_writes_in_the_same_order(
                 s.set_lr(0.05)
             s.step()
         s.flush()
-    assert _stream(many) == _stream(one)
+    (stream, out), (expected, out_one) = _stream(many), _stream(one)
+    assert stream == expected
+    assert [k for k, _ in out] != [k for k, _ in out_one]  # records were held back and made together
+    _written_before_what_follows(out)
     assert len(many.history) == 60 and all(0 <= a <= 1 for a in many.history.column("train_acc"))
+    assert any(e["event"] == "diagnosis" for e in many.history.events)
+
+
+def test_probe_steps_records_are_made_together_and_sent_within_their_limits(monkeypatch):
+    from engine import session as session_mod
+    s = make(probe_every=1, eval_every=1000)
+    s.gather = 16
+    finishes, real = [], s.probe.finish
+
+    def spy():
+        finishes.append(s.probe.pending)
+        return real()
+    s.probe.finish = spy
+    for _ in range(40):
+        s.step()
+    # step 1 (evaluated) alone, then at most `gather` probe steps at a time; nothing lost
+    assert finishes[0] == 1 and max(finishes) <= 16 and len(finishes) < 10
+    s.flush()
+    assert [r["step"] for r in s.history.snapshots] == list(range(1, 41))
+    # the limits: at least every SNAPSHOT_SECONDS, and never more than SNAPSHOT_BYTES of activations held
+    for name, limit in (("SNAPSHOT_SECONDS", 0.0), ("SNAPSHOT_BYTES", 0)):
+        with monkeypatch.context() as m:
+            m.setattr(session_mod, name, limit)
+            n = len(s.history.snapshots)
+            for i in range(1, 4):
+                s.step()
+                assert len(s.history.snapshots) == n + i
+
+
+def test_pausing_and_stopping_write_the_waiting_records():
+    s = TrainingSession(RunConfig(**{**SMALL, "steps": 10_000_000, "probe_every": 2, "eval_every": 10_000_000}))
+    s.start()
+    try:
+        assert _wait_until(lambda: s.step_count > 40)
+        s.pause(wait=5.0)
+        n = s.step_count
+        assert [r["step"] for r in s.history.snapshots] == [1] + list(range(2, n + 1, 2))
+    finally:
+        s.stop()
+    d = make(probe_every=1, eval_every=1000)  # steps taken by direct calls, gathered
+    d.gather = 16
+    for _ in range(5):
+        d.step()
+    assert len(d.history.snapshots) < 5
+    d.stop()
+    assert len(d.history.snapshots) == 5 and d.probe.pending == 0
 
 
 def test_gathered_steps_wait_for_a_batch_and_the_train_accuracy_counts_each_batch():
