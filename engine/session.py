@@ -18,7 +18,7 @@ go to the history, the outbox and the diagnostics in a batch of up to `gather` s
 GATHER_SECONDS after the first of them, and always before any event, when the loop waits or
 ends, and on `flush()`; their order is unchanged. On the CPU the train accuracy is counted then
 too, for all of them in one comparison (until then a returned scalars dict has `train_acc`
-None). Probe steps' records (coalesced snapshots) wait likewise, up to `gather` of them, at most
+None). Probe steps' records (coalesced snapshots) wait likewise, up to SNAPSHOT_GATHER, at most
 SNAPSHOT_SECONDS (so the per-layer charts get news at least 10 times a second) and while their
 activations take less than SNAPSHOT_BYTES; then all their statistics are computed in one pass
 (`Probe.finish`: 8 at once cost ~40% of 8 one by one) and sent in step order, each after its
@@ -42,6 +42,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -60,9 +61,12 @@ IDLE, RUNNING, PAUSED, DIVERGED, FINISHED, STOPPED, ERROR = (
 
 GATHER = 16            # steps of bookkeeping written in one pass by the background loop
 GATHER_SECONDS = 0.02  # ... and never held back longer than this (slow steps: every step)
-# probe steps' records are made together, up to GATHER of them, and sent at least 10 times a second
+# probe steps' records are made together, up to SNAPSHOT_GATHER of them, sent at least 10 times
+# a second, and while the activations they wait with stay below SNAPSHOT_BYTES (the statistics'
+# work buffers take twice that again)
+SNAPSHOT_GATHER = 32
 SNAPSHOT_SECONDS = 0.1
-SNAPSHOT_BYTES = 8 << 20  # ... and the activations they wait with stay below this
+SNAPSHOT_BYTES = 16 << 20
 
 
 def leave_a_core_free() -> int:
@@ -317,8 +321,7 @@ class TrainingSession:
                 group["lr"] = lr
         xb, yb = self._next_batch()
         if probe_now:  # the probe is armed for this forward pass only (unprobed steps never touch it)
-            with self.probe.capturing():
-                logits = self.model(xb)
+            logits = self.probe.forward(xb)
         else:
             logits = self.model(xb)
         data_loss = F.cross_entropy(logits, yb)
@@ -356,7 +359,7 @@ class TrainingSession:
                 self._snapshots.append(scalars)
                 if len(self._snapshots) == 1:
                     self._snapshots_since = now
-            if self._snapshots and (len(self._snapshots) >= self.gather or self.gather == 1
+            if self._snapshots and (len(self._snapshots) >= SNAPSHOT_GATHER or self.gather == 1
                                     or now - self._snapshots_since >= SNAPSHOT_SECONDS
                                     or self.probe.pending_bytes > SNAPSHOT_BYTES):
                 self.flush()
@@ -426,16 +429,17 @@ class TrainingSession:
     def _count_right(gathered: list[tuple[dict, int | torch.Tensor, torch.Tensor]]) -> None:
         """Fill in the train accuracy of gathered steps whose logits were kept (CPU; on a device
         the count is already in): one argmax and comparison for all of them, the batches one
-        after another (an epoch's last batch may be smaller), counted per step from a running
-        sum at each batch's end."""
+        after another (an epoch's last batch may be smaller), summed per batch in one reduceat.
+        In numpy, which reads the CPU tensors in place: its calls cost a few microseconds inside
+        the loop where torch ops cost 10-30."""
         todo = [(scalars, logits, yb) for scalars, logits, yb in gathered if isinstance(logits, torch.Tensor)]
         if not todo:
             return
         sizes = [len(yb) for _, _, yb in todo]
-        hits = torch.eq(torch.cat([p for _, p, _ in todo]).argmax(1), torch.cat([y for _, _, y in todo])).cumsum(0)
-        at = hits[torch.tensor(list(itertools.accumulate(sizes))) - 1].tolist()
-        for (scalars, _, _), n, before, now in zip(todo, sizes, [0] + at, at):
-            scalars["train_acc"] = (now - before) / n
+        hits = torch.cat([p for _, p, _ in todo]).numpy().argmax(1) == torch.cat([y for _, _, y in todo]).numpy()
+        starts = [0, *itertools.accumulate(sizes[:-1])]
+        for (scalars, _, _), n, right in zip(todo, sizes, np.add.reduceat(hits, starts, dtype=np.int64).tolist()):
+            scalars["train_acc"] = right / n
 
     def _diagnose(self, scalars: dict | None, record: dict | None, event: dict | None = None) -> None:
         if self.diagnostics is None:  # switched off (e.g. by the LR range test, whose loss must blow up)

@@ -490,8 +490,8 @@ def test_probe_steps_records_are_made_together_and_sent_within_their_limits(monk
     s.probe.finish = spy
     for _ in range(40):
         s.step()
-    # step 1 (evaluated) alone, then at most `gather` probe steps at a time; nothing lost
-    assert finishes[0] == 1 and max(finishes) <= 16 and len(finishes) < 10
+    # step 1 (evaluated) alone, then at most SNAPSHOT_GATHER probe steps at a time; nothing lost
+    assert finishes[0] == 1 and max(finishes) <= session_mod.SNAPSHOT_GATHER and len(finishes) < 10
     s.flush()
     assert [r["step"] for r in s.history.snapshots] == list(range(1, 41))
     # the limits: at least every SNAPSHOT_SECONDS, and never more than SNAPSHOT_BYTES of activations held
