@@ -114,7 +114,7 @@ def snapshot_stats(snapshots: list[list[torch.Tensor]], activation: str, bins: i
     same maths.
 
     Per group: ex_mean and ex_dev (per example: mean over units and the root of the summed squared
-    deviations from it, two-pass), unit_min/unit_max (per unit over the batch), n_pos (values > 0,
+    deviations from it, two-pass), row_min (per row) and unit_max (per unit over the batch), n_pos (values > 0,
     ReLU family) or n_sat (values in the saturated tails), counts (histogram on a sample) and pcts
     (percentiles on a sample); `ks`/`ls`, each row's snapshot and layer. `lo`/`hi`: each
     snapshot's histogram range.
@@ -134,8 +134,21 @@ def snapshot_stats(snapshots: list[list[torch.Tensor]], activation: str, bins: i
     for i, ((B, U), rows) in enumerate(by_shape.items()):
         name = f"g{i}"
         A = torch.stack([a for _, _, a in rows], out=_buffer(scratch, name + "stack", (len(rows), B, U), rows[0][2]))
-        groups.append({"A": A, "name": name, "ks": [k for k, _, _ in rows], "ls": [l for _, l, _ in rows],
-                       "unit_min": A.amin(1), "unit_max": A.amax(1)})
+        g = {"A": A, "name": name, "ks": [k for k, _, _ in rows], "ls": [l for _, l, _ in rows],
+             "unit_max": A.amax(1)}
+        X = A.view(len(rows), B * U)
+        if activation == "relu" and on_host(A.device):
+            # ReLU outputs are >= 0, so a row's minimum is 0 unless every value is positive: the
+            # count of positive values (needed anyway) gives it without a pass of its own, and a
+            # row without a zero (rare) is read on its own
+            g["n_pos"] = torch.sign(X, out=_buffer(scratch, name + "dev", X.shape, A)).sum(1)
+            row_min = np.zeros(len(rows), dtype=np.float32)
+            for r in np.flatnonzero(g["n_pos"].numpy() == B * U).tolist():
+                row_min[r] = X[r].min()
+            g["row_min"] = torch.from_numpy(row_min)
+        else:
+            g["row_min"] = X.amin(1)
+        groups.append(g)
     device = groups[0]["A"].device
     if activation in BOUNDED_RANGE:
         lo, hi = BOUNDED_RANGE[activation]
@@ -146,7 +159,7 @@ def snapshot_stats(snapshots: list[list[torch.Tensor]], activation: str, bins: i
         # no device to wait for: numpy reads the tensors in place, cheaper than tensor ops
         lo, hi = np.full(K, np.inf), np.full(K, -np.inf)
         for g in groups:
-            np.minimum.at(lo, g["ks"], g["unit_min"].numpy().min(1))
+            np.minimum.at(lo, g["ks"], g["row_min"].numpy())
             np.maximum.at(hi, g["ks"], g["unit_max"].numpy().max(1))
         hi = np.maximum(hi, lo + 1e-6)  # a non-empty range, always
         scale = bins / (hi - lo)
@@ -158,7 +171,7 @@ def snapshot_stats(snapshots: list[list[torch.Tensor]], activation: str, bins: i
         hi = torch.full((K,), -math.inf, device=device)
         for g in groups:
             ks = _index(tuple(g["ks"]), device)
-            lo = lo.scatter_reduce(0, ks, g["unit_min"].amin(1), "amin")
+            lo = lo.scatter_reduce(0, ks, g["row_min"], "amin")
             hi = hi.scatter_reduce(0, ks, g["unit_max"].amax(1), "amax")
         hi = torch.maximum(hi, lo + 1e-6)
         scale = bins / (hi - lo)
@@ -184,14 +197,14 @@ def _group_stats(g: dict, activation: str, bins: int, scratch: Scratch | None) -
     ex_dev = torch.linalg.vector_norm(dev, dim=2)  # sqrt(sum over units of (a - example mean)^2)
     work = dev.view(L, B * U)  # the deviations are no longer needed: the buffer is reused
     stats = {"ks": g["ks"], "ls": g["ls"], "ex_mean": ex_mean.view(L, B), "ex_dev": ex_dev,
-             "unit_min": g["unit_min"], "unit_max": g["unit_max"]}
+             "row_min": g["row_min"], "unit_max": g["unit_max"]}
     if activation in SATURATION:
         lo_s, hi_s = SATURATION[activation]
         # the two tails are disjoint: two counts added are the count of the union
         stats["n_sat"] = (_count_positive(torch.sub(lo_s, X, out=work))
                           + _count_positive(torch.sub(X, hi_s, out=work)))
     elif activation == "relu":  # outputs are >= 0, so their signs are already 0 or 1
-        stats["n_pos"] = torch.sign(X, out=work).sum(1)
+        stats["n_pos"] = g["n_pos"] if "n_pos" in g else torch.sign(X, out=work).sum(1)
     else:
         stats["n_pos"] = _count_positive(torch.sign(X, out=work))
     stats["counts"] = _histograms(_first_examples(A, _HIST_SAMPLE), g["lo"], g["scale"], bins, name, scratch)
@@ -274,7 +287,7 @@ def stats_to_snapshots(stats: dict, names: list[str], bins: int) -> list[list[di
     return _act_records(stats, _to_host(_device_tensors(stats)), names, bins)
 
 
-_GROUP_KEYS = ("ex_mean", "ex_dev", "unit_min", "unit_max", "n_pos", "n_sat", "counts", "pcts")
+_GROUP_KEYS = ("ex_mean", "ex_dev", "row_min", "unit_max", "n_pos", "n_sat", "counts", "pcts")
 
 
 def _device_tensors(stats: dict) -> list[torch.Tensor]:
@@ -339,7 +352,7 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
         counts = g["counts"].astype(np.int64)
         counts[:, bins - 1] += counts[:, bins]  # slot `bins` is the top edge: it belongs to the last bin
         pcts = g["pcts"].astype(np.float64)
-        pcts[:, 0], pcts[:, -1] = g["unit_min"].min(1), g["unit_max"].max(1)  # the exact extremes
+        pcts[:, 0], pcts[:, -1] = g["row_min"], g["unit_max"].max(1)  # the exact extremes
         for k, l, (mean_i, std_i, spread_i, frac_i, units_i), c, p in zip(
                 raw["ks"], raw["ls"], table.T.tolist(), counts[:, :bins].tolist(), pcts.tolist()):
             out[k][l] = {"name": names[l], "act_mean": mean_i, "act_std": std_i,
@@ -416,11 +429,12 @@ class Probe:
         self._acts = []
 
     def _weights(self) -> list[torch.Tensor]:
-        """The Linear weights, in order (the Parameters live as long as the model: re-init and
-        batch norm change them in place or leave them alone)."""
+        """The Linear weights, in order, and a buffer for a copy of each (the Parameters live as
+        long as the model: re-init and batch norm change them in place or leave them alone)."""
         if len(self._weight_list) != len(self.model.linears) + 1:
             self._weight_list = [l.weight for l in self.model.all_linears]
             self._names = self.model.layer_names()
+            self._before = [torch.empty_like(w) for w in self._weight_list]
         return self._weight_list
 
     # -- around the optimizer step ------------------------------------------------------
@@ -431,8 +445,6 @@ class Probe:
         `finish` (the model made them for this step alone: nothing writes to them again)."""
         weights = self._weights()
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
-        if self._before is None or [b.shape for b in self._before] != [w.shape for w in weights]:
-            self._before = [torch.empty_like(w) for w in weights]
         torch._foreach_copy_(self._before, weights)
         # the weight norms from the copies, still in cache (~40 us less than from the weights)
         complete = bool(self._acts) and len(self._acts) == len(self.model.acts)
@@ -444,9 +456,8 @@ class Probe:
     def after_step(self) -> None:
         """After optimizer.step(): the norms of the weight changes. The snapshot waits for
         `finish`, which makes the records of all the waiting ones at once."""
-        weights = self._weights()
         pending, self._pending = self._pending, None
-        torch._foreach_sub_(self._before, weights)  # the copies now hold W_before - W_after
+        torch._foreach_sub_(self._before, self._weight_list)  # the copies now hold W_before - W_after
         pending["norms"] += torch._foreach_norm(self._before)
         acts = pending["acts"]
         if acts is not None:

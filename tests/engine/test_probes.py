@@ -186,3 +186,15 @@ def test_a_scratch_buffer_serves_smaller_requests_from_its_front():
     small = sc.get("x", (2, 8, 16), like)
     assert small.data_ptr() == big.data_ptr() and small.shape == (2, 8, 16)
     assert sc.get("x", (8, 8, 16), like).shape == (8, 8, 16)  # a bigger one grows the buffer
+
+
+def test_a_relu_layer_without_a_zero_gets_its_own_minimum():
+    # a ReLU layer's minimum is read from its count of positive values (0 if any value is not
+    # positive); a layer whose every value is positive must still get its true minimum
+    g = torch.Generator().manual_seed(2)
+    acts = [torch.rand(32, 16, generator=g) + 0.5, torch.relu(torch.randn(32, 16, generator=g))]
+    recs = records(acts, "relu")
+    assert recs[0]["pcts"][0] == acts[0].min().item() > 0.5
+    assert recs[1]["pcts"][0] == 0.0
+    lone = records([acts[0], acts[0] + 1.0], "relu")
+    assert lone[0]["hist"]["edges"][0] == pytest.approx(acts[0].min().item())
