@@ -32,6 +32,7 @@ VAL_KEYS = ("step", "val_loss", "val_acc")
 LAYER_KEYS = ("act_mean", "act_std", "dead_frac", "sat_frac", "dead_units", "unit_spread",
               "weight_norm", "grad_norm", "update_ratio")
 N_PCTS = len(PERCENTILES)  # percentiles kept per layer per probe
+_NO_PCTS = [math.nan] * N_PCTS  # a layer without percentiles (only read)
 
 
 class _Thinning:
@@ -204,9 +205,10 @@ class History:
                                            shape=(len(names),), dtype=np.float32,
                                            shapes={"pcts": (len(names), N_PCTS)})
                 row: dict[str, Any] = {"step": rec["step"]}
-                for key in LAYER_KEYS:
-                    row[key] = [np.nan if l.get(key) is None else l[key] for l in layers]
-                row["pcts"] = [l["pcts"] if l.get("pcts") else [np.nan] * N_PCTS for l in layers]
+                nan = np.nan
+                for key in LAYER_KEYS:  # (a probe every step in the training loop: each lookup counts)
+                    row[key] = [nan if (v := l.get(key)) is None else v for l in layers]
+                row["pcts"] = [p if (p := l.get("pcts")) else _NO_PCTS for l in layers]
                 if self.probes.append(row):
                     self.generation += 1
                 self._keep_snapshot(rec)
