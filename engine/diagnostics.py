@@ -198,6 +198,14 @@ class Diagnostics:
             self._record(record, found)
         return found
 
+    def observe_records(self, records: list[dict]) -> list[dict]:
+        """observe(None, record) for several records, oldest first (the session's coalesced
+        snapshots: one call for all of them)."""
+        found: list[dict] = []
+        for record in records:
+            self._record(record, found)
+        return found
+
     # ------------------------------------------------------------------ per step
     def _scalars(self, s: dict, found: list[dict]) -> None:
         step, loss = int(s["step"]), float(s["loss"])

@@ -60,7 +60,7 @@ IDLE, RUNNING, PAUSED, DIVERGED, FINISHED, STOPPED, ERROR = (
     "idle", "running", "paused", "diverged", "finished", "stopped", "error")
 
 GATHER = 16            # steps of bookkeeping written in one pass by the background loop
-GATHER_SECONDS = 0.02  # ... and never held back longer than this (slow steps: every step)
+GATHER_SECONDS = 1 / 30  # ... and never held back longer than this, a frame of the window at 30 per second
 # probe steps' records are made together, up to SNAPSHOT_GATHER of them, sent at least 10 times
 # a second, and while the activations they wait with stay below SNAPSHOT_BYTES (the statistics'
 # work buffers take twice that again)
@@ -412,13 +412,15 @@ class TrainingSession:
             return
         self._snapshots = []
         self._write_gathered()  # a record comes after its step's scalars
-        history = self.history
-        for scalars, layers in zip(waiting, self.probe.finish()):
-            record = dict(scalars, layers=layers)
+        history, emit = self.history, self._emit
+        records = [dict(scalars, layers=layers) for scalars, layers in zip(waiting, self.probe.finish())]
+        for record in records:
             if history is not None:
                 history.append_snapshot(record)
-            self._emit("record", record)
-            self._diagnose(None, record)
+            emit("record", record)
+        if self.diagnostics is not None:  # then what the diagnostics find in them, in one call
+            for finding in self.diagnostics.observe_records(records):
+                self._event("diagnosis", f"{finding['code']}", **finding)
 
     def _write_scalars(self, scalars: dict) -> None:
         if self.history is not None:
