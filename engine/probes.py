@@ -480,22 +480,15 @@ class Probe:
             return []
         names = self._names
         n = len(names)
-        # grad norms, weight norms, norms of the change, per step (steps, 3, n)
-        flat = [t for s in snaps for t in s["norms"]]
-        on_cpu = on_host(flat[0].device)
+        # grad norms, weight norms, norms of the change, per step: one (steps, 3, n) tensor
+        norms = torch.stack([t for s in snaps for t in s["norms"]])
         probed = [s["acts"] for s in snaps if s["acts"] is not None]
         acts = snapshot_stats(probed, self.model.activation_name, self.bins, self._scratch) if probed else None
-        act_tensors = _device_tensors(acts) if acts is not None else []
-        if on_cpu:  # read in place: a few hundred 0-d tensors, cheaper than stacking them
-            host = _to_host(act_tensors)
-            norms = [t.item() for t in flat]
-        else:  # everything crosses to the host in one transfer
-            host = _to_host([torch.stack(flat), *act_tensors])
-            norms, host = host[0].tolist(), host[1:]
-        act_layers = iter(_act_records(acts, host, names[:-1], self.bins) if acts is not None else ())
+        # everything crosses to the host in one transfer
+        host = _to_host([norms, *(_device_tensors(acts) if acts is not None else [])])
+        act_layers = iter(_act_records(acts, host[1:], names[:-1], self.bins) if acts is not None else ())
         out = []
-        for i0, s in zip(range(0, len(norms), 3 * n), snaps):
-            g, w, d = norms[i0:i0 + n], norms[i0 + n:i0 + 2 * n], norms[i0 + 2 * n:i0 + 3 * n]
+        for s, (g, w, d) in zip(snaps, host[0].reshape(len(snaps), 3, n).tolist()):
             layers = next(act_layers) + [_no_act_stats(names[-1])] if s["acts"] is not None else \
                 [_no_act_stats(name) for name in names]
             for i, rec in enumerate(layers):
