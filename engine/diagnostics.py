@@ -198,12 +198,19 @@ class Diagnostics:
             self._record(record, found)
         return found
 
-    def observe_records(self, records: list[dict]) -> list[dict]:
-        """observe(None, record) for several records, oldest first (the session's coalesced
-        snapshots: one call for all of them)."""
+    def observe_steps(self, scalars: list[dict], records: list[dict]) -> list[dict]:
+        """observe() for several steps' scalars and records (the session's coalesced snapshots),
+        each list oldest first, merged in step order (a step's scalars before its record): one call
+        for all of them."""
         found: list[dict] = []
+        i = 0
         for record in records:
+            while i < len(scalars) and scalars[i]["step"] <= record["step"]:
+                self._scalars(scalars[i], found)
+                i += 1
             self._record(record, found)
+        for s in scalars[i:]:
+            self._scalars(s, found)
         return found
 
     # ------------------------------------------------------------------ per step

@@ -147,6 +147,7 @@ class TrainingSession:
         self._snapshots: list[dict] = []  # scalars of probe steps whose records wait (their data in the probe)
         self._snapshots_since = 0.0
         self._writing_scalars = False
+        self._undiagnosed: list[dict] = []  # scalars written while records before them waited
 
     # ================================================================== commands (any thread)
     def set_lr(self, lr: float) -> None:
@@ -315,6 +316,7 @@ class TrainingSession:
         eval_now = self.evaluating and (step == 1 or step % c.eval_every == 0 or step == self.total_steps)
         if eval_now:  # the steps before it are written first, and their probes finished
             self.flush()
+        began = time.perf_counter()  # a step slower than the limits is written at once
         lr = self.current_lr
         for group in self.optimizer.param_groups:
             if group["lr"] != lr:
@@ -354,11 +356,11 @@ class TrainingSession:
             gathered.append((scalars, right, yb))
             now = time.perf_counter()
             if len(gathered) == 1:
-                self._gathered_since = now
+                self._gathered_since = began
             if probe_now:
                 self._snapshots.append(scalars)
                 if len(self._snapshots) == 1:
-                    self._snapshots_since = now
+                    self._snapshots_since = began
             if self._snapshots and (len(self._snapshots) >= SNAPSHOT_GATHER or self.gather == 1
                                     or now - self._snapshots_since >= SNAPSHOT_SECONDS
                                     or self.probe.pending_bytes > SNAPSHOT_BYTES):
@@ -396,11 +398,17 @@ class TrainingSession:
             return
         self._gathered = []  # first: a diagnosis event flushes, and finds nothing left to write
         self._count_right(gathered)
+        # the diagnostics see steps in order: while probe steps' records wait, the scalars from the
+        # first of them on wait too, and are diagnosed with the records (_write_snapshots)
+        wait_from = self._snapshots[0]["step"] if self._snapshots else math.inf
         self._writing_scalars = True  # ... nor records, whose steps' scalars may be further down the list
         try:
             for scalars, _, _ in gathered:
                 self._write_scalars(scalars)
-                self._diagnose(scalars, None)
+                if scalars["step"] >= wait_from:
+                    self._undiagnosed.append(scalars)
+                else:
+                    self._diagnose(scalars, None)
         finally:
             self._writing_scalars = False
 
@@ -418,8 +426,9 @@ class TrainingSession:
             if history is not None:
                 history.append_snapshot(record)
             emit("record", record)
-        if self.diagnostics is not None:  # then what the diagnostics find in them, in one call
-            for finding in self.diagnostics.observe_records(records):
+        undiagnosed, self._undiagnosed = self._undiagnosed, []
+        if self.diagnostics is not None:  # then what the diagnostics find in them, steps in order, in one call
+            for finding in self.diagnostics.observe_steps(undiagnosed, records):
                 self._event("diagnosis", f"{finding['code']}", **finding)
 
     def _write_scalars(self, scalars: dict) -> None:

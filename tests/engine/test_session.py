@@ -451,11 +451,9 @@ def _written_before_what_follows(out):
         elif kind == "record":
             assert p["step"] in seen_scalars
             seen_records.add(p["step"])
-        elif kind == "event":
+        elif kind == "event":  # a command or a finding: the records of the steps up to it are out too
             assert set(range(1, p["step"] + 1)) <= seen_scalars
-            if p["event"] != "diagnosis":  # a command: the records of the steps before it are out too
-                assert max(seen_records) >= max(s for s in seen_scalars if s <= p["step"]
-                                                and (s == 1 or s % 5 == 0))
+            assert {s for s in range(1, p["step"] + 1) if s == 1 or s % 5 == 0} <= seen_records
 
 
 def test_gathered_bookkeeping_writes_what_step_by_step_writes():
@@ -634,3 +632,51 @@ def test_coalesced_records_are_the_same_on_the_device_path(monkeypatch):
         for h, d in zip(lh, ld):
             assert d[:4] == pytest.approx(h[:4], rel=1e-6, abs=1e-12)
             assert (d[4] is None) == (h[4] is None) and (h[4] is None or d[4]["counts"] == h[4]["counts"])
+
+
+def test_the_diagnostics_see_the_steps_in_order_while_records_wait(monkeypatch):
+    # scalars are written before the waiting records: the diagnostics must still see step by
+    # step, so the findings and their order are those of a run written step by step (here the
+    # symmetry finding at step 10, which rules out 'lr too low' at step 20)
+    from engine import diagnostics, session as session_mod
+    monkeypatch.setattr(diagnostics, "LR_LOW_WINDOW", 20)
+    monkeypatch.setattr(diagnostics, "LR_LOW_EDGE", 5)
+    monkeypatch.setattr(session_mod, "SNAPSHOT_SECONDS", 1e9)
+
+    def run(gather):
+        s = TrainingSession(RunConfig(**{**SMALL, "init": "zeros", "lr": 1e-7, "probe_every": 1,
+                                         "eval_every": 1000, "steps": 60}))
+        s.gather = gather
+        for _ in range(60):
+            s.step()
+        s.flush()
+        out = s.drain()
+        _written_before_what_follows_every_step(out)
+        return [(p["label"], p["step"]) for k, p in out if k == "event"]
+    assert run(16) == run(1) == [("symmetry", 10)]
+
+
+def _written_before_what_follows_every_step(out):
+    records = set()
+    for kind, p in out:
+        if kind == "record":
+            records.add(p["step"])
+        elif kind == "event":
+            assert set(range(1, p["step"] + 1)) <= records
+
+
+def test_a_slow_probe_step_sends_its_record_at_once(monkeypatch):
+    from engine import session as session_mod
+    monkeypatch.setattr(session_mod, "SNAPSHOT_SECONDS", 0.01)
+    monkeypatch.setattr(session_mod, "GATHER_SECONDS", 0.01)
+    s = TrainingSession(RunConfig(**{**SMALL, "probe_every": 1, "eval_every": 1000}))
+    s.gather = 16
+    real = s._next_batch
+
+    def slow():
+        threading.Event().wait(0.02)  # a step longer than the limits
+        return real()
+    s._next_batch = slow
+    for i in range(1, 5):
+        s.step()
+        assert [p["step"] for k, p in s.drain() if k == "record"] == [i]
