@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -171,14 +172,13 @@ def snapshot_stats(snapshots: list[list[torch.Tensor]], activation: str, bins: i
     else:  # on a GPU the ranges stay on the device (no host sync before the single transfer)
         lo = torch.full((K,), math.inf, device=device)
         hi = torch.full((K,), -math.inf, device=device)
-        for g in groups:
-            ks = _index(tuple(g["ks"]), device)
+        index = [_index(tuple(g["ks"]), device) for g in groups]
+        for g, ks in zip(groups, index):
             lo = lo.scatter_reduce(0, ks, g["row_min"], "amin")
             hi = hi.scatter_reduce(0, ks, g["unit_max"].amax(1), "amax")
         hi = torch.maximum(hi, lo + 1e-6)
         scale = bins / (hi - lo)
-        for g in groups:
-            ks = _index(tuple(g["ks"]), device)
+        for g, ks in zip(groups, index):
             g["lo"], g["scale"] = lo[ks][:, None], scale[ks][:, None]
     out = [_group_stats(g, activation, bins, scratch) for g in groups]
     return {"groups": out, "lo": lo, "hi": hi, "layers": [len(acts) for acts in snapshots]}
@@ -455,10 +455,12 @@ class Probe:
         self.discard()
 
     @torch.no_grad()
-    def after_step(self) -> None:
-        """After optimizer.step(): the norms of the weight changes. The snapshot waits for
-        `finish`, which makes the records of all the waiting ones at once."""
+    def after_step(self, tag: Any = None) -> None:
+        """After optimizer.step(): the norms of the weight changes. The snapshot waits, with
+        `tag` (the caller's, e.g. the step's scalars), for `finish`, which makes the records of
+        all the waiting ones at once."""
         pending, self._pending = self._pending, None
+        pending["tag"] = tag
         torch._foreach_sub_(self._before, self._weight_list)  # the copies now hold W_before - W_after
         pending["norms"] += torch._foreach_norm(self._before)
         acts = pending["acts"]
@@ -471,9 +473,14 @@ class Probe:
         """Probe steps taken whose records `finish` has not made yet."""
         return len(self._snapshots)
 
+    @property
+    def oldest_tag(self) -> Any:
+        """The tag of the oldest waiting probe step (None when none waits)."""
+        return self._snapshots[0]["tag"] if self._snapshots else None
+
     @torch.no_grad()
-    def finish(self) -> list[list[dict]]:
-        """The per-layer records of the waiting probe steps, oldest first, made together: one
+    def finish(self) -> list[tuple[Any, list[dict]]]:
+        """(tag, per-layer records) of the waiting probe steps, oldest first, made together: one
         pass of tensor ops over all their activations, one transfer to the host, one pass of
         numpy. weight_norm is ||W|| of the weights the step started from, the ratio's denominator
         (the weights after differ from them by that ratio, ~1e-3)."""
@@ -497,7 +504,7 @@ class Probe:
                 rec["weight_norm"] = _finite(w[i])
                 rec["grad_norm"] = _finite(g[i])
                 rec["update_ratio"] = _finite(d[i] / w[i]) if w[i] > 0 else None  # undefined for all-zero W
-            out.append(layers)
+            out.append((s["tag"], layers))
         return out
 
 

@@ -144,8 +144,7 @@ class TrainingSession:
         self.gather = 1  # steps of bookkeeping per batch (see the module docstring)
         self._gathered: list[tuple] = []  # steps not yet written: (scalars, logits kept or count, labels)
         self._gathered_since = 0.0
-        self._snapshots: list[dict] = []  # scalars of probe steps whose records wait (their data in the probe)
-        self._snapshots_since = 0.0
+        self._snapshots_since = 0.0  # when the oldest probe step whose record waits (in the probe) began
         self._writing_scalars = False
         self._undiagnosed: list[dict] = []  # scalars written while records before them waited
 
@@ -344,24 +343,23 @@ class TrainingSession:
         if probe_now:
             self.probe.before_step()
         self.optimizer.step()
-        if probe_now:
-            self.probe.after_step()  # its record waits for _write_snapshots
         self.step_count = step
         self.last_finite_loss = loss_v
         scalars = {"step": step, "epoch": (step - 1) // self.steps_per_epoch, "loss": loss_v,
                    "data_loss": data_v, "reg_loss": reg_v,
                    "train_acc": right / yb.shape[0] if isinstance(right, int) else None, "lr": lr}
+        if probe_now:
+            self.probe.after_step(scalars)  # its record waits, tagged with its scalars (_write_snapshots)
         if not eval_now:
             gathered = self._gathered
             gathered.append((scalars, right, yb))
             now = time.perf_counter()
             if len(gathered) == 1:
                 self._gathered_since = began
-            if probe_now:
-                self._snapshots.append(scalars)
-                if len(self._snapshots) == 1:
-                    self._snapshots_since = began
-            if self._snapshots and (len(self._snapshots) >= SNAPSHOT_GATHER or self.gather == 1
+            waiting = self.probe.pending
+            if probe_now and waiting == 1:
+                self._snapshots_since = began
+            if waiting and (waiting >= SNAPSHOT_GATHER or self.gather == 1
                                     or now - self._snapshots_since >= SNAPSHOT_SECONDS
                                     or self.probe.pending_bytes > SNAPSHOT_BYTES):
                 self.flush()
@@ -378,7 +376,7 @@ class TrainingSession:
             record["val_loss"], record["val_acc"] = self.evaluate()
             if history is not None:
                 history.append_val(step, record["val_loss"], record["val_acc"])
-        record["layers"] = self.probe.finish()[0] if probe_now else []
+        record["layers"] = self.probe.finish()[0][1] if probe_now else []
         if record["layers"] and history is not None:
             history.append_snapshot(record)
         self._emit("record", record)
@@ -400,7 +398,8 @@ class TrainingSession:
         self._count_right(gathered)
         # the diagnostics see steps in order: while probe steps' records wait, the scalars from the
         # first of them on wait too, and are diagnosed with the records (_write_snapshots)
-        wait_from = self._snapshots[0]["step"] if self._snapshots else math.inf
+        oldest = self.probe.oldest_tag
+        wait_from = oldest["step"] if oldest is not None else math.inf
         self._writing_scalars = True  # ... nor records, whose steps' scalars may be further down the list
         try:
             for scalars, _, _ in gathered:
@@ -415,13 +414,11 @@ class TrainingSession:
     def _write_snapshots(self) -> None:
         """The records of the waiting probe steps, made together (`Probe.finish`), after their
         scalars: to the history, the outbox and the diagnostics."""
-        waiting = self._snapshots
-        if not waiting or self._writing_scalars:
+        if not self.probe.pending or self._writing_scalars:
             return
-        self._snapshots = []
         self._write_gathered()  # a record comes after its step's scalars
         history, emit = self.history, self._emit
-        records = [dict(scalars, layers=layers) for scalars, layers in zip(waiting, self.probe.finish())]
+        records = [dict(scalars, layers=layers) for scalars, layers in self.probe.finish()]
         for record in records:
             if history is not None:
                 history.append_snapshot(record)
@@ -503,7 +500,7 @@ class TrainingSession:
                 self._set_state(PAUSED)
             if wait > 0 and threading.current_thread() is not self._thread:
                 # the step in flight has ended and the steps taken are written (see _loop)
-                self._cond.wait_for(lambda: not self.busy and not self._gathered and not self._snapshots, wait)
+                self._cond.wait_for(lambda: not self.busy and not self._gathered and not self.probe.pending, wait)
 
     def resume(self) -> None:
         if self._thread is None:  # never started: there is no loop to wake
