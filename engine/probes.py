@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import kernels
 from .model import MLP
 from .thresholds import BOUNDED_RANGE, PERCENTILES, SATURATION
 
@@ -223,12 +224,17 @@ def _count_positive(S: torch.Tensor) -> torch.Tensor:
     return S.sign_().clamp_(min=0).sum(1)
 
 
+def _sample_rows(B: int, U: int, cap: int) -> int:
+    """How many of the first examples of a (B, U) batch make about `cap` values (all of them when
+    the batch has fewer). Batches are drawn at random, so the first examples are a random sample
+    of them, and every unit is included."""
+    return min(B, max(1, -(-cap // U)))
+
+
 def _first_examples(A: torch.Tensor, cap: int) -> torch.Tensor:
-    """The first examples of the batch, as many as make about `cap` values per layer, as a
-    (layers, values) view (no copy). Batches are drawn at random, so the first examples are a
-    random sample of them, and every unit is included."""
+    """The first examples of the batch (`_sample_rows`), as a (layers, values) view (no copy)."""
     L, B, U = A.shape
-    k = min(B, max(1, -(-cap // U)))
+    k = _sample_rows(B, U, cap)
     return A.narrow(1, 0, k).view(L, k * U)
 
 
@@ -271,10 +277,20 @@ def _percentiles(S: torch.Tensor) -> torch.Tensor | np.ndarray:
     array on the CPU (numpy's sort is several times faster than torch.sort/torch.quantile there)."""
     if not on_host(S.device):
         return torch.quantile(S, torch.tensor(_Q, device=S.device, dtype=S.dtype), dim=1).T
+    return _sample_percentiles(S.numpy())
+
+
+def _sample_percentiles(S: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """(rows, len(PERCENTILES)) of each row of the float32 sample S, with numpy's sort (of S
+    itself when `in_place`: a copy no one else reads)."""
     below, above, frac = _interpolation(S.shape[1])
     # a full sort: np.partition of just these order statistics is faster in isolation but, run
     # inside the training loop, took 257 us against np.sort's 148 us (cold caches)
-    s = np.sort(S.numpy(), axis=1)
+    if in_place:
+        S.sort(axis=1)
+        s = S
+    else:
+        s = np.sort(S, axis=1)
     lo = s[:, below]
     return lo + (s[:, above] - lo) * frac
 
@@ -364,6 +380,77 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
     return out
 
 
+def kernel_snapshot(acts: list[torch.Tensor], activation: str, bins: int, unit_min: np.ndarray | None = None
+                    ) -> dict | None:
+    """One probed forward pass's raw per-layer reductions on the CPU, by the compiled loops of
+    engine/kernels.py (each layer read once, at the probe step, while its activations are still
+    in cache; nothing of them is kept but these small arrays and the percentile sample): the
+    same quantities as a row group of `snapshot_stats`, finished with others by `kernel_records`.
+    None when the layers are not all C-contiguous float32 (B, U) arrays of one shape (an MLP's
+    always are): then the tensor-op path takes them. `unit_min`: scratch of >= U float32."""
+    a0 = acts[0]
+    if a0.ndim != 2 or a0.dtype != torch.float32:
+        return None
+    B, U = a0.shape
+    if any(a.shape != a0.shape or a.dtype != torch.float32 or a.requires_grad or not a.is_contiguous()
+           for a in acts):
+        return None
+    L = len(acts)
+    f32 = np.float32
+    saturating = activation in SATURATION
+    t_lo, t_hi = (f32(t) for t in SATURATION.get(activation, (0.0, 0.0)))
+    ex_mean, ex_dev = np.empty((L, B), f32), np.empty((L, B), f32)
+    unit_max, small = np.empty((L, U), f32), np.empty((L, 2))  # small: per layer the minimum and the count
+    k_pct, k_hist = _sample_rows(B, U, _PCT_SAMPLE), _sample_rows(B, U, _HIST_SAMPLE)
+    sample = np.empty((L, k_pct * U), f32)
+    if unit_min is None or unit_min.shape[0] < U:
+        unit_min = np.empty(U, f32)
+    idx = unit_min[:U].view(np.int32)  # the histogram's scratch: the extrema are done with it by then
+    views = [a.numpy() for a in acts]
+    for l, a in enumerate(views):
+        kernels.layer_stats(a, l, saturating, t_lo, t_hi, ex_mean, ex_dev, unit_max, unit_min, small, sample, k_pct)
+    if activation in BOUNDED_RANGE:
+        lo, hi = BOUNDED_RANGE[activation]
+    else:  # the snapshot's range, for all its layers; the numbers `snapshot_stats` takes on the host
+        lo, hi = float(small[:, 0].min()), float(unit_max.max())
+        hi = max(hi, lo + 1e-6)
+    lo32, scale32 = f32(lo), f32(bins / (hi - lo))
+    counts = np.zeros((L, bins + 1), np.int64)
+    for l, a in enumerate(views):
+        kernels.histogram(a, k_hist, lo32, scale32, counts[l], idx)
+    nbytes = ex_mean.nbytes + ex_dev.nbytes + unit_max.nbytes + small.nbytes + sample.nbytes + counts.nbytes
+    return {"shape": (B, U), "nbytes": nbytes, "ex_mean": ex_mean, "ex_dev": ex_dev, "unit_max": unit_max, "small": small,
+            "sample": sample, "counts": counts, "lo": lo, "hi": hi, "saturating": saturating,
+            "bounded": activation in BOUNDED_RANGE}
+
+
+def kernel_records(raws: list[dict], names: list[str], bins: int) -> list[list[dict]]:
+    """Per-layer records, a list per snapshot, from `kernel_snapshot`s: snapshots of one shape
+    are stacked into a group (an epoch's short last batch forms its own) and finished together
+    by `_act_records`, as the tensor-op path's are; the percentile samples are sorted in one call
+    per group."""
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for k, r in enumerate(raws):
+        by_shape.setdefault(r["shape"], []).append(k)
+    groups = []
+    for ks in by_shape.values():
+        rs = [raws[k] for k in ks]
+        L = rs[0]["small"].shape[0]
+        cat = {key: np.concatenate([r[key] for r in rs]) for key in ("ex_mean", "ex_dev", "unit_max", "small", "counts")}
+        count = cat["small"][:, 1]
+        groups.append({"ks": [k for k in ks for _ in range(L)], "ls": list(range(L)) * len(ks),
+                       "ex_mean": cat["ex_mean"], "ex_dev": cat["ex_dev"], "unit_max": cat["unit_max"],
+                       "row_min": cat["small"][:, 0], "n_sat": count if rs[0]["saturating"] else None,
+                       "n_pos": None if rs[0]["saturating"] else count, "counts": cat["counts"],
+                       "pcts": _sample_percentiles(np.concatenate([r["sample"] for r in rs]), in_place=True)})
+    if raws[0]["bounded"]:
+        lo, hi = raws[0]["lo"], raws[0]["hi"]  # a bounded activation: one range for every snapshot
+    else:
+        lo, hi = np.array([r["lo"] for r in raws]), np.array([r["hi"] for r in raws])
+    stats = {"groups": groups, "lo": lo, "hi": hi, "layers": [r["small"].shape[0] for r in raws]}
+    return _act_records(stats, [], names, bins)
+
+
 class Probe:
     """The hidden activations of probed forward passes plus a snapshot around optimizer.step()."""
 
@@ -377,6 +464,11 @@ class Probe:
         self._scratch = Scratch()  # work buffers of the activation statistics, reused likewise
         self._weight_list: list[torch.Tensor] = []
         self._names: list[str] = []
+        # on the CPU, with numba: the compiled loops of engine/kernels.py, on flat numpy views of
+        # the weights and of their copies (made with the weight list)
+        self._kernels = False
+        self._flat: list[tuple[np.ndarray, np.ndarray]] = []
+        self._unit_min = np.empty(0, np.float32)  # kernel_snapshot's scratch
         self._pending: dict | None = None  # the probe step between before_step and after_step
         self._snapshots: list[dict] = []  # probe steps taken whose records `finish` has not made yet
         self.pending_bytes = 0  # the activations those hold on to
@@ -437,6 +529,10 @@ class Probe:
             self._weight_list = [l.weight for l in self.model.all_linears]
             self._names = self.model.layer_names()
             self._before = [torch.empty_like(w) for w in self._weight_list]
+            self._kernels = all(on_host(w.device) and w.dtype == torch.float32 for w in self._weight_list) \
+                and kernels.ready()
+            self._flat = [(w.detach().numpy().reshape(-1), b.numpy().reshape(-1))
+                          for w, b in zip(self._weight_list, self._before)] if self._kernels else []
         return self._weight_list
 
     # -- around the optimizer step ------------------------------------------------------
@@ -446,12 +542,24 @@ class Probe:
         matrix to measure the update against, and the forward pass's activations kept for
         `finish` (the model made them for this step alone: nothing writes to them again)."""
         weights = self._weights()
-        grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
-        torch._foreach_copy_(self._before, weights)
-        # the weight norms from the copies, still in cache (~40 us less than from the weights)
         complete = bool(self._acts) and len(self._acts) == len(self.model.acts)
-        self._pending = {"norms": torch._foreach_norm(grads + self._before),  # one call for both lists
-                         "acts": self._acts if complete else None}
+        acts = self._acts if complete else None
+        if self._kernels:  # one pass over each weight matrix and its gradient, one over each layer
+            norms = np.empty((3, len(weights)))
+            for j, (w, (flat, copy)) in enumerate(zip(weights, self._flat)):
+                g = w.grad
+                kernels.weight_before(flat, g.numpy().reshape(-1) if g is not None else np.zeros_like(flat),
+                                      copy, norms, j)
+            if acts is not None:
+                if len(self._unit_min) < acts[0].shape[-1]:
+                    self._unit_min = np.empty(acts[0].shape[-1], np.float32)
+                acts = kernel_snapshot(acts, self.model.activation_name, self.bins, self._unit_min) or acts
+        else:
+            grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
+            torch._foreach_copy_(self._before, weights)
+            # the weight norms from the copies, still in cache (~40 us less than from the weights)
+            norms = torch._foreach_norm(grads + self._before)  # one call for both lists
+        self._pending = {"norms": norms, "acts": acts}
         self.discard()
 
     @torch.no_grad()
@@ -461,11 +569,18 @@ class Probe:
         all the waiting ones at once."""
         pending, self._pending = self._pending, None
         pending["tag"] = tag
-        torch._foreach_sub_(self._before, self._weight_list)  # the copies now hold W_before - W_after
-        pending["norms"] += torch._foreach_norm(self._before)
+        if self._kernels:
+            norms = pending["norms"]
+            for j, (flat, copy) in enumerate(self._flat):
+                kernels.weight_change(flat, copy, norms, j)
+        else:
+            torch._foreach_sub_(self._before, self._weight_list)  # the copies now hold W_before - W_after
+            pending["norms"] += torch._foreach_norm(self._before)
         acts = pending["acts"]
-        if acts is not None:
+        if isinstance(acts, list):  # activations waiting for the tensor-op path
             self.pending_bytes += sum(a.nbytes for a in acts)
+        elif acts is not None:  # a kernel snapshot keeps only its small arrays
+            self.pending_bytes += acts["nbytes"]
         self._snapshots.append(pending)
 
     @property
@@ -480,26 +595,34 @@ class Probe:
 
     @torch.no_grad()
     def finish(self) -> list[tuple[Any, list[dict]]]:
-        """(tag, per-layer records) of the waiting probe steps, oldest first, made together: one
-        pass of tensor ops over all their activations, one transfer to the host, one pass of
-        numpy. weight_norm is ||W|| of the weights the step started from, the ratio's denominator
-        (the weights after differ from them by that ratio, ~1e-3)."""
+        """(tag, per-layer records) of the waiting probe steps, oldest first, made together. The
+        compiled loops measured them at their steps (`kernel_snapshot`): their small arrays are
+        finished here in one pass of numpy. Otherwise (a GPU, or no numba) one pass of tensor ops
+        over all their activations, one transfer to the host, one pass of numpy. weight_norm is
+        ||W|| of the weights the step started from, the ratio's denominator (the weights after
+        differ from them by that ratio, ~1e-3)."""
         snaps, self._snapshots, self.pending_bytes = self._snapshots, [], 0
         if not snaps:
             return []
         names = self._names
         n = len(names)
-        # grad norms, weight norms, norms of the change, per step: one (steps, 3, n) tensor
-        norms = torch.stack([t for s in snaps for t in s["norms"]])
-        probed = [s["acts"] for s in snaps if s["acts"] is not None]
+        raws = [s["acts"] for s in snaps if isinstance(s["acts"], dict)]
+        probed = [s["acts"] for s in snaps if isinstance(s["acts"], list)]
         acts = snapshot_stats(probed, self.model.activation_name, self.bins, self._scratch) if probed else None
-        # everything crosses to the host in one transfer
-        host = _to_host([norms, *(_device_tensors(acts) if acts is not None else [])])
+        if self._kernels:  # grad norms, weight norms, norms of the change: (3, n) per step, on the host already
+            host = [np.stack([s["norms"] for s in snaps])] + (_to_host(_device_tensors(acts)) if acts is not None else [])
+        else:  # one (steps, 3, n) tensor; everything crosses to the host in one transfer
+            norms = torch.stack([t for s in snaps for t in s["norms"]])
+            host = _to_host([norms, *(_device_tensors(acts) if acts is not None else [])])
         act_layers = iter(_act_records(acts, host[1:], names[:-1], self.bins) if acts is not None else ())
+        raw_layers = iter(kernel_records(raws, names[:-1], self.bins) if raws else ())
         out = []
         for s, (g, w, d) in zip(snaps, host[0].reshape(len(snaps), 3, n).tolist()):
-            layers = next(act_layers) + [_no_act_stats(names[-1])] if s["acts"] is not None else \
-                [_no_act_stats(name) for name in names]
+            kind = s["acts"]
+            if kind is None:
+                layers = [_no_act_stats(name) for name in names]
+            else:
+                layers = next(raw_layers if isinstance(kind, dict) else act_layers) + [_no_act_stats(names[-1])]
             for i, rec in enumerate(layers):
                 rec["weight_norm"] = _finite(w[i])
                 rec["grad_norm"] = _finite(g[i])

@@ -1,0 +1,173 @@
+"""Compiled loops for the probes on the CPU (numba): one pass over the data where tensor ops take
+several.
+
+Why: inside the training loop a probe's cost is memory traffic and calls. The tensor-op path
+(engine/probes.py, `snapshot_stats`) makes about ten passes over the activations and five over
+the weights, each a call that costs microseconds; these loops read each value once and keep
+every per-row and per-unit number in registers or in a few hundred floats of L1. Measured in
+the loop (benchmarks/bench_engine.py, README "Performance"), a probe of the benchmark's 4x256
+MLP costs about a third of the tensor-op path's.
+
+Each kernel works on one layer (numpy views of the tensors, no copies), so one compiled version
+serves every depth and width. `cache=True` keeps the machine code on disk (next to this file,
+or in numba's user cache where that is not writable): compiled once per machine, in ~2 s, then
+loaded in milliseconds. `nogil`: the window's thread runs while a kernel does.
+
+The maths follows the tensor-op path value for value where the results must agree exactly (the
+histogram's bin of each value, float32 as torch computes it; the same sample rows) and is at
+least as exact elsewhere (weight norms summed in float64). `fastmath` is limited to reordering
+sums and dropping the sign of zero (what lets LLVM vectorise the reductions); NaN and inf keep
+their meaning, and a bin index is clamped into its row, so bad values cannot write out of bounds.
+
+`available` is False when numba cannot be imported or a kernel fails its first call (`ready()`);
+then, and on a GPU, the probes use the tensor-op path. BABYSIT_NO_NUMBA=1 forces that path.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+try:
+    if os.environ.get("BABYSIT_NO_NUMBA"):
+        raise ImportError("BABYSIT_NO_NUMBA is set")
+    import numba
+except Exception:  # not installed, or a broken install: the tensor-op path serves instead
+    numba = None
+
+_checked: bool | None = None if numba is not None else False
+# sums may be reordered (vectorised) and the sign of zero ignored; nothing assumes finite values
+_REDUCE = {"reassoc", "nsz", "contract"}
+
+
+def _jit(fastmath):
+    return numba.njit(nogil=True, cache=True, fastmath=fastmath) if numba is not None else (lambda f: f)
+
+
+@_jit(_REDUCE)
+def weight_before(w, g, copy, out, j):  # pragma: no cover  (compiled; tested through its results)
+    """Before optimizer.step(): copy w into `copy`, out[0, j] = ||g||, out[1, j] = ||w|| (flat
+    float32 arrays; float64 sums)."""
+    sw = 0.0
+    sg = 0.0
+    for i in range(w.shape[0]):
+        x = w[i]
+        copy[i] = x
+        sw += np.float64(x) * np.float64(x)
+        y = np.float64(g[i])
+        sg += y * y
+    out[0, j] = math.sqrt(sg)
+    out[1, j] = math.sqrt(sw)
+
+
+@_jit(_REDUCE)
+def weight_change(w, copy, out, j):  # pragma: no cover
+    """After optimizer.step(): out[2, j] = ||w - copy|| (the update; the difference of two close
+    float32 numbers is exact)."""
+    s = 0.0
+    for i in range(w.shape[0]):
+        d = np.float64(w[i] - copy[i])
+        s += d * d
+    out[2, j] = math.sqrt(s)
+
+
+@_jit(_REDUCE)
+def layer_stats(a, l, saturating, t_lo, t_hi, ex_mean, ex_dev, unit_max, unit_min, small, sample, sample_rows
+                ):  # pragma: no cover
+    """One layer's (B, U) float32 activations `a`, into row `l` of the snapshot's arrays:
+    ex_mean[l, b], ex_dev[l, b] (per example: the mean over units and the root of the summed
+    squared deviations from it, two passes over a row in L1), unit_max[l, u] (over the batch),
+    small[l, 0] the minimum, small[l, 1] the count of values > 0 (or, `saturating`, of values
+    < t_lo or > t_hi), and the first `sample_rows` examples copied into sample[l] (percentiles).
+    Per-unit running extrema (`unit_min` is scratch of U floats) rather than one running value:
+    a dependency across units keeps LLVM from vectorising."""
+    B, U = a.shape
+    um = unit_max[l]
+    for u in range(U):
+        um[u] = a[0, u]
+        unit_min[u] = a[0, u]
+    count = 0
+    for b in range(B):
+        s = np.float32(0.0)
+        c = 0
+        for u in range(U):
+            x = a[b, u]
+            s += x
+            if x > um[u]:
+                um[u] = x
+            if x < unit_min[u]:
+                unit_min[u] = x
+            if saturating:
+                c += np.int32(x < t_lo) + np.int32(x > t_hi)
+            else:
+                c += np.int32(x > 0)
+        m = s / np.float32(U)
+        ss = np.float32(0.0)
+        for u in range(U):
+            d = a[b, u] - m
+            ss += d * d
+        ex_mean[l, b] = m
+        ex_dev[l, b] = math.sqrt(ss)
+        count += c
+    lo = unit_min[0]
+    for u in range(U):
+        if unit_min[u] < lo:
+            lo = unit_min[u]
+    small[l, 0] = lo
+    small[l, 1] = count
+    row = sample[l]
+    for b in range(sample_rows):
+        for u in range(U):
+            row[b * U + u] = a[b, u]
+
+
+@_jit(False)
+def histogram(a, rows, lo, scale, counts, idx):  # pragma: no cover
+    """Add the first `rows` examples of `a` to `counts` (bins + 1 slots): slot floor((x - lo) *
+    scale), computed in float32 as the tensor-op path computes it (no fastmath: the same bin for
+    every value); slot `bins` holds the top edge. Clamped into the row (a NaN to slot 0): no
+    value can write elsewhere. Per row, the slots are found first (a loop LLVM vectorises, into
+    `idx`, scratch of U int32) and then counted into 8 interleaved sub-histograms: consecutive
+    values in one bin (a ReLU layer's zeros) would otherwise wait on each other's increment."""
+    n = counts.shape[0]
+    top = np.float32(n - 1)
+    zero = np.float32(0.0)
+    U = a.shape[1]
+    sub = np.zeros(8 * n, np.int64)
+    for b in range(rows):
+        for u in range(U):
+            p = (a[b, u] - lo) * scale
+            p = p if p > zero else zero
+            p = p if p < top else top
+            idx[u] = np.int32(p) + (u & 7) * n
+        for u in range(U):
+            sub[idx[u]] += 1
+    for j in range(n):
+        c = 0
+        for k in range(8):
+            c += sub[k * n + j]
+        counts[j] += c
+
+
+def ready() -> bool:
+    """Whether the kernels can be used: numba imported and every kernel ran once on tiny inputs
+    (which compiles it, or loads it from the disk cache). Checked once per process; thread-safe
+    enough (a second caller at worst runs the check again)."""
+    global _checked
+    if _checked is None:
+        try:
+            f32 = np.float32
+            w, copy, out = np.ones(4, f32), np.zeros(4, f32), np.zeros((3, 1))
+            weight_before(w, w, copy, out, 0)
+            weight_change(w, copy, out, 0)
+            a = np.ones((2, 3), f32)
+            em, ed, um = np.zeros((1, 2), f32), np.zeros((1, 2), f32), np.zeros((1, 3), f32)
+            small, sample = np.zeros((1, 2)), np.zeros((1, 3), f32)
+            layer_stats(a, 0, False, f32(0), f32(0), em, ed, um, np.zeros(3, f32), small, sample, 1)
+            counts = np.zeros(5, np.int64)
+            histogram(a, 1, f32(0), f32(1), counts, np.zeros(3, np.int32))
+            _checked = bool(out[2, 0] == 0 and small[0, 1] == 6 and counts[1] == 3)
+        except Exception:  # a compiler or cache problem: the tensor-op path is used instead
+            _checked = False
+    return _checked
