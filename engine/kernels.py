@@ -73,21 +73,27 @@ def weight_change(w, copy, out, j):  # pragma: no cover
 
 
 @_jit(_REDUCE)
-def layer_stats(a, l, saturating, t_lo, t_hi, ex_mean, ex_dev, unit_max, unit_min, small, sample, sample_rows
-                ):  # pragma: no cover
-    """One layer's (B, U) float32 activations `a`, into row `l` of the snapshot's arrays:
-    ex_mean[l, b], ex_dev[l, b] (per example: the mean over units and the root of the summed
-    squared deviations from it, two passes over a row in L1), unit_max[l, u] (over the batch),
-    small[l, 0] the minimum, small[l, 1] the count of values > 0 (or, `saturating`, of values
-    < t_lo or > t_hi), and the first `sample_rows` examples copied into sample[l] (percentiles).
-    Per-unit running extrema (`unit_min` is scratch of U floats) rather than one running value:
-    a dependency across units keeps LLVM from vectorising."""
+def layer_stats(a, l, saturating, t_lo, t_hi, table, scratch, sample, sample_rows):  # pragma: no cover
+    """One layer's (B, U) float32 activations `a` -> row l of `table`: mean, std, unit spread
+    (the per-example std across units, averaged), fraction (ReLU family: of values <= 0;
+    `saturating`: of values < t_lo or > t_hi), dead units (ReLU family: the fraction of units
+    <= 0 for the whole batch), min, max; and the first `sample_rows` examples copied into
+    sample[l] (percentiles). The formulas of probes._act_records: per example the mean over
+    units and the summed squared deviations from it (two passes over a row in L1, float32 like
+    the tensor ops), then in float64 the layer's variance as the mean within-example variance
+    plus the variance of the example means (no one-pass cancellation: a sigmoid layer collapsed
+    at 0.5 keeps its tiny spread). Running extrema per unit (`scratch`, 2U float32), not one
+    running value: a dependency across units keeps LLVM from vectorising."""
     B, U = a.shape
-    um = unit_max[l]
+    um = scratch[:U]
+    un = scratch[U:2 * U]
     for u in range(U):
         um[u] = a[0, u]
-        unit_min[u] = a[0, u]
+        un[u] = a[0, u]
+    means = np.empty(B)
     count = 0
+    ss_sum = 0.0
+    spread = 0.0
     for b in range(B):
         s = np.float32(0.0)
         c = 0
@@ -96,8 +102,8 @@ def layer_stats(a, l, saturating, t_lo, t_hi, ex_mean, ex_dev, unit_max, unit_mi
             s += x
             if x > um[u]:
                 um[u] = x
-            if x < unit_min[u]:
-                unit_min[u] = x
+            if x < un[u]:
+                un[u] = x
             if saturating:
                 c += np.int32(x < t_lo) + np.int32(x > t_hi)
             else:
@@ -107,19 +113,38 @@ def layer_stats(a, l, saturating, t_lo, t_hi, ex_mean, ex_dev, unit_max, unit_mi
         for u in range(U):
             d = a[b, u] - m
             ss += d * d
-        ex_mean[l, b] = m
-        ex_dev[l, b] = math.sqrt(ss)
+        means[b] = m
+        ss_sum += np.float64(ss)
+        spread += math.sqrt(np.float64(ss))
         count += c
-    lo = unit_min[0]
+    mean = 0.0
+    for b in range(B):
+        mean += means[b]
+    mean /= B
+    between = 0.0
+    for b in range(B):
+        d = means[b] - mean
+        between += d * d
+    n = B * U
+    lo = un[0]
+    hi = um[0]
+    dead = 0
     for u in range(U):
-        if unit_min[u] < lo:
-            lo = unit_min[u]
-    small[l, 0] = lo
-    small[l, 1] = count
-    row = sample[l]
+        lo = min(lo, un[u])
+        hi = max(hi, um[u])
+        dead += np.int64(um[u] <= 0)
+    row = table[l]
+    row[0] = mean
+    row[1] = math.sqrt(ss_sum / n + between / B)
+    row[2] = spread / (B * math.sqrt(U))
+    row[3] = count / n if saturating else (n - count) / n
+    row[4] = dead / U
+    row[5] = lo
+    row[6] = hi
+    out = sample[l]
     for b in range(sample_rows):
         for u in range(U):
-            row[b * U + u] = a[b, u]
+            out[b * U + u] = a[b, u]
 
 
 @_jit(False)
@@ -162,12 +187,11 @@ def ready() -> bool:
             weight_before(w, w, copy, out, 0)
             weight_change(w, copy, out, 0)
             a = np.ones((2, 3), f32)
-            em, ed, um = np.zeros((1, 2), f32), np.zeros((1, 2), f32), np.zeros((1, 3), f32)
-            small, sample = np.zeros((1, 2)), np.zeros((1, 3), f32)
-            layer_stats(a, 0, False, f32(0), f32(0), em, ed, um, np.zeros(3, f32), small, sample, 1)
+            table, sample = np.zeros((1, 7)), np.zeros((1, 3), f32)
+            layer_stats(a, 0, False, f32(0), f32(0), table, np.zeros(6, f32), sample, 1)
             counts = np.zeros(5, np.int64)
             histogram(a, 1, f32(0), f32(1), counts, np.zeros(3, np.int32))
-            _checked = bool(out[2, 0] == 0 and small[0, 1] == 6 and counts[1] == 3)
+            _checked = bool(out[2, 0] == 0 and table[0, 0] == 1 and table[0, 3] == 0 and counts[1] == 3)
         except Exception:  # a compiler or cache problem: the tensor-op path is used instead
             _checked = False
     return _checked

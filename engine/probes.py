@@ -337,14 +337,7 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
     groups = [{k: (next(it) if isinstance(g.get(k), torch.Tensor) else g.get(k)) for k in _GROUP_KEYS}
               for g in stats["groups"]]
     lo, hi = ((next(it) if isinstance(x, torch.Tensor) else x) for x in (stats["lo"], stats["hi"]))
-    K = len(stats["layers"])
-    if isinstance(lo, float):  # a bounded activation: one range for every snapshot
-        edges = [np.linspace(lo, hi, bins + 1).tolist()] * K
-    else:  # np.linspace's values, for all snapshots at once
-        lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
-        e = lo[:, None] + np.arange(bins + 1) * ((hi - lo) / bins)[:, None]
-        e[:, -1] = hi
-        edges = e.tolist()
+    edges = _edges(lo, hi, len(stats["layers"]), bins)
     add = np.add.reduce  # the ufunc reduction itself: np.mean/np.var add microseconds of Python each
     out: list[list] = [[None] * n for n in stats["layers"]]
     for g, raw in zip(groups, stats["groups"]):
@@ -367,29 +360,50 @@ def _act_records(stats: dict, host: list[np.ndarray], names: list[str], bins: in
             np.divide(add(g["unit_max"] <= 0, 1), U, out=table[4])  # units <= 0 for the whole batch
         else:
             np.divide(g["n_sat"], n, out=table[3])
-        counts = g["counts"].astype(np.int64)
-        counts[:, bins - 1] += counts[:, bins]  # slot `bins` is the top edge: it belongs to the last bin
         pcts = g["pcts"].astype(np.float64)
         pcts[:, 0], pcts[:, -1] = g["row_min"], g["unit_max"].max(1)  # the exact extremes
-        for k, l, (mean_i, std_i, spread_i, frac_i, units_i), c, p in zip(
-                raw["ks"], raw["ls"], table.T.tolist(), counts[:, :bins].tolist(), pcts.tolist()):
-            out[k][l] = {"name": names[l], "act_mean": mean_i, "act_std": std_i,
-                         "dead_frac": frac_i if relu_family else None, "sat_frac": None if relu_family else frac_i,
-                         "dead_units": units_i if relu_family else None, "unit_spread": spread_i,
-                         "hist": {"edges": edges[k], "counts": c}, "pcts": p}
+        _fill_records(out, raw["ks"], raw["ls"], table.T, g["counts"], pcts, relu_family, edges, names, bins)
     return out
 
 
-def kernel_snapshot(acts: list[torch.Tensor], activation: str, bins: int, unit_min: np.ndarray | None = None
+def _edges(lo, hi, K: int, bins: int) -> list[list[float]]:
+    """The histogram edges of K snapshots: `lo`, `hi` floats (a bounded activation: one range for
+    every snapshot) or arrays of K."""
+    if isinstance(lo, float):
+        return [np.linspace(lo, hi, bins + 1).tolist()] * K
+    # np.linspace's values, for all snapshots at once
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    e = lo[:, None] + np.arange(bins + 1) * ((hi - lo) / bins)[:, None]
+    e[:, -1] = hi
+    return e.tolist()
+
+
+def _fill_records(out: list[list], ks: list[int], ls: list[int], table: np.ndarray, counts: np.ndarray,
+                  pcts: np.ndarray, relu_family: bool, edges: list[list[float]], names: list[str], bins: int
+                  ) -> None:
+    """out[k][l] = the record of row i (snapshot ks[i], layer ls[i]); `table` (rows, >= 5): mean,
+    std, unit spread, fraction, dead units; counts (rows, bins + 1), whose slot `bins` is the
+    top edge and belongs to the last bin; pcts (rows, len(PERCENTILES)). Each kind leaves numpy
+    in one `tolist`."""
+    counts = counts.astype(np.int64)
+    counts[:, bins - 1] += counts[:, bins]
+    for k, l, row, c, p in zip(ks, ls, table.tolist(), counts[:, :bins].tolist(), pcts.tolist()):
+        out[k][l] = {"name": names[l], "act_mean": row[0], "act_std": row[1],
+                     "dead_frac": row[3] if relu_family else None, "sat_frac": None if relu_family else row[3],
+                     "dead_units": row[4] if relu_family else None, "unit_spread": row[2],
+                     "hist": {"edges": edges[k], "counts": c}, "pcts": p}
+
+
+def kernel_snapshot(acts: list[torch.Tensor], activation: str, bins: int, scratch: np.ndarray | None = None
                     ) -> dict | None:
-    """One probed forward pass's raw per-layer reductions on the CPU, by the compiled loops of
-    engine/kernels.py (each layer read once, at the probe step, while its activations are still
-    in cache; nothing of them is kept but these small arrays and the percentile sample): the
-    same quantities as a row group of `snapshot_stats`, finished with others by `kernel_records`.
-    None when the layers are not all C-contiguous float32 (B, U) arrays of one shape (an MLP's
-    always are): then the tensor-op path takes them. `unit_min`: scratch of >= U float32."""
+    """One probed forward pass's per-layer numbers on the CPU, by the compiled loops of
+    engine/kernels.py, at the probe step (each layer read once; nothing of it is kept but a row
+    of numbers, its histogram counts and its percentile sample), finished with other snapshots by
+    `kernel_records`. The same numbers as `snapshot_stats` + `_act_records`. None when the layers
+    are not all C-contiguous float32 (B, U) arrays of one shape (an MLP's always are): then the
+    tensor-op path takes them. `scratch`: >= 2U float32 (made when too small)."""
     a0 = acts[0]
-    if a0.ndim != 2 or a0.dtype != torch.float32:
+    if a0.ndim != 2:
         return None
     B, U = a0.shape
     if any(a.shape != a0.shape or a.dtype != torch.float32 or a.requires_grad or not a.is_contiguous()
@@ -399,56 +413,50 @@ def kernel_snapshot(acts: list[torch.Tensor], activation: str, bins: int, unit_m
     f32 = np.float32
     saturating = activation in SATURATION
     t_lo, t_hi = (f32(t) for t in SATURATION.get(activation, (0.0, 0.0)))
-    ex_mean, ex_dev = np.empty((L, B), f32), np.empty((L, B), f32)
-    unit_max, small = np.empty((L, U), f32), np.empty((L, 2))  # small: per layer the minimum and the count
+    table = np.empty((L, 7))  # per layer: mean, std, unit spread, fraction, dead units, min, max
     k_pct, k_hist = _sample_rows(B, U, _PCT_SAMPLE), _sample_rows(B, U, _HIST_SAMPLE)
     sample = np.empty((L, k_pct * U), f32)
-    if unit_min is None or unit_min.shape[0] < U:
-        unit_min = np.empty(U, f32)
-    idx = unit_min[:U].view(np.int32)  # the histogram's scratch: the extrema are done with it by then
+    if scratch is None or scratch.shape[0] < 2 * U:
+        scratch = np.empty(2 * U, f32)
     views = [a.numpy() for a in acts]
     for l, a in enumerate(views):
-        kernels.layer_stats(a, l, saturating, t_lo, t_hi, ex_mean, ex_dev, unit_max, unit_min, small, sample, k_pct)
+        kernels.layer_stats(a, l, saturating, t_lo, t_hi, table, scratch, sample, k_pct)
     if activation in BOUNDED_RANGE:
         lo, hi = BOUNDED_RANGE[activation]
     else:  # the snapshot's range, for all its layers; the numbers `snapshot_stats` takes on the host
-        lo, hi = float(small[:, 0].min()), float(unit_max.max())
+        lo, hi = float(table[:, 5].min()), float(table[:, 6].max())
         hi = max(hi, lo + 1e-6)
     lo32, scale32 = f32(lo), f32(bins / (hi - lo))
     counts = np.zeros((L, bins + 1), np.int64)
+    idx = scratch[:U].view(np.int32)  # the histogram's slots (the layers' extrema are done with it)
     for l, a in enumerate(views):
         kernels.histogram(a, k_hist, lo32, scale32, counts[l], idx)
-    nbytes = ex_mean.nbytes + ex_dev.nbytes + unit_max.nbytes + small.nbytes + sample.nbytes + counts.nbytes
-    return {"shape": (B, U), "nbytes": nbytes, "ex_mean": ex_mean, "ex_dev": ex_dev, "unit_max": unit_max, "small": small,
-            "sample": sample, "counts": counts, "lo": lo, "hi": hi, "saturating": saturating,
+    return {"shape": (B, U), "nbytes": table.nbytes + sample.nbytes + counts.nbytes, "table": table,
+            "sample": sample, "counts": counts, "lo": lo, "hi": hi, "relu_family": not saturating,
             "bounded": activation in BOUNDED_RANGE}
 
 
 def kernel_records(raws: list[dict], names: list[str], bins: int) -> list[list[dict]]:
     """Per-layer records, a list per snapshot, from `kernel_snapshot`s: snapshots of one shape
-    are stacked into a group (an epoch's short last batch forms its own) and finished together
-    by `_act_records`, as the tensor-op path's are; the percentile samples are sorted in one call
-    per group."""
+    are stacked into a group (an epoch's short last batch forms its own), whose percentile
+    samples are sorted in one call."""
     by_shape: dict[tuple[int, int], list[int]] = {}
     for k, r in enumerate(raws):
         by_shape.setdefault(r["shape"], []).append(k)
-    groups = []
+    if raws[0]["bounded"]:  # a bounded activation: one range for every snapshot
+        edges = _edges(raws[0]["lo"], raws[0]["hi"], len(raws), bins)
+    else:
+        edges = _edges(np.array([r["lo"] for r in raws]), np.array([r["hi"] for r in raws]), len(raws), bins)
+    out: list[list] = [[None] * len(r["table"]) for r in raws]
     for ks in by_shape.values():
         rs = [raws[k] for k in ks]
-        L = rs[0]["small"].shape[0]
-        cat = {key: np.concatenate([r[key] for r in rs]) for key in ("ex_mean", "ex_dev", "unit_max", "small", "counts")}
-        count = cat["small"][:, 1]
-        groups.append({"ks": [k for k in ks for _ in range(L)], "ls": list(range(L)) * len(ks),
-                       "ex_mean": cat["ex_mean"], "ex_dev": cat["ex_dev"], "unit_max": cat["unit_max"],
-                       "row_min": cat["small"][:, 0], "n_sat": count if rs[0]["saturating"] else None,
-                       "n_pos": None if rs[0]["saturating"] else count, "counts": cat["counts"],
-                       "pcts": _sample_percentiles(np.concatenate([r["sample"] for r in rs]), in_place=True)})
-    if raws[0]["bounded"]:
-        lo, hi = raws[0]["lo"], raws[0]["hi"]  # a bounded activation: one range for every snapshot
-    else:
-        lo, hi = np.array([r["lo"] for r in raws]), np.array([r["hi"] for r in raws])
-    stats = {"groups": groups, "lo": lo, "hi": hi, "layers": [r["small"].shape[0] for r in raws]}
-    return _act_records(stats, [], names, bins)
+        L = len(rs[0]["table"])
+        table = np.concatenate([r["table"] for r in rs])
+        pcts = _sample_percentiles(np.concatenate([r["sample"] for r in rs]), in_place=True).astype(np.float64)
+        pcts[:, 0], pcts[:, -1] = table[:, 5], table[:, 6]  # the exact extremes
+        _fill_records(out, [k for k in ks for _ in range(L)], list(range(L)) * len(ks), table,
+                      np.concatenate([r["counts"] for r in rs]), pcts, rs[0]["relu_family"], edges, names, bins)
+    return out
 
 
 class Probe:
@@ -468,7 +476,7 @@ class Probe:
         # the weights and of their copies (made with the weight list)
         self._kernels = False
         self._flat: list[tuple[np.ndarray, np.ndarray]] = []
-        self._unit_min = np.empty(0, np.float32)  # kernel_snapshot's scratch
+        self._kernel_scratch = np.empty(0, np.float32)  # kernel_snapshot's scratch (grown to fit)
         self._pending: dict | None = None  # the probe step between before_step and after_step
         self._snapshots: list[dict] = []  # probe steps taken whose records `finish` has not made yet
         self.pending_bytes = 0  # the activations those hold on to
@@ -551,9 +559,9 @@ class Probe:
                 kernels.weight_before(flat, g.numpy().reshape(-1) if g is not None else np.zeros_like(flat),
                                       copy, norms, j)
             if acts is not None:
-                if len(self._unit_min) < acts[0].shape[-1]:
-                    self._unit_min = np.empty(acts[0].shape[-1], np.float32)
-                acts = kernel_snapshot(acts, self.model.activation_name, self.bins, self._unit_min) or acts
+                if len(self._kernel_scratch) < 2 * acts[0].shape[-1]:
+                    self._kernel_scratch = np.empty(2 * acts[0].shape[-1], np.float32)
+                acts = kernel_snapshot(acts, self.model.activation_name, self.bins, self._kernel_scratch) or acts
         else:
             grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
             torch._foreach_copy_(self._before, weights)
