@@ -53,7 +53,7 @@ from .errors import ConfigError
 from .history import History
 from .model import MLP, SeededDropout, weight_penalty
 from .optim import lr_factor, make_optimizer
-from . import probes
+from . import kernels, probes
 from .probes import Probe
 
 IDLE, RUNNING, PAUSED, DIVERGED, FINISHED, STOPPED, ERROR = (
@@ -437,17 +437,24 @@ class TrainingSession:
     def _count_right(gathered: list[tuple[dict, int | torch.Tensor, torch.Tensor]]) -> None:
         """Fill in the train accuracy of gathered steps whose logits were kept (CPU; on a device
         the count is already in): one argmax and comparison for all of them, the batches one
-        after another (an epoch's last batch may be smaller), summed per batch in one reduceat.
-        In numpy, which reads the CPU tensors in place: its calls cost a few microseconds inside
-        the loop where torch ops cost 10-30."""
+        after another (an epoch's last batch may be smaller), counted per batch. By a compiled
+        loop where numba is there (numpy's argmax over rows of ~10 logits steps row by row: ~40 us
+        for 16 batches inside the loop, the loop ~2), else in numpy, which reads the CPU tensors
+        in place (its calls cost a few microseconds inside the loop where torch ops cost 10-30)."""
         todo = [(scalars, logits, yb) for scalars, logits, yb in gathered if isinstance(logits, torch.Tensor)]
         if not todo:
             return
         sizes = [len(yb) for _, _, yb in todo]
-        hits = torch.cat([p for _, p, _ in todo]).numpy().argmax(1) == torch.cat([y for _, _, y in todo]).numpy()
-        starts = [0, *itertools.accumulate(sizes[:-1])]
-        for (scalars, _, _), n, right in zip(todo, sizes, np.add.reduceat(hits, starts, dtype=np.int64).tolist()):
-            scalars["train_acc"] = right / n
+        logits = torch.cat([p for _, p, _ in todo]).numpy()
+        labels = torch.cat([y for _, _, y in todo]).numpy()
+        if kernels.ready() and logits.dtype == np.float32 and labels.dtype == np.int64:
+            right = np.empty(len(sizes), np.int64)
+            kernels.count_right(logits, labels, np.array(sizes, np.int64), right)
+        else:
+            starts = [0, *itertools.accumulate(sizes[:-1])]
+            right = np.add.reduceat(logits.argmax(1) == labels, starts, dtype=np.int64)
+        for (scalars, _, _), n, r in zip(todo, sizes, right.tolist()):
+            scalars["train_acc"] = r / n
 
     def _diagnose(self, scalars: dict | None, record: dict | None, event: dict | None = None) -> None:
         if self.diagnostics is None:  # switched off (e.g. by the LR range test, whose loss must blow up)
