@@ -73,6 +73,32 @@ def weight_change(w, copy, out, j):  # pragma: no cover
 
 
 @_jit(_REDUCE)
+def weight_change_keep(w, copy, out, j, next_norms):  # pragma: no cover
+    """`weight_change`, and the copy made for the next step's probe in the same pass: copy = w,
+    next_norms[j] = ||w|| (used when the next step is probed too: its weights are these)."""
+    s = 0.0
+    sw = 0.0
+    for i in range(w.shape[0]):
+        x = w[i]
+        d = np.float64(x - copy[i])
+        s += d * d
+        sw += np.float64(x) * np.float64(x)
+        copy[i] = x
+    out[2, j] = math.sqrt(s)
+    next_norms[j] = math.sqrt(sw)
+
+
+@_jit(_REDUCE)
+def grad_norm(g, out, j):  # pragma: no cover
+    """out[0, j] = ||g|| (the weights' copy and norm were made by `weight_change_keep`)."""
+    s = 0.0
+    for i in range(g.shape[0]):
+        y = np.float64(g[i])
+        s += y * y
+    out[0, j] = math.sqrt(s)
+
+
+@_jit(_REDUCE)
 def layer_stats(a, l, saturating, t_lo, t_hi, table, scratch, sample, sample_rows):  # pragma: no cover
     """One layer's (B, U) float32 activations `a` -> row l of `table`: mean, std, unit spread
     (the per-example std across units, averaged), fraction (ReLU family: of values <= 0;
@@ -205,6 +231,8 @@ def ready() -> bool:
             w, copy, out = np.ones(4, f32), np.zeros(4, f32), np.zeros((3, 1))
             weight_before(w, w, copy, out, 0)
             weight_change(w, copy, out, 0)
+            weight_change_keep(w, copy, out, 0, np.zeros(1))
+            grad_norm(w, out, 0)
             a = np.ones((2, 3), f32)
             table, sample = np.zeros((1, 7)), np.zeros((1, 3), f32)
             layer_stats(a, 0, False, f32(0), f32(0), table, np.zeros(6, f32), sample, 1)

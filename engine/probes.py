@@ -476,6 +476,9 @@ class Probe:
         # the weights and of their copies (made with the weight list)
         self._kernels = False
         self._flat: list[tuple[np.ndarray, np.ndarray]] = []
+        # after a probe step whose next step is probed too: the norms of the weights copied for it
+        # and the weights' version counters then (Probe.after_step)
+        self._kept: tuple[np.ndarray, list[int]] | None = None
         self._kernel_scratch = np.empty(0, np.float32)  # kernel_snapshot's scratch (grown to fit)
         self._pending: dict | None = None  # the probe step between before_step and after_step
         self._snapshots: list[dict] = []  # probe steps taken whose records `finish` has not made yet
@@ -491,6 +494,7 @@ class Probe:
         self.armed = False
         self.discard()
         self._pending = None
+        self._kept = None
         self._snapshots, self.pending_bytes = [], 0
 
     @property
@@ -537,6 +541,7 @@ class Probe:
             self._weight_list = [l.weight for l in self.model.all_linears]
             self._names = self.model.layer_names()
             self._before = [torch.empty_like(w) for w in self._weight_list]
+            self._kept = None
             self._kernels = all(on_host(w.device) and w.dtype == torch.float32 for w in self._weight_list) \
                 and kernels.ready()
             self._flat = [(w.detach().numpy().reshape(-1), b.numpy().reshape(-1))
@@ -554,10 +559,24 @@ class Probe:
         acts = self._acts if complete else None
         if self._kernels:  # one pass over each weight matrix and its gradient, one over each layer
             norms = np.empty((3, len(weights)))
-            for j, (w, (flat, copy)) in enumerate(zip(weights, self._flat)):
-                g = w.grad
-                kernels.weight_before(flat, g.numpy().reshape(-1) if g is not None else np.zeros_like(flat),
-                                      copy, norms, j)
+            kept = self._kept
+            if kept is not None and [w._version for w in weights] == kept[1]:
+                # the last probe step copied these very weights after its update (the next step
+                # was to be probed, and nothing has written to them since): only the gradients
+                # are left to read
+                norms[1] = kept[0]
+                for j, w in enumerate(weights):
+                    g = w.grad
+                    if g is None:
+                        norms[0, j] = 0.0
+                    else:
+                        kernels.grad_norm(g.numpy().reshape(-1), norms, j)
+            else:
+                for j, (w, (flat, copy)) in enumerate(zip(weights, self._flat)):
+                    g = w.grad
+                    kernels.weight_before(flat, g.numpy().reshape(-1) if g is not None else np.zeros_like(flat),
+                                          copy, norms, j)
+            self._kept = None
             if acts is not None:
                 if len(self._kernel_scratch) < 2 * acts[0].shape[-1]:
                     self._kernel_scratch = np.empty(2 * acts[0].shape[-1], np.float32)
@@ -571,16 +590,25 @@ class Probe:
         self.discard()
 
     @torch.no_grad()
-    def after_step(self, tag: Any = None) -> None:
+    def after_step(self, tag: Any = None, next_probed: bool = False) -> None:
         """After optimizer.step(): the norms of the weight changes. The snapshot waits, with
         `tag` (the caller's, e.g. the step's scalars), for `finish`, which makes the records of
-        all the waiting ones at once."""
+        all the waiting ones at once. `next_probed` (the next step is a probe step, e.g. probing
+        every step): on the CPU the same pass copies the weights for it, whose before_step then
+        reads only the gradients, if the weights' version counters say nothing wrote to them
+        between (a re-init does)."""
         pending, self._pending = self._pending, None
         pending["tag"] = tag
         if self._kernels:
             norms = pending["norms"]
-            for j, (flat, copy) in enumerate(self._flat):
-                kernels.weight_change(flat, copy, norms, j)
+            if next_probed:
+                next_norms = np.empty(len(self._flat))
+                for j, (flat, copy) in enumerate(self._flat):
+                    kernels.weight_change_keep(flat, copy, norms, j, next_norms)
+                self._kept = (next_norms, [w._version for w in self._weight_list])
+            else:
+                for j, (flat, copy) in enumerate(self._flat):
+                    kernels.weight_change(flat, copy, norms, j)
         else:
             torch._foreach_sub_(self._before, self._weight_list)  # the copies now hold W_before - W_after
             pending["norms"] += torch._foreach_norm(self._before)

@@ -349,7 +349,8 @@ class TrainingSession:
                    "data_loss": data_v, "reg_loss": reg_v,
                    "train_acc": right / yb.shape[0] if isinstance(right, int) else None, "lr": lr}
         if probe_now:
-            self.probe.after_step(scalars)  # its record waits, tagged with its scalars (_write_snapshots)
+            # its record waits, tagged with its scalars (_write_snapshots)
+            self.probe.after_step(scalars, next_probed=self.probing and (step + 1) % c.probe_every == 0)
         if not eval_now:
             gathered = self._gathered
             gathered.append((scalars, right, yb))
