@@ -51,6 +51,8 @@ def preload_engine() -> threading.Thread:
     def work() -> None:
         try:
             import engine.session  # noqa: F401
+            from engine import kernels
+            kernels.ready()  # compiles the probes' loops (~1 s, once per machine) or loads them (~0.1 s)
         except Exception:  # a broken install shows itself, in words, when Start is pressed
             pass
         try:  # the charts' smoothing uses scipy (~2 s to import): not on the GUI thread's first frame
