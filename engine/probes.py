@@ -27,7 +27,11 @@ drawn at random, so these are a random sample of its examples), every unit of th
 _HIST_SAMPLE / _PCT_SAMPLE values per layer (all values when a layer has fewer); the 0th and
 100th percentiles are the exact extremes. Everything else uses every value of the batch.
 
-Cost (benchmarks/bench_engine.py; README "Performance"): the hidden layers of an MLP share one
+Cost (benchmarks/bench_engine.py; README "Performance"). On the CPU with numba, compiled loops
+(engine/kernels.py) measure each probe step at the step, one pass over each weight matrix and
+each layer (`kernel_snapshot`, `Probe.before_step`/`after_step`), and the waiting snapshots'
+small arrays are finished together (`kernel_records`). Otherwise (a GPU; no numba) the tensor-op
+path below does it, with the same numbers (tests/engine/test_kernels.py): the hidden layers of an MLP share one
 shape, so the activations of all the waiting probe steps are stacked and each pass over them is
 one batched op for all their layers, into work buffers reused from probe to probe; the weight
 norms are foreach ops and the weight copies reused buffers. Only the big passes run as tensor
