@@ -202,18 +202,26 @@ def histogram(a, rows, lo, scale, counts, idx):  # pragma: no cover
 
 
 @_jit(False)
-def count_right(logits, labels):  # pragma: no cover
-    """How many rows' argmax (the first largest, numpy's and torch's rule: ties, e.g. a zeros
-    init's equal logits, go to the lowest class) equal the label."""
-    right = 0
-    for r in range(logits.shape[0]):
-        row = logits[r]
-        best = 0
-        for c in range(1, row.shape[0]):
-            if row[c] > row[best]:
-                best = c
-        right += np.int64(best == labels[r])
-    return right
+def count_right(logits, labels, sizes, out):  # pragma: no cover
+    """Per batch (consecutive rows of `logits`, `sizes` rows each): how many rows' argmax (the
+    first largest, numpy's and torch's rule: ties, e.g. a zeros init's equal logits, go to the
+    lowest class) equal the label. One call for the gathered steps: inside the training loop a
+    call costs ~9 us however little it does."""
+    C = logits.shape[1]
+    r = 0
+    for j in range(sizes.shape[0]):
+        right = 0
+        for _ in range(sizes[j]):
+            best_value = logits[r, 0]
+            best = 0
+            for c in range(1, C):
+                v = logits[r, c]
+                larger = v > best_value
+                best_value = v if larger else best_value
+                best = c if larger else best
+            right += np.int64(best == labels[r])
+            r += 1
+        out[j] = right
 
 
 def ready() -> bool:
@@ -234,9 +242,10 @@ def ready() -> bool:
             layer_stats(a, 0, False, f32(0), f32(0), table, np.zeros(6, f32), sample, 1)
             counts = np.zeros(5, np.int64)
             histogram(a, 1, f32(0), f32(1), counts, np.zeros(3, np.int32))
-            right = count_right(np.zeros((2, 3), f32), np.array([0, 1]))
+            right = np.zeros(1, np.int64)
+            count_right(np.zeros((2, 3), f32), np.array([0, 1]), np.array([2]), right)
             _checked = bool(out[2, 0] == 0 and table[0, 0] == 1 and table[0, 3] == 0 and counts[1] == 3
-                            and right == 1)
+                            and right[0] == 1)
         except Exception:  # a compiler or cache problem: the tensor-op path is used instead
             _checked = False
     return _checked

@@ -16,9 +16,8 @@ Payloads are plain Python (floats, lists), never tensors.
 Bookkeeping may be gathered: with `gather` > 1 (the background loop, `GATHER`) a step's scalars
 go to the history, the outbox and the diagnostics in a batch of up to `gather` steps, at most
 GATHER_SECONDS after the first of them, and always before any event, when the loop waits or
-ends, and on `flush()`; their order is unchanged. On the CPU without numba the train accuracy is
-counted then too, for all of them in one comparison (until then a returned scalars dict has
-`train_acc` None; with numba it is counted at the step). Probe steps' records (coalesced snapshots) wait likewise, up to SNAPSHOT_GATHER, at most
+ends, and on `flush()`; their order is unchanged. On the CPU the train accuracy is counted then
+too, for all of them in one call (until then a returned scalars dict has `train_acc` None). Probe steps' records (coalesced snapshots) wait likewise, up to SNAPSHOT_GATHER, at most
 SNAPSHOT_SECONDS (so the per-layer charts get news at least 10 times a second) and while their
 activations take less than SNAPSHOT_BYTES; then all their statistics are computed in one pass
 (`Probe.finish`: 8 at once cost ~40% of 8 one by one) and sent in step order, each after its
@@ -119,7 +118,7 @@ class TrainingSession:
                               f"more than the {MAX_STEPS:,} a run may take")
         self.optimizer = self._make_optimizer()
         self.probe = Probe(self.model, cfg.hist_bins)
-        self._count_kernel: bool | None = None  # count right answers by a compiled loop (decided at the first step)
+        self._on_host = probes.on_host(self.device)  # read in place, no transfer (tests switch it off)
         self.history: History | None = History() if keep_history else None
         if self.history is not None:
             self.history.config = self.cfg.to_dict()
@@ -295,25 +294,21 @@ class TrainingSession:
               ) -> tuple[list[float], int | torch.Tensor]:
         """Scalars to Python numbers in one host sync per step (the divergence check needs the
         loss), and the number of correct predictions. On the CPU there is nothing to wait for:
-        separate reads, and the count by a compiled loop over the logits while they are in cache
-        (~3 us); without numba the logits are kept (detached), their argmax compared with the
-        labels for all the gathered steps at once (`_count_right`): torch's argmax per step on
-        logits that carry a graph cost ~2.5 % of the benchmark's step. On a device the count rides
-        along in the one transfer."""
-        if probes.on_host(self.device):
-            values = [t.item() for t in tensors]
-            if self._count_kernel is None:
-                self._count_kernel = logits.dtype == torch.float32 and yb.dtype == torch.int64 and kernels.ready()
-            if self._count_kernel:
-                return values, kernels.count_right(logits.detach().numpy(), yb.numpy())
-            return values, logits.detach()
+        separate reads, and the logits are kept (detached), their argmax compared with the labels
+        for all the gathered steps at once (`_count_right`): an argmax per step on logits that
+        carry a graph cost ~2.5 % of the benchmark's step, one over 16 steps' logits a fraction
+        of that. On a device the count rides along in the one transfer."""
+        if self._on_host:
+            return [t.item() for t in tensors], logits.detach()
         correct = (logits.argmax(1) == yb).sum()
         *values, right = torch.stack([t.detach() for t in tensors] + [correct.to(tensors[0].dtype)]).tolist()
         return values, int(right)
 
     def step(self) -> dict | None:
         """Apply queued commands, take one optimizer step, return its scalars (None if it diverged)."""
-        self.apply_commands()
+        # (inside the training loop every Python call costs ~1 us: the common cases are inlined)
+        if not self._commands.empty():
+            self.apply_commands()
         if not self.probe.attached:
             self.probe.attach()
         step = self.step_count + 1
@@ -323,7 +318,7 @@ class TrainingSession:
         if eval_now:  # the steps before it are written first, and their probes finished
             self.flush()
         began = time.perf_counter()  # a step slower than the limits is written at once
-        lr = self.current_lr
+        lr = c.lr if c.schedule == "constant" else self.current_lr
         for group in self.optimizer.param_groups:
             if group["lr"] != lr:
                 group["lr"] = lr
@@ -445,17 +440,24 @@ class TrainingSession:
     def _count_right(gathered: list[tuple[dict, int | torch.Tensor, torch.Tensor]]) -> None:
         """Fill in the train accuracy of gathered steps whose logits were kept (CPU; on a device
         the count is already in): one argmax and comparison for all of them, the batches one
-        after another (an epoch's last batch may be smaller), summed per batch in one reduceat.
-        In numpy, which reads the CPU tensors in place: its calls cost a few microseconds inside
-        the loop where torch ops cost 10-30. (With numba the count is made at the step: `_read`.)"""
+        after another (an epoch's last batch may be smaller), counted per batch. By a compiled
+        loop where numba is there (numpy's argmax over rows of ~10 logits steps row by row: ~40 us
+        for 16 batches inside the loop, the loop ~2), else in numpy, which reads the CPU tensors
+        in place (its calls cost a few microseconds inside the loop where torch ops cost 10-30)."""
         todo = [(scalars, logits, yb) for scalars, logits, yb in gathered if isinstance(logits, torch.Tensor)]
         if not todo:
             return
         sizes = [len(yb) for _, _, yb in todo]
-        hits = torch.cat([p for _, p, _ in todo]).numpy().argmax(1) == torch.cat([y for _, _, y in todo]).numpy()
-        starts = [0, *itertools.accumulate(sizes[:-1])]
-        for (scalars, _, _), n, right in zip(todo, sizes, np.add.reduceat(hits, starts, dtype=np.int64).tolist()):
-            scalars["train_acc"] = right / n
+        logits = torch.cat([p for _, p, _ in todo]).numpy()
+        labels = torch.cat([y for _, _, y in todo]).numpy()
+        if kernels.ready() and logits.dtype == np.float32 and labels.dtype == np.int64:
+            right = np.empty(len(sizes), np.int64)
+            kernels.count_right(logits, labels, np.array(sizes, np.int64), right)
+        else:
+            starts = [0, *itertools.accumulate(sizes[:-1])]
+            right = np.add.reduceat(logits.argmax(1) == labels, starts, dtype=np.int64)
+        for (scalars, _, _), n, r in zip(todo, sizes, right.tolist()):
+            scalars["train_acc"] = r / n
 
     def _diagnose(self, scalars: dict | None, record: dict | None, event: dict | None = None) -> None:
         if self.diagnostics is None:  # switched off (e.g. by the LR range test, whose loss must blow up)
