@@ -470,7 +470,7 @@ class Probe:
         self.model = model
         self.bins = bins
         self._armed = False
-        self._attached = False
+        self.attached = False
         self._acts: list[torch.Tensor] = []
         self._before: list[torch.Tensor] | None = None  # weight copies, reused from probe to probe
         self._scratch = Scratch()  # work buffers of the activation statistics, reused likewise
@@ -490,20 +490,16 @@ class Probe:
 
     # -- life cycle -----------------------------------------------------------------
     def attach(self) -> "Probe":
-        self._attached = True
+        self.attached = True
         return self
 
     def detach(self) -> None:
-        self._attached = False
+        self.attached = False
         self.armed = False
         self.discard()
         self._pending = None
         self._kept = None
         self._snapshots, self.pending_bytes = [], 0
-
-    @property
-    def attached(self) -> bool:
-        return self._attached
 
     @property
     def armed(self) -> bool:
@@ -514,7 +510,7 @@ class Probe:
         """While armed (an attached probe, the forward pass of a probe step) the model hands each
         hidden activation to this probe (MLP.capture); otherwise the model's forward pays one
         attribute check per layer, and nothing else, on steps that are not probed."""
-        self._armed = bool(on) and self._attached
+        self._armed = bool(on) and self.attached
         if self._armed:
             self._acts = []
             self.model.capture = self._acts

@@ -334,7 +334,10 @@ class TrainingSession:
             (loss_v, data_v, reg_v), right = self._read([loss, data_loss, reg_loss], logits, yb)
         else:  # no penalty: the objective is the data loss itself (no zero tensor, no addition)
             loss = data_loss
-            (data_v,), right = self._read([data_loss], logits, yb)
+            if self._on_host:  # _read's CPU case, inlined
+                data_v, right = data_loss.item(), logits.detach()
+            else:
+                (data_v,), right = self._read([data_loss], logits, yb)
             loss_v, reg_v = data_v, 0.0
         if not math.isfinite(loss_v):
             self.probe.discard()
