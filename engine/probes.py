@@ -375,6 +375,15 @@ def _edges(lo, hi, K: int, bins: int) -> list[list[float]]:
     every snapshot) or arrays of K."""
     if isinstance(lo, float):
         return [np.linspace(lo, hi, bins + 1).tolist()] * K
+    if K <= 8:  # np.linspace's values in plain floats (the same IEEE operations): a few snapshots
+        # cost ~70 us of numpy calls inside the loop, ~5 us this way
+        out = []
+        for a, b in zip(np.asarray(lo, dtype=np.float64).tolist(), np.asarray(hi, dtype=np.float64).tolist()):
+            step = (b - a) / bins
+            e = [a + i * step for i in range(bins + 1)]
+            e[-1] = b
+            out.append(e)
+        return out
     # np.linspace's values, for all snapshots at once
     lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
     e = lo[:, None] + np.arange(bins + 1) * ((hi - lo) / bins)[:, None]
@@ -549,9 +558,10 @@ class Probe:
         return self._weight_list
 
     # -- around the optimizer step ------------------------------------------------------
-    @torch.no_grad()
     def before_step(self) -> None:
-        """After backward, before optimizer.step(): grad and weight norms, a copy of each weight
+        """After backward, before optimizer.step() (no torch.no_grad decorator on these three: its
+        context costs microseconds per call in the loop, and the kernel path makes no tensor ops;
+        the tensor-op path enters it itself): grad and weight norms, a copy of each weight
         matrix to measure the update against, and the forward pass's activations kept for
         `finish` (the model made them for this step alone: nothing writes to them again)."""
         weights = self._weights()
@@ -582,14 +592,14 @@ class Probe:
                     self._kernel_scratch = np.empty(2 * acts[0].shape[-1], np.float32)
                 acts = kernel_snapshot(acts, self.model.activation_name, self.bins, self._kernel_scratch) or acts
         else:
-            grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
-            torch._foreach_copy_(self._before, weights)
-            # the weight norms from the copies, still in cache (~40 us less than from the weights)
-            norms = torch._foreach_norm(grads + self._before)  # one call for both lists
+            with torch.no_grad():
+                grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
+                torch._foreach_copy_(self._before, weights)
+                # the weight norms from the copies, still in cache (~40 us less than from the weights)
+                norms = torch._foreach_norm(grads + self._before)  # one call for both lists
         self._pending = {"norms": norms, "acts": acts}
         self.discard()
 
-    @torch.no_grad()
     def after_step(self, tag: Any = None, next_probed: bool = False) -> None:
         """After optimizer.step(): the norms of the weight changes. The snapshot waits, with
         `tag` (the caller's, e.g. the step's scalars), for `finish`, which makes the records of
@@ -610,8 +620,9 @@ class Probe:
                 for j, (flat, copy) in enumerate(self._flat):
                     kernels.weight_change(flat, copy, norms, j)
         else:
-            torch._foreach_sub_(self._before, self._weight_list)  # the copies now hold W_before - W_after
-            pending["norms"] += torch._foreach_norm(self._before)
+            with torch.no_grad():
+                torch._foreach_sub_(self._before, self._weight_list)  # the copies now hold W_before - W_after
+                pending["norms"] += torch._foreach_norm(self._before)
         acts = pending["acts"]
         if isinstance(acts, list):  # activations waiting for the tensor-op path
             self.pending_bytes += sum(a.nbytes for a in acts)
@@ -629,7 +640,6 @@ class Probe:
         """The tag of the oldest waiting probe step (None when none waits)."""
         return self._snapshots[0]["tag"] if self._snapshots else None
 
-    @torch.no_grad()
     def finish(self) -> list[tuple[Any, list[dict]]]:
         """(tag, per-layer records) of the waiting probe steps, oldest first, made together. The
         compiled loops measured them at their steps (`kernel_snapshot`): their small arrays are
@@ -644,12 +654,17 @@ class Probe:
         n = len(names)
         raws = [s["acts"] for s in snaps if isinstance(s["acts"], dict)]
         probed = [s["acts"] for s in snaps if isinstance(s["acts"], list)]
-        acts = snapshot_stats(probed, self.model.activation_name, self.bins, self._scratch) if probed else None
+        if probed:
+            with torch.no_grad():
+                acts = snapshot_stats(probed, self.model.activation_name, self.bins, self._scratch)
+        else:
+            acts = None
         if self._kernels:  # grad norms, weight norms, norms of the change: (3, n) per step, on the host already
             host = [np.stack([s["norms"] for s in snaps])] + (_to_host(_device_tensors(acts)) if acts is not None else [])
         else:  # one (steps, 3, n) tensor; everything crosses to the host in one transfer
-            norms = torch.stack([t for s in snaps for t in s["norms"]])
-            host = _to_host([norms, *(_device_tensors(acts) if acts is not None else [])])
+            with torch.no_grad():
+                norms = torch.stack([t for s in snaps for t in s["norms"]])
+                host = _to_host([norms, *(_device_tensors(acts) if acts is not None else [])])
         act_layers = iter(_act_records(acts, host[1:], names[:-1], self.bins) if acts is not None else ())
         raw_layers = iter(kernel_records(raws, names[:-1], self.bins) if raws else ())
         out = []

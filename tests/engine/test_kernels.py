@@ -216,3 +216,19 @@ def test_a_weight_copy_kept_for_the_next_probe_step_is_not_used_after_a_reinit()
         assert rec["weight_norm"] == pytest.approx(w0.double().norm().item(), rel=1e-6)
         change = (l.weight.detach().double() - w0.double()).norm().item()
         assert rec["update_ratio"] == pytest.approx(change / w0.double().norm().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("K", [1, 3, 8, 9, 32])
+def test_histogram_edges_are_linspace_values_for_few_and_many_snapshots(K):
+    # a few snapshots' edges are made in plain floats, many in numpy: the same values either way
+    rng = np.random.default_rng(K)
+    lo = rng.normal(size=K) * 3
+    hi = lo + rng.random(K) * 10 + 1e-6
+    for edges, a, b in zip(probes._edges(lo, hi, K, 40), lo, hi):
+        want = np.linspace(a, b, 41)
+        assert edges[0] == a and edges[-1] == b
+        assert np.allclose(edges, want, rtol=1e-15, atol=0)
+    m = min(K, 2)
+    few = probes._edges(lo[:m], hi[:m], m, 40)  # plain floats
+    many = probes._edges(np.tile(lo[:m], 10), np.tile(hi[:m], 10), 10 * m, 40)  # numpy
+    assert few == many[:m]  # to the bit
