@@ -17,7 +17,8 @@ Bookkeeping may be gathered: with `gather` > 1 (the background loop, `GATHER`) a
 go to the history, the outbox and the diagnostics in a batch of up to `gather` steps, at most
 GATHER_SECONDS after the first of them, and always before any event, when the loop waits or
 ends, and on `flush()`; their order is unchanged. On the CPU the train accuracy is counted then
-too, for all of them in one call (until then a returned scalars dict has `train_acc` None). Probe steps' records (coalesced snapshots) wait likewise, up to SNAPSHOT_GATHER, at most
+too, for all of them in one call (until then a returned scalars dict has `train_acc` None).
+Probe steps' records (coalesced snapshots) wait likewise, up to SNAPSHOT_GATHER, at most
 SNAPSHOT_SECONDS (so the per-layer charts get news at least 10 times a second) and while their
 activations take less than SNAPSHOT_BYTES; then all their statistics are computed in one pass
 (`Probe.finish`: 8 at once cost ~40% of 8 one by one) and sent in step order, each after its
