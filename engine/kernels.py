@@ -6,7 +6,7 @@ Why: inside the training loop a probe's cost is memory traffic and calls. The te
 the weights, each a call that costs microseconds; these loops read each value once and keep
 every per-row and per-unit number in registers or in a few hundred floats of L1. Measured in
 the loop (benchmarks/bench_engine.py, README "Performance"), a probe of the benchmark's 4x256
-MLP costs about a third of the tensor-op path's.
+MLP costs about half of the tensor-op path's.
 
 Each kernel works on one layer (numpy views of the tensors, no copies), so one compiled version
 serves every depth and width. `cache=True` keeps the machine code on disk (next to this file,
@@ -62,35 +62,27 @@ def weight_before(w, g, copy, out, j):  # pragma: no cover  (compiled; tested th
 
 
 @_jit(_REDUCE)
-def weight_change(w, copy, out, j):  # pragma: no cover
+def weight_change(w, copy, out, j, keep, next_norms):  # pragma: no cover
     """After optimizer.step(): out[2, j] = ||w - copy|| (the update; the difference of two close
-    float32 numbers is exact)."""
-    s = 0.0
-    for i in range(w.shape[0]):
-        d = np.float64(w[i] - copy[i])
-        s += d * d
-    out[2, j] = math.sqrt(s)
-
-
-@_jit(_REDUCE)
-def weight_change_keep(w, copy, out, j, next_norms):  # pragma: no cover
-    """`weight_change`, and the copy made for the next step's probe in the same pass: copy = w,
-    next_norms[j] = ||w|| (used when the next step is probed too: its weights are these)."""
+    float32 numbers is exact). `keep` (the next step is probed too): the same pass makes its copy,
+    copy = w, and next_norms[j] = ||w||."""
     s = 0.0
     sw = 0.0
     for i in range(w.shape[0]):
         x = w[i]
         d = np.float64(x - copy[i])
         s += d * d
-        sw += np.float64(x) * np.float64(x)
-        copy[i] = x
+        if keep:
+            sw += np.float64(x) * np.float64(x)
+            copy[i] = x
     out[2, j] = math.sqrt(s)
-    next_norms[j] = math.sqrt(sw)
+    if keep:
+        next_norms[j] = math.sqrt(sw)
 
 
 @_jit(_REDUCE)
 def grad_norm(g, out, j):  # pragma: no cover
-    """out[0, j] = ||g|| (the weights' copy and norm were made by `weight_change_keep`)."""
+    """out[0, j] = ||g|| (the weights' copy and norm were made by `weight_change` with `keep`)."""
     s = 0.0
     for i in range(g.shape[0]):
         y = np.float64(g[i])
@@ -234,8 +226,8 @@ def ready() -> bool:
             f32 = np.float32
             w, copy, out = np.ones(4, f32), np.zeros(4, f32), np.zeros((3, 1))
             weight_before(w, w, copy, out, 0)
-            weight_change(w, copy, out, 0)
-            weight_change_keep(w, copy, out, 0, np.zeros(1))
+            weight_change(w, copy, out, 0, False, out[0])
+            weight_change(w, copy, out, 0, True, np.zeros(1))
             grad_norm(w, out, 0)
             a = np.ones((2, 3), f32)
             table, sample = np.zeros((1, 7)), np.zeros((1, 3), f32)

@@ -31,8 +31,8 @@ Cost (benchmarks/bench_engine.py; README "Performance"). On the CPU with numba, 
 (engine/kernels.py) measure each probe step at the step, one pass over each weight matrix and
 each layer (`kernel_snapshot`, `Probe.before_step`/`after_step`), and the waiting snapshots'
 small arrays are finished together (`kernel_records`). Otherwise (a GPU; no numba) the tensor-op
-path below does it, with the same numbers (tests/engine/test_kernels.py): the hidden layers of an MLP share one
-shape, so the activations of all the waiting probe steps are stacked and each pass over them is
+path below does it, with the same numbers (tests/engine/test_kernels.py). There the hidden layers
+of an MLP share one shape, so the activations of all the waiting probe steps are stacked and each pass over them is
 one batched op for all their layers, into work buffers reused from probe to probe; the weight
 norms are foreach ops and the weight copies reused buffers. Only the big passes run as tensor
 ops; every per-layer number is finished from their small results on the host, after one transfer
@@ -575,17 +575,11 @@ class Probe:
                 # was to be probed, and nothing has written to them since): only the gradients
                 # are left to read
                 norms[1] = kept[0]
-                for j, w in enumerate(weights):
-                    g = w.grad
-                    if g is None:
-                        norms[0, j] = 0.0
-                    else:
-                        kernels.grad_norm(g.numpy().reshape(-1), norms, j)
+                for j, (w, (flat, _)) in enumerate(zip(weights, self._flat)):
+                    kernels.grad_norm(_flat_grad(w, flat), norms, j)
             else:
                 for j, (w, (flat, copy)) in enumerate(zip(weights, self._flat)):
-                    g = w.grad
-                    kernels.weight_before(flat, g.numpy().reshape(-1) if g is not None else np.zeros_like(flat),
-                                          copy, norms, j)
+                    kernels.weight_before(flat, _flat_grad(w, flat), copy, norms, j)
             self._kept = None
             if acts is not None:
                 if len(self._kernel_scratch) < 2 * acts[0].shape[-1]:
@@ -610,15 +604,11 @@ class Probe:
         pending, self._pending = self._pending, None
         pending["tag"] = tag
         if self._kernels:
-            norms = pending["norms"]
+            norms, next_norms = pending["norms"], np.empty(len(self._flat))
+            for j, (flat, copy) in enumerate(self._flat):
+                kernels.weight_change(flat, copy, norms, j, next_probed, next_norms)
             if next_probed:
-                next_norms = np.empty(len(self._flat))
-                for j, (flat, copy) in enumerate(self._flat):
-                    kernels.weight_change_keep(flat, copy, norms, j, next_norms)
                 self._kept = (next_norms, [w._version for w in self._weight_list])
-            else:
-                for j, (flat, copy) in enumerate(self._flat):
-                    kernels.weight_change(flat, copy, norms, j)
         else:
             with torch.no_grad():
                 torch._foreach_sub_(self._before, self._weight_list)  # the copies now hold W_before - W_after
@@ -680,6 +670,12 @@ class Probe:
                 rec["update_ratio"] = _finite(d[i] / w[i]) if w[i] > 0 else None  # undefined for all-zero W
             out.append((s["tag"], layers))
         return out
+
+
+def _flat_grad(w: torch.Tensor, flat: np.ndarray) -> np.ndarray:
+    """w's gradient as a flat numpy view (zeros when it has none, like the tensor-op path's)."""
+    g = w.grad
+    return g.numpy().reshape(-1) if g is not None else np.zeros_like(flat)
 
 
 def _no_act_stats(name: str) -> dict:

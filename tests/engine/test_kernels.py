@@ -125,13 +125,13 @@ def test_the_weight_passes_measure_what_torch_measures():
     before = w.clone()
     assert np.array_equal(copy, before.numpy().reshape(-1))
     w -= 1e-3 * torch.randn(256, 64, generator=g)  # an update, in place
-    kernels.weight_change(flat, copy, out, 0)
+    kernels.weight_change(flat, copy, out, 0, False, np.empty(1))
     assert out[0, 0] == pytest.approx(grad.double().norm().item(), rel=1e-12)
     assert out[1, 0] == pytest.approx(before.double().norm().item(), rel=1e-12)
     assert out[2, 0] == pytest.approx((w.double() - before.double()).norm().item(), rel=1e-9)
     nxt, prev = np.empty(1), copy.copy()
     w -= 1e-3
-    kernels.weight_change_keep(flat, copy, out, 0, nxt)  # the change, and a copy for the next step
+    kernels.weight_change(flat, copy, out, 0, True, nxt)  # the change, and a copy for the next step
     assert out[2, 0] == pytest.approx(np.linalg.norm(flat.astype(np.float64) - prev), rel=1e-9)
     assert np.array_equal(copy, flat) and nxt[0] == pytest.approx(w.double().norm().item(), rel=1e-12)
     kernels.grad_norm(grad.numpy().reshape(-1), out, 0)
