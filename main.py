@@ -24,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as exc:
             print(f"babysit: error: {exc}", file=sys.stderr)
             return 2
+        from gui.platform_check import problem
+        why = problem()  # Qt aborts the process when it cannot open a window: say why first
+        if why:
+            print(f"babysit: {why}", file=sys.stderr)
+            return 1
         from gui.app import run_gui  # Qt is imported only here
         code = run_gui(steps=args.steps, export=args.export, quit=args.quit, config=args.config)
         # Leave at once: Qt's objects would be torn down in an order Python's shutdown does not
