@@ -68,7 +68,8 @@ def missing_libraries(plugin: Path) -> list[str]:
         out = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    return [line.split()[0] for line in out.splitlines() if "not found" in line]
+    missing = [line.split()[0] for line in out.splitlines() if "not found" in line]
+    return list(dict.fromkeys(missing))  # a library Qt's own libraries need too is listed once
 
 
 def problem(env: dict[str, str] | None = None, plugin: Path | None = None) -> str | None:
@@ -85,4 +86,4 @@ def problem(env: dict[str, str] | None = None, plugin: Path | None = None) -> st
         return None
     packages = sorted({PACKAGES.get(lib, lib) for lib in missing})
     return (f"Qt cannot open a window: this system lacks {', '.join(missing)}. "
-            f"Install them with: sudo apt-get install {' '.join(packages)}")
+            f"Install with: sudo apt-get install {' '.join(packages)}")
