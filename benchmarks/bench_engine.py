@@ -33,14 +33,16 @@ import torch.nn.functional as F
 
 from engine.config import RunConfig
 from engine.data import build_dataset
-from engine.session import GATHER, TrainingSession
+from engine.recorder import GATHER
+from engine.session import TrainingSession
+from engine.trainer import Trainer
 
 
 class BareLoop:
     """The limit: the plain PyTorch loop on the engine's own model, optimizer and tensors."""
 
     def __init__(self, cfg: RunConfig, dataset):
-        s = TrainingSession(cfg, dataset, use_outbox=False)  # only to build the same objects
+        s = Trainer(cfg, dataset)  # only to build the same objects
         self.model, self.optimizer, self.X, self.y = s.model, s.optimizer, s.X, s.y
         self.n_train, self.batch_size = s.n_train, s.batch_size
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -139,8 +141,8 @@ class TensorBoardLoop(BareLoop):
 
 
 class EngineLoop:
-    """The engine as the window's training thread runs it (TrainingSession._loop): bookkeeping
-    gathered GATHER steps at a time, and written when the loop stops."""
+    """The engine as the window's training thread runs it (engine/runner.py): steps written
+    GATHER at a time (engine/recorder.py), and all of them when the loop stops."""
 
     def __init__(self, cfg: RunConfig, dataset):
         self.session = TrainingSession(cfg, dataset)

@@ -156,10 +156,11 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 # ======================================================================= commands
 def cmd_train(args: argparse.Namespace) -> int:
-    from .session import DIVERGED, TrainingSession, leave_a_core_free
+    from .messages import DIVERGED, Event, Record
+    from .session import TrainingSession, leave_a_core_free
     leave_a_core_free()
     cfg = config_from_args(args)
-    session = TrainingSession(cfg)
+    session = TrainingSession(cfg)  # its history takes every message (History.ingest)
     out = open(args.metrics_out, "w", encoding="utf-8") if args.metrics_out else None
     from .fileio import dumps
     try:
@@ -168,12 +169,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             while not session.finished:
                 session.step()
-                for kind, payload in session.drain():
-                    if kind in ("record", "event") and out is not None:
-                        out.write(dumps(payload) + "\n")
-                    if kind == "event" and payload["event"] == "diagnosis":
+                for message in session.drain():
+                    if isinstance(message, (Record, Event)) and out is not None:
+                        out.write(dumps(message.as_dict()) + "\n")
+                    if isinstance(message, Event) and message.kind == "diagnosis":
                         bar.clear()
-                        print(_finding_line(payload), file=sys.stderr)
+                        print(_finding_line(message.as_dict()), file=sys.stderr)
                 if session.state == DIVERGED:
                     break
                 bar.update(session.step_count, session.last_finite_loss)
@@ -181,7 +182,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.clear()
             print("interrupted: stopping (metrics so far are kept)", file=sys.stderr)
         finally:
-            session.probe.detach()
             bar.clear()
         elapsed = time.perf_counter() - t0
     finally:
@@ -197,7 +197,7 @@ def _finding_line(event: dict) -> str:
 
 
 def _summary(session, elapsed: float, metrics_out: str | None) -> None:
-    from .session import DIVERGED
+    from .messages import DIVERGED
     h = session.history
     steps = session.step_count
     lines = [f"trained {steps} steps in {elapsed:.1f} s ({steps / max(elapsed, 1e-9):.0f} steps/s) "

@@ -9,8 +9,9 @@ numbers get the same treatment in a (rows, layers, features) array; full snapsho
 histograms are kept for the newest `max_snapshots` probes only (decimated the same way), since
 each is a few kilobytes. Events (commands, divergence, diagnoses) are few and all kept.
 
-One thread writes a History. The training session owns one; the window drains the session's
-outbox into its own, so plot code reads numpy views without locks. `version` increases on
+One thread writes a History, through `ingest(message)` (engine/messages.py): the training
+session's own, the window's (filled from the run's outbox, so plot code reads numpy views without
+locks) and the command line's alike. `version` increases on
 every append, `generation` on every decimation (a reader that cached row indices re-reads).
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .fileio import atomic_write_text, dumps
+from .messages import Event, Message, Record, Scalars
 from .thresholds import PERCENTILES
 
 SCALAR_KEYS = ("step", "epoch", "loss", "data_loss", "reg_loss", "train_acc", "lr")
@@ -181,6 +183,18 @@ class History:
         self.lock = threading.RLock()
 
     # -------------------------------------------------------------------- writing
+    def ingest(self, message: Message) -> None:
+        """Store what a run sent (engine/messages.py); state changes and boundaries are not history."""
+        if isinstance(message, Scalars):
+            self.append_scalars(message.as_dict())
+        elif isinstance(message, Record):
+            if message.val_loss is not None:
+                self.append_val(message.step, message.val_loss, message.val_acc)
+            if message.layers:
+                self.append_snapshot(message.as_dict())
+        elif isinstance(message, Event):
+            self.append_event(message.as_dict())
+
     def append_scalars(self, rec: dict[str, Any]) -> None:
         with self.lock:
             if self.scalars.append(rec):

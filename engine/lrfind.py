@@ -26,7 +26,7 @@ falling faster for a decade after it. (Those 22 runs predate the ln(classes) mar
 test's cases still hold, and on the spiral net trained 300 steps with Adam at 0.01, whose loss is
 ~0.04, the suggestion is 0.013 where CLIMB alone gave 6.5e-8, from minibatch noise.)
 
-The weights are never left changed: the sweep runs on its own session and model; a given
+The weights are never left changed: the sweep runs on its own trainer and model; a given
 `model_state` (a state_dict, or a live nn.Module whose state_dict is copied) is only read.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ import torch
 from .config import RunConfig
 from .data import Dataset
 from .errors import ConfigError
-from .session import TrainingSession
+from .trainer import Trainer
 
 CLIMB = 0.2   # "starts to climb": the smoothed loss 20% above its minimum
 # ... and at least this fraction of ln(classes) above it: a trained net's loss is tiny, and its
@@ -64,24 +64,22 @@ def lr_range_test(cfg: RunConfig, dataset: Dataset | None = None, start: float =
         raise ConfigError(f"the LR range test needs at least 5 steps (got {steps!r})")
     if not 0 < smooth <= 1:
         raise ConfigError(f"smooth must be in (0, 1] (got {smooth:g})")
-    # no probes, no evaluation, no diagnostics (the loss must blow up), no schedule, no history:
-    # only the optimizer steps matter here
-    session = TrainingSession(cfg.copy(schedule="constant", lr=start, steps=steps, epochs=None), dataset,
-                              keep_history=False, use_outbox=False)
-    session.probing = session.evaluating = False
-    session.diagnostics = None
+    # a trainer alone (no recorder, so no diagnostics: the loss must blow up), no probes, no
+    # evaluation, no schedule: only the optimizer steps matter here
+    trainer = Trainer(cfg.copy(schedule="constant", lr=start, steps=steps, epochs=None), dataset)
+    trainer.probing = trainer.evaluating = False
     if model_state is not None:
         # (load_state_dict copies the values in: the caller's tensors are never touched)
         state = model_state.state_dict() if isinstance(model_state, torch.nn.Module) else model_state
-        if any(k.startswith("bns.") for k in state) != session.model.bn:
-            session.model.set_bn(not session.model.bn)
-            session.optimizer = session._make_optimizer()
+        if any(k.startswith("bns.") for k in state) != trainer.model.bn:
+            trainer.model.set_bn(not trainer.model.bn)
+            trainer.optimizer = trainer.make_optimizer()
         try:
-            session.model.load_state_dict(state)
+            trainer.model.load_state_dict(state)
         except RuntimeError as exc:
             raise ConfigError(f"the model state does not fit this configuration: {str(exc).splitlines()[0]}") from None
 
-    ln_c = math.log(max(2, session.data.n_classes))
+    ln_c = math.log(max(2, trainer.data.n_classes))
     blowup_margin = ABS_MARGIN * ln_c  # a blow-up is a loss grown by a tenth of ln C at least
     factor = (end / start) ** (1.0 / (steps - 1))
     lrs: list[float] = []
@@ -89,29 +87,26 @@ def lr_range_test(cfg: RunConfig, dataset: Dataset | None = None, start: float =
     smoothed: list[float] = []
     avg, best = 0.0, math.inf
     stopped_early = cancelled = False
-    try:
-        for i in range(steps):
-            lr = start * factor ** i
-            session.cfg.lr = lr  # our own session, our own thread: set directly between steps
-            scalars = session.step()
-            if scalars is None:   # NaN/inf loss
-                stopped_early = True
-                break
-            loss = scalars["loss"]
-            avg = (1 - smooth) * avg + smooth * loss
-            s = avg / (1 - (1 - smooth) ** (i + 1))   # bias correction: the average starts at 0
-            lrs.append(lr)
-            raw.append(loss)
-            smoothed.append(s)
-            best = min(best, s)
-            if progress is not None and progress(i, lr, s):
-                cancelled = True
-                break
-            if i > 0 and s > max(diverge_factor * best, best + blowup_margin):
-                stopped_early = True
-                break
-    finally:
-        session.probe.detach()
+    for i in range(steps):
+        lr = start * factor ** i
+        trainer.cfg.lr = lr  # our own trainer, our own thread: set directly between steps
+        result = trainer.step()
+        if result.diverged:   # NaN/inf loss
+            stopped_early = True
+            break
+        loss = result.scalars.loss
+        avg = (1 - smooth) * avg + smooth * loss
+        s = avg / (1 - (1 - smooth) ** (i + 1))   # bias correction: the average starts at 0
+        lrs.append(lr)
+        raw.append(loss)
+        smoothed.append(s)
+        best = min(best, s)
+        if progress is not None and progress(i, lr, s):
+            cancelled = True
+            break
+        if i > 0 and s > max(diverge_factor * best, best + blowup_margin):
+            stopped_early = True
+            break
     suggestion = suggest_lr(lrs, smoothed, margin=ABS_MARGIN * ln_c)
     return {"lrs": lrs, "losses": smoothed, "raw_losses": raw, "stopped_early": stopped_early,
             "cancelled": cancelled, **suggestion}

@@ -479,6 +479,7 @@ class Probe:
         self.model = model
         self.bins = bins
         self._armed = False
+        self._watch = False
         self.attached = False
         self._acts: list[torch.Tensor] = []
         self._before: list[torch.Tensor] | None = None  # weight copies, reused from probe to probe
@@ -525,6 +526,24 @@ class Probe:
             self.model.capture = self._acts
         else:
             self.model.capture = None
+
+    def watching(self, on: bool) -> "Probe":
+        """`with probe.watching(probe_now): logits = model(x)`: the hidden activations of this
+        forward pass are kept when `on`; a pass that fails keeps nothing."""
+        self._watch = on
+        return self
+
+    def __enter__(self) -> "Probe":
+        if self._watch:
+            self.attached = True
+            self.armed = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._watch:
+            self.armed = False
+            if exc_type is not None:
+                self.discard()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The model's forward pass, armed (a probe step's); a pass that fails keeps nothing. (A

@@ -6,8 +6,8 @@
     ctl.pause(); ctl.resume(); ctl.step(cfg); ctl.stop(); ctl.reset()
     ctl.set_lr(1e-2); ctl.reinit("he_normal"); ctl.set_optimizer("sgd"); ctl.set_bn(True)
 
-Data flows one way: the session's thread puts (kind, payload) items in its outbox; a QTimer
-(every TICK_MS) drains *all* of them into `history` on the GUI thread, then refreshes each view
+Data flows one way: the session's thread puts messages (engine/messages.py) in its outbox; a
+QTimer (every TICK_MS) drains *all* of them into `history` (History.ingest) on the GUI thread, then refreshes each view
 once if a frame is due. One tick is one delivery however many steps it carries, so the GUI
 never sees one signal per training step; frames are paced by what drawing costs, so charts on a
 slow machine redraw less often instead of starving the training thread. Errors a user can cause (a bad data file, a bad value) come back as
@@ -29,16 +29,12 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine.config import RunConfig
 from engine.errors import BabysitError
 from engine.history import History
+from engine.messages import (DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED,  # noqa: F401
+                             RUNNING, STOPPED, Boundary, StateChange)
 
 TICK_MS = 25             # ~40 Hz drains: a frame every tick fits ~30 frames/s with margin
 DRAW_SHARE = 0.5         # drawing may take at most this share of the GUI thread (see _note_frame_cost)
 MAX_FRAME_WAIT = 0.5     # ... but the charts move at least twice a second
-
-# session states (engine.session names them; repeated here so the window needs no torch import)
-IDLE, RUNNING, PAUSED, DIVERGED, FINISHED, STOPPED, ERROR = (
-    "idle", "running", "paused", "diverged", "finished", "stopped", "error")
-LIVE_STATES = (RUNNING, PAUSED, DIVERGED)      # a session that still accepts commands
-ENDED_STATES = (FINISHED, STOPPED, ERROR)
 
 
 class View(Protocol):
@@ -51,8 +47,6 @@ def preload_engine() -> threading.Thread:
     def work() -> None:
         try:
             import engine.session  # noqa: F401
-            from engine import kernels
-            kernels.ready()  # compiles the probes' loops (~1 s, once per machine) or loads them (~0.1 s)
         except Exception:  # a broken install shows itself, in words, when Start is pressed
             pass
         try:  # the charts' smoothing uses scipy (~2 s to import): not on the GUI thread's first frame
@@ -74,7 +68,7 @@ class Controller(QObject):
     progressed = Signal(dict)         # once per delivery: step, epoch, total_steps, steps_per_s, lr
     errorOccurred = Signal(str)       # a message in words (building failed, training failed)
     sessionChanged = Signal(object)   # the new TrainingSession, or None after reset
-    otherReceived = Signal(str, object)  # outbox kinds beyond the four above (e.g. "boundary")
+    otherReceived = Signal(str, object)  # requested items: ("boundary", engine.boundary's payload)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -251,34 +245,25 @@ class Controller(QObject):
             return 0
         now = time.perf_counter()
         items = self.session.drain()
-        h = self.history
-        states: list[str] = []
-        for kind, payload in items:
-            if kind == "scalars":
-                h.append_scalars(payload)
-            elif kind == "record":
-                if payload.get("val_loss") is not None:
-                    h.append_val(payload["step"], payload["val_loss"], payload["val_acc"])
-                if payload.get("layers"):
-                    h.append_snapshot(payload)
-            elif kind == "event":
-                h.append_event(payload)
-            elif kind == "state":
-                states.append(payload)
-            else:           # rare, requested items (a decision boundary...): kept and passed on
-                self.otherReceived.emit(kind, payload)
+        states: list[StateChange] = []
+        for message in items:
+            self.history.ingest(message)
+            if isinstance(message, StateChange):
+                states.append(message)
+            elif isinstance(message, Boundary):   # asked for by the lab: passed on
+                self.otherReceived.emit("boundary", message.as_dict())
         if items:
             self.deliveries += 1
             self._dirty = True
         self._note_frame_cost(now)
-        ending = bool(states) and states[-1] in ENDED_STATES + (PAUSED, DIVERGED)
+        ending = bool(states) and states[-1].state in ENDED_STATES + (PAUSED, DIVERGED)
         if self._dirty and (ending or now >= self._next_frame_at):
             self._draw(now)
         if items:
             self._measure_rate()
             self.progressed.emit(self.progress())
         if states:   # only the newest: the ones before it are already history
-            self._set_state(states[-1])
+            self._set_state(states[-1].state, states[-1].error)
         if self.state in ENDED_STATES and not self._dirty and not self.session.alive:
             self.timer.stop()
         return len(items)
@@ -361,12 +346,12 @@ class Controller(QObject):
         if self.session is not None and self.session.state in LIVE_STATES:
             self._set_state(self.session.state)
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: str, error: str | None = None) -> None:
         if state == self.state and state != ERROR:
             return
         self.state = state
-        if state in (ERROR, DIVERGED) and self.session is not None:
-            self.error = self.session.error
+        if state in (ERROR, DIVERGED):
+            self.error = error if error is not None else getattr(self.session, "error", None)
             if state == ERROR:
                 self.errorOccurred.emit(self.error or "training failed")
         if state in ENDED_STATES:

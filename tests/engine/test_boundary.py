@@ -9,6 +9,7 @@ from engine.boundary import GRID_MARGIN, MAX_POINTS, predict_grid
 from engine.config import RunConfig
 from engine.data import build_dataset, split_dataset
 from engine.errors import DataError
+from engine.messages import Boundary
 from engine.session import TrainingSession
 
 
@@ -111,6 +112,6 @@ def test_session_request_boundary_reaches_the_outbox():
     s.step()
     s.request_boundary(resolution=16)
     s.step()
-    payloads = [p for kind, p in s.drain() if kind == "boundary"]
-    assert len(payloads) == 1 and payloads[0]["step"] == 1     # applied between steps 1 and 2
-    assert np.array(payloads[0]["classes"]).shape == (16, 16)
+    payloads = [m for m in s.drain() if isinstance(m, Boundary)]
+    assert len(payloads) == 1 and payloads[0].step == 1     # applied between steps 1 and 2
+    assert np.array(payloads[0].grid["classes"]).shape == (16, 16)

@@ -10,6 +10,7 @@ from engine.config import RunConfig
 from engine.errors import ConfigError
 from engine.lrfind import lr_range_test, suggest_lr
 from engine.session import TrainingSession
+from engine.trainer import Trainer
 
 
 def loss_after(cfg, lr, steps):
@@ -21,7 +22,7 @@ def loss_after(cfg, lr, steps):
         sc = s.step()
         if sc is None:
             return math.inf
-        losses.append(sc["loss"])
+        losses.append(sc.loss)
     return float(np.mean(losses[-50:]))
 
 
@@ -74,8 +75,8 @@ def test_live_model_is_used_and_left_exactly_as_it_was():
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)
     # the sweep started from the live weights: its first loss is theirs on the sweep's first batch
-    fresh = TrainingSession(cfg, dataset=live.data, use_outbox=False)
-    xb, yb = fresh._next_batch()
+    fresh = Trainer(cfg, dataset=live.data)
+    xb, yb = fresh.next_batch()
     with torch.no_grad():
         expected = torch.nn.functional.cross_entropy(live.model(xb), yb).item()
         untrained = torch.nn.functional.cross_entropy(fresh.model(xb), yb).item()
@@ -139,8 +140,8 @@ def test_state_that_does_not_fit_is_a_config_error():
 def test_the_sweep_takes_optimizer_steps_only(monkeypatch):
     # no probe, no validation pass, no history: the range test times and trains nothing else
     calls = {"probe": 0, "eval": 0}
-    from engine import probes, session as session_mod
-    real_before, real_eval = probes.Probe.before_step, session_mod.TrainingSession.evaluate
+    from engine import probes
+    real_before, real_eval = probes.Probe.before_step, Trainer.evaluate
 
     def before(self):
         calls["probe"] += 1
@@ -150,7 +151,7 @@ def test_the_sweep_takes_optimizer_steps_only(monkeypatch):
         calls["eval"] += 1
         return real_eval(self)
     monkeypatch.setattr(probes.Probe, "before_step", before)
-    monkeypatch.setattr(session_mod.TrainingSession, "evaluate", evaluate)
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)
     out = lr_range_test(RunConfig(dataset="spiral", n_samples=300), steps=20, start=1e-5, end=1e-2)
     assert len(out["lrs"]) == 20
     assert calls == {"probe": 0, "eval": 0}

@@ -54,7 +54,7 @@ def run(name, steps):
         sc = s.step()
         if sc is None:
             break
-        losses.append(sc["loss"])
+        losses.append(sc.loss)
     return s, losses
 
 
@@ -109,7 +109,7 @@ def test_learning_rate_presets():
 
 def test_overfit_tiny_subset_reaches_full_training_accuracy():
     s, losses = run("overfit_tiny_subset", 250)
-    assert s.n_train == 20
+    assert s.data.n_train == 20
     assert s.history.column("train_acc")[-20:].min() == 1.0 and np.mean(losses[-20:]) < 0.01
     val_loss = s.history.val_column("val_loss")
     assert val_loss[-1] > 1.3 * val_loss.min()      # memorising: validation loss climbs back

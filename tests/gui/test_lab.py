@@ -8,6 +8,7 @@ import pytest
 
 from engine.boundary import predict_grid
 from engine.config import RunConfig
+from engine.messages import Event
 from engine.presets import load_preset
 from engine.session import TrainingSession
 from gui.lab import BoundaryView, DiagnosticsPanel, InitLabPanel, LRFinderDialog
@@ -132,7 +133,7 @@ def test_diagnostics_panel_takes_a_real_session_stream(qtbot):
     s = TrainingSession(load_preset("lr_too_high"))
     while s.step() is not None:
         pass
-    drained = [p for kind, p in s.drain() if kind == "event"]
+    drained = [m.as_dict() for m in s.drain() if isinstance(m, Event)]
     assert panel.add_events(drained) == 2
     assert panel.add_events(drained) == 0
     codes = {panel.tree.topLevelItem(i).data(0, 256) for i in range(2)}

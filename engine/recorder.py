@@ -1,0 +1,106 @@
+"""The recorder: what leaves a training step, in step order, to the run's sinks.
+
+    recorder = Recorder(probe, make_diagnostics, sinks=[history.ingest, outbox.put])
+    recorder.add(step)        # a Trainer.Step: its scalars, then its record (probed/evaluated)
+    recorder.event(event)     # a command applied, a failure: after every step added before it
+    recorder.flush()          # write what waits
+
+Order: a step's `Scalars`, then its `Record`, then what the diagnostics find in them, then the
+next step; an event comes after every step added before it. The diagnostics are a subscriber
+that sees each message in that order and answers with findings ("diagnosis" events).
+
+Steps may wait, to be written together: with `gather` > 1 (the background loop) up to `gather`
+steps wait, never longer than GATHER_SECONDS after the last write, nor while their activations hold more than
+GATHER_BYTES; an evaluated step, an event and `flush()` write them at once. The probe steps among
+them get their statistics in one pass (`Probe.finish`), which costs much less than one pass each.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from .diagnostics import Diagnostics
+from .messages import Event, LayerStats, Message, Record, Scalars
+from .probes import Probe
+from .trainer import Step
+
+GATHER = 32              # steps written in one pass by the background loop ...
+GATHER_SECONDS = 1 / 30  # ... never held back longer than a frame of the window at 30 per second
+GATHER_BYTES = 16 << 20  # ... nor while their activations take more memory than this
+
+
+class Recorder:
+    def __init__(self, probe: Probe, make_diagnostics: Callable[[], Diagnostics] | None,
+                 sinks: list[Callable[[Message], None]]):
+        self.probe = probe
+        self.sinks = sinks
+        self._make_diagnostics = make_diagnostics
+        self.diagnostics = make_diagnostics() if make_diagnostics is not None else None
+        self.gather = 1          # steps per write (see the module docstring)
+        self._waiting: list[Step] = []
+        self._written_at = time.perf_counter()
+
+    @property
+    def pending(self) -> int:
+        """Steps added and not yet written."""
+        return len(self._waiting)
+
+    def add(self, step: Step) -> None:
+        self._waiting.append(step)
+        if (len(self._waiting) >= self.gather or step.val is not None
+                or time.perf_counter() - self._written_at >= GATHER_SECONDS
+                or self.probe.pending_bytes > GATHER_BYTES):
+            self.flush()
+
+    def event(self, message: Message) -> None:
+        """An event (or a boundary) after the steps added before it."""
+        self.flush()
+        self._send(message)
+
+    def announce(self, message: Message) -> None:
+        """A state change, at once, from any thread: the sinks take it, the diagnostics do not."""
+        for sink in self.sinks:
+            sink(message)
+
+    def flush(self) -> None:
+        steps, self._waiting = self._waiting, []
+        self._written_at = time.perf_counter()
+        if not steps:
+            return
+        layers = {}
+        if any(s.probed for s in steps):
+            layers = {step: [LayerStats(**l) for l in stats] for step, stats in self.probe.finish()}
+        for s in steps:
+            if s.probed or s.val is not None:
+                val_loss, val_acc = s.val or (None, None)
+                self._send(s.scalars, Record(s.scalars, layers.get(s.scalars.step, []), val_loss, val_acc))
+            else:
+                self._send(s.scalars)
+
+    def _send(self, *messages: Message) -> None:
+        """The messages, then what the diagnostics find in them."""
+        findings = []
+        for message in messages:
+            for sink in self.sinks:
+                sink(message)
+            findings += self._diagnose(message)
+        for finding in findings:
+            for sink in self.sinks:
+                sink(finding)
+
+    def _diagnose(self, message: Message) -> list[Event]:
+        if self.diagnostics is None:  # switched off (e.g. by the LR range test, whose loss must blow up)
+            return []
+        if isinstance(message, Scalars):
+            found = self.diagnostics.observe(message.as_dict(), None)
+        elif isinstance(message, Record):
+            found = self.diagnostics.observe(None, message.as_dict())
+        elif isinstance(message, Event) and message.kind == "reinit":
+            self.diagnostics = self._make_diagnostics()  # a fresh network: its first loss, its own findings
+            return []
+        elif isinstance(message, Event) and message.kind == "diverged":
+            found = self.diagnostics.observe(None, None, message.as_dict())
+        else:
+            return []
+        return [Event("diagnosis", f["step"], f["code"], {k: v for k, v in f.items() if k != "step"})
+                for f in found]
