@@ -17,7 +17,10 @@ import torch
 from .config import STD_INITS, RunConfig
 from .thresholds import fraction_key
 from .model import MLP
-from .probes import activation_stats, stats_to_layers
+from .probes import snapshot_stats
+
+
+_NOT_SHOWN = ("pcts", "weight_norm", "grad_norm", "update_ratio")  # nothing is trained here
 
 
 def run_initlab(depth: int = 10, width: int = 500, activation: str = "tanh", init: str = "normal",
@@ -38,10 +41,8 @@ def run_initlab(depth: int = 10, width: int = 500, activation: str = "tanh", ini
     with torch.no_grad():
         model(torch.randn(n, cfg.width, generator=gen))
     model.capture = None
-    stats = activation_stats(acts, cfg.activation, cfg.hist_bins)
-    layers = stats_to_layers(stats, model.layer_names()[:-1], cfg.hist_bins)
-    for layer in layers:
-        layer.pop("pcts", None)
+    layers = [{k: v for k, v in layer.as_dict().items() if k not in _NOT_SHOWN}
+              for layer in snapshot_stats([acts], cfg.activation, cfg.hist_bins, model.layer_names()[:-1])[0]]
     return {"depth": cfg.depth, "width": cfg.width, "activation": cfg.activation, "init": cfg.init,
             "init_std": cfg.init_std, "bn": cfg.bn, "seed": cfg.seed, "n": n, "layers": layers}
 

@@ -20,7 +20,7 @@ import time
 from typing import Callable
 
 from .diagnostics import Diagnostics
-from .messages import Event, LayerStats, Message, Record, Scalars
+from .messages import Event, Message, Record, Scalars
 from .probes import Probe
 from .trainer import Step
 
@@ -38,6 +38,7 @@ class Recorder:
         self.diagnostics = make_diagnostics() if make_diagnostics is not None else None
         self.gather = 1          # steps per write (see the module docstring)
         self._waiting: list[Step] = []
+        self._bytes = 0          # the waiting probe steps' activations
         self._written_at = time.perf_counter()
 
     @property
@@ -47,9 +48,10 @@ class Recorder:
 
     def add(self, step: Step) -> None:
         self._waiting.append(step)
+        self._bytes += step.snapshot.nbytes if step.snapshot is not None else 0
         if (len(self._waiting) >= self.gather or step.val is not None
                 or time.perf_counter() - self._written_at >= GATHER_SECONDS
-                or self.probe.pending_bytes > GATHER_BYTES):
+                or self._bytes > GATHER_BYTES):
             self.flush()
 
     def event(self, message: Message) -> None:
@@ -63,19 +65,18 @@ class Recorder:
             sink(message)
 
     def flush(self) -> None:
-        steps, self._waiting = self._waiting, []
+        steps, self._waiting, self._bytes = self._waiting, [], 0
         self._written_at = time.perf_counter()
         if not steps:
             return
-        layers = {}
-        if any(s.probed for s in steps):
-            layers = {step: [LayerStats(**l) for l in stats] for step, stats in self.probe.finish()}
+        snapshots = [s.snapshot for s in steps if s.snapshot is not None]
+        layers = iter(self.probe.finish(snapshots) if snapshots else [])  # one pass for all of them
         for s in steps:
-            if s.probed or s.val is not None:
-                val_loss, val_acc = s.val or (None, None)
-                self._send(s.scalars, Record(s.scalars, layers.get(s.scalars.step, []), val_loss, val_acc))
-            else:
+            if s.snapshot is None and s.val is None:
                 self._send(s.scalars)
+                continue
+            val_loss, val_acc = s.val or (None, None)
+            self._send(s.scalars, Record(s.scalars, next(layers) if s.snapshot else [], val_loss, val_acc))
 
     def _send(self, *messages: Message) -> None:
         """The messages, then what the diagnostics find in them."""

@@ -26,7 +26,7 @@ from .errors import ConfigError
 from .messages import Boundary, Event, Scalars
 from .model import MLP, SeededDropout, weight_penalty
 from .optim import lr_factor, make_optimizer
-from .probes import Probe
+from .probes import Probe, Snapshot
 
 EVAL_CHUNK = 8192  # validation examples per forward pass
 
@@ -52,8 +52,8 @@ def resolve_device(name: str) -> torch.device:
 class Step:
     """What one step produced. `diverged`: the loss was not finite, and no update was made."""
     scalars: Scalars
-    probed: bool = False
-    val: tuple[float, float] | None = None   # (loss, accuracy) on the validation split
+    snapshot: Snapshot | None = None          # a probe step's, for Probe.finish
+    val: tuple[float, float] | None = None    # (loss, accuracy) on the validation split
     diverged: bool = False
 
 
@@ -116,7 +116,6 @@ class Trainer:
         scalars = Scalars(step=step, epoch=(step - 1) // self.steps_per_epoch, loss=loss_v, data_loss=data_v,
                           reg_loss=reg_v, train_acc=right_v / len(yb), lr=lr)
         if not math.isfinite(loss_v):
-            self.probe.discard()
             return Step(scalars, diverged=True)
 
         self.optimizer.zero_grad(set_to_none=True)
@@ -124,11 +123,10 @@ class Trainer:
         if probe_now:
             self.probe.before_step()   # weight copies: the update ratio spans the real optimizer step
         self.optimizer.step()
-        if probe_now:
-            self.probe.after_step(tag=step)
+        snapshot = self.probe.after_step() if probe_now else None
         self.step_count = step
         self.last_finite_loss = loss_v
-        return Step(scalars, probed=probe_now, val=self.evaluate() if eval_now and len(self.yv) else None)
+        return Step(scalars, snapshot, val=self.evaluate() if eval_now and len(self.yv) else None)
 
     @property
     def current_lr(self) -> float:

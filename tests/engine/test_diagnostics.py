@@ -269,5 +269,5 @@ def test_reinit_starts_the_diagnostics_over():
     before = s.diagnostics
     s.reinit("normal", 1.0)
     out = s.step()
-    assert s.diagnostics is not before and s.diagnostics.first_loss == out["loss"]
+    assert s.diagnostics is not before and s.diagnostics.first_loss == out.loss
     assert s.diagnostics.steps_seen == 1

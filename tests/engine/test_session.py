@@ -612,34 +612,6 @@ def test_a_probe_step_sends_its_record_before_the_findings_about_it():
     assert (Event, "diagnosis") in kinds[2:]
 
 
-def test_coalesced_records_are_the_same_on_the_device_path(monkeypatch):
-    # on a GPU the waiting probe steps' norms and statistics cross to the host in one transfer,
-    # on the CPU they are read in place (run both here on the CPU): the same records either way
-    from engine import probes
-
-    def records(device_path):
-        with monkeypatch.context() as m:
-            if device_path:
-                m.setattr(probes, "on_host", lambda device: False)
-            s = make(probe_every=1, eval_every=1000)
-            s.gather = 16
-            for _ in range(30):
-                s.step()
-            s.flush()
-        return [(r["step"], [(l["weight_norm"], l["grad_norm"], l["update_ratio"], l["act_mean"], l["hist"])
-                             for l in r["layers"]]) for r in s.history.snapshots]
-    host, device = records(False), records(True)
-    assert [r[0] for r in host] == list(range(1, 31))
-    assert all(u is not None and 0 < u < 1 for _, layers in host for _, _, u, _, _ in layers)
-    for (sh, lh), (sd, ld) in zip(host, device):
-        assert sh == sd
-        for h, d in zip(lh, ld):
-            assert [x is None for x in d[:4]] == [x is None for x in h[:4]]
-            assert [x for x in d[:4] if x is not None] == pytest.approx([x for x in h[:4] if x is not None],
-                                                                        rel=1e-6, abs=1e-12)
-            assert (d[4] is None) == (h[4] is None) and (h[4] is None or d[4]["counts"] == h[4]["counts"])
-
-
 def test_the_diagnostics_see_the_steps_in_order_while_records_wait(monkeypatch):
     # scalars are written before the waiting records: the diagnostics must still see step by
     # step, so the findings and their order are those of a run written step by step (here the
