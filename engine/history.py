@@ -60,9 +60,9 @@ class _Columns:
     """Fixed-capacity numpy columns with halving decimation.
 
     Rows are gathered in a list and written to the arrays BATCH at a time, one numpy write per
-    column (a row a step, written alone, cost ~25 us of the training step in scalar writes); every
-    read (`n`, `view`, `export`) writes the gathered rows first, so readers see every row. Which
-    rows are kept, and when the store is decimated, is decided as each row arrives, as before."""
+    column (append runs every step: no numpy call per row); every read (`n`, `view`, `export`)
+    writes the gathered rows first, so readers see every row. Which rows are kept, and when the
+    store is decimated, is decided as each row arrives."""
 
     BATCH = 64
 
@@ -220,7 +220,7 @@ class History:
                                            shapes={"pcts": (len(names), N_PCTS)})
                 row: dict[str, Any] = {"step": rec["step"]}
                 nan = np.nan
-                for key in LAYER_KEYS:  # (a probe every step in the training loop: each lookup counts)
+                for key in LAYER_KEYS:  # runs every probe step: one pass per key
                     row[key] = [nan if (v := l.get(key)) is None else v for l in layers]
                 row["pcts"] = [p if (p := l.get("pcts")) else _NO_PCTS for l in layers]
                 if self.probes.append(row):

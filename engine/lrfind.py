@@ -11,20 +11,14 @@ the sweep stops once the smoothed loss passes `diverge_factor` x its best value,
 plus a tenth of ln(classes), or becomes NaN (a trained net's tiny loss passes 4x by noise alone).
 
 The suggestion: the largest LR at which the smoothed loss is still within CLIMB (20%) of its
-minimum, or within a tenth of ln(classes) of it where that is more, i.e. the point where it starts to climb toward the blow-up, divided by 10 (one decade
-below the edge, the usual rule of thumb). Also returned, for drawing: the LR of the minimum and of
+minimum, or within a tenth of ln(classes) of it where that is more, i.e. the point where it
+starts to climb toward the blow-up, divided by 10 (one decade below the edge, the usual rule of
+thumb). Also returned, for drawing: the LR of the minimum and of
 the steepest fall before it.
 
-Measured on the spiral against the LR that reached the lowest loss after 300 steps in a
-half-decade grid (tests/engine/test_lrfind.py does this for SGD and Adam, seed 0): over 22 runs
-(SGD and Adam on the default ReLU net, seeds 0-5; momentum, SGD, Adam and RMSProp on ReLU x2 or
-tanh/Xavier x4, seeds 0-1) "climb/10" was within a decade 21 times (seed 0: SGD 0.32 below,
-Adam 0.46 above). The exception, Adam on tanh seed 1 at 1.14 decades above, had a grid within 2x
-of its best loss from 1e-3 to 3e-2. fastai's "minimum/10" was up to 1.7 decades too low for SGD
-(a noisy early minimum), and the steepest point 1.6 decades too low for SGD: the loss keeps
-falling faster for a decade after it. (Those 22 runs predate the ln(classes) margin; with it the
-test's cases still hold, and on the spiral net trained 300 steps with Adam at 0.01, whose loss is
-~0.04, the suggestion is 0.013 where CLIMB alone gave 6.5e-8, from minibatch noise.)
+Why "climb / 10" and not fastai's "minimum / 10" or the steepest point: on the spiral it lands
+within a decade of the LR a grid of real runs finds best, where those two land up to 1.7 decades
+too low for SGD (tests/engine/test_lrfind.py checks SGD and Adam against such a grid).
 
 The weights are never left changed: the sweep runs on its own trainer and model; a given
 `model_state` (a state_dict, or a live nn.Module whose state_dict is copied) is only read.
