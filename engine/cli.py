@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from typing import Any, Callable, Sequence
@@ -156,39 +157,95 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 # ======================================================================= commands
 def cmd_train(args: argparse.Namespace) -> int:
-    from .messages import DIVERGED, Event, Record
+    from .messages import DIVERGED, Event
+    from .recorder import GATHER
     from .session import TrainingSession, leave_a_core_free
     leave_a_core_free()
     cfg = config_from_args(args)
-    session = TrainingSession(cfg)  # its history takes every message (History.ingest)
-    out = open(args.metrics_out, "w", encoding="utf-8") if args.metrics_out else None
-    from .fileio import dumps
+    out = MetricsFile(args.metrics_out) if args.metrics_out else None  # checked before anything trains
     try:
+        session = TrainingSession(cfg)  # its history takes every message (History.ingest)
+        session.gather = GATHER  # messages come in batches at most GATHER_SECONDS apart
         bar = Progress(session.total_steps, enabled=not args.quiet)
+
+        def deliver() -> None:
+            messages = session.drain()
+            if out is not None:
+                out.write(messages)
+            for m in messages:
+                if isinstance(m, Event) and m.kind == "diagnosis":
+                    bar.clear()
+                    print(_finding_line(m.as_dict()), file=sys.stderr)
+
         t0 = time.perf_counter()
         try:
-            while not session.finished:
+            while not session.finished and session.state != DIVERGED:
                 session.step()
-                for message in session.drain():
-                    if isinstance(message, (Record, Event)) and out is not None:
-                        out.write(dumps(message.as_dict()) + "\n")
-                    if isinstance(message, Event) and message.kind == "diagnosis":
-                        bar.clear()
-                        print(_finding_line(message.as_dict()), file=sys.stderr)
-                if session.state == DIVERGED:
-                    break
+                deliver()
                 bar.update(session.step_count, session.last_finite_loss)
         except KeyboardInterrupt:
             bar.clear()
             print("interrupted: stopping (metrics so far are kept)", file=sys.stderr)
         finally:
+            session.flush()  # the steps still waiting to be written
+            deliver()
             bar.clear()
         elapsed = time.perf_counter() - t0
     finally:
         if out is not None:
             out.close()
-    _summary(session, elapsed, args.metrics_out)
+    _summary(session, elapsed, args.metrics_out if out is None or out.error is None else None)
+    if out is not None and out.error is not None:
+        print(f"{PROG}: error: {out.error}", file=sys.stderr)
+        return 1
     return 1 if session.state == DIVERGED else 0  # scripts can tell a diverged run from a finished one
+
+
+class MetricsFile:
+    """The --metrics-out stream: one JSON line per record (probed or evaluated step) and event,
+    flushed with each batch of messages (at most GATHER_SECONDS apart), so a killed run loses at
+    most the last batch. A file that cannot be written is refused before anything trains."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.error: str | None = None
+        try:
+            self.file = open(path, "w", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write the metrics file {path}: {exc.strerror or exc}") from None
+        try:
+            os.write(self.file.fileno(), b"")  # a file that takes no bytes (/proc/version, /dev/full) says so now
+        except OSError as exc:
+            self._close_quietly()
+            raise UsageError(f"cannot write the metrics file {path}: {exc.strerror or exc}") from None
+
+    def write(self, messages: list) -> None:
+        from .fileio import dumps
+        from .messages import Event, Record
+        lines = [dumps(m.as_dict()) + "\n" for m in messages if isinstance(m, (Record, Event))]
+        if not lines or self.file is None:
+            return
+        try:
+            self.file.write("".join(lines))
+            self.file.flush()
+        except OSError as exc:  # e.g. the disk filled up: training goes on, the summary is printed
+            self.error = f"could not write the metrics file {self.path}: {exc.strerror or exc}; training went on without it"
+            self._close_quietly()
+
+    def close(self) -> None:
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError as exc:
+                self.error = f"could not write the metrics file {self.path}: {exc.strerror or exc}"
+            self.file = None
+
+    def _close_quietly(self) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass
+        self.file = None
 
 
 def _finding_line(event: dict) -> str:

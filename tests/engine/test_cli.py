@@ -136,3 +136,50 @@ def test_engine_cli_runs_as_a_module(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "trained 5 steps" in r.stdout
+
+
+@pytest.mark.parametrize("where,reason", [("/proc/version", "Input/output error"),
+                                          ("{tmp}/no/such/folder/run.jsonl", "No such file or directory")])
+def test_a_metrics_file_that_cannot_be_written_is_refused_before_training(where, reason, tmp_path, capsys):
+    path = where.format(tmp=tmp_path)
+    # a run far too long to finish in the test: the refusal must come before any step
+    assert main(["train", "--dataset", "spiral", "--steps", "50000000", "--metrics-out", path, "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"babysit: error: cannot write the metrics file {path}: {reason}"]
+    assert "trained" not in captured.out
+
+
+def _complete_lines(path):
+    """The file's complete lines (a line still being written has no newline yet)."""
+    text = path.read_text() if path.exists() else ""
+    return text[:text.rfind("\n") + 1].splitlines()
+
+
+def test_a_killed_run_keeps_every_record_written_before_the_kill(tmp_path):
+    # records leave in batches at most GATHER_SECONDS apart, each flushed: a SIGKILL loses at
+    # most the batch in the making, and never leaves a partial line behind
+    import signal
+    import time
+    out = tmp_path / "run.jsonl"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--dataset", "spiral", "--steps",
+                             "50000000", "--probe-every", "1", "--metrics-out", str(out), "--quiet"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_complete_lines(out)) < 20:  # a wait on the file's content
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no records written in time"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        proc.stderr.close()
+    text = out.read_text()
+    assert text.endswith("\n")  # no half-written record
+    records = [json.loads(line) for line in text.splitlines() if '"event"' not in line]
+    assert len(records) >= 19
+    assert [r["step"] for r in records] == list(range(1, len(records) + 1))  # none missing before the kill
+    assert all(len(r["layers"]) == 3 for r in records)
