@@ -9,10 +9,10 @@ Order: a step's `Scalars`, then its `Record`, then what the diagnostics find in 
 next step; an event comes after every step added before it. The diagnostics are a subscriber
 that sees each message in that order and answers with findings ("diagnosis" events).
 
-Steps may wait, to be written together: with `gather` > 1 (the background loop) up to `gather`
-steps wait, never longer than GATHER_SECONDS after the last write, nor while their activations hold more than
-GATHER_BYTES; an evaluated step, an event and `flush()` write them at once. The probe steps among
-them get their statistics in one pass (`Probe.finish`), which costs much less than one pass each.
+Steps may wait, to be written together: with `gather` > 1 (the background loop, the command
+line) up to `gather` steps wait, never longer than GATHER_SECONDS after the last write, nor while
+their activations hold more than GATHER_BYTES; an evaluated step, an event and `flush()` write
+them at once. The probe steps among them get their statistics in one pass (`Probe.finish`).
 """
 from __future__ import annotations
 
