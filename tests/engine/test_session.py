@@ -656,3 +656,35 @@ def test_a_slow_probe_step_sends_its_record_at_once(monkeypatch):
     for i in range(1, 5):
         s.step()
         assert [m.step for m in s.drain() if isinstance(m, Record)] == [i]
+
+
+def test_a_history_filled_from_the_outbox_is_the_sessions_own():
+    # the window's history is filled from the outbox by History.ingest, the session's by the same
+    from engine.history import History
+    s = TrainingSession(RunConfig(**{**SMALL, "probe_every": 3, "eval_every": 10}))
+    s.gather = 8
+    for i in range(40):
+        if i == 20:
+            s.set_lr(0.05)
+        s.step()
+    s.flush()
+    window = History()
+    for message in s.drain():
+        window.ingest(message)
+    from engine.fileio import dumps
+    mine, theirs = window.to_json_obj(), s.history.to_json_obj()
+    mine.pop("config"), theirs.pop("config")
+    assert dumps(mine) == dumps(theirs) and len(theirs["snapshots"]) == 14 and theirs["events"]
+
+
+def test_messages_survive_a_process_pipe():
+    import pickle
+    s = TrainingSession(RunConfig(**{**SMALL, "probe_every": 2}))
+    s.step()
+    s.request_boundary(8)
+    s.start()
+    assert _wait_until(lambda: s.step_count > 10)
+    s.stop()
+    out = s.drain()
+    assert {type(m).__name__ for m in out} >= {"Scalars", "Record", "StateChange", "Boundary"}
+    assert pickle.loads(pickle.dumps(out)) == out
