@@ -64,6 +64,8 @@ class Snapshot:
 
 
 class Probe:
+    """The probe of one model (one per trainer, used by its training thread only)."""
+
     def __init__(self, model: MLP, bins: int = 40):
         self.model = model
         self.bins = bins
@@ -119,6 +121,8 @@ class Probe:
                                   names[:-1])
         out = []
         for hidden, (grad, weight, change) in zip(acts, norms):
+            if len(hidden) != len(names) - 1:  # a forward pass that handed over no activations
+                hidden = [LayerStats(name) for name in names[:-1]]
             layers = hidden + [LayerStats(names[-1])]
             for layer, g, w, d in zip(layers, grad, weight, change):
                 layer.grad_norm, layer.weight_norm = _finite(g), _finite(w)
