@@ -526,7 +526,8 @@ def test_pausing_and_stopping_write_the_waiting_records():
     assert len(d.history.snapshots) == 5
 
 
-def test_gathered_steps_wait_for_a_batch_and_the_train_accuracy_counts_each_batch():
+def test_gathered_steps_wait_for_a_batch_and_the_train_accuracy_counts_each_batch(monkeypatch):
+    monkeypatch.setattr(recorder, "GATHER_SECONDS", 1e9)  # a loaded machine must not write early
     # a rate so small that no prediction changes: each step's accuracy can be recomputed after
     s = make(dataset="digits", batch_size=100, optimizer="sgd", lr=1e-9, probe_every=1000, eval_every=1000)
     s.gather = 6
@@ -586,7 +587,8 @@ def test_slow_steps_are_written_at_once(monkeypatch):
         assert len(s.history) == i
 
 
-def test_a_command_finds_the_steps_before_it_written_with_the_setup_they_ran_with():
+def test_a_command_finds_the_steps_before_it_written_with_the_setup_they_ran_with(monkeypatch):
+    monkeypatch.setattr(recorder, "GATHER_SECONDS", 1e9)  # a loaded machine must not write early
     # a re-init replaces the diagnostics: the fresh ones must start from the new network's first
     # loss, not from a gathered step of the old one (which made a re-init look like an explosion)
     s = make(lr=0.3, probe_every=1000, eval_every=1000)
