@@ -1,0 +1,199 @@
+"""The run store's writer: one run recorded as it trains, without slowing the training loop.
+
+    writer = store.create_run(cfg.to_dict(), total_steps=n)    # engine/store.py
+    for message in session.drain(): writer.ingest(message)      # or writer.write(kind, payload)
+    writer.save_weights(model.state_dict()); writer.close("finished")
+
+`write`/`ingest` only put the message on a queue; a thread of the writer's own turns messages
+into rows and commits them at most COMMIT_SECONDS after the first of them arrived, so a run
+killed with `kill -9` loses at most the last half second. Every commit, and every
+HEARTBEAT_SECONDS while nothing arrives (a paused run), stamps the run's heartbeat: a run whose
+writer died is found as running with a stale heartbeat and reported "crashed".
+"""
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .fileio import atomic_path, dumps
+from .store import SCALAR_COLUMNS, RunStore, RunStoreError, connect, pack_layers
+
+COMMIT_SECONDS = 0.5     # what arrived is committed at most this long after the first of it
+HEARTBEAT_SECONDS = 2.0  # an idle writer (a paused run) still stamps its heartbeat this often
+# the session's states as a run's status: paused or idle is still running; a failure is a crash
+STATUS_OF_STATE = {"idle": "running", "running": "running", "paused": "running", "diverged": "diverged",
+                   "finished": "finished", "stopped": "stopped", "error": "crashed"}
+TRAIN_MEAN = 50  # the final train loss/accuracy is the mean of the last steps (one batch is noisy)
+_KINDS = {"scalars": "scalars", "record": "record", "event": "event", "statechange": "state"}
+
+
+def as_payload(message: Any) -> tuple[str | None, Any]:
+    """(kind, payload) of a message: an outbox pair (kind, payload) as it is, a typed message
+    (engine/messages.py: Scalars, Record, Event, StateChange) as its JSON form. A kind the store
+    does not keep (a boundary) comes back as None."""
+    if isinstance(message, tuple):
+        return message
+    kind = _KINDS.get(type(message).__name__.lower())
+    if hasattr(message, "as_dict"):
+        return kind, message.as_dict()
+    return kind, asdict(message) if is_dataclass(message) else message
+
+
+@dataclass
+class _Batch:
+    """The rows of one commit."""
+    scalars: list[tuple] = field(default_factory=list)
+    val: list[tuple] = field(default_factory=list)
+    records: list[tuple] = field(default_factory=list)
+    events: list[tuple] = field(default_factory=list)
+    run: dict[str, Any] = field(default_factory=dict)  # columns of the run's row to set
+    n: int = 0
+
+
+class RunWriter:
+    """Records one run (made by RunStore.create_run)."""
+
+    def __init__(self, store: RunStore, run_id: str):
+        self.id = run_id
+        self.dir, self._path = store.dir, store.path
+        self.error: str | None = None  # the last failure to write, in words (the writer retries)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._seq = 0                   # events in the order they came
+        self._status = "running"        # from the last state message
+        self._losses: deque = deque(maxlen=TRAIN_MEAN)
+        self._accs: deque = deque(maxlen=TRAIN_MEAN)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"babysit-store-{run_id}", daemon=True)
+        self._thread.start()
+
+    def write(self, kind: str, payload: Any) -> None:
+        """A message as the session's outbox holds it: kind "scalars" | "record" | "event" | "state"."""
+        self._queue.put((kind, payload))
+
+    def ingest(self, message: Any) -> None:
+        """A typed message (engine/messages.py) or an outbox pair."""
+        kind, payload = as_payload(message)
+        if kind is not None:
+            self._queue.put((kind, payload))
+
+    def save_weights(self, state_dict: dict) -> Path:
+        """The weights as `weights/<run id>.safetensors` next to the database (written now, on the
+        caller's thread: safetensors loads without pickle)."""
+        from safetensors.torch import save_file
+        rel = f"weights/{self.id}.safetensors"
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+        with atomic_path(self.dir / rel) as tmp:
+            save_file(tensors, str(tmp))
+        self._queue.put(("weights", rel))
+        return self.dir / rel
+
+    def close(self, status: str | None = None) -> None:
+        """Write what waits and end the run as `status`, else as the last state the run sent (a
+        run closed while still running was stopped)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(("close", status))
+        self._thread.join()
+
+    def __enter__(self) -> "RunWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(None if exc_type is None else "stopped" if exc_type is KeyboardInterrupt else "crashed")
+
+    # -------------------------------------------------------------------- the writer's thread
+    def _run(self) -> None:
+        try:
+            conn = connect(self._path)
+        except RunStoreError as exc:
+            self.error = str(exc)
+            return
+        batch = _Batch()
+        deadline = time.monotonic() + HEARTBEAT_SECONDS
+        try:
+            while True:
+                try:
+                    kind, payload = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    kind = payload = None
+                if kind == "close":
+                    batch.run["status"] = payload or (self._status if self._status != "running" else "stopped")
+                    self._commit(conn, batch)
+                    return
+                if kind is not None:
+                    if not batch.n:
+                        deadline = min(deadline, time.monotonic() + COMMIT_SECONDS)
+                    self._take(batch, kind, payload)
+                if time.monotonic() >= deadline:  # checked per message: a steady stream never waits out a timeout
+                    if self._commit(conn, batch):
+                        batch = _Batch()
+                    deadline = time.monotonic() + HEARTBEAT_SECONDS
+        finally:
+            conn.close()
+
+    def _take(self, batch: _Batch, kind: str, payload: Any) -> None:
+        """A message as rows of the batch."""
+        run_id = self.id
+        if kind == "scalars":
+            batch.scalars.append((run_id, *(payload.get(k) for k in SCALAR_COLUMNS[:7])))
+            batch.run["steps"] = payload["step"]
+            self._losses.append(payload["loss"])
+            if payload.get("train_acc") is not None:
+                self._accs.append(payload["train_acc"])
+        elif kind == "record":
+            if "val_loss" in payload:  # an evaluated step: its validation numbers join its scalars row
+                batch.val.append((run_id, *(payload.get(k) for k in SCALAR_COLUMNS)))
+                batch.run["val_loss"], batch.run["val_acc"] = payload["val_loss"], payload["val_acc"]
+            if payload.get("layers"):
+                batch.records.append((run_id, payload["step"], *pack_layers(payload["layers"])))
+        elif kind == "event":
+            self._seq += 1
+            batch.events.append((run_id, self._seq, payload.get("step"), payload.get("event"),
+                                 payload.get("label"), dumps(payload)))
+        elif kind == "state":
+            state, error = (payload, None) if isinstance(payload, str) else (payload["state"], payload.get("error"))
+            self._status = batch.run["status"] = STATUS_OF_STATE.get(state, "running")
+            if error:
+                batch.run["error"] = error
+        elif kind == "weights":
+            batch.run["weights"] = payload
+        else:
+            return  # a kind the store does not keep (a boundary)
+        batch.n += 1
+
+    def _commit(self, conn: sqlite3.Connection, batch: _Batch) -> bool:
+        """One transaction: the batch's rows, the run's summary columns and its heartbeat."""
+        run = dict(batch.run, heartbeat=time.time())
+        if self._losses:
+            run["train_loss"] = float(np.mean(self._losses))
+        if self._accs:
+            run["train_acc"] = float(np.mean(self._accs))
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT OR REPLACE INTO scalars (run, step, epoch, loss, data_loss, reg_loss,"
+                             " train_acc, lr) VALUES (?,?,?,?,?,?,?,?)", batch.scalars)
+            conn.executemany("INSERT INTO scalars (run, step, epoch, loss, data_loss, reg_loss, train_acc, lr,"
+                             " val_loss, val_acc) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (run, step) DO UPDATE"
+                             " SET val_loss=excluded.val_loss, val_acc=excluded.val_acc", batch.val)
+            conn.executemany("INSERT OR REPLACE INTO records (run, step, names, stats, pcts, edges, counts, extra)"
+                             " VALUES (?,?,?,?,?,?,?,?)", batch.records)
+            conn.executemany("INSERT INTO events (run, seq, step, kind, label, data) VALUES (?,?,?,?,?,?)",
+                             batch.events)
+            conn.execute(f"UPDATE runs SET {', '.join(f'{k}=?' for k in run)} WHERE id=?", (*run.values(), self.id))
+            conn.execute("COMMIT")
+            self.error = None
+            return True
+        except sqlite3.Error as exc:  # e.g. the disk is full, or another writer held the file too long
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.error = f"recording run {self.id} failed: {exc} (retrying)"
+            return False

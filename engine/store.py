@@ -1,0 +1,345 @@
+"""The run store: every run recorded as it trains, in one SQLite file (WAL), readable while written.
+
+    store = RunStore()                              # BABYSIT_RUNS_DIR, else the user's data folder
+    writer = store.create_run(cfg.to_dict(), total_steps=n)
+    writer.write("scalars", {...}); writer.ingest(message)   # from the training loop, never blocks
+    writer.save_weights(model.state_dict()); writer.close("finished")
+    store.runs(); store.resolve("spir"); store.scalars(run_id); store.records(run_id); store.events(run_id)
+
+Tables: `runs` (one row a run: config, summary columns for a browser, status, heartbeat),
+`scalars` (a row a step, with the validation numbers of evaluated steps), `records` (a row a
+probe step: the per-layer numbers as float64 blobs, histograms as edges/counts blobs, so a chart
+reads a column without parsing text) and `events`. Append-only while a run trains.
+
+A run's writer (engine/recording.py) commits what arrives within half a second and stamps the
+run's heartbeat; a run still marked running whose heartbeat is older than `stale_after` is reported
+"crashed". Final weights are a safetensors file next to the database (loads without pickle).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import string
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BabysitError
+from .fileio import dumps
+from .history import LAYER_KEYS, History
+
+STALE_SECONDS = 10.0     # a running run without a heartbeat for this long is reported crashed
+STATUSES = ("running", "finished", "diverged", "stopped", "crashed")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL, heartbeat REAL NOT NULL,
+    status TEXT NOT NULL, config TEXT NOT NULL, dataset TEXT, model TEXT, optimizer TEXT, lr REAL,
+    seed INTEGER, steps INTEGER NOT NULL DEFAULT 0, total_steps INTEGER, train_loss REAL,
+    train_acc REAL, val_loss REAL, val_acc REAL, notes TEXT NOT NULL DEFAULT '', weights TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS scalars (
+    run TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER, loss REAL, data_loss REAL, reg_loss REAL,
+    train_acc REAL, lr REAL, val_loss REAL, val_acc REAL, PRIMARY KEY (run, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    run TEXT NOT NULL, step INTEGER NOT NULL, names TEXT NOT NULL, stats BLOB NOT NULL, pcts BLOB,
+    edges BLOB, counts BLOB, extra TEXT, PRIMARY KEY (run, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    run TEXT NOT NULL, seq INTEGER NOT NULL, step INTEGER, kind TEXT, label TEXT, data TEXT NOT NULL,
+    PRIMARY KEY (run, seq)) WITHOUT ROWID;
+"""
+SCALAR_COLUMNS = ("step", "epoch", "loss", "data_loss", "reg_loss", "train_acc", "lr", "val_loss", "val_acc")
+RUN_COLUMNS = ("id", "name", "created", "heartbeat", "status", "config", "dataset", "model", "optimizer", "lr",
+               "seed", "steps", "total_steps", "train_loss", "train_acc", "val_loss", "val_acc", "notes",
+               "weights", "error")
+
+
+class RunStoreError(BabysitError):
+    """A run that cannot be found, named or changed; a store that cannot be opened."""
+
+
+def default_runs_dir() -> Path:
+    """BABYSIT_RUNS_DIR, else `runs` in the user's data folder (platformdirs)."""
+    env = os.environ.get("BABYSIT_RUNS_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+    return Path(platformdirs.user_data_dir("babysit")) / "runs"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in WAL mode: one writer at a time per file, readers never blocked."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise RunStoreError(f"cannot open the run store {path}: {exc}") from None
+    return conn
+
+
+@dataclass
+class RunInfo:
+    """A row of `runs`: what a browser lists. `status` already says "crashed" for a stale run."""
+    id: str
+    name: str
+    created: float
+    heartbeat: float
+    status: str
+    config: dict
+    dataset: str | None = None
+    model: str | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    seed: int | None = None
+    steps: int = 0
+    total_steps: int | None = None
+    train_loss: float | None = None
+    train_acc: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    notes: str = ""
+    weights: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RunStore:
+    """The runs in one folder: `runs.sqlite` and `weights/<run id>.safetensors`."""
+
+    def __init__(self, directory: str | Path | None = None, *, stale_after: float = STALE_SECONDS):
+        self.dir = Path(directory).expanduser() if directory is not None else default_runs_dir()
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunStoreError(f"cannot create the runs folder {self.dir}: {exc.strerror or exc}") from None
+        if not self.dir.is_dir():
+            raise RunStoreError(f"the runs folder {self.dir} is not a folder")
+        self.path = self.dir / "runs.sqlite"
+        self.stale_after = stale_after
+        self._conn = connect(self.path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -------------------------------------------------------------------- runs
+    def create_run(self, config: dict, *, name: str | None = None, total_steps: int | None = None
+                   ) -> "RunWriter":
+        """A new run (status running) and the writer that records it."""
+        from .recording import RunWriter
+        now = time.time()
+        c = config
+        model = f"{c.get('depth')}x{c.get('width')} {c.get('activation')}" + (" bn" if c.get("bn") else "")
+        for _ in range(100):
+            run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+            run_name = name or self._fresh_name(c)
+            try:
+                self._conn.execute(
+                    "INSERT INTO runs (id, name, created, heartbeat, status, config, dataset, model, optimizer,"
+                    " lr, seed, total_steps) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (run_id, run_name, now, now, "running", dumps(c), c.get("dataset"), model,
+                     c.get("optimizer"), c.get("lr"), c.get("seed"), total_steps))
+                return RunWriter(self, run_id)
+            except sqlite3.IntegrityError:
+                if name is not None and self._conn.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone():
+                    raise RunStoreError(f"a run named {name!r} exists already") from None
+        raise RunStoreError("could not find a free run id")  # 36^8 ids: only a broken store gets here
+
+    def _fresh_name(self, c: dict) -> str:
+        base = f"{c.get('dataset')}-{c.get('activation')}-{c.get('optimizer')}"
+        n = self._conn.execute("SELECT COUNT(*) FROM runs WHERE name LIKE ?", (base + "-%",)).fetchone()[0]
+        return f"{base}-{n + 1}"
+
+    def runs(self) -> list[RunInfo]:
+        """Every run, newest first."""
+        rows = self._conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY created DESC").fetchall()
+        return [self._info(r) for r in rows]
+
+    def _info(self, row: tuple) -> RunInfo:
+        d = dict(zip(RUN_COLUMNS, row))
+        d["config"] = json.loads(d["config"])
+        if d["status"] == "running" and time.time() - d["heartbeat"] > self.stale_after:
+            d["status"] = "crashed"  # its writer died without closing the run
+        return RunInfo(**d)
+
+    def resolve(self, ref: str) -> RunInfo:
+        """A run by its id, its name, or a prefix of either that only one run has."""
+        ref = str(ref).strip()
+        if not ref:
+            raise RunStoreError("give a run id or name (see `babysit runs list`)")
+        cols = ", ".join(RUN_COLUMNS)
+        exact = self._conn.execute(f"SELECT {cols} FROM runs WHERE id=? OR name=?", (ref, ref)).fetchall()
+        if len(exact) == 1:
+            return self._info(exact[0])
+        like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = exact or self._conn.execute(
+            f"SELECT {cols} FROM runs WHERE id LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\'", (like, like)).fetchall()
+        if not rows:
+            raise RunStoreError(f"no run matches {ref!r} (see `babysit runs list`)")
+        if len(rows) > 1:
+            names = ", ".join(f"{r[0]} ({r[1]})" for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            raise RunStoreError(f"{ref!r} matches {len(rows)} runs: {names}; give more of the id or name")
+        return self._info(rows[0])
+
+    def rename(self, ref: str, name: str) -> RunInfo:
+        run = self.resolve(ref)
+        name = name.strip()
+        if not name:
+            raise RunStoreError("a run's name cannot be empty")
+        try:
+            self._conn.execute("UPDATE runs SET name=? WHERE id=?", (name, run.id))
+        except sqlite3.IntegrityError:
+            raise RunStoreError(f"a run named {name!r} exists already") from None
+        return self.resolve(run.id)
+
+    def set_notes(self, ref: str, notes: str) -> None:
+        self._conn.execute("UPDATE runs SET notes=? WHERE id=?", (notes, self.resolve(ref).id))
+
+    def set_status(self, ref: str, status: str, error: str | None = None) -> None:
+        """E.g. "crashed" when the window sees a run's worker die."""
+        if status not in STATUSES:
+            raise RunStoreError(f"status must be one of {', '.join(STATUSES)} (got {status!r})")
+        self._conn.execute("UPDATE runs SET status=?, error=COALESCE(?, error) WHERE id=?",
+                           (status, error, self.resolve(ref).id))
+
+    def delete(self, ref: str) -> RunInfo:
+        """Remove a run and its weights. A run still being written (fresh heartbeat) is refused."""
+        run = self.resolve(ref)
+        if run.status == "running":
+            raise RunStoreError(f"run {run.id} ({run.name}) is still being written; stop it first")
+        self._conn.execute("BEGIN IMMEDIATE")
+        for table in ("scalars", "records", "events"):
+            self._conn.execute(f"DELETE FROM {table} WHERE run=?", (run.id,))
+        self._conn.execute("DELETE FROM runs WHERE id=?", (run.id,))
+        self._conn.execute("COMMIT")
+        if run.weights:
+            (self.dir / run.weights).unlink(missing_ok=True)
+        return run
+
+    # -------------------------------------------------------------------- a run's contents
+    def scalar_rows(self, run_id: str) -> list[tuple]:
+        """Every step's row, SCALAR_COLUMNS in order (None where missing), steps in order."""
+        return self._conn.execute(f"SELECT {', '.join(SCALAR_COLUMNS)} FROM scalars WHERE run=? ORDER BY step",
+                                  (run_id,)).fetchall()
+
+    def scalars(self, run_id: str) -> dict[str, np.ndarray]:
+        """Per-step columns (SCALAR_COLUMNS) as float64 arrays, NaN where missing (val_* off
+        evaluated steps, train_acc not counted)."""
+        rows = self.scalar_rows(run_id)
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), len(SCALAR_COLUMNS))
+        return {k: table[:, i] for i, k in enumerate(SCALAR_COLUMNS)}
+
+    def records(self, run_id: str, first: int = 0, last: int | None = None) -> list[dict]:
+        """The probe records of steps first..last, as the run sent them: the step's scalars (and
+        validation numbers on an evaluated step) plus `layers`."""
+        last = (1 << 62) if last is None else last
+        rows = self._conn.execute(
+            f"SELECT {', '.join('s.' + k for k in SCALAR_COLUMNS)}, r.names, r.stats, r.pcts, r.edges, r.counts,"
+            " r.extra FROM records r LEFT JOIN scalars s ON s.run = r.run AND s.step = r.step"
+            " WHERE r.run=? AND r.step BETWEEN ? AND ? ORDER BY r.step", (run_id, first, last)).fetchall()
+        out = []
+        for row in rows:
+            rec = {k: v for k, v in zip(SCALAR_COLUMNS, row) if v is not None or k not in ("val_loss", "val_acc")}
+            rec["layers"] = unpack_layers(*row[len(SCALAR_COLUMNS):])
+            out.append(rec)
+        return out
+
+    def events(self, run_id: str) -> list[dict]:
+        return [json.loads(d) for (d,) in
+                self._conn.execute("SELECT data FROM events WHERE run=? ORDER BY seq", (run_id,))]
+
+    def history(self, ref: str, *, full: bool = False) -> History:
+        """The run as the window's History holds it live: the same appends in the same order.
+        `full` sizes it to keep every row and snapshot (exports); otherwise it thins as live."""
+        run = self.resolve(ref)
+        rows, records = self.scalar_rows(run.id), self.records(run.id)
+        if full:
+            history = History(max_rows=max(500_000, len(rows) + 2), max_probe_rows=max(50_000, len(rows) + 2),
+                              max_snapshots=max(1000, len(records) + 1))
+        else:
+            history = History()
+        history.config, history.total_steps = run.config, run.total_steps
+        for row in rows:
+            history.append_scalars(dict(zip(SCALAR_COLUMNS[:7], row)))
+        for step, val_loss, val_acc in ((r[0], r[7], r[8]) for r in rows if r[7] is not None):
+            history.append_val(step, val_loss, val_acc)
+        for rec in records:
+            history.append_snapshot(rec)
+        for event in self.events(run.id):
+            history.append_event(event)
+        return history
+
+    def load_weights(self, ref: str) -> dict:
+        """The run's final weights as a state_dict of tensors (safetensors: no pickle)."""
+        run = self.resolve(ref)
+        if not run.weights:
+            raise RunStoreError(f"run {run.id} ({run.name}) has no saved weights")
+        from safetensors.torch import load_file
+        return load_file(self.dir / run.weights)
+
+
+# ======================================================================== records as blobs
+def pack_layers(layers: list[dict]) -> tuple:
+    """A probe record's layers as (names JSON, stats, pcts, edges, counts, extra JSON): float64
+    blobs (L, len(LAYER_KEYS)) and (L, percentiles), histograms as float64 edges (L, bins + 1) and
+    int64 counts (L, bins); a layer without one is a NaN row / -1 counts. Keys outside these go to
+    `extra` (usually None), so nothing a probe sends is lost."""
+    nan = np.nan
+    names = [l.get("name") for l in layers]
+    stats = np.array([[nan if (v := l.get(k)) is None else v for k in LAYER_KEYS] for l in layers], np.float64)
+    n_p = max((len(l["pcts"]) for l in layers if l.get("pcts")), default=0)
+    n_b = max((len(l["hist"]["counts"]) for l in layers if l.get("hist")), default=0)
+    pcts = np.full((len(layers), n_p), nan)
+    edges, counts = np.full((len(layers), n_b + 1), nan), np.full((len(layers), n_b), -1, np.int64)
+    extra: list[dict] = []
+    known = {"name", *LAYER_KEYS}
+    for i, l in enumerate(layers):
+        left = {k: v for k, v in l.items() if k not in known}
+        if (p := left.get("pcts")) is not None and len(p) == n_p:
+            pcts[i] = p
+            del left["pcts"]
+        elif p is None:
+            left.pop("pcts", None)
+        if (h := left.get("hist")) is not None and len(h.get("counts", ())) == n_b and len(h) == 2:
+            edges[i], counts[i] = h["edges"], h["counts"]
+            del left["hist"]
+        elif h is None:
+            left.pop("hist", None)
+        extra.append(left)
+    return (json.dumps(names), stats.tobytes(), pcts.tobytes() if n_p else None,
+            edges.tobytes() if n_b else None, counts.tobytes() if n_b else None,
+            dumps(extra) if any(extra) else None)
+
+
+def unpack_layers(names: str, stats: bytes, pcts: bytes | None, edges: bytes | None, counts: bytes | None,
+                  extra: str | None) -> list[dict]:
+    names = json.loads(names)
+    L = len(names)
+    stats_a = np.frombuffer(stats, np.float64).reshape(L, len(LAYER_KEYS))
+    pcts_a = np.frombuffer(pcts, np.float64).reshape(L, -1) if pcts else None
+    edges_a = np.frombuffer(edges, np.float64).reshape(L, -1) if edges else None
+    counts_a = np.frombuffer(counts, np.int64).reshape(L, -1) if counts else None
+    extras = json.loads(extra) if extra else [{}] * L
+    layers = []
+    for i, name in enumerate(names):
+        layer = {"name": name}
+        layer.update((k, None if np.isnan(v) else v) for k, v in zip(LAYER_KEYS, stats_a[i].tolist()))
+        layer["hist"] = ({"edges": edges_a[i].tolist(), "counts": counts_a[i].tolist()}
+                         if counts_a is not None and counts_a[i, 0] >= 0 else None)
+        layer["pcts"] = pcts_a[i].tolist() if pcts_a is not None and not np.isnan(pcts_a[i]).all() else None
+        layer.update(extras[i])
+        layers.append(layer)
+    return layers

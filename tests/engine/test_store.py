@@ -1,0 +1,187 @@
+"""The run store: a real run reads back equal, readers while a writer appends, kill -9, names."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.config import RunConfig
+from engine.session import TrainingSession
+from engine.store import RunStore, RunStoreError
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = dict(dataset="spiral", n_samples=300, depth=2, width=32, batch_size=32, probe_every=5, eval_every=25)
+
+
+def wait_for(predicate, timeout=60.0, what="the condition"):
+    """Poll until predicate() is truthy (a wait on the data, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return value
+
+
+def train_recorded(store, steps=120, lr_at=None, **kw):
+    """A real short run, every outbox message handed to the writer as the CLI does."""
+    session = TrainingSession(RunConfig(**{**SMALL, "steps": steps, **kw}))
+    writer = store.create_run(session.cfg.to_dict(), total_steps=session.total_steps)
+    while not session.finished:
+        if session.step_count == lr_at:
+            session.set_lr(session.cfg.lr / 10)
+        session.step()
+        for message in session.drain():
+            writer.ingest(message)
+    writer.save_weights(session.model.state_dict())
+    writer.close("finished")
+    return session, writer
+
+
+def test_a_real_run_reads_back_equal_to_what_the_session_kept(tmp_path):
+    store = RunStore(tmp_path)
+    session, writer = train_recorded(store, lr_at=60)
+    assert writer.error is None
+    live, back = session.history.to_json_obj(), store.history(writer.id, full=True).to_json_obj()
+    np.testing.assert_equal(back, live)  # every scalar, validation row, probe row, snapshot and event
+    assert any(e["event"] == "lr" for e in back["events"])
+    assert back["snapshots"][-1]["layers"][0]["hist"]["counts"] == session.history.latest_snapshot["layers"][0]["hist"]["counts"]
+
+    run = store.resolve(writer.id)
+    assert (run.status, run.steps, run.total_steps, run.dataset, run.model) == ("finished", 120, 120, "spiral", "2x32 relu")
+    loss = session.history.column("loss").astype(np.float64)
+    assert run.train_loss == pytest.approx(float(np.mean(store.scalars(run.id)["loss"][-50:])))
+    assert run.train_loss == pytest.approx(float(loss[-50:].mean()), rel=1e-6)
+    assert run.val_acc == pytest.approx(float(session.history.val_column("val_acc")[-1]), rel=1e-6)
+
+    weights = store.load_weights(run.id)  # safetensors: no pickle
+    for name, tensor in session.model.state_dict().items():
+        assert torch.equal(weights[name], tensor)
+
+
+def test_a_reader_follows_a_run_while_its_writer_appends(tmp_path):
+    writer = RunStore(tmp_path).create_run(RunConfig().to_dict())
+    reader = RunStore(tmp_path)  # another connection, as another process would open
+    for step in range(1, 101):
+        writer.write("scalars", {"step": step, "epoch": 0, "loss": 1.0 / step, "data_loss": 1.0 / step,
+                                 "reg_loss": 0.0, "train_acc": 0.5, "lr": 0.1})
+    wait_for(lambda: len(reader.scalars(writer.id)["step"]) == 100, what="the first 100 steps")
+    assert reader.resolve(writer.id).status == "running"
+    for step in range(101, 151):
+        writer.write("scalars", {"step": step, "epoch": 0, "loss": 1.0 / step, "data_loss": 1.0 / step,
+                                 "reg_loss": 0.0, "train_acc": 0.5, "lr": 0.1})
+    wait_for(lambda: len(reader.scalars(writer.id)["step"]) == 150, what="the next 50 steps")
+    np.testing.assert_array_equal(reader.scalars(writer.id)["loss"], 1.0 / np.arange(1, 151))
+    writer.close()
+    assert reader.resolve(writer.id).status == "stopped"  # closed without finishing
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    import torch
+    torch.set_num_threads(1)
+    from engine.config import RunConfig
+    from engine.session import TrainingSession
+    from engine.store import RunStore
+    store = RunStore(sys.argv[1])
+    session = TrainingSession(RunConfig(dataset="spiral", n_samples=300, depth=2, width=32, batch_size=32,
+                                        probe_every=5, eval_every=25, steps=1_000_000))
+    writer = store.create_run(session.cfg.to_dict())
+    print(writer.id, flush=True)
+    with open(sys.argv[2], "w") as log:
+        while True:
+            scalars = session.step()
+            for message in session.drain():
+                writer.ingest(message)
+            # handed to the writer at this time (CLOCK_MONOTONIC is one clock for all processes)
+            log.write(f"{scalars['step']} {time.monotonic()!r} {scalars['loss']!r}\\n")
+            log.flush()
+""")
+
+
+def test_a_writer_killed_with_sigkill_loses_at_most_the_last_second(tmp_path):
+    log = tmp_path / "handed.txt"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "store"), str(log)], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        run_id = child.stdout.readline().strip()
+        store = RunStore(tmp_path / "store")
+        wait_for(lambda: len(store.scalars(run_id)["step"]) >= 300, what="300 recorded steps")
+        killed_at = time.monotonic()
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    handed = [line.split() for line in log.read_text().splitlines() if line.count(" ") == 2]
+    kept = store.scalars(run_id)
+    stored = dict(zip(kept["step"].astype(int).tolist(), kept["loss"].tolist()))
+    older = [int(step) for step, at, _ in handed if float(at) < killed_at - 1.0]
+    assert len(older) >= 1 and set(older) <= set(stored)  # all but the last second is there
+    assert all(stored[int(step)] == float(loss) for step, _, loss in handed if int(step) in stored)
+    assert len(store.records(run_id)) >= len(older) // 5  # the probe records too
+    assert store.resolve(run_id).status == "running"  # a fresh heartbeat: not yet known to be dead
+    stale = RunStore(tmp_path / "store", stale_after=1.0)
+    wait_for(lambda: stale.resolve(run_id).status == "crashed", what="the stale heartbeat")
+    with pytest.raises(RunStoreError, match="still being written"):
+        store.delete(run_id)  # with the default patience it still looks alive
+    stale.delete(run_id)
+    assert stale.runs() == []
+
+
+def fake_run(store, name=None, **config):
+    writer = store.create_run({**RunConfig().to_dict(), **config}, name=name)
+    writer.close("finished")
+    return writer.id
+
+
+def test_resolve_by_id_name_or_unique_prefix(tmp_path):
+    store = RunStore(tmp_path)
+    a = fake_run(store, "tanh_xavier")
+    fake_run(store, "tanh_small")
+    c = fake_run(store, "relu_he")
+    assert store.resolve(a).name == "tanh_xavier"
+    assert store.resolve(a[:5]).id == a  # ids are random: a clash of 5 characters is ~1e-7
+    assert store.resolve("tanh_x").id == a
+    assert store.resolve("relu").id == c
+    with pytest.raises(RunStoreError, match="matches 2 runs"):
+        store.resolve("tanh")
+    with pytest.raises(RunStoreError, match="no run matches 'sigmoid'"):
+        store.resolve("sigmoid")
+    with pytest.raises(RunStoreError, match="no run matches"):
+        store.resolve("%")  # a LIKE wildcard is a character here
+    assert [r.name for r in store.runs()] == ["relu_he", "tanh_small", "tanh_xavier"]  # newest first
+
+
+def test_rename_notes_delete(tmp_path):
+    store = RunStore(tmp_path)
+    a = fake_run(store, "first")
+    fake_run(store, "second")
+    assert store.rename("fir", "baseline").name == "baseline"
+    with pytest.raises(RunStoreError, match="exists already"):
+        store.rename("baseline", "second")
+    store.set_notes("base", "lr too high after step 300")
+    assert store.resolve(a).notes == "lr too high after step 300"
+    assert store.delete("baseline").id == a
+    assert [r.name for r in store.runs()] == ["second"]
+    with pytest.raises(RunStoreError):
+        store.resolve(a)
+
+
+def test_default_names_are_unique_and_say_what_ran(tmp_path):
+    store = RunStore(tmp_path)
+    ids = [fake_run(store, dataset="digits", activation="tanh", optimizer="sgd") for _ in range(3)]
+    assert sorted(store.resolve(i).name for i in ids) == ["digits-tanh-sgd-1", "digits-tanh-sgd-2", "digits-tanh-sgd-3"]
+
+
+def test_the_store_folder_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("BABYSIT_RUNS_DIR", str(tmp_path / "mine"))
+    assert RunStore().path == tmp_path / "mine" / "runs.sqlite"
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "runs.sqlite").write_text("not a database " * 100)
+    with pytest.raises(RunStoreError, match="cannot open the run store"):
+        RunStore(tmp_path / "bad")
