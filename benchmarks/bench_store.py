@@ -1,0 +1,98 @@
+"""Benchmark 6: what the run store costs. Listing 500 runs; recording a run as it trains.
+
+    python benchmarks/bench_store.py [--quick]
+
+Listing: a store of 500 finished runs (each with its config and 200 steps of scalars), and
+`RunStore.runs()` from a fresh connection as `babysit runs list` does; median of repeats.
+
+Recording: the default run (RunConfig(): spiral, 2x64 ReLU, Adam, a probe every 10 steps)
+trained by `session.step()` with its outbox drained after each step, as `babysit train` does,
+with and without every message handed to a RunWriter; blocks of steps interleaved (common.py).
+Each block is timed in process CPU time, which counts the writer's own thread too (its inserts
+and commits), not only the training thread's queue puts.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+
+import common  # noqa: F401  (puts the repository root on sys.path)
+from common import info_line, interleaved, median_ratio, result_line
+
+from engine.config import RunConfig
+from engine.session import TrainingSession, leave_a_core_free
+from engine.store import RunStore
+
+
+def fill_store(store: RunStore, runs: int) -> None:
+    for i in range(runs):
+        writer = store.create_run(RunConfig(seed=i).to_dict(), total_steps=200)
+        for step in range(1, 201):
+            writer.write("scalars", {"step": step, "epoch": 0, "loss": 1.0 / step, "data_loss": 1.0 / step,
+                                     "reg_loss": 0.0, "train_acc": 0.9, "lr": 1e-3})
+        writer.close("finished")
+
+
+def measure_listing(directory: str, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        store = RunStore(directory)
+        runs = store.runs()
+        times.append(time.perf_counter() - t0)
+        store.close()
+        assert len(runs) == 500
+    return times
+
+
+def measure_recording(directory: str, block: int, repeats: int) -> dict[str, list[float]]:
+    store = RunStore(directory)
+    plain = TrainingSession(RunConfig(steps=10_000_000))
+    recorded = TrainingSession(RunConfig(steps=10_000_000))
+    writer = store.create_run(recorded.cfg.to_dict())
+
+    def blocks(session, sink):
+        def run() -> float:
+            t0 = time.process_time()
+            for _ in range(block):
+                session.step()
+                for message in session.drain():
+                    sink(message)
+            return block / (time.process_time() - t0)
+        return run
+
+    for session, sink in ((plain, lambda m: None), (recorded, writer.ingest)):  # warm up both
+        blocks(session, sink)()
+    rates = interleaved({"plain": blocks(plain, lambda m: None), "recorded": blocks(recorded, writer.ingest)},
+                        repeats)
+    writer.close("stopped")
+    assert writer.error is None, writer.error
+    return rates
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    leave_a_core_free()
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        fill_store(RunStore(d), 500)
+        print(info_line("store", f"500 runs of 200 steps written in {time.perf_counter() - t0:.1f} s"))
+        times = measure_listing(d, 5 if args.quick else 20)
+        s = statistics.median(times)
+        print(result_line("list_500_runs", s, "<= 0.3 s", s <= 0.3, unit="s", note=f"median; max {max(times):.3f} s"))
+    with tempfile.TemporaryDirectory() as d:
+        rates = measure_recording(d, 300 if args.quick else 1000, 4 if args.quick else 12)
+        ratio = median_ratio(rates["recorded"], rates["plain"])
+        print(result_line("recording_vs_not", ratio, ">= 0.97", ratio >= 0.97,
+                          note=f"steps/s in process CPU time, median of {len(rates['plain'])}; plain "
+                               f"{statistics.median(rates['plain']):.0f}, recorded {statistics.median(rates['recorded']):.0f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
