@@ -116,12 +116,12 @@ class RunStore:
 
     def __init__(self, directory: str | Path | None = None, *, stale_after: float = STALE_SECONDS):
         self.dir = Path(directory).expanduser() if directory is not None else default_runs_dir()
+        if self.dir.exists() and not self.dir.is_dir():
+            raise RunStoreError(f"the runs folder {self.dir} is a file, not a folder")
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunStoreError(f"cannot create the runs folder {self.dir}: {exc.strerror or exc}") from None
-        if not self.dir.is_dir():
-            raise RunStoreError(f"the runs folder {self.dir} is not a folder")
         self.path = self.dir / "runs.sqlite"
         self.stale_after = stale_after
         self._conn = connect(self.path)
