@@ -12,6 +12,7 @@ writer died is found as running with a stale heartbeat and reported "crashed".
 """
 from __future__ import annotations
 
+import math
 import queue
 import sqlite3
 import threading
@@ -24,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from .fileio import atomic_path, dumps
-from .store import SCALAR_COLUMNS, RunStore, RunStoreError, connect, pack_layers
+from .history import SCALAR_KEYS
+from .store import RunStore, RunStoreError, connect, pack_layers
 
 COMMIT_SECONDS = 0.5     # the writer commits what arrived this often (kill -9 loses at most this much)
 HEARTBEAT_SECONDS = 2.0  # an idle writer (a paused run) still stamps its heartbeat this often
@@ -50,9 +52,10 @@ def as_payload(message: Any) -> tuple[str | None, Any]:
 @dataclass
 class _Batch:
     """The rows of one commit."""
-    scalars: list[tuple] = field(default_factory=list)
+    steps: list[tuple] = field(default_factory=list)  # a step's SCALAR_KEYS, NaN for None
     val: list[tuple] = field(default_factory=list)
     records: list[tuple] = field(default_factory=list)
+    histograms: list[tuple] = field(default_factory=list)
     events: list[tuple] = field(default_factory=list)
     run: dict[str, Any] = field(default_factory=dict)  # columns of the run's row to set
     n: int = 0
@@ -149,17 +152,20 @@ class RunWriter:
         """A message as rows of the batch."""
         run_id = self.id
         if kind == "scalars":
-            batch.scalars.append((run_id, *(payload.get(k) for k in SCALAR_COLUMNS[:7])))
+            batch.steps.append(tuple(math.nan if (v := payload.get(k)) is None else v for k in SCALAR_KEYS))
             batch.run["steps"] = payload["step"]
             self._losses.append(payload["loss"])
             if payload.get("train_acc") is not None:
                 self._accs.append(payload["train_acc"])
         elif kind == "record":
             if "val_loss" in payload:  # an evaluated step: its validation numbers join its scalars row
-                batch.val.append((run_id, *(payload.get(k) for k in SCALAR_COLUMNS)))
+                batch.val.append((run_id, payload["step"], payload["val_loss"], payload["val_acc"]))
                 batch.run["val_loss"], batch.run["val_acc"] = payload["val_loss"], payload["val_acc"]
             if payload.get("layers"):
-                batch.records.append((run_id, payload["step"], *pack_layers(payload["layers"])))
+                names, stats, pcts, extra, edges, counts = pack_layers(payload["layers"])
+                batch.records.append((run_id, payload["step"], names, stats, pcts, extra))
+                if counts is not None:
+                    batch.histograms.append((run_id, payload["step"], edges, counts))
         elif kind == "event":
             self._seq += 1
             batch.events.append((run_id, self._seq, payload.get("step"), payload.get("event"),
@@ -184,13 +190,15 @@ class RunWriter:
             run["train_acc"] = float(np.mean(self._accs))
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT OR REPLACE INTO scalars (run, step, epoch, loss, data_loss, reg_loss,"
-                             " train_acc, lr) VALUES (?,?,?,?,?,?,?,?)", batch.scalars)
-            conn.executemany("INSERT INTO scalars (run, step, epoch, loss, data_loss, reg_loss, train_acc, lr,"
-                             " val_loss, val_acc) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (run, step) DO UPDATE"
-                             " SET val_loss=excluded.val_loss, val_acc=excluded.val_acc", batch.val)
-            conn.executemany("INSERT OR REPLACE INTO records (run, step, names, stats, pcts, edges, counts, extra)"
-                             " VALUES (?,?,?,?,?,?,?,?)", batch.records)
+            if batch.steps:  # the commit's steps as one blob (store.RunStore.steps)
+                table = np.array(batch.steps, np.float64)
+                conn.execute("INSERT OR REPLACE INTO steps (run, first, last, data) VALUES (?,?,?,?)",
+                             (self.id, int(table[0, 0]), int(table[-1, 0]), table.tobytes()))
+            conn.executemany("INSERT OR REPLACE INTO val (run, step, val_loss, val_acc) VALUES (?,?,?,?)", batch.val)
+            conn.executemany("INSERT OR REPLACE INTO records (run, step, names, stats, pcts, extra)"
+                             " VALUES (?,?,?,?,?,?)", batch.records)
+            conn.executemany("INSERT OR REPLACE INTO histograms (run, step, edges, counts) VALUES (?,?,?,?)",
+                             batch.histograms)
             conn.executemany("INSERT INTO events (run, seq, step, kind, label, data) VALUES (?,?,?,?,?,?)",
                              batch.events)
             conn.execute(f"UPDATE runs SET {', '.join(f'{k}=?' for k in run)} WHERE id=?", (*run.values(), self.id))

@@ -4,12 +4,16 @@
     writer = store.create_run(cfg.to_dict(), total_steps=n)
     writer.write("scalars", {...}); writer.ingest(message)   # from the training loop, never blocks
     writer.save_weights(model.state_dict()); writer.close("finished")
-    store.runs(); store.resolve("spir"); store.scalars(run_id); store.records(run_id); store.events(run_id)
+    store.runs(); store.resolve("spir"); store.scalars(run_id); store.records(run_id, 40, 60)
+    store.history("spir")                           # a History as the window held it live
 
-Tables: `runs` (one row a run: config, summary columns for a browser, status, heartbeat),
-`scalars` (a row a step, with the validation numbers of evaluated steps), `records` (a row a
-probe step: the per-layer numbers as float64 blobs, histograms as edges/counts blobs, so a chart
-reads a column without parsing text) and `events`. Append-only while a run trains.
+Tables, append-only while a run trains: `runs` (a row a run: config, summary columns for a
+browser, status, heartbeat); `steps` (each commit's steps as one float64 blob: a chart reads a
+million steps in one pass, where a row a step takes seconds to turn into Python objects); `val`
+(a row per evaluated step); `records` (a row per probe step: the per-layer numbers and
+percentiles as float64 blobs) and `histograms` (its histograms' edges and counts, apart: a chart
+of every probe step reads the small rows only); `events` (JSON). The tables of blobs keep
+SQLite's rowid (WITHOUT ROWID suits small rows only).
 
 A run's writer (engine/recording.py) commits what arrives within half a second and stamps the
 run's heartbeat; a run still marked running whose heartbeat is older than `stale_after` is reported
@@ -31,7 +35,7 @@ import numpy as np
 
 from .errors import BabysitError
 from .fileio import dumps
-from .history import LAYER_KEYS, History
+from .history import LAYER_KEYS, SCALAR_KEYS, History
 
 STALE_SECONDS = 10.0     # a running run without a heartbeat for this long is reported crashed
 STATUSES = ("running", "finished", "diverged", "stopped", "crashed")
@@ -41,17 +45,20 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL, config TEXT NOT NULL, dataset TEXT, model TEXT, optimizer TEXT, lr REAL,
     seed INTEGER, steps INTEGER NOT NULL DEFAULT 0, total_steps INTEGER, train_loss REAL,
     train_acc REAL, val_loss REAL, val_acc REAL, notes TEXT NOT NULL DEFAULT '', weights TEXT, error TEXT);
-CREATE TABLE IF NOT EXISTS scalars (
-    run TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER, loss REAL, data_loss REAL, reg_loss REAL,
-    train_acc REAL, lr REAL, val_loss REAL, val_acc REAL, PRIMARY KEY (run, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS steps (
+    run TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, data BLOB NOT NULL, UNIQUE (run, first));
+CREATE TABLE IF NOT EXISTS val (
+    run TEXT NOT NULL, step INTEGER NOT NULL, val_loss REAL, val_acc REAL, PRIMARY KEY (run, step)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (
-    run TEXT NOT NULL, step INTEGER NOT NULL, names TEXT NOT NULL, stats BLOB NOT NULL, pcts BLOB,
-    edges BLOB, counts BLOB, extra TEXT, PRIMARY KEY (run, step)) WITHOUT ROWID;
+    run TEXT NOT NULL, step INTEGER NOT NULL, names TEXT NOT NULL, stats BLOB NOT NULL, pcts BLOB, extra TEXT,
+    UNIQUE (run, step));
+CREATE TABLE IF NOT EXISTS histograms (
+    run TEXT NOT NULL, step INTEGER NOT NULL, edges BLOB NOT NULL, counts BLOB NOT NULL, UNIQUE (run, step));
 CREATE TABLE IF NOT EXISTS events (
     run TEXT NOT NULL, seq INTEGER NOT NULL, step INTEGER, kind TEXT, label TEXT, data TEXT NOT NULL,
     PRIMARY KEY (run, seq)) WITHOUT ROWID;
 """
-SCALAR_COLUMNS = ("step", "epoch", "loss", "data_loss", "reg_loss", "train_acc", "lr", "val_loss", "val_acc")
+SCALAR_COLUMNS = (*SCALAR_KEYS, "val_loss", "val_acc")  # what `scalars()` returns
 RUN_COLUMNS = ("id", "name", "created", "heartbeat", "status", "config", "dataset", "model", "optimizer", "lr",
                "seed", "steps", "total_steps", "train_loss", "train_acc", "val_loss", "val_acc", "notes",
                "weights", "error")
@@ -76,6 +83,7 @@ def connect(path: Path) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA journal_size_limit={64 << 20}")  # the WAL shrinks back after a big run
         conn.executescript(SCHEMA)
     except sqlite3.DatabaseError as exc:
         conn.close()
@@ -221,7 +229,7 @@ class RunStore:
         if run.status == "running":
             raise RunStoreError(f"run {run.id} ({run.name}) is still being written; stop it first")
         self._conn.execute("BEGIN IMMEDIATE")
-        for table in ("scalars", "records", "events"):
+        for table in ("steps", "val", "records", "histograms", "events"):
             self._conn.execute(f"DELETE FROM {table} WHERE run=?", (run.id,))
         self._conn.execute("DELETE FROM runs WHERE id=?", (run.id,))
         self._conn.execute("COMMIT")
@@ -230,32 +238,69 @@ class RunStore:
         return run
 
     # -------------------------------------------------------------------- a run's contents
-    def scalar_rows(self, run_id: str) -> list[tuple]:
-        """Every step's row, SCALAR_COLUMNS in order (None where missing), steps in order."""
-        return self._conn.execute(f"SELECT {', '.join(SCALAR_COLUMNS)} FROM scalars WHERE run=? ORDER BY step",
+    def steps(self, run_id: str, first: int = 0, last: int | None = None) -> np.ndarray:
+        """The steps first..last as a float64 table, a row a step, columns SCALAR_KEYS (NaN for
+        None). One blob per commit of the writer: a million steps read in one pass."""
+        last = (1 << 62) if last is None else last
+        blobs = [b for (b,) in self._conn.execute(
+            "SELECT data FROM steps WHERE run=? AND last >= ? AND first <= ? ORDER BY first", (run_id, first, last))]
+        table = np.frombuffer(b"".join(blobs), np.float64).reshape(-1, len(SCALAR_KEYS))
+        return table[(table[:, 0] >= first) & (table[:, 0] <= last)]
+
+    def val(self, run_id: str) -> np.ndarray:
+        """(step, val_loss, val_acc) of every evaluated step, in step order."""
+        rows = self._conn.execute("SELECT step, val_loss, val_acc FROM val WHERE run=? ORDER BY step",
                                   (run_id,)).fetchall()
+        return np.array(rows, np.float64).reshape(-1, 3)
 
     def scalars(self, run_id: str) -> dict[str, np.ndarray]:
         """Per-step columns (SCALAR_COLUMNS) as float64 arrays, NaN where missing (val_* off
         evaluated steps, train_acc not counted)."""
-        rows = self.scalar_rows(run_id)
-        table = np.array(rows, dtype=np.float64).reshape(len(rows), len(SCALAR_COLUMNS))
-        return {k: table[:, i] for i, k in enumerate(SCALAR_COLUMNS)}
+        table, val = self.steps(run_id), self.val(run_id)
+        out = {k: table[:, i] for i, k in enumerate(SCALAR_KEYS)}
+        at = np.minimum(np.searchsorted(out["step"], val[:, 0]), max(len(table) - 1, 0))
+        found = out["step"][at] == val[:, 0] if len(table) else np.zeros(0, bool)
+        for i, key in ((1, "val_loss"), (2, "val_acc")):
+            out[key] = np.full(len(table), np.nan)
+            out[key][at[found]] = val[found, i]
+        return out
 
     def records(self, run_id: str, first: int = 0, last: int | None = None) -> list[dict]:
         """The probe records of steps first..last, as the run sent them: the step's scalars (and
         validation numbers on an evaluated step) plus `layers`."""
         last = (1 << 62) if last is None else last
         rows = self._conn.execute(
-            f"SELECT {', '.join('s.' + k for k in SCALAR_COLUMNS)}, r.names, r.stats, r.pcts, r.edges, r.counts,"
-            " r.extra FROM records r LEFT JOIN scalars s ON s.run = r.run AND s.step = r.step"
-            " WHERE r.run=? AND r.step BETWEEN ? AND ? ORDER BY r.step", (run_id, first, last)).fetchall()
+            "SELECT r.step, v.val_loss, v.val_acc, r.names, r.stats, r.pcts, r.extra, h.edges, h.counts FROM records r"
+            " LEFT JOIN val v ON v.run = r.run AND v.step = r.step"
+            " LEFT JOIN histograms h ON h.run = r.run AND h.step = r.step WHERE r.run=? AND r.step BETWEEN ? AND ?"
+            " ORDER BY r.step", (run_id, first, last)).fetchall()
+        if not rows:
+            return []
+        table = self.steps(run_id, rows[0][0], rows[-1][0])
+        steps = table[:, 0]
         out = []
-        for row in rows:
-            rec = {k: v for k, v in zip(SCALAR_COLUMNS, row) if v is not None or k not in ("val_loss", "val_acc")}
-            rec["layers"] = unpack_layers(*row[len(SCALAR_COLUMNS):])
+        for step, val_loss, val_acc, *layers in rows:
+            at = int(np.searchsorted(steps, step))
+            rec = _scalars_of(table[at]) if at < len(steps) and steps[at] == step else {"step": step}
+            if val_loss is not None:
+                rec["val_loss"], rec["val_acc"] = val_loss, val_acc
+            rec["layers"] = unpack_layers(*layers)
             out.append(rec)
         return out
+
+    def layer_table(self, run_id: str) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Every probe step's per-layer numbers in one array, for charts: (steps, layer names,
+        float64 (records, layers, LAYER_KEYS)), NaN where a number does not apply. Records with
+        other layers than the newest (none, for one model) are left out."""
+        rows = self._conn.execute("SELECT step, names, stats FROM records WHERE run=? ORDER BY step",
+                                  (run_id,)).fetchall()
+        if not rows:
+            return np.zeros(0), [], np.zeros((0, 0, len(LAYER_KEYS)))
+        names = rows[-1][1]
+        rows = [r for r in rows if r[1] == names]
+        stats = np.frombuffer(b"".join(r[2] for r in rows), np.float64)
+        return (np.array([r[0] for r in rows], np.float64), json.loads(names),
+                stats.reshape(len(rows), -1, len(LAYER_KEYS)))
 
     def events(self, run_id: str) -> list[dict]:
         return [json.loads(d) for (d,) in
@@ -265,7 +310,7 @@ class RunStore:
         """The run as the window's History holds it live: the same appends in the same order.
         `full` sizes it to keep every row and snapshot (exports); otherwise it thins as live."""
         run = self.resolve(ref)
-        rows, records = self.scalar_rows(run.id), self.records(run.id)
+        rows, records = self.steps(run.id), self.records(run.id)
         if full:
             history = History(max_rows=max(500_000, len(rows) + 2), max_probe_rows=max(50_000, len(rows) + 2),
                               max_snapshots=max(1000, len(records) + 1))
@@ -273,9 +318,9 @@ class RunStore:
             history = History()
         history.config, history.total_steps = run.config, run.total_steps
         for row in rows:
-            history.append_scalars(dict(zip(SCALAR_COLUMNS[:7], row)))
-        for step, val_loss, val_acc in ((r[0], r[7], r[8]) for r in rows if r[7] is not None):
-            history.append_val(step, val_loss, val_acc)
+            history.append_scalars(_scalars_of(row))
+        for step, val_loss, val_acc in self.val(run.id).tolist():
+            history.append_val(int(step), val_loss, val_acc)
         for rec in records:
             history.append_snapshot(rec)
         for event in self.events(run.id):
@@ -291,11 +336,18 @@ class RunStore:
         return load_file(self.dir / run.weights)
 
 
+def _scalars_of(row: np.ndarray) -> dict[str, Any]:
+    """A step's scalars as the run sent them: step and epoch whole numbers, None for NaN."""
+    d = {k: (None if v != v else v) for k, v in zip(SCALAR_KEYS, row.tolist())}
+    d["step"], d["epoch"] = int(d["step"]), None if d["epoch"] is None else int(d["epoch"])
+    return d
+
+
 # ======================================================================== records as blobs
 def pack_layers(layers: list[dict]) -> tuple:
-    """A probe record's layers as (names JSON, stats, pcts, edges, counts, extra JSON): float64
+    """A probe record's layers as (names JSON, stats, pcts, extra JSON, edges, counts): float64
     blobs (L, len(LAYER_KEYS)) and (L, percentiles), histograms as float64 edges (L, bins + 1) and
-    int64 counts (L, bins); a layer without one is a NaN row / -1 counts. Keys outside these go to
+    int32 counts (L, bins); a layer without one is a NaN row / -1 counts. Keys outside these go to
     `extra` (usually None), so nothing a probe sends is lost."""
     nan = np.nan
     names = [l.get("name") for l in layers]
@@ -303,7 +355,7 @@ def pack_layers(layers: list[dict]) -> tuple:
     n_p = max((len(l["pcts"]) for l in layers if l.get("pcts")), default=0)
     n_b = max((len(l["hist"]["counts"]) for l in layers if l.get("hist")), default=0)
     pcts = np.full((len(layers), n_p), nan)
-    edges, counts = np.full((len(layers), n_b + 1), nan), np.full((len(layers), n_b), -1, np.int64)
+    edges, counts = np.full((len(layers), n_b + 1), nan), np.full((len(layers), n_b), -1, np.int32)
     extra: list[dict] = []
     known = {"name", *LAYER_KEYS}
     for i, l in enumerate(layers):
@@ -319,19 +371,18 @@ def pack_layers(layers: list[dict]) -> tuple:
         elif h is None:
             left.pop("hist", None)
         extra.append(left)
-    return (json.dumps(names), stats.tobytes(), pcts.tobytes() if n_p else None,
-            edges.tobytes() if n_b else None, counts.tobytes() if n_b else None,
-            dumps(extra) if any(extra) else None)
+    return (json.dumps(names), stats.tobytes(), pcts.tobytes() if n_p else None, dumps(extra) if any(extra) else None,
+            edges.tobytes() if n_b else None, counts.tobytes() if n_b else None)
 
 
-def unpack_layers(names: str, stats: bytes, pcts: bytes | None, edges: bytes | None, counts: bytes | None,
-                  extra: str | None) -> list[dict]:
+def unpack_layers(names: str, stats: bytes, pcts: bytes | None, extra: str | None, edges: bytes | None,
+                  counts: bytes | None) -> list[dict]:
     names = json.loads(names)
     L = len(names)
     stats_a = np.frombuffer(stats, np.float64).reshape(L, len(LAYER_KEYS))
     pcts_a = np.frombuffer(pcts, np.float64).reshape(L, -1) if pcts else None
     edges_a = np.frombuffer(edges, np.float64).reshape(L, -1) if edges else None
-    counts_a = np.frombuffer(counts, np.int64).reshape(L, -1) if counts else None
+    counts_a = np.frombuffer(counts, np.int32).reshape(L, -1) if counts else None
     extras = json.loads(extra) if extra else [{}] * L
     layers = []
     for i, name in enumerate(names):

@@ -8,7 +8,6 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # runs trained by the tests are recorded in a folder of their own, never in the user's run store
 TEST_RUNS_DIR = os.environ["BABYSIT_RUNS_DIR"] = tempfile.mkdtemp(prefix="babysit-test-runs-")
-
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 

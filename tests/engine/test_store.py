@@ -52,6 +52,11 @@ def test_a_real_run_reads_back_equal_to_what_the_session_kept(tmp_path):
     assert any(e["event"] == "lr" for e in back["events"])
     assert back["snapshots"][-1]["layers"][0]["hist"]["counts"] == session.history.latest_snapshot["layers"][0]["hist"]["counts"]
 
+    some = store.records(writer.id, 40, 60)  # a step range, as a scrubber asks for it
+    assert [r["step"] for r in some] == [40, 45, 50, 55, 60]
+    np.testing.assert_equal(some, [r for r in live["snapshots"] if 40 <= r["step"] <= 60])
+    assert "val_loss" in some[2] and "val_loss" not in some[1]  # step 50 was evaluated
+
     run = store.resolve(writer.id)
     assert (run.status, run.steps, run.total_steps, run.dataset, run.model) == ("finished", 120, 120, "spiral", "2x32 relu")
     loss = session.history.column("loss").astype(np.float64)
