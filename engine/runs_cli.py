@@ -37,25 +37,22 @@ def add_runs_parser(sub) -> None:
     r = sub.add_parser("runs", help="the recorded runs: list, show, export, rename, delete")
     _runs_dir_flag(r)  # before the action or after it (`runs --runs-dir D list`, `runs list --runs-dir D`)
     actions = r.add_subparsers(dest="runs_action", metavar="ACTION", required=True)
-    ls = actions.add_parser("list", help="every run, newest first")
-    ls.add_argument("--json", action="store_true")
-    show = actions.add_parser("show", help="a run's config, final numbers and events")
-    show.add_argument("run", metavar="RUN")
-    show.add_argument("--json", action="store_true")
-    ex = actions.add_parser("export", help="a run as TensorBoard event files, CSV or JSON")
-    ex.add_argument("run", metavar="RUN")
-    to = ex.add_mutually_exclusive_group(required=True)
+
+    def action(name: str, help: str, takes_run: bool = True) -> argparse.ArgumentParser:
+        p = actions.add_parser(name, help=help)
+        if takes_run:
+            p.add_argument("run", metavar="RUN")
+        _runs_dir_flag(p, default=argparse.SUPPRESS)  # given here or not, one given before the action stands
+        return p
+
+    action("list", "every run, newest first", takes_run=False).add_argument("--json", action="store_true")
+    action("show", "a run's config, final numbers and events").add_argument("--json", action="store_true")
+    to = action("export", "a run as TensorBoard event files, CSV or JSON").add_mutually_exclusive_group(required=True)
     to.add_argument("--tensorboard", metavar="DIR", help="event files into DIR/<run name> (tensorboard --logdir DIR)")
     to.add_argument("--csv", metavar="DIR", help="DIR/metrics.csv and DIR/histograms.csv")
     to.add_argument("--json", metavar="FILE")
-    rn = actions.add_parser("rename", help="give a run a new name")
-    rn.add_argument("run", metavar="RUN")
-    rn.add_argument("name", metavar="NAME")
-    rm = actions.add_parser("delete", help="remove a run and its weights")
-    rm.add_argument("run", metavar="RUN")
-    rm.add_argument("--yes", action="store_true", help="do not ask")
-    for p in (ls, show, ex, rn, rm):
-        _runs_dir_flag(p, default=argparse.SUPPRESS)  # given or not, the one before the action stands
+    action("rename", "give a run a new name").add_argument("name", metavar="NAME")
+    action("delete", "remove a run and its weights").add_argument("--yes", action="store_true", help="do not ask")
 
 
 # ======================================================================= train records itself
