@@ -190,3 +190,18 @@ def test_the_store_folder_comes_from_the_environment(tmp_path, monkeypatch):
     (tmp_path / "bad" / "runs.sqlite").write_text("not a database " * 100)
     with pytest.raises(RunStoreError, match="cannot open the run store"):
         RunStore(tmp_path / "bad")
+
+
+def test_a_run_ends_with_the_status_its_session_sent_or_how_its_writer_was_left(tmp_path):
+    store = RunStore(tmp_path)
+    with pytest.raises(RuntimeError):
+        with store.create_run({"dataset": "spiral"}, name="boom"):
+            raise RuntimeError("torch fell over")
+    with store.create_run({"dataset": "spiral"}, name="paused then stopped") as writer:
+        for state in ("running", "paused", "stopped"):
+            writer.write("state", state)
+    with store.create_run({"dataset": "spiral"}, name="failed") as writer:
+        writer.write("state", {"state": "error", "error": "training failed: RuntimeError: x"})
+    statuses = {r.name: (r.status, r.error) for r in store.runs()}
+    assert statuses == {"boom": ("crashed", None), "paused then stopped": ("stopped", None),
+                        "failed": ("crashed", "training failed: RuntimeError: x")}
