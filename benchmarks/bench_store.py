@@ -5,6 +5,10 @@
 Listing: a store of 500 finished runs (each with its config and 200 steps of scalars), and
 `RunStore.runs()` from a fresh connection as `babysit runs list` does; median of repeats.
 
+Reading back (context for reopening a run, no target here): a run of N steps with a probe
+record of 5 layers every 10 steps (bench_history's record), written through a RunWriter; the
+time to read its step columns, its per-layer table and to fill a History from it.
+
 Recording: the default run (RunConfig(): spiral, 2x64 ReLU, Adam, a probe every 10 steps)
 trained by `session.step()` with its outbox drained after each step, as `babysit train` does,
 with and without every message handed to a RunWriter; blocks of steps interleaved (common.py).
@@ -14,12 +18,14 @@ and commits), not only the training thread's queue puts.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 
 import common  # noqa: F401  (puts the repository root on sys.path)
+from bench_history import probe_template
 from common import info_line, interleaved, median_ratio, result_line
 
 from engine.config import RunConfig
@@ -46,6 +52,32 @@ def measure_listing(directory: str, repeats: int) -> list[float]:
         store.close()
         assert len(runs) == 500
     return times
+
+
+def measure_reading(directory: str, steps: int) -> str:
+    import pickle
+    store = RunStore(directory)
+    writer = store.create_run(RunConfig().to_dict())
+    template = probe_template()
+    for s in range(1, steps + 1):
+        row = {"step": s, "epoch": s // 12, "loss": 1.0 / s, "data_loss": 1.0 / s, "reg_loss": 0.0,
+               "train_acc": 0.9, "lr": 1e-3}
+        writer.write("scalars", row)
+        if s % 10 == 0:
+            rec = pickle.loads(template)
+            rec.update(row)
+            writer.write("record", rec)
+    writer.close("finished")
+    took = []
+    for read in (store.scalars, store.layer_table, store.history):
+        t0 = time.perf_counter()
+        read(writer.id)
+        took.append(time.perf_counter() - t0)
+    with sqlite3.connect(store.path) as conn:  # the WAL's pages into the file, to weigh the data alone
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = store.path.stat().st_size / 1e6
+    return (f"{steps:,} steps, {steps // 10:,} probe records ({size:.0f} MB): step columns {took[0]:.2f} s, "
+            f"layer table {took[1]:.2f} s, a History {took[2]:.1f} s")
 
 
 def measure_recording(directory: str, block: int, repeats: int) -> dict[str, list[float]]:
@@ -85,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         times = measure_listing(d, 5 if args.quick else 20)
         s = statistics.median(times)
         print(result_line("list_500_runs", s, "<= 0.3 s", s <= 0.3, unit="s", note=f"median; max {max(times):.3f} s"))
+    with tempfile.TemporaryDirectory() as d:
+        print(info_line("read back", measure_reading(d, 20_000 if args.quick else 200_000)))
     with tempfile.TemporaryDirectory() as d:
         rates = measure_recording(d, 300 if args.quick else 1000, 4 if args.quick else 12)
         ratio = median_ratio(rates["recorded"], rates["plain"])

@@ -81,6 +81,7 @@ def connect(path: Path) -> sqlite3.Connection:
     """A connection in WAL mode: one writer at a time per file, readers never blocked."""
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     try:
+        conn.execute("PRAGMA page_size=16384")  # a new file only: several records' blobs to a page, not one
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA journal_size_limit={64 << 20}")  # the WAL shrinks back after a big run
