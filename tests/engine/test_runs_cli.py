@@ -79,6 +79,7 @@ def test_runs_list_show_export_rename_delete(capsys, runs_dir, tmp_path):
     (["runs", "export", "alpha_1"], "one of the arguments --tensorboard --csv --json is required"),
     (["runs", "delete", "alpha_1"], "without --yes"),
     (["runs", "rename", "alpha_1", "alpha_2"], "exists already"),
+    (TRAIN + ["--steps", "5", "--name", "alpha_1"], "a run named 'alpha_1' exists already"),
 ])
 def test_mistakes_exit_2_with_one_line(capsys, runs_dir, args, message, monkeypatch):
     store = RunStore(runs_dir)
