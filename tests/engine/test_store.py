@@ -100,11 +100,11 @@ CHILD = textwrap.dedent("""
     print(writer.id, flush=True)
     with open(sys.argv[2], "w") as log:
         while True:
-            scalars = session.step()
+            session.step()
             for message in session.drain():
                 writer.ingest(message)
             # handed to the writer at this time (CLOCK_MONOTONIC is one clock for all processes)
-            log.write(f"{scalars['step']} {time.monotonic()!r} {scalars['loss']!r}\\n")
+            log.write(f"{session.step_count} {time.monotonic()!r} {session.last_finite_loss!r}\\n")
             log.flush()
 """)
 
@@ -116,7 +116,10 @@ def test_a_writer_killed_with_sigkill_loses_at_most_the_last_second(tmp_path):
     try:
         run_id = child.stdout.readline().strip()
         store = RunStore(tmp_path / "store")
-        wait_for(lambda: len(store.scalars(run_id)["step"]) >= 300, what="300 recorded steps")
+        def recorded_300():
+            assert child.poll() is None, "the training process ended by itself"
+            return len(store.scalars(run_id)["step"]) >= 300
+        wait_for(recorded_300, what="300 recorded steps")
         killed_at = time.monotonic()
         child.send_signal(signal.SIGKILL)
     finally:
