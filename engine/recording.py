@@ -67,7 +67,8 @@ class RunWriter:
     def __init__(self, store: RunStore, run_id: str):
         self.id = run_id
         self.dir, self._path = store.dir, store.path
-        self.error: str | None = None  # the last failure to write, in words (the writer retries)
+        self.error: str | None = None  # the last failure to write, in words (a commit is retried)
+        self._retrying = False
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._seq = 0                   # events in the order they came
         self._status = "running"        # from the last state message
@@ -135,7 +136,10 @@ class RunWriter:
                         kind, payload = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                    self._take(batch, kind, payload)
+                    try:
+                        self._take(batch, kind, payload)
+                    except (KeyError, TypeError, ValueError) as exc:  # a malformed message: the others are kept
+                        self.error = f"recording run {self.id}: a {kind!r} message was not kept ({type(exc).__name__}: {exc})"
                 if closing:
                     batch.run["status"] = self._final_status or (
                         self._status if self._status != "running" else "stopped")
@@ -152,9 +156,10 @@ class RunWriter:
         """A message as rows of the batch."""
         run_id = self.id
         if kind == "scalars":
+            step, loss = int(payload["step"]), float(payload["loss"])  # checked before anything is kept
             batch.steps.append(tuple(math.nan if (v := payload.get(k)) is None else v for k in SCALAR_KEYS))
-            batch.run["steps"] = payload["step"]
-            self._losses.append(payload["loss"])
+            batch.run["steps"] = step
+            self._losses.append(loss)
             if payload.get("train_acc") is not None:
                 self._accs.append(payload["train_acc"])
         elif kind == "record":
@@ -163,9 +168,9 @@ class RunWriter:
                 batch.run["val_loss"], batch.run["val_acc"] = payload["val_loss"], payload["val_acc"]
             if payload.get("layers"):
                 names, stats, pcts, extra, edges, counts = pack_layers(payload["layers"])
-                batch.records.append((run_id, payload["step"], names, stats, pcts, extra))
+                batch.records.append((run_id, int(payload["step"]), names, stats, pcts, extra))
                 if counts is not None:
-                    batch.histograms.append((run_id, payload["step"], edges, counts))
+                    batch.histograms.append((run_id, int(payload["step"]), edges, counts))
         elif kind == "event":
             self._seq += 1
             batch.events.append((run_id, self._seq, payload.get("step"), payload.get("event"),
@@ -203,10 +208,11 @@ class RunWriter:
                              batch.events)
             conn.execute(f"UPDATE runs SET {', '.join(f'{k}=?' for k in run)} WHERE id=?", (*run.values(), self.id))
             conn.execute("COMMIT")
-            self.error = None
+            if self._retrying:  # written after all; a lost message's error stays
+                self.error, self._retrying = None, False
             return True
         except sqlite3.Error as exc:  # e.g. the disk is full, or another writer held the file too long
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self.error = f"recording run {self.id} failed: {exc} (retrying)"
+            self.error, self._retrying = f"recording run {self.id} failed: {exc} (retrying)", True
             return False

@@ -208,3 +208,13 @@ def test_a_run_ends_with_the_status_its_session_sent_or_how_its_writer_was_left(
     statuses = {r.name: (r.status, r.error) for r in store.runs()}
     assert statuses == {"boom": ("crashed", None), "paused then stopped": ("stopped", None),
                         "failed": ("crashed", "training failed: RuntimeError: x")}
+
+
+def test_a_malformed_message_is_named_and_the_others_are_kept(tmp_path):
+    store = RunStore(tmp_path)
+    with store.create_run({"dataset": "spiral"}) as writer:
+        writer.write("scalars", {"epoch": 0, "loss": 1.0})  # no step
+        writer.write("scalars", {"step": 1, "epoch": 0, "loss": 0.5, "data_loss": 0.5, "reg_loss": 0.0,
+                                 "train_acc": None, "lr": 0.1})
+    assert "a 'scalars' message was not kept (KeyError" in writer.error
+    assert store.scalars(writer.id)["loss"].tolist() == [0.5]
