@@ -218,3 +218,20 @@ def test_a_malformed_message_is_named_and_the_others_are_kept(tmp_path):
                                  "train_acc": None, "lr": 0.1})
     assert "a 'scalars' message was not kept (KeyError" in writer.error
     assert store.scalars(writer.id)["loss"].tolist() == [0.5]
+
+
+def test_typed_messages_are_recorded_as_their_json_form(tmp_path):
+    from engine.messages import Boundary, Event, LayerStats, Record, Scalars, StateChange
+    store = RunStore(tmp_path)
+    scalars = Scalars(step=1, epoch=0, loss=1.25, data_loss=1.25, reg_loss=0.0, train_acc=0.5, lr=0.1)
+    layer = LayerStats("hidden1", act_mean=0.5, act_std=1.0, dead_frac=0.25, hist={"edges": [0.0, 1.0, 2.0], "counts": [3, 1]},
+                       pcts=[0.0] * 9, weight_norm=2.0, grad_norm=0.1, update_ratio=1e-3)
+    with store.create_run({"dataset": "spiral"}) as writer:
+        for message in (StateChange("running"), scalars, Record(scalars, [layer], val_loss=1.5, val_acc=0.4),
+                        Event("lr", 1, "lr 0.1 → 0.01", {"old": 0.1, "new": 0.01}), Boundary(1, {"grid": []}),
+                        StateChange("diverged", "loss became NaN")):
+            writer.ingest(message)
+    run = store.resolve(writer.id)
+    assert (run.status, run.error, run.steps, run.val_acc) == ("diverged", "loss became NaN", 1, 0.4)
+    assert store.records(writer.id) == [Record(scalars, [layer], 1.5, 0.4).as_dict()]
+    assert store.events(writer.id) == [{"event": "lr", "step": 1, "label": "lr 0.1 → 0.01", "old": 0.1, "new": 0.01}]
