@@ -58,6 +58,7 @@ class _Batch:
     histograms: list[tuple] = field(default_factory=list)
     events: list[tuple] = field(default_factory=list)
     run: dict[str, Any] = field(default_factory=dict)  # columns of the run's row to set
+    flushed: list[threading.Event] = field(default_factory=list)  # flush() calls waiting for this commit
     n: int = 0
 
 
@@ -76,7 +77,7 @@ class RunWriter:
         self._accs: deque = deque(maxlen=TRAIN_MEAN)
         self._closed = False
         self._final_status: str | None = None
-        self._close_asked = threading.Event()
+        self._wake = threading.Event()  # close() and flush() wake the writer's thread at once
         self._thread = threading.Thread(target=self._run, name=f"babysit-store-{run_id}", daemon=True)
         self._thread.start()
 
@@ -108,8 +109,17 @@ class RunWriter:
             return
         self._closed = True
         self._final_status = status
-        self._close_asked.set()
+        self._wake.set()
         self._thread.join()
+
+    def flush(self) -> None:
+        """Commit what was written so far now, and return when it is on disk."""
+        if self._closed or not self._thread.is_alive():
+            return
+        done = threading.Event()
+        self._queue.put(("flush", done))
+        self._wake.set()
+        done.wait()
 
     def __enter__(self) -> "RunWriter":
         return self
@@ -130,7 +140,9 @@ class RunWriter:
             while True:
                 # wakes on a clock, not per message: a wake-up per step would hand the interpreter
                 # lock back and forth with the training thread (measured: ~10% of a step)
-                closing = self._close_asked.wait(COMMIT_SECONDS)
+                self._wake.wait(COMMIT_SECONDS)
+                self._wake.clear()
+                closing = self._closed
                 while True:
                     try:
                         kind, payload = self._queue.get_nowait()
@@ -144,11 +156,16 @@ class RunWriter:
                     batch.run["status"] = self._final_status or (
                         self._status if self._status != "running" else "stopped")
                     self._commit(conn, batch)
+                    for done in batch.flushed:
+                        done.set()
                     return
-                if batch.n or time.monotonic() - last_commit >= HEARTBEAT_SECONDS:
+                if batch.n or batch.flushed or time.monotonic() - last_commit >= HEARTBEAT_SECONDS:
+                    flushed = batch.flushed
                     if self._commit(conn, batch):
                         batch = _Batch()
                     last_commit = time.monotonic()
+                    for done in flushed:  # (a failed commit is retried; the caller hears of it by `error`)
+                        done.set()
         finally:
             conn.close()
 
@@ -182,6 +199,9 @@ class RunWriter:
                 batch.run["error"] = error
         elif kind == "weights":
             batch.run["weights"] = payload
+        elif kind == "flush":
+            batch.flushed.append(payload)
+            return
         else:
             return  # a kind the store does not keep (a boundary)
         batch.n += 1

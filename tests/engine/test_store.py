@@ -235,3 +235,14 @@ def test_typed_messages_are_recorded_as_their_json_form(tmp_path):
     assert (run.status, run.error, run.steps, run.val_acc) == ("diverged", "loss became NaN", 1, 0.4)
     assert store.records(writer.id) == [Record(scalars, [layer], 1.5, 0.4).as_dict()]
     assert store.events(writer.id) == [{"event": "lr", "step": 1, "label": "lr 0.1 → 0.01", "old": 0.1, "new": 0.01}]
+
+
+def test_flush_returns_when_what_was_written_is_readable(tmp_path):
+    writer = RunStore(tmp_path).create_run({"dataset": "spiral"})
+    reader = RunStore(tmp_path)
+    writer.write("scalars", {"step": 1, "epoch": 0, "loss": 0.5, "data_loss": 0.5, "reg_loss": 0.0,
+                             "train_acc": 0.5, "lr": 0.1})
+    writer.flush()
+    assert reader.scalars(writer.id)["loss"].tolist() == [0.5]
+    writer.close()
+    writer.flush()  # after close: nothing to wait for
