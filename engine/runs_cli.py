@@ -73,6 +73,7 @@ def start_recording(args: argparse.Namespace, session):
 
 def finish_recording(writer, session) -> None:
     """Save the final weights and close the run with how it ended (call from a `finally`)."""
+    from .messages import DIVERGED
     if writer is None:
         return
     failed = sys.exc_info()[0]
@@ -80,7 +81,7 @@ def finish_recording(writer, session) -> None:
         writer.close("crashed")
     else:
         writer.save_weights(session.model.state_dict())
-        writer.close("diverged" if session.state == "diverged" else "finished" if session.finished else "stopped")
+        writer.close("diverged" if session.state == DIVERGED else "finished" if session.finished else "stopped")
     if writer.error:
         print(f"babysit: warning: {writer.error}", file=sys.stderr)
 
