@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 from .config import ACTIVATIONS, DATASETS, DEVICES, INITS, INIT_ALIASES, OPTIMIZERS, PREPROCESS, SCHEDULES, RunConfig
 from .errors import BabysitError
+from .runs_cli import add_record_flags, add_runs_parser, cmd_runs, finish_recording, start_recording
 
 PROG = "babysit"
 
@@ -119,6 +120,7 @@ def build_parser() -> Parser:
     add_config_flags(t)
     t.add_argument("--metrics-out", default=None, metavar="F.jsonl", help="one JSON object per probe snapshot and event")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_record_flags(t)
     i = sub.add_parser("initlab", help="the lecture's forward-only init experiment")
     i.add_argument("--depth", type=INT, default=10)
     i.add_argument("--width", type=INT, default=500)
@@ -138,6 +140,7 @@ def build_parser() -> Parser:
                    help="number of LR values to try (the test's own --steps)")
     f.add_argument("--json", action="store_true")
     sub.add_parser("presets", help="list the lecture presets")
+    add_runs_parser(sub)
     g = sub.add_parser("gui", help="open the window (optionally scripted)")
     g.add_argument("--steps", type=INT, default=None, help="train this many steps at once")
     g.add_argument("--export", default=None, metavar="DIR", help="after training, export every plot here")
@@ -163,9 +166,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     leave_a_core_free()
     cfg = config_from_args(args)
     out = MetricsFile(args.metrics_out) if args.metrics_out else None  # checked before anything trains
+    recording = None
     try:
         session = TrainingSession(cfg)  # its history takes every message (History.ingest)
         session.gather = GATHER  # messages come in batches at most GATHER_SECONDS apart
+        recording = start_recording(args, session)  # the run store takes every message too (--no-record: None)
         bar = Progress(session.total_steps, enabled=not args.quiet)
 
         def deliver() -> None:
@@ -194,6 +199,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if out is not None:
             out.close()
+        if recording is not None:
+            finish_recording(recording, session)
     _summary(session, elapsed, args.metrics_out if out is None or out.error is None else None)
     if out is not None and out.error is not None:
         print(f"{PROG}: error: {out.error}", file=sys.stderr)
@@ -350,7 +357,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "initlab": cmd_initlab, "lrfind": cmd_lrfind, "presets": cmd_presets}
+COMMANDS = {"train": cmd_train, "initlab": cmd_initlab, "lrfind": cmd_lrfind, "presets": cmd_presets, "runs": cmd_runs}
 
 
 def run(argv: Sequence[str]) -> int:

@@ -1,10 +1,20 @@
 """Shared test setup: Qt runs headless (offscreen) so the GUI tests need no display."""
 import os
+import shutil
+import tempfile
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# runs trained by the tests are recorded in a folder of their own, never in the user's run store
+TEST_RUNS_DIR = os.environ["BABYSIT_RUNS_DIR"] = tempfile.mkdtemp(prefix="babysit-test-runs-")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def test_runs_dir_removed():
+    yield
+    shutil.rmtree(TEST_RUNS_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,0 +1,399 @@
+"""The run store: every run recorded as it trains, in one SQLite file (WAL), readable while written.
+
+    store = RunStore()                              # BABYSIT_RUNS_DIR, else the user's data folder
+    writer = store.create_run(cfg.to_dict(), total_steps=n)
+    writer.write("scalars", {...}); writer.ingest(message)   # from the training loop, never blocks
+    writer.save_weights(model.state_dict()); writer.close("finished")
+    store.runs(); store.resolve("spir"); store.scalars(run_id); store.records(run_id, 40, 60)
+    store.history("spir")                           # a History as the window held it live
+
+Tables, append-only while a run trains: `runs` (a row a run: config, summary columns for a
+browser, status, heartbeat); `steps` (each commit's steps as one float64 blob: a chart reads a
+million steps in one pass, where a row a step takes seconds to turn into Python objects); `val`
+(a row per evaluated step); `records` (a row per probe step: the per-layer numbers and
+percentiles as float64 blobs) and `histograms` (its histograms' edges and counts, apart: a chart
+of every probe step reads the small rows only); `events` (JSON). The tables of blobs keep
+SQLite's rowid (WITHOUT ROWID suits small rows only).
+
+A run's writer (engine/recording.py) commits what arrives within half a second and stamps the
+run's heartbeat; a run still marked running whose heartbeat is older than `stale_after` is reported
+"crashed". Final weights are a safetensors file next to the database (loads without pickle).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import sqlite3
+import string
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BabysitError
+from .fileio import dumps
+from .history import LAYER_KEYS, SCALAR_KEYS, History
+
+STALE_SECONDS = 10.0     # a running run without a heartbeat for this long is reported crashed
+STATUSES = ("running", "finished", "diverged", "stopped", "crashed")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL, heartbeat REAL NOT NULL,
+    status TEXT NOT NULL, config TEXT NOT NULL, dataset TEXT, model TEXT, optimizer TEXT, lr REAL,
+    seed INTEGER, steps INTEGER NOT NULL DEFAULT 0, total_steps INTEGER, train_loss REAL,
+    train_acc REAL, val_loss REAL, val_acc REAL, notes TEXT NOT NULL DEFAULT '', weights TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS steps (
+    run TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, data BLOB NOT NULL, UNIQUE (run, first));
+CREATE TABLE IF NOT EXISTS val (
+    run TEXT NOT NULL, step INTEGER NOT NULL, val_loss REAL, val_acc REAL, PRIMARY KEY (run, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    run TEXT NOT NULL, step INTEGER NOT NULL, names TEXT NOT NULL, stats BLOB NOT NULL, pcts BLOB, extra TEXT,
+    UNIQUE (run, step));
+CREATE TABLE IF NOT EXISTS histograms (
+    run TEXT NOT NULL, step INTEGER NOT NULL, edges BLOB NOT NULL, counts BLOB NOT NULL, UNIQUE (run, step));
+CREATE TABLE IF NOT EXISTS events (
+    run TEXT NOT NULL, seq INTEGER NOT NULL, step INTEGER, kind TEXT, label TEXT, data TEXT NOT NULL,
+    PRIMARY KEY (run, seq)) WITHOUT ROWID;
+"""
+SCALAR_COLUMNS = (*SCALAR_KEYS, "val_loss", "val_acc")  # what `scalars()` returns
+RUN_COLUMNS = ("id", "name", "created", "heartbeat", "status", "config", "dataset", "model", "optimizer", "lr",
+               "seed", "steps", "total_steps", "train_loss", "train_acc", "val_loss", "val_acc", "notes",
+               "weights", "error")
+
+
+class RunStoreError(BabysitError):
+    """A run that cannot be found, named or changed; a store that cannot be opened."""
+
+
+def default_runs_dir() -> Path:
+    """BABYSIT_RUNS_DIR, else `runs` in the user's data folder (platformdirs)."""
+    env = os.environ.get("BABYSIT_RUNS_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+    return Path(platformdirs.user_data_dir("babysit")) / "runs"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in WAL mode: one writer at a time per file, readers never blocked."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA page_size=16384")  # a new file only: several records' blobs to a page, not one
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA journal_size_limit={64 << 20}")  # the WAL shrinks back after a big run
+        conn.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise RunStoreError(f"cannot open the run store {path}: {exc}") from None
+    return conn
+
+
+@dataclass
+class RunInfo:
+    """A row of `runs`: what a browser lists. `status` already says "crashed" for a stale run."""
+    id: str
+    name: str
+    created: float
+    heartbeat: float
+    status: str
+    config: dict
+    dataset: str | None = None
+    model: str | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    seed: int | None = None
+    steps: int = 0
+    total_steps: int | None = None
+    train_loss: float | None = None
+    train_acc: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    notes: str = ""
+    weights: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RunStore:
+    """The runs in one folder: `runs.sqlite` and `weights/<run id>.safetensors`."""
+
+    def __init__(self, directory: str | Path | None = None, *, stale_after: float = STALE_SECONDS):
+        self.dir = Path(directory).expanduser() if directory is not None else default_runs_dir()
+        if self.dir.exists() and not self.dir.is_dir():
+            raise RunStoreError(f"the runs folder {self.dir} is a file, not a folder")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunStoreError(f"cannot create the runs folder {self.dir}: {exc.strerror or exc}") from None
+        self.path = self.dir / "runs.sqlite"
+        self.stale_after = stale_after
+        self._conn = connect(self.path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -------------------------------------------------------------------- runs
+    def create_run(self, config: dict, *, name: str | None = None, total_steps: int | None = None
+                   ) -> "RunWriter":
+        """A new run (status running) and the writer that records it."""
+        from .recording import RunWriter
+        now = time.time()
+        c = config
+        model = f"{c.get('depth')}x{c.get('width')} {c.get('activation')}" + (" bn" if c.get("bn") else "")
+        for _ in range(100):
+            run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+            run_name = name or self._fresh_name(c)
+            try:
+                self._conn.execute(
+                    "INSERT INTO runs (id, name, created, heartbeat, status, config, dataset, model, optimizer,"
+                    " lr, seed, total_steps) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (run_id, run_name, now, now, "running", dumps(c), c.get("dataset"), model,
+                     c.get("optimizer"), c.get("lr"), c.get("seed"), total_steps))
+                return RunWriter(self, run_id)
+            except sqlite3.IntegrityError:
+                if name is not None and self._conn.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone():
+                    raise RunStoreError(f"a run named {name!r} exists already") from None
+        raise RunStoreError("could not find a free run id")  # 36^8 ids: only a broken store gets here
+
+    def _fresh_name(self, c: dict) -> str:
+        base = f"{c.get('dataset')}-{c.get('activation')}-{c.get('optimizer')}"
+        n = self._conn.execute("SELECT COUNT(*) FROM runs WHERE name LIKE ?", (base + "-%",)).fetchone()[0]
+        return f"{base}-{n + 1}"
+
+    def runs(self) -> list[RunInfo]:
+        """Every run, newest first."""
+        rows = self._conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY created DESC").fetchall()
+        return [self._info(r) for r in rows]
+
+    def _info(self, row: tuple) -> RunInfo:
+        d = dict(zip(RUN_COLUMNS, row))
+        d["config"] = json.loads(d["config"])
+        if d["status"] == "running" and time.time() - d["heartbeat"] > self.stale_after:
+            d["status"] = "crashed"  # its writer died without closing the run
+        return RunInfo(**d)
+
+    def resolve(self, ref: str) -> RunInfo:
+        """A run by its id, its name, or a prefix of either that only one run has."""
+        ref = str(ref).strip()
+        if not ref:
+            raise RunStoreError("give a run id or name (see `babysit runs list`)")
+        cols = ", ".join(RUN_COLUMNS)
+        exact = self._conn.execute(f"SELECT {cols} FROM runs WHERE id=? OR name=?", (ref, ref)).fetchall()
+        if len(exact) == 1:
+            return self._info(exact[0])
+        like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = exact or self._conn.execute(
+            f"SELECT {cols} FROM runs WHERE id LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\'", (like, like)).fetchall()
+        if not rows:
+            raise RunStoreError(f"no run matches {ref!r} (see `babysit runs list`)")
+        if len(rows) > 1:
+            names = ", ".join(f"{r[0]} ({r[1]})" for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            raise RunStoreError(f"{ref!r} matches {len(rows)} runs: {names}; give more of the id or name")
+        return self._info(rows[0])
+
+    def rename(self, ref: str, name: str) -> RunInfo:
+        run = self.resolve(ref)
+        name = name.strip()
+        if not name:
+            raise RunStoreError("a run's name cannot be empty")
+        try:
+            self._conn.execute("UPDATE runs SET name=? WHERE id=?", (name, run.id))
+        except sqlite3.IntegrityError:
+            raise RunStoreError(f"a run named {name!r} exists already") from None
+        return self.resolve(run.id)
+
+    def set_notes(self, ref: str, notes: str) -> None:
+        self._conn.execute("UPDATE runs SET notes=? WHERE id=?", (notes, self.resolve(ref).id))
+
+    def set_status(self, ref: str, status: str, error: str | None = None) -> None:
+        """E.g. "crashed" when the window sees a run's worker die."""
+        if status not in STATUSES:
+            raise RunStoreError(f"status must be one of {', '.join(STATUSES)} (got {status!r})")
+        self._conn.execute("UPDATE runs SET status=?, error=COALESCE(?, error) WHERE id=?",
+                           (status, error, self.resolve(ref).id))
+
+    def delete(self, ref: str) -> RunInfo:
+        """Remove a run and its weights. A run still being written (fresh heartbeat) is refused."""
+        run = self.resolve(ref)
+        if run.status == "running":
+            raise RunStoreError(f"run {run.id} ({run.name}) is still being written; stop it first")
+        self._conn.execute("BEGIN IMMEDIATE")
+        for table in ("steps", "val", "records", "histograms", "events"):
+            self._conn.execute(f"DELETE FROM {table} WHERE run=?", (run.id,))
+        self._conn.execute("DELETE FROM runs WHERE id=?", (run.id,))
+        self._conn.execute("COMMIT")
+        if run.weights:
+            (self.dir / run.weights).unlink(missing_ok=True)
+        return run
+
+    # -------------------------------------------------------------------- a run's contents
+    def steps(self, run_id: str, first: int = 0, last: int | None = None) -> np.ndarray:
+        """The steps first..last as a float64 table, a row a step, columns SCALAR_KEYS (NaN for
+        None). One blob per commit of the writer: a million steps read in one pass."""
+        last = (1 << 62) if last is None else last
+        blobs = [b for (b,) in self._conn.execute(
+            "SELECT data FROM steps WHERE run=? AND last >= ? AND first <= ? ORDER BY first", (run_id, first, last))]
+        table = np.frombuffer(b"".join(blobs), np.float64).reshape(-1, len(SCALAR_KEYS))
+        return table[(table[:, 0] >= first) & (table[:, 0] <= last)]
+
+    def val(self, run_id: str) -> np.ndarray:
+        """(step, val_loss, val_acc) of every evaluated step, in step order."""
+        rows = self._conn.execute("SELECT step, val_loss, val_acc FROM val WHERE run=? ORDER BY step",
+                                  (run_id,)).fetchall()
+        return np.array(rows, np.float64).reshape(-1, 3)
+
+    def scalars(self, run_id: str) -> dict[str, np.ndarray]:
+        """Per-step columns (SCALAR_COLUMNS) as float64 arrays, NaN where missing (val_* off
+        evaluated steps, train_acc not counted)."""
+        table, val = self.steps(run_id), self.val(run_id)
+        out = {k: table[:, i] for i, k in enumerate(SCALAR_KEYS)}
+        at = np.minimum(np.searchsorted(out["step"], val[:, 0]), max(len(table) - 1, 0))
+        found = out["step"][at] == val[:, 0] if len(table) else np.zeros(0, bool)
+        for i, key in ((1, "val_loss"), (2, "val_acc")):
+            out[key] = np.full(len(table), np.nan)
+            out[key][at[found]] = val[found, i]
+        return out
+
+    def records(self, run_id: str, first: int = 0, last: int | None = None) -> list[dict]:
+        """The probe records of steps first..last, as the run sent them: the step's scalars (and
+        validation numbers on an evaluated step) plus `layers`."""
+        last = (1 << 62) if last is None else last
+        rows = self._conn.execute(
+            "SELECT r.step, v.val_loss, v.val_acc, r.names, r.stats, r.pcts, r.extra, h.edges, h.counts FROM records r"
+            " LEFT JOIN val v ON v.run = r.run AND v.step = r.step"
+            " LEFT JOIN histograms h ON h.run = r.run AND h.step = r.step WHERE r.run=? AND r.step BETWEEN ? AND ?"
+            " ORDER BY r.step", (run_id, first, last)).fetchall()
+        if not rows:
+            return []
+        table = self.steps(run_id, rows[0][0], rows[-1][0])
+        steps = table[:, 0]
+        out = []
+        for step, val_loss, val_acc, *layers in rows:
+            at = int(np.searchsorted(steps, step))
+            rec = _scalars_of(table[at]) if at < len(steps) and steps[at] == step else {"step": step}
+            if val_loss is not None:
+                rec["val_loss"], rec["val_acc"] = val_loss, val_acc
+            rec["layers"] = unpack_layers(*layers)
+            out.append(rec)
+        return out
+
+    def layer_table(self, run_id: str) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Every probe step's per-layer numbers in one array, for charts: (steps, layer names,
+        float64 (records, layers, LAYER_KEYS)), NaN where a number does not apply. Records with
+        other layers than the newest (none, for one model) are left out."""
+        rows = self._conn.execute("SELECT step, names, stats FROM records WHERE run=? ORDER BY step",
+                                  (run_id,)).fetchall()
+        if not rows:
+            return np.zeros(0), [], np.zeros((0, 0, len(LAYER_KEYS)))
+        names = rows[-1][1]
+        rows = [r for r in rows if r[1] == names]
+        stats = np.frombuffer(b"".join(r[2] for r in rows), np.float64)
+        return (np.array([r[0] for r in rows], np.float64), json.loads(names),
+                stats.reshape(len(rows), -1, len(LAYER_KEYS)))
+
+    def events(self, run_id: str) -> list[dict]:
+        return [json.loads(d) for (d,) in
+                self._conn.execute("SELECT data FROM events WHERE run=? ORDER BY seq", (run_id,))]
+
+    def history(self, ref: str, *, full: bool = False) -> History:
+        """The run as the window's History holds it live: the same appends in the same order.
+        `full` sizes it to keep every row and snapshot (exports); otherwise it thins as live."""
+        run = self.resolve(ref)
+        rows, records = self.steps(run.id), self.records(run.id)
+        if full:
+            history = History(max_rows=max(500_000, len(rows) + 2), max_probe_rows=max(50_000, len(rows) + 2),
+                              max_snapshots=max(1000, len(records) + 1))
+        else:
+            history = History()
+        history.config, history.total_steps = run.config, run.total_steps
+        for row in rows:
+            history.append_scalars(_scalars_of(row))
+        for step, val_loss, val_acc in self.val(run.id).tolist():
+            history.append_val(int(step), val_loss, val_acc)
+        for rec in records:
+            history.append_snapshot(rec)
+        for event in self.events(run.id):
+            history.append_event(event)
+        return history
+
+    def load_weights(self, ref: str) -> dict:
+        """The run's final weights as a state_dict of tensors (safetensors: no pickle)."""
+        run = self.resolve(ref)
+        if not run.weights:
+            raise RunStoreError(f"run {run.id} ({run.name}) has no saved weights")
+        from safetensors.torch import load_file
+        return load_file(self.dir / run.weights)
+
+
+def _scalars_of(row: np.ndarray) -> dict[str, Any]:
+    """A step's scalars as the run sent them: step and epoch whole numbers, None for NaN."""
+    d = {k: (None if v != v else v) for k, v in zip(SCALAR_KEYS, row.tolist())}
+    d["step"], d["epoch"] = int(d["step"]), None if d["epoch"] is None else int(d["epoch"])
+    return d
+
+
+# ======================================================================== records as blobs
+def pack_layers(layers: list[dict]) -> tuple:
+    """A probe record's layers as (names JSON, stats, pcts, extra JSON, edges, counts): float64
+    blobs (L, len(LAYER_KEYS)) and (L, percentiles), histograms as float64 edges (L, bins + 1) and
+    int32 counts (L, bins); a layer without one is a NaN row / -1 counts. Keys outside these go to
+    `extra` (usually None), so nothing a probe sends is lost. Runs on the writer's thread: one
+    numpy call per blob, from plain lists."""
+    nan = math.nan
+    n_p = max((len(l["pcts"]) for l in layers if l.get("pcts")), default=0)
+    n_b = max((len(l["hist"]["counts"]) for l in layers if l.get("hist")), default=0)
+    no_pcts, no_edges, no_counts = [nan] * n_p, [nan] * (n_b + 1), [-1] * n_b
+    stats, pcts, edges, counts, extra = [], [], [], [], []
+    for l in layers:
+        stats.append([nan if (v := l.get(k)) is None else v for k in LAYER_KEYS])
+        left = {k: v for k, v in l.items() if k not in _PACKED}
+        p, h = l.get("pcts"), l.get("hist")
+        if p is not None and len(p) != n_p:
+            left["pcts"], p = p, None  # an odd length: kept as it came
+        if h is not None and (len(h) != 2 or len(h.get("counts", ())) != n_b):
+            left["hist"], h = h, None
+        pcts.append(p or no_pcts)
+        edges.append(h["edges"] if h else no_edges)
+        counts.append(h["counts"] if h else no_counts)
+        extra.append(left)
+    return (json.dumps([l.get("name") for l in layers]), np.array(stats, np.float64).tobytes(),
+            np.array(pcts, np.float64).tobytes() if n_p else None, dumps(extra) if any(extra) else None,
+            np.array(edges, np.float64).tobytes() if n_b else None,
+            np.array(counts, np.int32).tobytes() if n_b else None)
+
+
+_PACKED = {"name", "pcts", "hist", *LAYER_KEYS}  # the keys pack_layers puts in its blobs
+
+
+def unpack_layers(names: str, stats: bytes, pcts: bytes | None, extra: str | None, edges: bytes | None,
+                  counts: bytes | None) -> list[dict]:
+    """pack_layers' blobs back into the layers as the probe sent them (NaN back to None)."""
+    names = json.loads(names)
+    L = len(names)
+    stats_l = np.frombuffer(stats, np.float64).reshape(L, len(LAYER_KEYS)).tolist()
+    pcts_l = np.frombuffer(pcts, np.float64).reshape(L, -1).tolist() if pcts else [None] * L
+    edges_l = np.frombuffer(edges, np.float64).reshape(L, -1).tolist() if edges else [None] * L
+    counts_l = np.frombuffer(counts, np.int32).reshape(L, -1).tolist() if counts else [None] * L
+    extras = json.loads(extra) if extra else [{}] * L
+    layers = []
+    for name, values, p, e, c, more in zip(names, stats_l, pcts_l, edges_l, counts_l, extras):
+        layer = {"name": name}
+        layer.update((k, None if v != v else v) for k, v in zip(LAYER_KEYS, values))  # v != v: NaN
+        layer["hist"] = {"edges": e, "counts": c} if c is not None and c[0] >= 0 else None
+        layer["pcts"] = p if p is not None and p[0] == p[0] else None  # a layer without is all NaN
+        layer.update(more)
+        layers.append(layer)
+    return layers
