@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
-from .config import ACTIVATIONS, DATASETS, DEVICES, INITS, INIT_ALIASES, OPTIMIZERS, PREPROCESS, SCHEDULES, RunConfig
+from .config import ACTIVATIONS, INITS, INIT_ALIASES, RunConfig
 from .errors import BabysitError
 
 PROG = "babysit"
@@ -52,50 +52,25 @@ INT = _number(int, "an integer")
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per RunConfig key. Defaults are suppressed: only flags the user gave override."""
-    S = argparse.SUPPRESS
-    d = p.add_argument_group("data")
-    d.add_argument("--dataset", choices=DATASETS, default=S)
-    d.add_argument("--n-samples", type=INT, default=S, help="toy datasets: number of points")
-    d.add_argument("--classes", type=INT, default=S, help="spiral arms / blob centres")
-    d.add_argument("--noise", type=FLOAT, default=S)
-    d.add_argument("--data-path", default=S, help="idx: a folder of IDX files; file: a .csv or .npz")
-    d.add_argument("--val-fraction", type=FLOAT, default=S)
-    d.add_argument("--subset", type=INT, default=S, help="train on the first N training examples only")
-    d.add_argument("--preprocess", choices=PREPROCESS, default=S)
-    m = p.add_argument_group("model")
-    m.add_argument("--depth", type=INT, default=S, help="number of hidden layers")
-    m.add_argument("--width", type=INT, default=S, help="units per hidden layer")
-    m.add_argument("--activation", choices=ACTIVATIONS, default=S)
-    m.add_argument("--bn", action=argparse.BooleanOptionalAction, default=S, help="batch norm after each hidden Linear")
-    m.add_argument("--dropout", type=FLOAT, default=S)
-    m.add_argument("--init", choices=INITS + tuple(INIT_ALIASES), default=S, metavar="SCHEME",
-                   help=f"one of {', '.join(INITS)} (also: xavier, he)")
-    m.add_argument("--init-std", type=FLOAT, default=S, help="std for --init normal/uniform")
-    o = p.add_argument_group("optimisation")
-    o.add_argument("--optimizer", choices=OPTIMIZERS, default=S)
-    o.add_argument("--lr", type=FLOAT, default=S, help="learning rate")
-    o.add_argument("--momentum", type=FLOAT, default=S)
-    o.add_argument("--beta1", type=FLOAT, default=S)
-    o.add_argument("--beta2", type=FLOAT, default=S)
-    o.add_argument("--eps", type=FLOAT, default=S)
-    o.add_argument("--rho", type=FLOAT, default=S, help="RMSProp decay rate")
-    o.add_argument("--weight-decay", type=FLOAT, default=S, help="the optimizer's own weight decay")
-    o.add_argument("--l2", type=FLOAT, default=S, help="explicit L2 penalty 0.5*l2*sum(W^2) in the objective")
-    o.add_argument("--schedule", choices=SCHEDULES, default=S)
-    o.add_argument("--step-size", type=INT, default=S)
-    o.add_argument("--gamma", type=FLOAT, default=S)
-    o.add_argument("--warmup-steps", type=INT, default=S)
-    o.add_argument("--min-lr", type=FLOAT, default=S)
-    o.add_argument("--batch-size", type=INT, default=S)
-    o.add_argument("--steps", type=INT, default=S)
-    o.add_argument("--epochs", type=FLOAT, default=S, help="overrides --steps")
-    o.add_argument("--seed", type=INT, default=S)
-    o.add_argument("--device", choices=DEVICES, default=S)
-    r = p.add_argument_group("probes")
-    r.add_argument("--probe-every", type=INT, default=S)
-    r.add_argument("--eval-every", type=INT, default=S)
-    r.add_argument("--hist-bins", type=INT, default=S)
+    """One flag per RunConfig field, made from its declaration (engine.config.Setting).
+    Defaults are suppressed: only flags the user gave override."""
+    groups: dict[str, Any] = {}
+    for name, s in RunConfig.settings().items():
+        group = groups.get(s.group) or groups.setdefault(s.group, p.add_argument_group(s.group.lower()))
+        flag = "--" + name.replace("_", "-")
+        bounds = " ".join(t for t in (s.range_text(), s.unit) if t)
+        help_text = s.help + (f" ({bounds})" if bounds else "")
+        if s.kind == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+        elif s.kind == "choice" and s.aliases:
+            group.add_argument(flag, choices=s.choices + s.aliases, default=argparse.SUPPRESS,
+                               metavar=name.upper(),
+                               help=f"{help_text}: one of {', '.join(s.choices)} (also: {', '.join(s.aliases)})")
+        elif s.kind == "choice":
+            group.add_argument(flag, choices=s.choices, default=argparse.SUPPRESS, help=help_text)
+        else:
+            kind = {"int": INT, "float": FLOAT}.get(s.kind)    # a path is text as typed
+            group.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=help_text)
     p.add_argument("--config", default=None, metavar="FILE.toml", help="run configuration; flags override it")
     p.add_argument("--preset", default=None, help="start from a preset (see `presets`)")
 

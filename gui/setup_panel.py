@@ -14,88 +14,20 @@ lets the window disable Start, so an invalid value never reaches the engine.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget)
 
-from engine.config import (ACTIVATIONS, DATASETS, DEVICES, INITS, STD_INITS, OPTIMIZERS, PREPROCESS, SCHEDULES,
-                           TOY_DATASETS, RunConfig)
+from engine.config import GROUPS as SETTING_GROUPS
+from engine.config import STD_INITS, TOY_DATASETS, RunConfig, Setting
 
 from .widgets import FloatEdit, IntEdit, set_invalid
 
 
-@dataclass(frozen=True)
-class Field:
-    key: str
-    label: str
-    kind: str                      # choice | int | float | bool | path
-    hint: str = ""
-    options: tuple[str, ...] = ()
-    optional: bool = False
-    placeholder: str = ""
-
-
-G = Field  # short alias for the table below
-
-GROUPS: list[tuple[str, list[Field]]] = [
-    ("Data", [
-        G("dataset", "Dataset", "choice", "toy 2-D sets, sklearn's digits, an IDX folder or a .csv/.npz file",
-          DATASETS),
-        G("data_path", "Data path", "path", "idx: a folder with the IDX files; file: a .csv or .npz file"),
-        G("n_samples", "Samples", "int", "points generated before the train/validation split"),
-        G("classes", "Classes", "int", "spiral arms / blob centres"),
-        G("noise", "Noise", "float", "0.2 is the classic spiral picture"),
-        G("val_fraction", "Validation fraction", "float", "share of examples held out for validation"),
-        G("preprocess", "Preprocessing", "choice", "statistics from the training split only", PREPROCESS),
-        G("subset", "Subset", "int", "train on the first N training examples only", optional=True,
-          placeholder="all"),
-    ]),
-    ("Model", [
-        G("depth", "Hidden layers", "int"),
-        G("width", "Width", "int", "units per hidden layer"),
-        G("activation", "Activation", "choice", "", ACTIVATIONS),
-        G("bn", "Batch norm", "bool", "batch normalisation after each hidden linear layer"),
-        G("dropout", "Dropout", "float", "probability of dropping a hidden unit (0 = off)"),
-    ]),
-    ("Initialisation", [
-        G("init", "Scheme", "choice", "", INITS),
-        G("init_std", "Std", "float", "for normal and uniform"),
-    ]),
-    ("Optimizer", [
-        G("optimizer", "Optimizer", "choice", "", OPTIMIZERS),
-        G("lr", "Learning rate", "float", "e.g. 3e-3"),
-        G("momentum", "Momentum", "float"),
-        G("beta1", "β1", "float"),
-        G("beta2", "β2", "float"),
-        G("eps", "ε", "float"),
-        G("rho", "ρ (decay)", "float", "RMSProp's running-average decay"),
-        G("weight_decay", "Weight decay", "float", "the optimizer's own decay of every parameter, biases and BN included "
-          "(decoupled for adamw); not in the reported loss"),
-        G("l2", "L2 penalty", "float", "adds 0.5·l2·ΣW² to the objective (Linear weights only)"),
-    ]),
-    ("Schedule", [
-        G("schedule", "Schedule", "choice", "a multiplier on the learning rate", SCHEDULES),
-        G("step_size", "Step size", "int", "steps per decay"),
-        G("gamma", "γ (factor)", "float", "'step': factor per step_size; 'exponential': reached after step_size"),
-        G("warmup_steps", "Warm-up steps", "int", "linear ramp to the learning rate: lr/n at step 1, lr from step n"),
-        G("min_lr", "Minimum lr", "float", "the cosine schedule's floor (at most the learning rate)"),
-    ]),
-    ("Training", [
-        G("batch_size", "Batch size", "int"),
-        G("steps", "Steps", "int", "the target number of optimizer steps"),
-        G("epochs", "Epochs", "float", "if set, overrides steps", optional=True, placeholder="— (use steps)"),
-        G("seed", "Seed", "int", "same seed, same numbers"),
-    ]),
-    ("Advanced", [
-        G("probe_every", "Probe every", "int", "steps between activation/gradient snapshots"),
-        G("eval_every", "Evaluate every", "int", "steps between validation passes"),
-        G("hist_bins", "Histogram bins", "int"),
-        G("device", "Device", "choice", "auto: CUDA when available", DEVICES),
-    ]),
-]
-FIELDS: dict[str, Field] = {f.key: f for _, group in GROUPS for f in group}
+FIELDS: dict[str, Setting] = RunConfig.settings()   # every row is made from its field's declaration
+GROUPS: list[tuple[str, list[str]]] = [(title, [k for k, f in FIELDS.items() if f.group == title])
+                                       for title in SETTING_GROUPS]
 
 # rows shown only when they matter (a row with a problem is always shown, so nothing hides a complaint)
 RELEVANT = {
@@ -146,18 +78,18 @@ class SetupPanel(QWidget):
                                    "border-radius: 3px; padding: 4px;")
         self.summary.hide()
         outer.addWidget(self.summary)
-        for title, fields in GROUPS:
+        for title, keys in GROUPS:
             box = QGroupBox(title)
             form = QFormLayout(box)
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
             form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             form.setContentsMargins(8, 6, 8, 6)
-            for f in fields:
-                label = QLabel(f.label)
+            for key in keys:
+                label = QLabel(FIELDS[key].label)
                 label.setMinimumWidth(LABEL_WIDTH)   # one label column across all groups
                 label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
                 label.setContentsMargins(0, 4, 0, 0)
-                form.addRow(label, self._make_row(f))
+                form.addRow(label, self._make_row(key, FIELDS[key]))
             if title == "Advanced":
                 self._advanced_toggle = QToolButton()
                 self._advanced_toggle.setText("Advanced ▸")
@@ -175,27 +107,37 @@ class SetupPanel(QWidget):
         self.set_config(config or RunConfig())
 
     # ------------------------------------------------------------------ building
-    def _make_row(self, f: Field) -> QWidget:
-        """The field's editor with its reason line under it (shown only while invalid)."""
+    def _make_row(self, key: str, f: Setting) -> QWidget:
+        """The field's editor (with its unit) and its reason line under it (shown only while invalid)."""
         row = QWidget()
         lay = QVBoxLayout(row)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(1)
-        lay.addWidget(self._make_widget(f))
+        editor = self._make_widget(key, f)
+        if f.unit:
+            line = QHBoxLayout()
+            line.setSpacing(4)
+            line.addWidget(editor, 1)
+            unit = QLabel(f.unit)
+            unit.setStyleSheet("color: #777;")
+            line.addWidget(unit)
+            lay.addLayout(line)
+        else:
+            lay.addWidget(editor)
         err = QLabel()
-        err.setObjectName(f"error_{f.key}")
+        err.setObjectName(f"error_{key}")
         err.setWordWrap(True)
         err.setStyleSheet("color: #b52b27; font-size: 8pt;")
         err.hide()
         lay.addWidget(err)
-        self.rows[f.key] = row
-        self.error_labels[f.key] = err
+        self.rows[key] = row
+        self.error_labels[key] = err
         return row
 
-    def _make_widget(self, f: Field) -> QWidget:
+    def _make_widget(self, key: str, f: Setting) -> QWidget:
         if f.kind == "choice":
             w = QComboBox()
-            w.addItems(list(f.options))
+            w.addItems(list(f.choices))
             w.currentTextChanged.connect(self._on_edit)
         elif f.kind == "bool":
             w = QCheckBox()
@@ -220,14 +162,14 @@ class SetupPanel(QWidget):
             lay.setContentsMargins(0, 0, 0, 0)
             lay.addWidget(edit, 1)
             lay.addWidget(self.browse_button)
-            self.widgets[f.key] = edit
-            edit.setToolTip(f.hint)
+            self.widgets[key] = edit
+            edit.setToolTip(f.help)
             return row
         else:  # pragma: no cover - the table above is the only caller
             raise ValueError(f.kind)
-        w.setToolTip(f.hint)
-        w.setObjectName(f"field_{f.key}")
-        self.widgets[f.key] = w
+        w.setToolTip(f.help)
+        w.setObjectName(f"field_{key}")
+        self.widgets[key] = w
         return w
 
     def _show_advanced(self, on: bool) -> None:
@@ -324,18 +266,18 @@ class SetupPanel(QWidget):
         self._problems = problems
         for key, w in self.widgets.items():
             reason = problems.get(key)
-            set_invalid(w, reason, FIELDS[key].hint)
+            set_invalid(w, reason, FIELDS[key].help)
             self.error_labels[key].setText(_short(key, reason) if reason else "")
             self.error_labels[key].setVisible(bool(reason))
-        for title, fields in GROUPS:
+        for title, keys in GROUPS:
             form = self._forms[title]
-            for f in fields:
-                rel = RELEVANT.get(f.key)
-                form.setRowVisible(self.rows[f.key], rel is None or _safe(rel, cfg) or f.key in problems)
-                en = ENABLED.get(f.key)
+            for key in keys:
+                rel = RELEVANT.get(key)
+                form.setRowVisible(self.rows[key], rel is None or _safe(rel, cfg) or key in problems)
+                en = ENABLED.get(key)
                 if en is not None:
-                    self.widgets[f.key].setEnabled(_safe(en, cfg) or f.key in problems)
-        if "Advanced" in self._group_boxes and any(f.key in problems for f in GROUPS[-1][1]):
+                    self.widgets[key].setEnabled(_safe(en, cfg) or key in problems)
+        if "Advanced" in self._group_boxes and any(key in problems for key in GROUPS[-1][1]):
             self._advanced_toggle.setChecked(True)
         if problems:
             n = len(problems)
