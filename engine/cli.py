@@ -76,7 +76,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """defaults <- preset <- config file <- flags."""
+    """defaults <- preset <- config file <- flags; a value far outside the usual range is one
+    warning line on stderr."""
     cfg = RunConfig()
     if getattr(args, "preset", None):
         from .presets import load_preset
@@ -84,7 +85,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if getattr(args, "config", None):
         cfg = RunConfig.from_toml(args.config, base=cfg)
     given = {k: v for k, v in vars(args).items() if k in set(RunConfig.keys())}
-    return RunConfig.from_dict(given, base=cfg)
+    cfg = RunConfig.from_dict(given, base=cfg)
+    for text in cfg.warnings().values():   # accepted (a student may try lecture 6's lr 1e6), but said
+        print(f"{PROG}: warning: {text}", file=sys.stderr)
+    return cfg
 
 
 def build_parser() -> Parser:

@@ -253,6 +253,13 @@ class RunConfig:
                            "expect the loss to blow up")
         return w
 
+    def warning_findings(self) -> list[dict[str, Any]]:
+        """warnings() as diagnostics findings (engine.diagnostics' shape), found before step 1."""
+        return [{"code": f"unusual_{name}", "step": 0, "severity": "warning", "message": text,
+                 "idea": "lecture 6: with a learning rate far too high the cost explodes to NaN",
+                 "try": f"watch the loss; a usual {name} is at most {self.settings()[name].usual_hi:g}"}
+                for name, text in self.warnings().items()]
+
     def validate(self) -> "RunConfig":
         problems = self.problems()
         if problems:

@@ -123,6 +123,8 @@ class Controller(QObject):
         self.history = History()
         self.history.config = session.cfg.to_dict()
         self.history.total_steps = session.total_steps  # the charts' step axis stops there
+        for finding in session.cfg.warning_findings():  # e.g. lecture 6's lr 1e6: run, but say so
+            self.history.append_event({"event": "diagnosis", "label": finding["code"], **finding})
         self.error = None
         self._reset_counters()
         self._reset_views()

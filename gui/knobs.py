@@ -23,7 +23,7 @@ from engine.config import INITS, OPTIMIZERS, STD_INITS, RunConfig
 
 from .widgets import FloatEdit, FlowLayout, LogSlider, set_invalid
 
-LR_MIN, LR_MAX = 1e-7, 100.0  # every rate the setup accepts, up to its limit of 100, and the LR finder's start
+LR_MIN, LR_MAX = 1e-7, 100.0  # the slider: the usual rates and the LR finder's start (the field takes any rate)
 THROTTLE_MS = 100
 
 

@@ -264,11 +264,15 @@ class SetupPanel(QWidget):
         except Exception as exc:  # a value so odd the validator trips: still words, never a crash
             problems = {"dataset": f"cannot check this configuration: {exc}"}
         self._problems = problems
+        warnings = _safe_warnings(cfg)
         for key, w in self.widgets.items():
             reason = problems.get(key)
             set_invalid(w, reason, FIELDS[key].help)
-            self.error_labels[key].setText(_short(key, reason) if reason else "")
-            self.error_labels[key].setVisible(bool(reason))
+            note = reason or warnings.get(key)     # a warning does not block Start: amber, not red
+            label = self.error_labels[key]
+            label.setText(_short(key, note) if note else "")
+            label.setStyleSheet(f"color: {'#b52b27' if reason else '#8a5a00'}; font-size: 8pt;")
+            label.setVisible(bool(note))
         for title, keys in GROUPS:
             form = self._forms[title]
             for key in keys:
@@ -303,6 +307,13 @@ class SetupPanel(QWidget):
 def _short(key: str, reason: str) -> str:
     """The reason without the field's own name in front ("lr must be > 0" -> "must be > 0")."""
     return reason[len(key) + 1:] if reason.startswith(key + " ") else reason
+
+
+def _safe_warnings(cfg: RunConfig) -> dict[str, str]:
+    try:
+        return cfg.warnings()
+    except Exception:
+        return {}
 
 
 def _safe(pred, cfg: RunConfig) -> bool:

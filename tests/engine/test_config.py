@@ -95,3 +95,13 @@ def test_the_declared_ranges_are_the_validation_rules():
     s = RunConfig.settings()["depth"]
     assert (s.lo, s.hi, s.range_text()) == (1, 100, "1 … 100")
     assert RunConfig(depth=101).problems()["depth"] == "depth must be <= 100 (got 101)"
+
+
+def test_every_finite_positive_rate_is_accepted_and_a_huge_one_is_warned_about():
+    cfg = RunConfig(lr=1e6, init_std=1e300).validate()
+    assert set(cfg.warnings()) == {"lr", "init_std"}
+    assert cfg.warnings()["lr"].startswith("lr 1e6 is far above the usual range")
+    finding = next(f for f in cfg.warning_findings() if f["code"] == "unusual_lr")
+    assert finding["severity"] == "warning" and finding["message"] == cfg.warnings()["lr"]
+    assert RunConfig(lr=10.0).warnings() == {}
+    assert "lr must be finite" in RunConfig(lr=float("inf")).problems()["lr"]

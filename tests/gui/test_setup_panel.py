@@ -141,10 +141,21 @@ def test_numbers_round_trip_through_the_fields_exactly(qtbot):
     assert panel.widgets["lr"].text() == "0.003"  # short where short is exact
 
 
-def test_the_lr_slider_covers_every_rate_the_setup_accepts(qtbot):
+def test_the_lr_slider_covers_the_usual_rates_and_the_field_takes_any(qtbot):
     from gui.knobs import KnobsPanel
     knobs = KnobsPanel()
     qtbot.addWidget(knobs)
     for lr in (1e-7, 3e-3, 50.0, 100.0):
         knobs.show_config(RunConfig(lr=lr))
         assert knobs.lr_slider.to_float(knobs.lr_slider.value()) == pytest.approx(lr, rel=0.03)
+    knobs.show_config(RunConfig(lr=1e6))         # lecture 6's rate: the field shows it, the slider is at its end
+    assert knobs.lr_edit.value() == 1e6 and knobs.lr_slider.value() == knobs.lr_slider.maximum()
+
+
+def test_a_huge_learning_rate_is_a_warning_not_a_refusal(panel):
+    seen: list[bool] = []
+    panel.validityChanged.connect(seen.append)
+    panel.widgets["lr"].setText("1e6")
+    assert panel.is_valid() and seen == [] and panel.config().lr == 1e6
+    assert "far above the usual range" in panel.error_labels["lr"].text()
+    assert panel.error_labels["lr"].isVisible() and panel.widgets["lr"].property("invalid") is False

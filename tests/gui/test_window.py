@@ -104,7 +104,7 @@ def test_knobs_add_markers_and_training_keeps_going(window, qtbot, knob):
 def test_an_invalid_learning_rate_is_refused_in_place(window, qtbot):
     start(window, qtbot)
     c = window.controller
-    for text in ("abc", "-1", "0", "1e9", "", "nan"):
+    for text in ("abc", "-1", "0", "", "nan", "inf"):
         window.knobs.lr_edit.setText(text)
         qtbot.keyClick(window.knobs.lr_edit, Qt.Key.Key_Return)
         assert window.knobs.lr_edit.property("invalid") is True, text
@@ -233,6 +233,16 @@ def test_divergence_pauses_with_a_message_and_keeps_the_curves(window, qtbot):
     assert len(c.history) >= 1 and c.session.alive
     assert window.act_pause.text() == "Resume"
     window.act_stop.trigger()
+
+
+def test_the_lectures_learning_rate_starts_with_a_finding_and_diverges(window, qtbot):
+    window.setup.set_config(FAST.copy(lr=1e6, optimizer="sgd"))
+    assert window.act_start.isEnabled()
+    window.act_start.trigger()
+    c = window.controller
+    qtbot.waitUntil(lambda: c.state == "diverged", timeout=WAIT)
+    finding = next(e for e in c.history.events if e.get("code") == "unusual_lr")
+    assert finding["event"] == "diagnosis" and "1e6" in finding["message"]
 
 
 def test_knobs_edit_the_setup_when_no_run_is_going(window, qtbot):
