@@ -77,7 +77,7 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """defaults <- preset <- config file <- flags; a value far outside the usual range is one
-    warning line on stderr."""
+    warning line on stderr; a run the memory cannot hold is a ConfigError (exit 2)."""
     cfg = RunConfig()
     if getattr(args, "preset", None):
         from .presets import load_preset
@@ -88,6 +88,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg = RunConfig.from_dict(given, base=cfg)
     for text in cfg.warnings().values():   # accepted (a student may try lecture 6's lr 1e6), but said
         print(f"{PROG}: warning: {text}", file=sys.stderr)
+    from .memory import check_fits
+    check_fits(cfg)   # before anything is built: a network the machine cannot hold is refused in words
     return cfg
 
 

@@ -110,7 +110,9 @@ class Controller(QObject):
             self.reset()
         try:
             cfg = cfg.copy().validate()
+            from engine.memory import check_fits
             from engine.session import TrainingSession, leave_a_core_free   # torch: imported on first use
+            check_fits(cfg)    # a GPU's free memory too, now that torch is loaded
             leave_a_core_free()
             session = TrainingSession(cfg, keep_history=False)  # the window's is self.history
         except BabysitError as exc:

@@ -8,7 +8,8 @@
 
 The panel holds no rules of its own: each field's text goes into a RunConfig as typed (a number
 when it parses, the raw text when it does not) and RunConfig.problems() words every complaint,
-which is shown in place (red border + tooltip) and in a summary line. `validityChanged(bool)`
+which is shown in place (red border + tooltip) and in a summary line. A valid configuration the
+machine cannot hold (engine.memory) marks the fields that make it large the same way. `validityChanged(bool)`
 lets the window disable Start, so an invalid value never reaches the engine.
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 
 from engine.config import GROUPS as SETTING_GROUPS
 from engine.config import STD_INITS, TOY_DATASETS, RunConfig, Setting
+from engine.errors import ConfigError
+from engine.memory import fit_problem
 
 from .widgets import FloatEdit, IntEdit, set_invalid
 
@@ -247,7 +250,9 @@ class SetupPanel(QWidget):
         return not self._problems
 
     def valid_config(self) -> RunConfig:
-        """A validated RunConfig, or ConfigError naming the first problem."""
+        """A validated RunConfig that fits in memory, or ConfigError naming the first problem."""
+        if self._problems:
+            raise ConfigError(next(iter(self._problems.values())))
         return self.config().validate()
 
     # ------------------------------------------------------------------ feedback
@@ -263,6 +268,10 @@ class SetupPanel(QWidget):
             problems = cfg.problems()
         except Exception as exc:  # a value so odd the validator trips: still words, never a crash
             problems = {"dataset": f"cannot check this configuration: {exc}"}
+        if not problems:          # valid: will it fit? (a GPU is asked only once torch is loaded)
+            too_big = fit_problem(cfg, import_torch=False)
+            if too_big is not None:
+                problems = {key: too_big.message for key in too_big.fields}
         self._problems = problems
         warnings = _safe_warnings(cfg)
         for key, w in self.widgets.items():

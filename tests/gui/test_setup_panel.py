@@ -159,3 +159,24 @@ def test_a_huge_learning_rate_is_a_warning_not_a_refusal(panel):
     assert panel.is_valid() and seen == [] and panel.config().lr == 1e6
     assert "far above the usual range" in panel.error_labels["lr"].text()
     assert panel.error_labels["lr"].isVisible() and panel.widgets["lr"].property("invalid") is False
+
+
+def test_a_network_too_big_for_the_memory_is_marked_and_cannot_start(qtbot, monkeypatch):
+    from engine import memory
+    monkeypatch.setattr(memory, "available", lambda device, import_torch=True: (22 * 10**9, "memory"))
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.setup.widgets["depth"].setText("100")
+    win.setup.widgets["width"].setText("8192")
+    assert not win.act_start.isEnabled() and not win.act_step.isEnabled()
+    for key in ("depth", "width"):
+        label = win.setup.error_labels[key]
+        assert label.isVisible() and "needs about 133 GB" in label.text() and "22 GB" in label.text()
+        assert win.setup.widgets[key].property("invalid") is True
+    assert win.setup.config().validate()            # a valid configuration, just too big for this machine
+    win.start()
+    assert win.controller.session is None and "133 GB" in win.banner.text()
+    win.setup.widgets["width"].setText("64")
+    assert win.act_start.isEnabled()
+    win.close()

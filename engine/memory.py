@@ -1,0 +1,195 @@
+"""Will this run fit? The memory a run needs, estimated from its configuration before anything
+is built, and the memory the machine has free.
+
+    est = estimate(cfg)                  # Estimate: bytes per part (weights, gradients, ...)
+    problem = fit_problem(cfg)           # None, or MemoryProblem(message, fields) when it cannot fit
+    check_fits(cfg)                      # ConfigError(message) when it cannot fit (CLI: exit 2)
+
+The parts, all float32 (4 bytes) unless said:
+    weights      every parameter: hidden Linear layers, the output layer, BN's scale and shift
+                 (its running mean and variance are counted here too: same size, no gradient)
+    gradients    one per parameter
+    optimizer    the optimizer's state per parameter: momentum/nesterov/adagrad/rmsprop one copy,
+                 adam/adamw two (first and second moments), sgd none
+    probes       the copy of the Linear weights taken before each probed step (update ratios)
+    activations  one training batch: per hidden layer the Linear output and the activation output
+                 (kept for backward), BN's output, dropout's mask and output; the input and the
+                 logits; two layer-sized gradients alive at a time in backward. A validation pass
+                 (no gradient: two layers alive at a time over every validation example) instead
+                 when that is larger.
+    data         the examples (float32) and labels (int64), twice: the raw arrays and the split,
+                 preprocessed ones (on a GPU the second copy is on the device, the first on the host)
+Torch's own allocator slack and the interpreter are not counted: the estimate is a floor.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import TOY_DATASETS, RunConfig
+from .errors import ConfigError
+
+FLOAT, LABEL = 4, 8   # bytes: float32 values, int64 labels
+OPTIMIZER_COPIES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
+DIGITS = (1797, 64, 10)   # sklearn's bundled digits: examples, features, classes
+
+
+@dataclass(frozen=True)
+class Estimate:
+    weights: int
+    gradients: int
+    optimizer: int
+    probes: int
+    activations: int
+    data: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer + self.probes + self.activations + self.data
+
+    def parts(self) -> dict[str, int]:
+        """The parts by size, largest first (zero parts left out)."""
+        named = {"weights": self.weights, "gradients": self.gradients, "optimizer state": self.optimizer,
+                 "probe snapshot": self.probes, "activations": self.activations, "data": self.data}
+        return dict(sorted(((k, v) for k, v in named.items() if v), key=lambda kv: -kv[1]))
+
+
+@dataclass(frozen=True)
+class MemoryProblem:
+    message: str               # one line: the estimate, its largest parts, what is free, what to change
+    fields: tuple[str, ...]    # the settings to mark (the ones that make the largest part large)
+
+
+def data_shape(cfg: RunConfig) -> tuple[int, int, int] | None:
+    """(examples, features, classes) without loading the data (a file's classes are taken as 10);
+    None when a file cannot be read (the loader then says why, in words)."""
+    if cfg.dataset in TOY_DATASETS:
+        classes = cfg.classes if cfg.dataset in ("spiral", "blobs") else 2
+        n = (cfg.n_samples // classes) * classes if cfg.dataset == "spiral" else cfg.n_samples
+        return n, 2, classes
+    if cfg.dataset == "digits":
+        return DIGITS
+    try:
+        return _idx_shape(Path(cfg.data_path)) if cfg.dataset == "idx" else _file_shape(Path(cfg.data_path))
+    except Exception:   # unreadable or odd: not this module's to explain
+        return None
+
+
+def estimate(cfg: RunConfig, shape: tuple[int, int, int] | None = None) -> Estimate:
+    """The memory `cfg` needs, in bytes per part (see the module docstring)."""
+    n, d, c = shape or data_shape(cfg) or (0, 0, 0)
+    d, c = max(d, 1), max(c, 2)
+    w, depth = cfg.width, cfg.depth
+    linear_weights = d * w + (depth - 1) * w * w + w * c
+    params = linear_weights + depth * w + c + (2 * depth * w if cfg.bn else 0)
+    buffers = 2 * depth * w if cfg.bn else 0          # BN's running mean and variance
+    n_val = int(round(cfg.val_fraction * n))
+    n_train = n - n_val if cfg.subset is None else min(cfg.subset, n - n_val)
+    b = max(1, min(cfg.batch_size, n_train)) if n_train else cfg.batch_size
+    kept = 2 + (1 if cfg.bn else 0) + (2 if cfg.dropout > 0 else 0)   # per hidden layer, per example
+    train_pass = b * (d + depth * kept * w + 2 * w + c)
+    val_pass = n_val * (d + 2 * w + c)
+    return Estimate(weights=FLOAT * (params + buffers), gradients=FLOAT * params,
+                    optimizer=FLOAT * params * OPTIMIZER_COPIES.get(cfg.optimizer, 2),
+                    probes=FLOAT * linear_weights, activations=FLOAT * max(train_pass, val_pass),
+                    data=2 * n * (FLOAT * d + LABEL))
+
+
+def available(device: str, *, import_torch: bool = True) -> tuple[int | None, str]:
+    """(bytes free, what they are) for the device a run of `device` trains on; None when unknown.
+    With import_torch=False (the window's GUI thread) a GPU is only asked when torch is loaded."""
+    if device != "cpu" and (import_torch or "torch" in sys.modules):
+        try:
+            import torch
+            if torch.cuda.is_available():
+                free, _total = torch.cuda.mem_get_info()
+                return int(free), "GPU memory"
+        except Exception:
+            pass
+        if device == "cuda":
+            return None, "GPU memory"   # no GPU: the session says so in words
+    return host_available(), "memory"
+
+
+def host_available() -> int | None:
+    """The host memory available to a new allocation: MemAvailable (Linux), else free pages."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def fit_problem(cfg: RunConfig, *, import_torch: bool = True) -> MemoryProblem | None:
+    """Why `cfg` cannot fit in the memory available now, or None (also when either is unknown)."""
+    est = estimate(cfg)
+    free, what = available(cfg.device, import_torch=import_torch)
+    if free is None or est.total <= free:
+        return None
+    parts = est.parts()
+    largest = next(iter(parts))
+    if largest == "activations":
+        advice, fields = "use a smaller batch size or width", ("batch_size", "width")
+    elif largest == "data":
+        advice, fields = "use fewer examples (subset)", ("subset", "n_samples")
+    else:
+        advice, fields = "use fewer layers or a smaller width", ("depth", "width")
+    shown = ", ".join(f"{k} {format_bytes(v)}" for k, v in parts.items() if v >= 0.01 * est.total)
+    return MemoryProblem(f"this run needs about {format_bytes(est.total)} ({shown}) but "
+                         f"{format_bytes(free)} of {what} is available: {advice}", fields)
+
+
+def check_fits(cfg: RunConfig) -> None:
+    """ConfigError (one line) when `cfg` cannot fit in the memory available."""
+    problem = fit_problem(cfg)
+    if problem is not None:
+        raise ConfigError(problem.message)
+
+
+def format_bytes(n: float) -> str:
+    """54 GB, 1.3 GB, 820 MB, 12 kB (decimal units, as memory is sold)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.2g} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{int(n)} bytes"
+
+
+# ----------------------------------------------------------------------------- file headers
+def _idx_shape(folder: Path) -> tuple[int, int, int]:
+    from .data import _find_idx_pair   # the loader's own rule for which files are the pair
+    images, _labels = _find_idx_pair(folder)
+    opener = gzip.open if images.suffix == ".gz" else open
+    with opener(images, "rb") as f:
+        magic = f.read(4)
+        dims = struct.unpack(f">{magic[3]}I", f.read(4 * magic[3]))
+    return dims[0], math.prod(dims[1:]), 10
+
+
+def _file_shape(path: Path) -> tuple[int, int, int]:
+    if path.suffix.lower() == ".npz":
+        import numpy as np
+        with zipfile.ZipFile(path) as z:
+            name = next(n for n in z.namelist() if n.removesuffix(".npy") in ("X", "x", "features"))
+            with z.open(name) as f:
+                fmt = np.lib.format
+                major, _minor = fmt.read_magic(f)
+                shape = (fmt.read_array_header_1_0(f) if major == 1 else fmt.read_array_header_2_0(f))[0]
+        return shape[0], math.prod(shape[1:]), 10
+    with open(path, "rb") as f:                  # csv: columns from the header, rows from the size
+        first, second = f.readline(), f.readline()
+    columns = first.count(b",") + 1
+    rows = max(1, path.stat().st_size // max(len(second), 1))
+    return rows, columns - 1, 10
