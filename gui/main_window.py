@@ -6,9 +6,11 @@
     win.add_tab(widget, "Lab")               # a centre tab; refreshed with the dashboard if it can
     win.add_dock(widget, "Notes")            # a dock, listed in the View menu
 
-The window is thin: the controller owns the session and the history, the setup panel owns the
-configuration, the knobs only ask. Routing lives here: a knob goes to the running session (and is
-mirrored into the setup panel, so Reset keeps what was found) or, with no run, into the panel.
+The window is thin: the controller owns the session and the history; the run's settings live in
+one place, `win.run_state` (gui.state), which the setup panel and the live knobs both show and
+edit. The window's gate on that state sends a change of lr, optimizer or bn to a running session
+as a command; a refused command leaves the state (and so every view of it) as it was. Reset keeps
+the state: what was found while training becomes the next run's setup.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from .app import collect_garbage_on_the_gui_thread
 from .controller import (DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED, RUNNING,
                          STOPPED, Controller)
 from .knobs import KnobsPanel, check_lr
+from .state import RunState
 from .plots import Dashboard
 from .setup_panel import SetupPanel
 from .widgets import Banner
@@ -60,8 +63,10 @@ class MainWindow(QMainWindow):
         self._save_settings = save_settings
         self.controller = Controller(self)
 
-        # ---- centre: setup panel | (banner, knobs, tabs[dashboard])
-        self.setup = SetupPanel()
+        # ---- the one run state; centre: setup panel | (banner, knobs, tabs[dashboard])
+        self.run_state = RunState()
+        self.run_state.set_gate(self._to_the_run)
+        self.setup = SetupPanel(state=self.run_state)
         self.setup_scroll = QScrollArea()
         self.setup_scroll.setWidget(self.setup)
         self.setup_scroll.setWidgetResizable(True)
@@ -72,7 +77,7 @@ class MainWindow(QMainWindow):
         self.controller.add_view(self.dashboard)
 
         self.banner = Banner()
-        self.knobs = KnobsPanel()
+        self.knobs = KnobsPanel(self.run_state)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.setTabBarAutoHide(True)        # one tab: no tab bar
@@ -106,12 +111,8 @@ class MainWindow(QMainWindow):
         c.stateChanged.connect(self._on_state)
         c.progressed.connect(self._on_progress)
         c.errorOccurred.connect(self._on_error)
-        self.setup.validityChanged.connect(lambda _v: self._update_actions())
-        self.setup.changed.connect(self._on_setup_changed)
-        self.knobs.lrRequested.connect(lambda lr: self.request_lr(lr, show=False))
+        self.run_state.checked.connect(self._on_setup_changed)
         self.knobs.reinitRequested.connect(self.request_reinit)
-        self.knobs.optimizerRequested.connect(self.request_optimizer)
-        self.knobs.bnRequested.connect(self.request_bn)
 
         self.resize(1400, 900)
         if restore:
@@ -266,55 +267,41 @@ class MainWindow(QMainWindow):
         self._on_progress({"step": 0, "epoch": 0, "total_steps": 0, "steps_per_s": 0.0})
         self._update_actions()
 
-    # ================================================================== knobs (and anyone else)
-    # Public so other panels (an LR finder's "use this rate", a preset) take the same path:
-    # the running session if there is one, and always the setup panel, so Reset keeps it.
-    def request_lr(self, lr: float, *, show: bool = True) -> bool:
+    # ================================================================== the run state's gate
+    LIVE_COMMANDS = {"lr": "set_lr", "optimizer": "set_optimizer", "bn": "set_bn"}
+
+    def _to_the_run(self, key: str, value: object) -> bool:
+        """The run state asks before a field changes: a live run gets lr, optimizer and bn as
+        commands, and a command it refuses (said through errorOccurred) keeps the old value."""
+        command = self.LIVE_COMMANDS.get(key)
+        if command is None or not self.controller.live:
+            return True
+        return getattr(self.controller, command)(value)
+
+    # Public so other panels (an LR finder's "use this rate", a preset) take the knobs' path.
+    def request_lr(self, lr: float) -> bool:
         problem = check_lr(lr)
         if problem:
             self._show_error(problem)
             return False
-        unchanged = float(lr) == self._setup_value("lr")  # the rate in use: no command, no marker
-        if self.controller.live and not unchanged and not self.controller.set_lr(lr):
-            self.knobs.show_config(self.setup.config())  # refused: the knobs go back to what runs
-            return False
-        self.setup.set_value("lr", float(lr))
-        if show:   # the knobs already show what they sent (and a slider mid-drag must not jump)
-            self.knobs.set_lr(float(lr))
-        return True
+        return self.run_state.set("lr", float(lr))
 
-    def request_reinit(self, scheme: str, std: float | None = None) -> None:
+    def request_optimizer(self, name: str) -> bool:
+        return self.run_state.set("optimizer", name)
+
+    def request_bn(self, on: bool) -> bool:
+        return self.run_state.set("bn", bool(on))
+
+    def request_reinit(self, scheme: str, std: float | None = None) -> bool:
+        """Fresh weights (an action: the same scheme again draws new ones); the state follows."""
         if self.controller.live and not self.controller.reinit(scheme, std):
-            return
-        self.setup.set_value("init", scheme)
-        if std is not None:
-            self.setup.set_value("init_std", std)
-
-    def request_optimizer(self, name: str) -> None:
-        # the optimizer in use picked again: nothing to do (rebuilding it would drop its state)
-        if name == self._setup_value("optimizer"):
-            return
-        if self.controller.live and not self.controller.set_optimizer(name):
-            self.knobs.show_config(self.setup.config())  # refused: the knobs go back to what runs
-            return
-        self.setup.set_value("optimizer", name)
-
-    def request_bn(self, on: bool) -> None:
-        if bool(on) == self._setup_value("bn"):
-            return
-        if self.controller.live and not self.controller.set_bn(on):
-            self.knobs.show_config(self.setup.config())
-            return
-        self.setup.set_value("bn", bool(on))
-
-    def _setup_value(self, name: str) -> object:
-        """What the setup panel holds for `name` (None where its field does not parse)."""
-        return getattr(self.setup.config(), name, None)
+            return False
+        self.run_state.update({"init": scheme} if std is None else {"init": scheme, "init_std": std})
+        return True
 
     # ================================================================== feedback
     def _on_setup_changed(self) -> None:
-        cfg = self.setup.config()
-        self.knobs.show_config(cfg)
+        cfg = self.run_state.config()
         try:
             title = (f"babysit — {cfg.dataset} · {cfg.depth}×{cfg.width} {cfg.activation}"
                      f"{' +BN' if cfg.bn else ''} · {cfg.optimizer} lr {cfg.lr:g}")

@@ -1,20 +1,19 @@
-"""The setup panel: a form bound both ways to a RunConfig.
+"""The setup panel: a form bound both ways to the window's run state (gui.state.RunState).
 
-    panel = SetupPanel()
-    panel.set_config(RunConfig(lr=1e-2))     # config -> widgets
-    cfg = panel.config()                     # widgets -> config (may hold invalid raw values)
-    panel.problems()                         # {field: reason} from RunConfig.problems()
-    panel.valid_config()                     # a validated copy, or ConfigError
+    panel = SetupPanel(state=state)          # or SetupPanel(): a state of its own
+    panel.set_config(RunConfig(lr=1e-2))     # state.update(...): the widgets follow
+    cfg = panel.config()                     # the state's config (may hold invalid raw values)
+    panel.problems()                         # {field: reason}: the state's problems
+    panel.valid_config()                     # a validated copy that fits in memory, or ConfigError
 
-The panel holds no rules of its own: each field's text goes into a RunConfig as typed (a number
-when it parses, the raw text when it does not) and RunConfig.problems() words every complaint,
-which is shown in place (red border + tooltip) and in a summary line. A valid configuration the
-machine cannot hold (engine.memory) marks the fields that make it large the same way. `validityChanged(bool)`
-lets the window disable Start, so an invalid value never reaches the engine.
+Each row is made from its field's declaration (engine.config.Setting). The panel holds no rules
+of its own: an edit puts the field's text into the state as typed (a number when it parses, the
+raw text when it does not) and the state words every complaint, shown here in place (red border
++ tooltip + a reason line) and in a summary line; a warning (lr far above the usual range) is an
+amber line that does not block Start. `validityChanged(bool)` lets the window disable Start, so
+an invalid value never reaches the engine.
 """
 from __future__ import annotations
-
-import dataclasses
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
@@ -22,9 +21,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 
 from engine.config import GROUPS as SETTING_GROUPS
 from engine.config import STD_INITS, TOY_DATASETS, RunConfig, Setting
-from engine.errors import ConfigError
-from engine.memory import fit_problem
 
+
+from .state import RunState
 from .widgets import FloatEdit, IntEdit, set_invalid
 
 
@@ -58,12 +57,11 @@ class SetupPanel(QWidget):
     changed = Signal()                 # any edit (valid or not)
     validityChanged = Signal(bool)
 
-    def __init__(self, config: RunConfig | None = None, parent: QWidget | None = None):
+    def __init__(self, config: RunConfig | None = None, parent: QWidget | None = None, *,
+                 state: RunState | None = None):
         super().__init__(parent)
-        self._base = RunConfig()       # keeps fields the panel has no widget for
-        self._problems: dict[str, str] = {}
-        self._valid = True
-        self._updating = False
+        self.state = state if state is not None else RunState(config)
+        self._editing: str | None = None   # the field the user is editing: its widget is not rewritten
         self._read_only = False
         self.widgets: dict[str, QWidget] = {}       # the editors, by RunConfig field
         self.rows: dict[str, QWidget] = {}          # editor + reason line (a form row)
@@ -107,7 +105,15 @@ class SetupPanel(QWidget):
             self._forms[title] = form
             self._group_boxes[title] = box
         outer.addStretch(1)
-        self.set_config(config or RunConfig())
+        self.state.changed.connect(self._show)
+        self.state.changed.connect(lambda *_: self.changed.emit())
+        self.state.checked.connect(self._refresh)
+        self.state.validityChanged.connect(self.validityChanged)
+        if state is not None and config is not None:
+            self.state.update(config)
+        for key in FIELDS:
+            self._show(key, self.state.get(key))
+        self._refresh()
 
     # ------------------------------------------------------------------ building
     def _make_row(self, key: str, f: Setting) -> QWidget:
@@ -141,20 +147,20 @@ class SetupPanel(QWidget):
         if f.kind == "choice":
             w = QComboBox()
             w.addItems(list(f.choices))
-            w.currentTextChanged.connect(self._on_edit)
+            w.currentTextChanged.connect(lambda *_, k=key: self._on_edit(k))
         elif f.kind == "bool":
             w = QCheckBox()
-            w.toggled.connect(self._on_edit)
+            w.toggled.connect(lambda *_, k=key: self._on_edit(k))
         elif f.kind == "int":
             w = IntEdit(optional=f.optional, placeholder=f.placeholder)
-            w.textChanged.connect(self._on_edit)
+            w.textChanged.connect(lambda *_, k=key: self._on_edit(k))
         elif f.kind == "float":
             w = FloatEdit(optional=f.optional, placeholder=f.placeholder)
-            w.textChanged.connect(self._on_edit)
+            w.textChanged.connect(lambda *_, k=key: self._on_edit(k))
         elif f.kind == "path":
             edit = QLineEdit()
             edit.setPlaceholderText("choose a folder or file…")
-            edit.textChanged.connect(self._on_edit)
+            edit.textChanged.connect(lambda *_, k=key: self._on_edit(k))
             edit.textChanged.connect(lambda text: edit.setCursorPosition(len(text)) if not edit.hasFocus() else None)
             self.browse_button = QToolButton()
             self.browse_button.setText("…")
@@ -195,23 +201,46 @@ class SetupPanel(QWidget):
 
     # ------------------------------------------------------------------ binding
     def set_config(self, cfg: RunConfig) -> None:
-        """Show `cfg` in the widgets (every field; ones without a widget are kept for config())."""
-        self._updating = True
-        try:
-            self._base = dataclasses.replace(cfg)
-            for key in FIELDS:
-                self._write(key, getattr(cfg, key))
-        finally:
-            self._updating = False
-        self._refresh()
-        self.changed.emit()
+        """Every field of `cfg` into the state (the widgets follow)."""
+        self.state.update(cfg)
 
     def set_value(self, key: str, value) -> None:
-        """Change one field (the live knobs use this when no run is going); works while read-only."""
-        if key not in FIELDS:
-            setattr(self._base, key, value)
-        else:
-            self._write(key, value)   # the widget's own signal runs _on_edit
+        """One field into the state (works while read-only)."""
+        self.state.set(key, value)
+
+    def config(self) -> RunConfig:
+        """The configuration as held, invalid values included (see problems())."""
+        return self.state.config()
+
+    def problems(self) -> dict[str, str]:
+        return self.state.problems()
+
+    def is_valid(self) -> bool:
+        return self.state.is_valid()
+
+    def valid_config(self) -> RunConfig:
+        """A validated RunConfig that fits in memory, or ConfigError naming the first problem."""
+        return self.state.valid_config()
+
+    def _on_edit(self, key: str) -> None:
+        """A widget changed: its value (or raw text) goes into the state."""
+        if self._editing is not None:   # our own write from _show
+            return
+        self._editing = key
+        try:
+            self.state.set(key, self._read(key))
+        finally:
+            self._editing = None
+
+    def _show(self, key: str, value) -> None:
+        """The state changed `key`: show it, unless it came from that very widget (the user types)."""
+        if key not in self.widgets or key == self._editing:
+            return
+        self._editing = key
+        try:
+            self._write(key, value)
+        finally:
+            self._editing = None
 
     def _write(self, key: str, value) -> None:
         f, w = FIELDS[key], self.widgets[key]
@@ -236,44 +265,10 @@ class SetupPanel(QWidget):
             return w.text().strip() or None
         return w.value()
 
-    def config(self) -> RunConfig:
-        """The configuration as shown, invalid values included (see problems())."""
-        cfg = dataclasses.replace(self._base)
-        for key in FIELDS:
-            setattr(cfg, key, self._read(key))
-        return cfg
-
-    def problems(self) -> dict[str, str]:
-        return dict(self._problems)
-
-    def is_valid(self) -> bool:
-        return not self._problems
-
-    def valid_config(self) -> RunConfig:
-        """A validated RunConfig that fits in memory, or ConfigError naming the first problem."""
-        if self._problems:
-            raise ConfigError(next(iter(self._problems.values())))
-        return self.config().validate()
-
     # ------------------------------------------------------------------ feedback
-    def _on_edit(self, *_args) -> None:
-        if self._updating:
-            return
-        self._refresh()
-        self.changed.emit()
-
     def _refresh(self) -> None:
-        cfg = self.config()
-        try:
-            problems = cfg.problems()
-        except Exception as exc:  # a value so odd the validator trips: still words, never a crash
-            problems = {"dataset": f"cannot check this configuration: {exc}"}
-        if not problems:          # valid: will it fit? (a GPU is asked only once torch is loaded)
-            too_big = fit_problem(cfg, import_torch=False)
-            if too_big is not None:
-                problems = {key: too_big.message for key in too_big.fields}
-        self._problems = problems
-        warnings = _safe_warnings(cfg)
+        """Show the state's problems and warnings in place; rows shown only where they matter."""
+        cfg, problems, warnings = self.state.config(), self.state.problems(), self.state.warnings()
         for key, w in self.widgets.items():
             reason = problems.get(key)
             set_invalid(w, reason, FIELDS[key].help)
@@ -297,10 +292,6 @@ class SetupPanel(QWidget):
             names = ", ".join(FIELDS[k].label if k in FIELDS else k for k in problems)
             self.summary.setText(f"⚠ {n} value{'s' if n > 1 else ''} to fix before starting: {names}")
         self.summary.setVisible(bool(problems))
-        valid = not problems
-        if valid != self._valid:
-            self._valid = valid
-            self.validityChanged.emit(valid)
 
     # ------------------------------------------------------------------ locking
     def set_read_only(self, on: bool) -> None:
@@ -316,13 +307,6 @@ class SetupPanel(QWidget):
 def _short(key: str, reason: str) -> str:
     """The reason without the field's own name in front ("lr must be > 0" -> "must be > 0")."""
     return reason[len(key) + 1:] if reason.startswith(key + " ") else reason
-
-
-def _safe_warnings(cfg: RunConfig) -> dict[str, str]:
-    try:
-        return cfg.warnings()
-    except Exception:
-        return {}
 
 
 def _safe(pred, cfg: RunConfig) -> bool:

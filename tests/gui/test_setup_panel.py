@@ -146,9 +146,9 @@ def test_the_lr_slider_covers_the_usual_rates_and_the_field_takes_any(qtbot):
     knobs = KnobsPanel()
     qtbot.addWidget(knobs)
     for lr in (1e-7, 3e-3, 50.0, 100.0):
-        knobs.show_config(RunConfig(lr=lr))
+        knobs.state.set("lr", lr)
         assert knobs.lr_slider.to_float(knobs.lr_slider.value()) == pytest.approx(lr, rel=0.03)
-    knobs.show_config(RunConfig(lr=1e6))         # lecture 6's rate: the field shows it, the slider is at its end
+    knobs.state.set("lr", 1e6)         # lecture 6's rate: the field shows it, the slider is at its end
     assert knobs.lr_edit.value() == 1e6 and knobs.lr_slider.value() == knobs.lr_slider.maximum()
 
 

@@ -62,7 +62,7 @@ def test_a_learning_rate_change_mid_run_reaches_the_engine_and_adds_a_marker(win
 def test_slider_drag_is_throttled_not_flooded(window, qtbot):
     start(window, qtbot)
     sent: list[float] = []
-    window.knobs.lrRequested.connect(sent.append)
+    window.run_state.changed.connect(lambda key, value: sent.append(value) if key == "lr" else None)
     slider = window.knobs.lr_slider
     slider.setSliderDown(True)
     for pos in range(slider.value(), slider.value() - 100, -1):   # a 100-position drag, instantly
