@@ -29,8 +29,8 @@ from engine.errors import BabysitError, ConfigError
 from engine.fileio import atomic_write_text
 
 from .app import collect_garbage_on_the_gui_thread
-from .controller import (DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED, RUNNING,
-                         STOPPED, Controller)
+from .controller import (BUILDING, DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED,
+                         RUNNING, STOPPED, Controller)
 from .knobs import KnobsPanel, check_lr
 from .state import RunState
 from .plots import Dashboard
@@ -38,7 +38,7 @@ from .setup_panel import SetupPanel
 from .widgets import Banner
 
 SETTINGS_ENV = "BABYSIT_SETTINGS_DIR"
-STATE_COLORS = {RUNNING: "#2e7d32", PAUSED: "#8a5a00", DIVERGED: "#c62828", FINISHED: "#1d4f85",
+STATE_COLORS = {BUILDING: "#1d4f85", RUNNING: "#2e7d32", PAUSED: "#8a5a00", DIVERGED: "#c62828", FINISHED: "#1d4f85",
                 STOPPED: "#555555", ERROR: "#c62828", IDLE: "#555555"}
 
 
@@ -234,9 +234,7 @@ class MainWindow(QMainWindow):
             self._show_error(str(exc))
             return False
         self.banner.hide()
-        self.state_label.setText("building the run…")
-        self.state_label.repaint()
-        ok = c.start(cfg)
+        ok = c.start(cfg)   # built off the GUI thread: the window stays responsive ("building the run…")
         self._update_actions()
         return ok
 
@@ -251,9 +249,9 @@ class MainWindow(QMainWindow):
             except ConfigError as exc:
                 self._show_error(str(exc))
                 return
+            if self.banner.level == "error":
+                self.banner.hide()  # a new attempt: the error of an earlier one is over
             c.step(cfg)
-            if c.session is not None and self.banner.level == "error":
-                self.banner.hide()  # the run is built: the error of an earlier attempt is over
         elif c.live:
             c.step()
         self._update_actions()
@@ -274,6 +272,9 @@ class MainWindow(QMainWindow):
         """The run state asks before a field changes: a live run gets lr, optimizer and bn as
         commands, and a command it refuses (said through errorOccurred) keeps the old value."""
         command = self.LIVE_COMMANDS.get(key)
+        if command is not None and self.controller.building:   # the run is being built from the old value
+            self.statusBar().showMessage("the run is being built: change it once it trains", 5000)
+            return False
         if command is None or not self.controller.live:
             return True
         return getattr(self.controller, command)(value)
@@ -315,7 +316,7 @@ class MainWindow(QMainWindow):
 
     def _on_state(self, state: str) -> None:
         c = self.controller
-        text = {IDLE: self._idle_text(),
+        text = {IDLE: self._idle_text(), BUILDING: "building the run… (the window stays usable; Stop cancels)",
                 RUNNING: "running", PAUSED: "paused — Space resumes, F10 steps",
                 FINISHED: "finished — the target is reached; Reset (Ctrl+R) to set up a new run",
                 STOPPED: "stopped — Reset (Ctrl+R) to set up a new run",
@@ -376,7 +377,8 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         c = self.controller
-        state, has_session, valid = c.state, c.session is not None, self.setup.is_valid()
+        # a run that exists or is being built fixes the setup
+        state, has_session, valid = c.state, c.session is not None or c.building, self.setup.is_valid()
         self.act_start.setEnabled(not has_session and valid)   # a paused run resumes with Pause/Resume
         self.act_pause.setEnabled(state in (RUNNING, PAUSED, DIVERGED))
         paused = state in (PAUSED, DIVERGED)
@@ -385,7 +387,7 @@ class MainWindow(QMainWindow):
             QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause))
         self.act_step.setEnabled((not has_session and valid) or state in LIVE_STATES)
         self.act_stop.setEnabled(has_session and state not in ENDED_STATES)
-        self.act_reset.setEnabled(has_session)
+        self.act_reset.setEnabled(c.session is not None)
         self.act_load_cfg.setEnabled(not has_session)
         self.setup.set_read_only(has_session)  # the one place: a run's setup is fixed while it exists
 

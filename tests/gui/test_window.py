@@ -119,6 +119,32 @@ def test_an_invalid_learning_rate_is_refused_in_place(window, qtbot):
     assert window.knobs.lr_edit.property("invalid") is False and not window.knobs.lr_problem()
 
 
+def test_start_builds_the_run_off_the_gui_thread_and_stop_cancels_the_build(window, qtbot):
+    window.setup.set_config(FAST)
+    c = window.controller
+    window.act_start.trigger()
+    assert c.state == "building" and c.session is None      # Start returned before the run exists
+    assert "building" in window.state_label.text()
+    assert not window.act_start.isEnabled() and window.act_stop.isEnabled() and window.setup.is_read_only()
+    window.act_stop.trigger()                                # cancelled: its session is dropped
+    assert c.state == "idle" and not c.building and window.act_start.isEnabled()
+    qtbot.waitUntil(lambda: not [t for t in threading.enumerate() if t.name == "babysit-build"], timeout=WAIT)
+    c.tick()                                                 # what picks a finished build up
+    assert c.session is None and not training_threads()
+    start(window, qtbot)                                     # and a new Start works
+    assert c.state == "running"
+
+
+def test_closing_during_a_build_leaves_no_thread(qtbot):
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.setup.set_config(FAST)
+    win.act_start.trigger()
+    win.close()
+    assert not [t for t in threading.enumerate() if t.name in ("babysit-build", "babysit-training")]
+
+
 def test_pause_step_resume_and_stop(window, qtbot):
     start(window, qtbot)
     c = window.controller
@@ -199,8 +225,9 @@ def test_a_data_error_shows_a_message_and_the_app_lives_on(window, qtbot, tmp_pa
     window.setup.set_config(FAST.copy(dataset="file", data_path=str(missing)))
     assert window.act_start.isEnabled()          # the config is valid; the file is the problem
     window.act_start.trigger()
-    assert window.controller.session is None
-    assert str(missing) in window.banner.text()
+    qtbot.waitUntil(lambda: str(missing) in window.banner.text(), timeout=WAIT)   # the build failed
+    assert window.controller.session is None and window.controller.state == "idle"
+    assert "could not start" in window.state_label.text()
     assert "not found" in window.banner.text()
     assert not window.setup.is_read_only()       # fix the path and try again
     window.setup.set_config(FAST)
@@ -405,7 +432,8 @@ def test_banners_follow_the_run(window, qtbot, tmp_path):
     # a failed start's error goes once Step builds a run
     window.setup.set_config(FAST.copy(dataset="file", data_path=str(tmp_path / "nope.csv")))
     window.act_start.trigger()
-    assert "not found" in window.banner.text() and window.banner.isVisible()
+    qtbot.waitUntil(lambda: "not found" in window.banner.text(), timeout=WAIT)
+    assert window.banner.isVisible()
     window.setup.set_config(FAST)
     window.act_step.trigger()
     qtbot.waitUntil(lambda: len(window.controller.history) >= 1, timeout=WAIT)
