@@ -3,7 +3,7 @@
     python benchmarks/bench_window.py [--quick]
 
 Across a Start: a 10 ms Qt.PreciseTimer runs from just before Start is pressed until the run has
-delivered its first steps, twice: the first Start ~0.3 s after the window shows, while torch is
+delivered its first steps and a second more (its first frames), twice: the first Start ~0.3 s after the window shows, while torch is
 still loading on the preload thread (what a user meets first), and a second Start after Reset.
 The run is built off the GUI thread; p99 lateness of both is the result (target <= 16 ms).
 
@@ -78,9 +78,16 @@ def main(argv: list[str] | None = None) -> int:
         v = sorted(values)
         return v[min(len(v) - 1, int(0.99 * len(v)))] if v else float("inf")
 
+    first_steps: list[float] = []
+
     def started() -> bool:
+        """The run has delivered its first steps, and one more second (its first frames) has passed."""
         c = win.controller
-        return (c.state == "running" and len(c.history) >= 5) or c.error is not None
+        if c.error is not None:
+            return True
+        if not first_steps and c.state == "running" and len(c.history) >= 1:
+            first_steps.append(time.perf_counter())
+        return bool(first_steps) and time.perf_counter() - first_steps[0] >= 1.0
 
     # the first Start, as a user makes it: the window has painted, torch is still loading
     pump_s = 0.3
@@ -91,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     preload = preload_engine()                  # what run_gui does once the window has painted
     t0 = time.perf_counter()
     cold = lateness_while(win.start, started, 60.0)
-    cold_s = time.perf_counter() - t0
+    cold_s = first_steps.pop() - t0 if first_steps else float("inf")
     preload.join()
     if win.controller.error is not None or win.controller.state != "running":
         raise RuntimeError(f"the run did not start: {win.banner.text()}")
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     win.reset()
     t0 = time.perf_counter()
     warm = lateness_while(win.start, started, 60.0)
-    warm_s = time.perf_counter() - t0
+    warm_s = first_steps.pop() - t0 if first_steps else float("inf")
     for name, late, took in (("first Start (torch loading)", cold, cold_s), ("second Start", warm, warm_s)):
         print(info_line(name, f"{took:.2f} s to the first steps; timer lateness p99 {p99(late):.1f} ms, "
                               f"max {max(late):.1f} ms over {len(late)} ticks"))
@@ -165,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                                            f"{r['paints']:.1f} paints/s, {r['frames']:.1f} refreshes/s; "
                                            f"training {r['steps']:.0f} steps/s"))
     print(result_line("window_start_timer_lateness_p99", start_p99, "<= 16 ms", start_p99 <= 16, unit="ms",
-                      fmt=".1f", note="10 ms PreciseTimer from Start to the first steps, the first and a second Start"))
+                      fmt=".1f", note="10 ms PreciseTimer from Start to 1 s after the first steps, the first and a second Start"))
     print(result_line("window_timer_lateness_p99", p99, "<= 16 ms", p99 <= 16, unit="ms", fmt=".1f",
                       note=f"10 ms PreciseTimer, both tabs, {len(late_all)} ticks; run state at the end: {state}"))
     print(result_line("window_redraws_per_s", redraws, ">= 30", redraws >= 30, unit="/s", fmt=".1f",

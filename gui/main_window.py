@@ -28,7 +28,7 @@ from engine.config import RunConfig
 from engine.errors import BabysitError, ConfigError
 from engine.fileio import atomic_write_text
 
-from .app import collect_garbage_on_the_gui_thread
+from .garbage import collect_garbage_on_the_gui_thread
 from .controller import (BUILDING, DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED,
                          RUNNING, STOPPED, Controller)
 from .knobs import KnobsPanel, check_lr
@@ -57,7 +57,7 @@ class MainWindow(QMainWindow):
     def __init__(self, *, settings_dir: str | os.PathLike | None = None, restore: bool = True,
                  save_settings: bool = True):
         super().__init__()
-        collect_garbage_on_the_gui_thread()  # never in the training thread (see gui.app)
+        collect_garbage_on_the_gui_thread()  # never in the training thread (see gui.garbage)
         self.setWindowTitle("babysit")
         self._settings_dir = settings_dir
         self._save_settings = save_settings

@@ -422,9 +422,9 @@ def test_the_rate_or_optimizer_in_use_picked_again_is_no_change(window, qtbot):
 
 def test_a_step_target_beyond_32_bits_keeps_the_progress_bar_working(window):
     # QProgressBar holds 32-bit ints; such a target is shown in thousandths
-    window._on_progress({"step": 1_000_000_000, "epoch": 0, "total_steps": 4_000_000_000, "steps_per_s": 0.0})
+    window.controller.progressed.emit({"step": 1_000_000_000, "epoch": 0, "total_steps": 4_000_000_000, "steps_per_s": 0.0})
     assert window.progress.maximum() == 1000 and window.progress.value() == 250
-    window._on_progress({"step": 30, "epoch": 0, "total_steps": 300, "steps_per_s": 0.0})
+    window.controller.progressed.emit({"step": 30, "epoch": 0, "total_steps": 300, "steps_per_s": 0.0})
     assert (window.progress.maximum(), window.progress.value()) == (300, 30)
 
 
@@ -507,3 +507,15 @@ def test_the_charts_know_where_the_run_ends(window, qtbot):
     assert c.history.total_steps == c.session.total_steps == 3 * c.session.steps_per_epoch
     window.dashboard.refresh(c.history)
     assert window.dashboard.step_axis.range[1] <= 1.02 * c.session.total_steps + 1
+
+
+def test_the_window_module_does_not_import_the_app_module():
+    # gui.app opens the window; the window must not need gui.app back (no import cycle)
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = "import sys, gui.main_window; print('gui.app' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                       text=True, timeout=120, env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
