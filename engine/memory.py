@@ -64,6 +64,7 @@ class Estimate:
 class MemoryProblem:
     message: str               # one line: the estimate, its largest parts, what is free, what to change
     fields: tuple[str, ...]    # the settings to mark (the ones that make the largest part large)
+    short: str = ""            # the same in a few words, for a mark beside a field
 
 
 def data_shape(cfg: RunConfig) -> tuple[int, int, int] | None:
@@ -148,7 +149,8 @@ def fit_problem(cfg: RunConfig, *, import_torch: bool = True) -> MemoryProblem |
         advice, fields = "use fewer layers or a smaller width", ("depth", "width")
     shown = ", ".join(f"{k} {format_bytes(v)}" for k, v in parts.items() if v >= 0.01 * est.total)
     return MemoryProblem(f"this run needs about {format_bytes(est.total)} ({shown}) but "
-                         f"{format_bytes(free)} of {what} is available: {advice}", fields)
+                         f"{format_bytes(free)} of {what} is available: {advice}", fields,
+                         f"too big: needs about {format_bytes(est.total)}, {format_bytes(free)} available")
 
 
 def check_fits(cfg: RunConfig) -> None:

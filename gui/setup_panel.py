@@ -269,10 +269,16 @@ class SetupPanel(QWidget):
     def _refresh(self) -> None:
         """Show the state's problems and warnings in place; rows shown only where they matter."""
         cfg, problems, warnings = self.state.config(), self.state.problems(), self.state.warnings()
+        too_big = self.state.memory_problem()   # said in full in the summary, in a few words in place
         for key, w in self.widgets.items():
             reason = problems.get(key)
             set_invalid(w, reason, FIELDS[key].help)
-            note = reason or warnings.get(key)     # a warning does not block Start: amber, not red
+            note = reason
+            if not reason and key in warnings:     # a warning does not block Start: amber, not red
+                note = f"unusually high (usual ≤ {FIELDS[key].usual_hi:g}): expect divergence"
+                w.setToolTip(warnings[key])
+            if too_big is not None and key in too_big.fields:
+                note = too_big.short
             label = self.error_labels[key]
             label.setText(_short(key, note) if note else "")
             label.setStyleSheet(f"color: {'#b52b27' if reason else '#8a5a00'}; font-size: 8pt;")
@@ -287,7 +293,9 @@ class SetupPanel(QWidget):
                     self.widgets[key].setEnabled(_safe(en, cfg) or key in problems)
         if "Advanced" in self._group_boxes and any(key in problems for key in GROUPS[-1][1]):
             self._advanced_toggle.setChecked(True)
-        if problems:
+        if too_big is not None:
+            self.summary.setText(f"⚠ {too_big.message[0].upper()}{too_big.message[1:]}.")
+        elif problems:
             n = len(problems)
             names = ", ".join(FIELDS[k].label if k in FIELDS else k for k in problems)
             self.summary.setText(f"⚠ {n} value{'s' if n > 1 else ''} to fix before starting: {names}")

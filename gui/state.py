@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.config import RunConfig
 from engine.errors import ConfigError
-from engine.memory import fit_problem
+from engine.memory import MemoryProblem, fit_problem
 
 Gate = Callable[[str, Any], bool]
 
@@ -43,6 +43,7 @@ class RunState(QObject):
         self._gate: Gate | None = None
         self._problems: dict[str, str] = {}
         self._warnings: dict[str, str] = {}
+        self._too_big: MemoryProblem | None = None
         self._valid = True
         self._check()
 
@@ -63,6 +64,10 @@ class RunState(QObject):
 
     def is_valid(self) -> bool:
         return not self._problems
+
+    def memory_problem(self) -> MemoryProblem | None:
+        """Why a valid configuration cannot fit in memory (its fields are in problems() too)."""
+        return self._too_big
 
     def valid_config(self) -> RunConfig:
         """A validated copy that fits in memory, or ConfigError naming the first problem."""
@@ -108,10 +113,11 @@ class RunState(QObject):
             self._warnings = cfg.warnings()
         except Exception as exc:   # a value so odd the validator trips: still words, never a crash
             problems, self._warnings = {"dataset": f"cannot check this configuration: {exc}"}, {}
+        self._too_big = None
         if not problems:           # valid: will it fit? (a GPU is asked only once torch is loaded)
-            too_big = fit_problem(cfg, import_torch=False)
-            if too_big is not None:
-                problems = {key: too_big.message for key in too_big.fields}
+            self._too_big = fit_problem(cfg, import_torch=False)
+            if self._too_big is not None:
+                problems = {key: self._too_big.message for key in self._too_big.fields}
         self._problems = problems
         self.checked.emit()
         if self._valid != (not problems):

@@ -157,7 +157,8 @@ def test_a_huge_learning_rate_is_a_warning_not_a_refusal(panel):
     panel.validityChanged.connect(seen.append)
     panel.widgets["lr"].setText("1e6")
     assert panel.is_valid() and seen == [] and panel.config().lr == 1e6
-    assert "far above the usual range" in panel.error_labels["lr"].text()
+    assert panel.error_labels["lr"].text() == "unusually high (usual ≤ 10): expect divergence"
+    assert "lr 1e6 is far above the usual range" in panel.widgets["lr"].toolTip()
     assert panel.error_labels["lr"].isVisible() and panel.widgets["lr"].property("invalid") is False
 
 
@@ -172,8 +173,10 @@ def test_a_network_too_big_for_the_memory_is_marked_and_cannot_start(qtbot, monk
     assert not win.act_start.isEnabled() and not win.act_step.isEnabled()
     for key in ("depth", "width"):
         label = win.setup.error_labels[key]
-        assert label.isVisible() and "needs about 133 GB" in label.text() and "22 GB" in label.text()
+        assert label.isVisible() and label.text() == "too big: needs about 133 GB, 22 GB available"
         assert win.setup.widgets[key].property("invalid") is True
+    assert "needs about 133 GB (optimizer state 53 GB" in win.setup.summary.text()
+    assert "use fewer layers or a smaller width" in win.setup.summary.text()
     assert win.setup.config().validate()            # a valid configuration, just too big for this machine
     win.start()
     assert win.controller.session is None and "133 GB" in win.banner.text()

@@ -511,11 +511,12 @@ def test_the_charts_know_where_the_run_ends(window, qtbot):
 
 def test_the_window_module_does_not_import_the_app_module():
     # gui.app opens the window; the window must not need gui.app back (no import cycle)
+    import os
     import subprocess
     import sys
     from pathlib import Path
     code = "import sys, gui.main_window; print('gui.app' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
-                       text=True, timeout=120, env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+                       text=True, timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
