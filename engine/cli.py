@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
-from .config import ACTIVATIONS, INITS, INIT_ALIASES, RunConfig
+from .config import RunConfig
 from .errors import BabysitError
 
 PROG = "babysit"
@@ -51,26 +51,31 @@ FLOAT = _number(float, "a number")
 INT = _number(int, "an integer")
 
 
+def add_flag(p: Any, name: str, default: Any = argparse.SUPPRESS) -> None:
+    """The flag of RunConfig's field `name`, made from its declaration (engine.config.Setting)."""
+    s = RunConfig.settings()[name]
+    flag = "--" + name.replace("_", "-")
+    bounds = " ".join(t for t in (s.range_text(), s.unit) if t)
+    help_text = s.help + (f" ({bounds})" if bounds else "")
+    if s.kind == "bool":
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+    elif s.kind == "choice" and s.aliases:
+        p.add_argument(flag, choices=s.choices + s.aliases, default=default, metavar=name.upper(),
+                       help=f"{help_text}: one of {', '.join(s.choices)} (also: {', '.join(s.aliases)})")
+    elif s.kind == "choice":
+        p.add_argument(flag, choices=s.choices, default=default, help=help_text)
+    else:
+        kind = {"int": INT, "float": FLOAT}.get(s.kind)    # a path is text as typed
+        p.add_argument(flag, type=kind, default=default, help=help_text)
+
+
 def add_config_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per RunConfig field, made from its declaration (engine.config.Setting).
-    Defaults are suppressed: only flags the user gave override."""
+    """One flag per RunConfig field, in its declared group. Defaults are suppressed: only flags
+    the user gave override."""
     groups: dict[str, Any] = {}
     for name, s in RunConfig.settings().items():
         group = groups.get(s.group) or groups.setdefault(s.group, p.add_argument_group(s.group.lower()))
-        flag = "--" + name.replace("_", "-")
-        bounds = " ".join(t for t in (s.range_text(), s.unit) if t)
-        help_text = s.help + (f" ({bounds})" if bounds else "")
-        if s.kind == "bool":
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
-        elif s.kind == "choice" and s.aliases:
-            group.add_argument(flag, choices=s.choices + s.aliases, default=argparse.SUPPRESS,
-                               metavar=name.upper(),
-                               help=f"{help_text}: one of {', '.join(s.choices)} (also: {', '.join(s.aliases)})")
-        elif s.kind == "choice":
-            group.add_argument(flag, choices=s.choices, default=argparse.SUPPRESS, help=help_text)
-        else:
-            kind = {"int": INT, "float": FLOAT}.get(s.kind)    # a path is text as typed
-            group.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=help_text)
+        add_flag(group, name)
     p.add_argument("--config", default=None, metavar="FILE.toml", help="run configuration; flags override it")
     p.add_argument("--preset", default=None, help="start from a preset (see `presets`)")
 
@@ -101,13 +106,9 @@ def build_parser() -> Parser:
     t.add_argument("--metrics-out", default=None, metavar="F.jsonl", help="one JSON object per probe snapshot and event")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     i = sub.add_parser("initlab", help="the lecture's forward-only init experiment")
-    i.add_argument("--depth", type=INT, default=10)
-    i.add_argument("--width", type=INT, default=500)
-    i.add_argument("--activation", choices=ACTIVATIONS, default="tanh")
-    i.add_argument("--init", choices=INITS + tuple(INIT_ALIASES), default="normal", metavar="SCHEME")
-    i.add_argument("--init-std", type=FLOAT, default=0.01)
-    i.add_argument("--bn", action=argparse.BooleanOptionalAction, default=False)
-    i.add_argument("--seed", type=INT, default=0)
+    for name, default in (("depth", 10), ("width", 500), ("activation", "tanh"), ("init", "normal"),
+                          ("init_std", 0.01), ("bn", False), ("seed", 0)):   # the lecture's experiment
+        add_flag(i, name, default)
     i.add_argument("--n", type=INT, default=1000, help="number of unit-gaussian inputs")
     i.add_argument("--bins", type=INT, default=40)
     i.add_argument("--json", action="store_true")

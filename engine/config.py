@@ -66,13 +66,14 @@ class Setting:
     usual_hi: float | None = None      # above it the value is accepted with a warning
 
     def range_text(self) -> str:
-        """'> 0', '1 … 8192', '0 … 0.9' (for help texts)."""
-        lo = None if self.lo is None else f"{self.lo:g}"
-        if lo is not None and self.hi is not None and not self.lo_open:
-            return f"{lo} … {self.hi:g}"
-        if lo is not None:
-            return f"{'>' if self.lo_open else '>='} {lo}"
-        return f"<= {self.hi:g}" if self.hi is not None else ""
+        """'> 0', '1 … 8,192', '0 … 0.9' (for help texts)."""
+        def show(x: float) -> str:
+            return f"{x:,}" if isinstance(x, int) else f"{x:g}"
+        if self.lo is not None and self.hi is not None and not self.lo_open:
+            return f"{show(self.lo)} … {show(self.hi)}"
+        if self.lo is not None:
+            return f"{'>' if self.lo_open else '>='} {show(self.lo)}"
+        return f"<= {show(self.hi)}" if self.hi is not None else ""
 
 
 GROUPS = ("Data", "Model", "Initialisation", "Optimizer", "Schedule", "Training", "Advanced")

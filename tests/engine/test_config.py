@@ -85,7 +85,7 @@ def test_every_setting_is_declared_once_and_makes_a_flag(capsys):
     shown = " ".join(capsys.readouterr().out.split())    # argparse wraps lines
     for name, s in settings.items():
         assert f"--{name.replace('_', '-')}" in shown and " ".join(s.help.split()[:3]) in shown, name
-    assert "units per hidden layer (1 … 8192 units)" in shown
+    assert "units per hidden layer (1 … 8,192 units)" in shown
     args = parse(["train", "--depth", "3", "--no-bn", "--init", "xavier", "--data-path", "d.csv"])
     assert (args.depth, args.bn, args.init, args.data_path) == (3, False, "xavier", "d.csv")
     assert not hasattr(args, "width")               # only flags given override the file
