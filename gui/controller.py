@@ -204,6 +204,11 @@ class Controller(QObject):
             self._build = None
             self._set_state(IDLE)
 
+    def add_findings(self, findings: list[dict], step: int = 0) -> None:
+        """Findings made outside the run (a setting far out of range) as its "diagnosis" events."""
+        for finding in findings:
+            self.history.append_event({"event": "diagnosis", "label": finding["code"], **finding, "step": step})
+
     def _install(self, job: "_Build") -> bool:
         if job.error is not None:
             self._fail(job.error)
@@ -213,8 +218,7 @@ class Controller(QObject):
         self.history = History()
         self.history.config = session.cfg.to_dict()
         self.history.total_steps = session.total_steps  # the charts' step axis stops there
-        for finding in session.cfg.warning_findings():  # e.g. lecture 6's lr 1e6: run, but say so
-            self.history.append_event({"event": "diagnosis", "label": finding["code"], **finding})
+        self.add_findings(session.cfg.warning_findings())   # e.g. lecture 6's lr 1e6: run, but say so
         self.error = None
         self._reset_counters()
         self._reset_views()

@@ -277,7 +277,12 @@ class MainWindow(QMainWindow):
             return False
         if command is None or not self.controller.live:
             return True
-        return getattr(self.controller, command)(value)
+        if not getattr(self.controller, command)(value):
+            return False
+        if key == "lr":   # a rate far above the usual range mid-run: a finding, as at Start
+            unusual = self.run_state.config().copy(lr=value).warning_findings()
+            self.controller.add_findings([f for f in unusual if f["code"] == "unusual_lr"], self.controller.step_count)
+        return True
 
     # Public so other panels (an LR finder's "use this rate", a preset) take the knobs' path.
     def request_lr(self, lr: float) -> bool:

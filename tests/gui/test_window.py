@@ -272,6 +272,17 @@ def test_the_lectures_learning_rate_starts_with_a_finding_and_diverges(window, q
     assert finding["event"] == "diagnosis" and "1e6" in finding["message"]
 
 
+def test_the_lectures_learning_rate_typed_mid_run_is_taken_with_a_finding(window, qtbot):
+    start(window, qtbot)
+    c = window.controller
+    window.knobs.lr_edit.setText("1e6")
+    qtbot.keyClick(window.knobs.lr_edit, Qt.Key.Key_Return)
+    assert window.knobs.lr_edit.property("invalid") is False
+    qtbot.waitUntil(lambda: c.session.cfg.lr == 1e6, timeout=WAIT)
+    finding = next(e for e in c.history.events if e.get("code") == "unusual_lr")
+    assert finding["event"] == "diagnosis" and finding["step"] >= 5
+
+
 def test_knobs_edit_the_setup_when_no_run_is_going(window, qtbot):
     window.knobs.lr_edit.setText("0.02")
     qtbot.keyClick(window.knobs.lr_edit, Qt.Key.Key_Return)
