@@ -257,12 +257,13 @@ class MainWindow(WindowFiles, QMainWindow):
     LIVE_COMMANDS = {"lr": "set_lr", "optimizer": "set_optimizer", "bn": "set_bn"}
 
     def _to_the_run(self, key: str, value: object) -> bool:
-        """The run state asks before a field changes: a live run gets lr, optimizer and bn as
-        commands, and a command it refuses (said through errorOccurred) keeps the old value."""
-        command = self.LIVE_COMMANDS.get(key)
-        if command is not None and self.controller.building:   # the run is being built from the old value
+        """The run state asks before a field changes: nothing changes while a run is being built;
+        a live run gets lr, optimizer and bn as commands, and a command it refuses (said through
+        errorOccurred) keeps the old value."""
+        if self.controller.building:   # the run is being built from the settings as they are
             self.statusBar().showMessage("the run is being built: change it once it trains", 5000)
             return False
+        command = self.LIVE_COMMANDS.get(key)
         if command is None or not self.controller.live:
             return True
         if not getattr(self.controller, command)(value):
@@ -290,8 +291,7 @@ class MainWindow(WindowFiles, QMainWindow):
         """Fresh weights (an action: the same scheme again draws new ones); the state follows."""
         if self.controller.live and not self.controller.reinit(scheme, std):
             return False
-        self.run_state.update({"init": scheme} if std is None else {"init": scheme, "init_std": std})
-        return True
+        return self.run_state.update({"init": scheme} if std is None else {"init": scheme, "init_std": std})
 
     # ================================================================== feedback
     def _on_setup_changed(self) -> None:

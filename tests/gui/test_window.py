@@ -126,6 +126,7 @@ def test_start_builds_the_run_off_the_gui_thread_and_stop_cancels_the_build(wind
     assert c.state == "building" and c.session is None      # Start returned before the run exists
     assert "building" in window.state_label.text()
     assert not window.act_start.isEnabled() and window.act_stop.isEnabled() and window.setup.is_read_only()
+    assert not window.request_lr(0.05) and window.setup.config().lr == FAST.lr   # the run is built from FAST
     window.act_stop.trigger()                                # cancelled: its session is dropped
     assert c.state == "idle" and not c.building and window.act_start.isEnabled()
     qtbot.waitUntil(lambda: not [t for t in threading.enumerate() if t.name == "babysit-build"], timeout=WAIT)
