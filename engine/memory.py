@@ -3,6 +3,7 @@ is built, and the memory the machine has free.
 
     est = estimate(cfg)                  # Estimate: bytes per part (weights, gradients, ...)
     problem = fit_problem(cfg)           # None, or MemoryProblem(message, fields) when it cannot fit
+    host_available(), gpu_available()    # bytes free now (None when unknown)
     check_fits(cfg)                      # ConfigError(message) when it cannot fit (CLI: exit 2)
 
 The parts, all float32 (4 bytes) unless said:
@@ -102,20 +103,27 @@ def estimate(cfg: RunConfig, shape: tuple[int, int, int] | None = None) -> Estim
                     data=2 * n * (FLOAT * d + LABEL))
 
 
-def available(device: str, *, import_torch: bool = True) -> tuple[int | None, str]:
-    """(bytes free, what they are) for the device a run of `device` trains on; None when unknown.
-    With import_torch=False (the window's GUI thread) a GPU is only asked when torch is loaded."""
-    if device != "cpu" and (import_torch or "torch" in sys.modules):
-        try:
-            import torch
-            if torch.cuda.is_available():
-                free, _total = torch.cuda.mem_get_info()
-                return int(free), "GPU memory"
-        except Exception:
-            pass
-        if device == "cuda":
-            return None, "GPU memory"   # no GPU: the session says so in words
-    return host_available(), "memory"
+def runs_on_gpu(device: str, *, import_torch: bool = True) -> bool | None:
+    """Whether a run of `device` trains on a GPU; None when that cannot be told without starting
+    CUDA here (import_torch=False, the window's GUI thread, before a run has used the GPU)."""
+    if device == "cpu":
+        return False
+    if import_torch or "torch" in sys.modules:
+        import torch
+        if import_torch or torch.cuda.is_initialized():
+            return torch.cuda.is_available()
+    if not (os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidiactl")):
+        return False   # no NVIDIA driver: the CPU (a cuda run is then refused in words when built)
+    return None
+
+
+def gpu_available() -> int | None:
+    """The GPU memory free now (CUDA), or None."""
+    try:
+        import torch
+        return int(torch.cuda.mem_get_info()[0])
+    except Exception:
+        return None
 
 
 def host_available() -> int | None:
@@ -134,23 +142,39 @@ def host_available() -> int | None:
 
 
 def fit_problem(cfg: RunConfig, *, import_torch: bool = True) -> MemoryProblem | None:
-    """Why `cfg` cannot fit in the memory available now, or None (also when either is unknown)."""
+    """Why `cfg` cannot fit in the memory available now, or None (also when either is unknown).
+    A GPU run builds its model on the host first: the host needs the weights and the data, the
+    GPU all but the host's copy of the data."""
     est = estimate(cfg)
-    free, what = available(cfg.device, import_torch=import_torch)
-    if free is None or est.total <= free:
-        return None
-    parts = est.parts()
-    largest = next(iter(parts))
+    on_gpu = runs_on_gpu(cfg.device, import_torch=import_torch)
+    if on_gpu is False:
+        checks = [(est.parts(), host_available(), "memory")]
+    else:
+        checks = [({k: v for k, v in est.parts().items() if k in ("weights", "data")}, host_available(), "memory")]
+        if on_gpu:
+            gpu = est.parts()
+            gpu["data"] = est.data // 2
+            checks.append((gpu, gpu_available(), "GPU memory"))
+    for parts, free, what in checks:
+        need = sum(parts.values())
+        if free is not None and need > free:
+            return _too_big(parts, need, free, what)
+    return None
+
+
+def _too_big(parts: dict[str, int], need: int, free: int, what: str) -> MemoryProblem:
+    largest = max(parts, key=parts.__getitem__)
     if largest == "activations":
         advice, fields = "use a smaller batch size or width", ("batch_size", "width")
     elif largest == "data":
         advice, fields = "use fewer examples (subset)", ("subset", "n_samples")
     else:
         advice, fields = "use fewer layers or a smaller width", ("depth", "width")
-    shown = ", ".join(f"{k} {format_bytes(v)}" for k, v in parts.items() if v >= 0.01 * est.total)
-    return MemoryProblem(f"this run needs about {format_bytes(est.total)} ({shown}) but "
-                         f"{format_bytes(free)} of {what} is available: {advice}", fields,
-                         f"too big: needs about {format_bytes(est.total)}, {format_bytes(free)} available")
+    shown = ", ".join(f"{k} {format_bytes(v)}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])
+                      if v >= 0.01 * need)
+    return MemoryProblem(f"this run needs about {format_bytes(need)} ({shown}) but {format_bytes(free)} of "
+                         f"{what} is available: {advice}", fields,
+                         f"too big: needs about {format_bytes(need)}, {format_bytes(free)} available")
 
 
 def check_fits(cfg: RunConfig) -> None:

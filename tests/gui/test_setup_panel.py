@@ -164,7 +164,8 @@ def test_a_huge_learning_rate_is_a_warning_not_a_refusal(panel):
 
 def test_a_network_too_big_for_the_memory_is_marked_and_cannot_start(qtbot, monkeypatch):
     from engine import memory
-    monkeypatch.setattr(memory, "available", lambda device, import_torch=True: (22 * 10**9, "memory"))
+    monkeypatch.setattr(memory, "host_available", lambda: 22 * 10**9)   # a 23 GB machine, on its CPU
+    monkeypatch.setattr(memory, "runs_on_gpu", lambda device, import_torch=True: False)
     win = MainWindow(restore=False)
     qtbot.addWidget(win)
     win.show()
