@@ -13,6 +13,8 @@ The parts, all float32 (4 bytes) unless said:
     optimizer    the optimizer's state per parameter: momentum/nesterov/adagrad/rmsprop one copy,
                  adam/adamw two (first and second moments), sgd none
     probes       the copy of the Linear weights taken before each probed step (update ratios)
+    temporaries  two weight-sized temporaries of a step: the optimizer's update and the probes'
+                 W - W_before (without them a step's peak was ~0.6-0.8 of the measured one)
     activations  one training batch: per hidden layer the Linear output and the activation output
                  (kept for backward), BN's output, dropout's mask and output; the input and the
                  logits; two layer-sized gradients alive at a time in backward. A validation pass
@@ -47,17 +49,19 @@ class Estimate:
     gradients: int
     optimizer: int
     probes: int
+    temporaries: int
     activations: int
     data: int
 
     @property
     def total(self) -> int:
-        return self.weights + self.gradients + self.optimizer + self.probes + self.activations + self.data
+        return sum(self.parts().values())
 
     def parts(self) -> dict[str, int]:
         """The parts by size, largest first (zero parts left out)."""
         named = {"weights": self.weights, "gradients": self.gradients, "optimizer state": self.optimizer,
-                 "probe snapshot": self.probes, "activations": self.activations, "data": self.data}
+                 "probe snapshot": self.probes, "temporaries": self.temporaries, "activations": self.activations,
+                 "data": self.data}
         return dict(sorted(((k, v) for k, v in named.items() if v), key=lambda kv: -kv[1]))
 
 
@@ -99,7 +103,8 @@ def estimate(cfg: RunConfig, shape: tuple[int, int, int] | None = None) -> Estim
     val_pass = n_val * (d + 2 * w + c)
     return Estimate(weights=FLOAT * (params + buffers), gradients=FLOAT * params,
                     optimizer=FLOAT * params * OPTIMIZER_COPIES.get(cfg.optimizer, 2),
-                    probes=FLOAT * linear_weights, activations=FLOAT * max(train_pass, val_pass),
+                    probes=FLOAT * linear_weights, temporaries=2 * FLOAT * params,
+                    activations=FLOAT * max(train_pass, val_pass),
                     data=2 * n * (FLOAT * d + LABEL))
 
 

@@ -14,7 +14,8 @@ def test_a_small_net_counted_by_hand():
     params = linear + 10 + 10 + 2                     # + biases = 162
     train_batch = 8 * (2 + 2 * 2 * 10 + 2 * 10 + 2)   # input, 2 layers x (Linear out, act out), backward's 2, logits
     assert estimate(cfg) == Estimate(weights=4 * params, gradients=4 * params, optimizer=4 * 2 * params,
-                                     probes=4 * linear, activations=4 * train_batch, data=2 * 100 * (4 * 2 + 8))
+                                     probes=4 * linear, temporaries=2 * 4 * params, activations=4 * train_batch,
+                                     data=2 * 100 * (4 * 2 + 8))
 
 
 def test_optimizer_state_bn_dropout_and_a_large_validation_pass():
@@ -35,8 +36,8 @@ def test_the_lectures_too_big_network_is_refused_in_words(monkeypatch, capsys):
     monkeypatch.setattr(memory, "runs_on_gpu", lambda device, import_torch=True: False)
     problem = fit_problem(RunConfig(depth=100, width=8192))
     assert problem.fields == ("depth", "width")
-    assert problem.message.startswith("this run needs about 133 GB (optimizer state 53 GB, weights 27 GB, "
-                                      "gradients 27 GB, probe snapshot 27 GB) but 22 GB of memory is available")
+    assert problem.message.startswith("this run needs about 186 GB (optimizer state 53 GB, temporaries 53 GB, "
+                                      "weights 27 GB, gradients 27 GB, probe snapshot 27 GB) but 22 GB of memory is available")
     assert problem.message.endswith("use fewer layers or a smaller width")
     assert main(["train", "--depth", "100", "--width", "8192"]) == 2
     err = capsys.readouterr().err.splitlines()

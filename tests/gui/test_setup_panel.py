@@ -174,13 +174,13 @@ def test_a_network_too_big_for_the_memory_is_marked_and_cannot_start(qtbot, monk
     assert not win.act_start.isEnabled() and not win.act_step.isEnabled()
     for key in ("depth", "width"):
         label = win.setup.error_labels[key]
-        assert label.isVisible() and label.text() == "too big: needs about 133 GB, 22 GB available"
+        assert label.isVisible() and label.text() == "too big: needs about 186 GB, 22 GB available"
         assert win.setup.widgets[key].property("invalid") is True
-    assert "needs about 133 GB (optimizer state 53 GB" in win.setup.summary.text()
+    assert "needs about 186 GB (optimizer state 53 GB" in win.setup.summary.text()
     assert "use fewer layers or a smaller width" in win.setup.summary.text()
     assert win.setup.config().validate()            # a valid configuration, just too big for this machine
     win.start()
-    assert win.controller.session is None and "133 GB" in win.banner.text()
+    assert win.controller.session is None and "186 GB" in win.banner.text()
     win.setup.widgets["width"].setText("64")
     assert win.act_start.isEnabled()
     win.close()
