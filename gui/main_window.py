@@ -338,6 +338,8 @@ class MainWindow(WindowFiles, QMainWindow):
         if self.controller.session is not None:
             return "ready"
         n = len(self.setup.problems())
+        if self.run_state.memory_problem() is not None:
+            return "the run is too big for the memory available (marked in red) — make it smaller to start"
         if n:
             return f"the setup has {n} invalid value{'s' if n > 1 else ''} (marked in red) — fix {'them' if n > 1 else 'it'} to start"
         return "ready — set up a run and press Start (F5)"

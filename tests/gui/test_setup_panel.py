@@ -177,6 +177,7 @@ def test_a_network_too_big_for_the_memory_is_marked_and_cannot_start(qtbot, monk
         assert label.isVisible() and label.text() == "too big: needs about 186 GB, 22 GB available"
         assert win.setup.widgets[key].property("invalid") is True
     assert "needs about 186 GB (optimizer state 53 GB" in win.setup.summary.text()
+    assert "too big for the memory available" in win.state_label.text()
     assert "use fewer layers or a smaller width" in win.setup.summary.text()
     assert win.setup.config().validate()            # a valid configuration, just too big for this machine
     win.start()
