@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
-from .config import ACTIVATIONS, DATASETS, DEVICES, INITS, INIT_ALIASES, OPTIMIZERS, PREPROCESS, SCHEDULES, RunConfig
+from .config import RunConfig
 from .errors import BabysitError
 from .runs_cli import add_record_flags, add_runs_parser, cmd_runs, finish_recording, start_recording
 
@@ -52,57 +52,38 @@ FLOAT = _number(float, "a number")
 INT = _number(int, "an integer")
 
 
+def add_flag(p: Any, name: str, default: Any = argparse.SUPPRESS) -> None:
+    """The flag of RunConfig's field `name`, made from its declaration (engine.config.Setting)."""
+    s = RunConfig.settings()[name]
+    flag = "--" + name.replace("_", "-")
+    bounds = " ".join(t for t in (s.range_text(), s.unit) if t)
+    help_text = s.help + (f" ({bounds})" if bounds else "")
+    if s.kind == "bool":
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+    elif s.kind == "choice" and s.aliases:
+        p.add_argument(flag, choices=s.choices + s.aliases, default=default, metavar=name.upper(),
+                       help=f"{help_text}: one of {', '.join(s.choices)} (also: {', '.join(s.aliases)})")
+    elif s.kind == "choice":
+        p.add_argument(flag, choices=s.choices, default=default, help=help_text)
+    else:
+        kind = {"int": INT, "float": FLOAT}.get(s.kind)    # a path is text as typed
+        p.add_argument(flag, type=kind, default=default, help=help_text)
+
+
 def add_config_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per RunConfig key. Defaults are suppressed: only flags the user gave override."""
-    S = argparse.SUPPRESS
-    d = p.add_argument_group("data")
-    d.add_argument("--dataset", choices=DATASETS, default=S)
-    d.add_argument("--n-samples", type=INT, default=S, help="toy datasets: number of points")
-    d.add_argument("--classes", type=INT, default=S, help="spiral arms / blob centres")
-    d.add_argument("--noise", type=FLOAT, default=S)
-    d.add_argument("--data-path", default=S, help="idx: a folder of IDX files; file: a .csv or .npz")
-    d.add_argument("--val-fraction", type=FLOAT, default=S)
-    d.add_argument("--subset", type=INT, default=S, help="train on the first N training examples only")
-    d.add_argument("--preprocess", choices=PREPROCESS, default=S)
-    m = p.add_argument_group("model")
-    m.add_argument("--depth", type=INT, default=S, help="number of hidden layers")
-    m.add_argument("--width", type=INT, default=S, help="units per hidden layer")
-    m.add_argument("--activation", choices=ACTIVATIONS, default=S)
-    m.add_argument("--bn", action=argparse.BooleanOptionalAction, default=S, help="batch norm after each hidden Linear")
-    m.add_argument("--dropout", type=FLOAT, default=S)
-    m.add_argument("--init", choices=INITS + tuple(INIT_ALIASES), default=S, metavar="SCHEME",
-                   help=f"one of {', '.join(INITS)} (also: xavier, he)")
-    m.add_argument("--init-std", type=FLOAT, default=S, help="std for --init normal/uniform")
-    o = p.add_argument_group("optimisation")
-    o.add_argument("--optimizer", choices=OPTIMIZERS, default=S)
-    o.add_argument("--lr", type=FLOAT, default=S, help="learning rate")
-    o.add_argument("--momentum", type=FLOAT, default=S)
-    o.add_argument("--beta1", type=FLOAT, default=S)
-    o.add_argument("--beta2", type=FLOAT, default=S)
-    o.add_argument("--eps", type=FLOAT, default=S)
-    o.add_argument("--rho", type=FLOAT, default=S, help="RMSProp decay rate")
-    o.add_argument("--weight-decay", type=FLOAT, default=S, help="the optimizer's own weight decay")
-    o.add_argument("--l2", type=FLOAT, default=S, help="explicit L2 penalty 0.5*l2*sum(W^2) in the objective")
-    o.add_argument("--schedule", choices=SCHEDULES, default=S)
-    o.add_argument("--step-size", type=INT, default=S)
-    o.add_argument("--gamma", type=FLOAT, default=S)
-    o.add_argument("--warmup-steps", type=INT, default=S)
-    o.add_argument("--min-lr", type=FLOAT, default=S)
-    o.add_argument("--batch-size", type=INT, default=S)
-    o.add_argument("--steps", type=INT, default=S)
-    o.add_argument("--epochs", type=FLOAT, default=S, help="overrides --steps")
-    o.add_argument("--seed", type=INT, default=S)
-    o.add_argument("--device", choices=DEVICES, default=S)
-    r = p.add_argument_group("probes")
-    r.add_argument("--probe-every", type=INT, default=S)
-    r.add_argument("--eval-every", type=INT, default=S)
-    r.add_argument("--hist-bins", type=INT, default=S)
+    """One flag per RunConfig field, in its declared group. Defaults are suppressed: only flags
+    the user gave override."""
+    groups: dict[str, Any] = {}
+    for name, s in RunConfig.settings().items():
+        group = groups.get(s.group) or groups.setdefault(s.group, p.add_argument_group(s.group.lower()))
+        add_flag(group, name)
     p.add_argument("--config", default=None, metavar="FILE.toml", help="run configuration; flags override it")
     p.add_argument("--preset", default=None, help="start from a preset (see `presets`)")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """defaults <- preset <- config file <- flags."""
+    """defaults <- preset <- config file <- flags; a value far outside the usual range is one
+    warning line on stderr; a run the memory cannot hold is a ConfigError (exit 2)."""
     cfg = RunConfig()
     if getattr(args, "preset", None):
         from .presets import load_preset
@@ -110,7 +91,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if getattr(args, "config", None):
         cfg = RunConfig.from_toml(args.config, base=cfg)
     given = {k: v for k, v in vars(args).items() if k in set(RunConfig.keys())}
-    return RunConfig.from_dict(given, base=cfg)
+    cfg = RunConfig.from_dict(given, base=cfg)
+    for text in cfg.warnings().values():   # accepted (a student may try lecture 6's lr 1e6), but said
+        print(f"{PROG}: warning: {text}", file=sys.stderr)
+    from .memory import check_fits
+    check_fits(cfg)   # before anything is built: a network the machine cannot hold is refused in words
+    return cfg
 
 
 def build_parser() -> Parser:
@@ -122,13 +108,9 @@ def build_parser() -> Parser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     add_record_flags(t)
     i = sub.add_parser("initlab", help="the lecture's forward-only init experiment")
-    i.add_argument("--depth", type=INT, default=10)
-    i.add_argument("--width", type=INT, default=500)
-    i.add_argument("--activation", choices=ACTIVATIONS, default="tanh")
-    i.add_argument("--init", choices=INITS + tuple(INIT_ALIASES), default="normal", metavar="SCHEME")
-    i.add_argument("--init-std", type=FLOAT, default=0.01)
-    i.add_argument("--bn", action=argparse.BooleanOptionalAction, default=False)
-    i.add_argument("--seed", type=INT, default=0)
+    for name, default in (("depth", 10), ("width", 500), ("activation", "tanh"), ("init", "normal"),
+                          ("init_std", 0.01), ("bn", False), ("seed", 0)):   # the lecture's experiment
+        add_flag(i, name, default)
     i.add_argument("--n", type=INT, default=1000, help="number of unit-gaussian inputs")
     i.add_argument("--bins", type=INT, default=40)
     i.add_argument("--json", action="store_true")

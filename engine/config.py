@@ -1,7 +1,10 @@
 """The run configuration: the single source of truth for a training run.
 
-The CLI builds one from defaults <- TOML file <- flags; the window's setup panel binds to one.
-`validate()` names every problem in words (ConfigError); nothing invalid reaches the trainer.
+Each field is declared once, with its type, range, unit, help and group (a `Setting` in the
+field's metadata); the CLI's flags (engine.cli) and the setup panel's rows (gui.setup_panel) are
+made from those declarations. The CLI builds a config from defaults <- TOML file <- flags; the
+window's run state holds one. `validate()` names every problem in words (ConfigError); nothing
+invalid reaches the trainer. `warnings()` names valid values far outside the usual range.
 Serialises to a flat TOML table and to JSON-able dicts. No `eval`: TOML is parsed with tomllib.
 """
 from __future__ import annotations
@@ -44,55 +47,119 @@ def canonical_init(name: str) -> str:
     return INIT_ALIASES.get(name, name)
 
 
+@dataclass(frozen=True)
+class Setting:
+    """How one RunConfig field is typed, bounded, explained and grouped. The CLI's flags, the setup
+    panel's rows and RunConfig.problems() are all made from these declarations."""
+    kind: str                          # choice | int | float | bool | path
+    label: str                         # the setup panel's row label
+    help: str = ""                     # one line: the flag's help and the row's tooltip
+    group: str = ""                    # the panel's group box and the CLI's argument group
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False              # lo itself is refused (> lo, not >= lo)
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()      # other spellings a choice accepts (resolved on the way in)
+    optional: bool = False             # None means "not set"
+    placeholder: str = ""              # what the panel shows for None
+    unit: str = ""
+    usual_hi: float | None = None      # above it the value is accepted with a warning
+
+    def range_text(self) -> str:
+        """'> 0', '1 … 8,192', '0 … 0.9' (for help texts)."""
+        def show(x: float) -> str:
+            return f"{x:,}" if isinstance(x, int) else f"{x:g}"
+        if self.lo is not None and self.hi is not None and not self.lo_open:
+            return f"{show(self.lo)} … {show(self.hi)}"
+        if self.lo is not None:
+            return f"{'>' if self.lo_open else '>='} {show(self.lo)}"
+        return f"<= {show(self.hi)}" if self.hi is not None else ""
+
+
+GROUPS = ("Data", "Model", "Initialisation", "Optimizer", "Schedule", "Training", "Advanced")
+SETTING = "setting"   # the dataclasses.field metadata key
+
+
+def _group(title: str):
+    def setting(default: Any, kind: str, label: str, help: str = "", **kw: Any) -> Any:
+        return dataclasses.field(default=default, metadata={SETTING: Setting(kind, label, help, title, **kw)})
+    return setting
+
+
+_data, _model, _init, _optim, _schedule, _training, _advanced = map(_group, GROUPS)
+
+
 @dataclass
 class RunConfig:
-    # data
-    dataset: str = "spiral"
-    n_samples: int = 900          # toy generators: total points before the split
-    classes: int = 3              # spiral arms / blob centres (ignored by fixed-class sets)
-    noise: float = 0.2
-    data_path: str | None = None  # idx: a folder; file: a .csv or .npz
-    val_fraction: float = 0.2
-    subset: int | None = None     # train on the first N training examples only
-    preprocess: str = "standardize"
-    # model
-    depth: int = 2
-    width: int = 64
-    activation: str = "relu"
-    bn: bool = False
-    dropout: float = 0.0
-    # init
-    init: str = "he_normal"
-    init_std: float = 0.01        # for 'normal' and 'uniform' (uniform keeps this std)
-    # optimisation
-    optimizer: str = "adam"
-    lr: float = 3e-3
-    momentum: float = 0.9
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    rho: float = 0.99             # RMSProp decay rate
-    weight_decay: float = 0.0     # the optimizer's own decay (decoupled for adamw)
-    l2: float = 0.0               # explicit penalty 0.5*l2*sum(W^2) added to the objective
-    schedule: str = "constant"
-    step_size: int = 1000         # 'step': multiply by gamma every step_size steps
-    gamma: float = 0.5            # 'step' factor; 'exponential' reaches gamma after step_size steps
-    warmup_steps: int = 200       # 'warmup': linear ramp to lr (lr/n at step 1, lr from step n)
-    min_lr: float = 0.0           # 'cosine': floor (at most lr: a floor above the rate keeps it at lr)
-    batch_size: int = 64
-    steps: int = 3000
-    epochs: float | None = None   # if set, overrides steps: ceil(epochs * n_train / batch_size)
-    seed: int = 0
-    device: str = "auto"
-    # probes
-    probe_every: int = 10
-    eval_every: int = 50
-    hist_bins: int = 40
+    dataset: str = _data("spiral", "choice", "Dataset",
+                         "toy 2-D sets, sklearn's digits, an IDX folder or a .csv/.npz file", choices=DATASETS)
+    data_path: str | None = _data(None, "path", "Data path", "idx: a folder of IDX files; file: a .csv or .npz file",
+                                  optional=True)
+    n_samples: int = _data(900, "int", "Samples", "toy datasets: points generated before the train/validation split",
+                           lo=10, hi=1_000_000, unit="points")
+    classes: int = _data(3, "int", "Classes", "spiral arms / blob centres (fixed by the other datasets)", lo=2, hi=100)
+    noise: float = _data(0.2, "float", "Noise", "toy datasets: 0.2 is the classic spiral picture", lo=0, hi=10)
+    val_fraction: float = _data(0.2, "float", "Validation fraction", "share of examples held out for validation",
+                                lo=0, hi=0.9)
+    preprocess: str = _data("standardize", "choice", "Preprocessing", "statistics from the training split only",
+                            choices=PREPROCESS)
+    subset: int | None = _data(None, "int", "Subset", "train on the first N training examples only", lo=1,
+                               optional=True, placeholder="all", unit="examples")
+    depth: int = _model(2, "int", "Hidden layers", "number of hidden layers", lo=1, hi=100, unit="layers")
+    width: int = _model(64, "int", "Width", "units per hidden layer", lo=1, hi=8192, unit="units")
+    activation: str = _model("relu", "choice", "Activation", "the hidden layers' nonlinearity", choices=ACTIVATIONS)
+    bn: bool = _model(False, "bool", "Batch norm", "batch normalisation after each hidden linear layer")
+    dropout: float = _model(0.0, "float", "Dropout", "probability of dropping a hidden unit (0 = off)", lo=0, hi=0.95)
+    init: str = _init("he_normal", "choice", "Scheme", "how the weights are drawn", choices=INITS,
+                      aliases=tuple(INIT_ALIASES))
+    init_std: float = _init(0.01, "float", "Std", "std for the normal and uniform schemes", lo=0, lo_open=True,
+                            usual_hi=10)
+    optimizer: str = _optim("adam", "choice", "Optimizer", "the update rule", choices=OPTIMIZERS)
+    lr: float = _optim(3e-3, "float", "Learning rate", "learning rate, e.g. 3e-3", lo=0, lo_open=True, usual_hi=10)
+    momentum: float = _optim(0.9, "float", "Momentum", "momentum and nesterov's velocity decay", lo=0, hi=0.999999)
+    beta1: float = _optim(0.9, "float", "β1", "Adam's first-moment decay", lo=0, hi=0.999999)
+    beta2: float = _optim(0.999, "float", "β2", "Adam's second-moment decay", lo=0, hi=0.999999)
+    eps: float = _optim(1e-8, "float", "ε", "added to the denominator of adaptive rates", lo=0, lo_open=True, hi=1)
+    rho: float = _optim(0.99, "float", "ρ (decay)", "RMSProp's running-average decay", lo=0, hi=0.999999)
+    weight_decay: float = _optim(0.0, "float", "Weight decay",
+                                 "the optimizer's own decay of every parameter, biases and BN included (decoupled "
+                                 "for adamw); not in the reported loss", lo=0, hi=10)
+    l2: float = _optim(0.0, "float", "L2 penalty", "adds 0.5·l2·ΣW² to the objective (Linear weights only)",
+                       lo=0, hi=10)
+    schedule: str = _schedule("constant", "choice", "Schedule", "a multiplier on the learning rate",
+                              choices=SCHEDULES)
+    step_size: int = _schedule(1000, "int", "Step size", "'step': multiply by gamma every step_size steps", lo=1,
+                               unit="steps")
+    gamma: float = _schedule(0.5, "float", "γ (factor)",
+                             "'step': factor per step_size; 'exponential': reached after step_size", lo=0,
+                             lo_open=True, hi=1)
+    warmup_steps: int = _schedule(200, "int", "Warm-up steps",
+                                  "linear ramp to the learning rate: lr/n at step 1, lr from step n", lo=1,
+                                  unit="steps")
+    min_lr: float = _schedule(0.0, "float", "Minimum lr", "the cosine schedule's floor (at most the learning rate)",
+                              lo=0)
+    batch_size: int = _training(64, "int", "Batch size", "examples per optimizer step", lo=1, hi=1_000_000,
+                                unit="examples")
+    steps: int = _training(3000, "int", "Steps", "the target number of optimizer steps", lo=1, hi=MAX_STEPS,
+                           unit="steps")
+    epochs: float | None = _training(None, "float", "Epochs", "if set, overrides steps", lo=0, lo_open=True,
+                                     hi=1_000_000, optional=True, placeholder="— (use steps)")
+    seed: int = _training(0, "int", "Seed", "same seed, same numbers", lo=0, hi=2**32 - 1)
+    probe_every: int = _advanced(10, "int", "Probe every", "steps between activation/gradient snapshots", lo=1,
+                                 unit="steps")
+    eval_every: int = _advanced(50, "int", "Evaluate every", "steps between validation passes", lo=1, unit="steps")
+    hist_bins: int = _advanced(40, "int", "Histogram bins", "bins of the activation histograms", lo=2, hi=1000)
+    device: str = _advanced("auto", "choice", "Device", "auto: CUDA when available", choices=DEVICES)
 
     # ----------------------------------------------------------------- construction
     @classmethod
     def keys(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+    @classmethod
+    def settings(cls) -> dict[str, Setting]:
+        """Every field's declaration, in the order the panel and `--help` show them."""
+        return {f.name: f.metadata[SETTING] for f in fields(cls)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: "RunConfig | None" = None) -> "RunConfig":
@@ -162,85 +229,73 @@ class RunConfig:
     def problems(self) -> dict[str, str]:
         """Every invalid field mapped to the reason, in words (empty when valid)."""
         p: dict[str, str] = {}
-
-        def choice(name: str, options: tuple[str, ...]) -> None:
-            value = getattr(self, name)
-            if not isinstance(value, str) or value not in options:
-                p[name] = f"{name} must be one of {', '.join(options)} (got {value!r})"
-
-        def number(name: str, *, integer: bool = False, lo: float | None = None, hi: float | None = None,
-                   lo_open: bool = False, optional: bool = False) -> None:
-            value = getattr(self, name)
-            if value is None and optional:
-                return
-            kind = "an integer" if integer else "a number"
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-                p[name] = f"{name} must be {kind} (got {value!r})"
-                return
-            if not math.isfinite(value):
-                p[name] = f"{name} must be finite (got {value})"
-                return
-            # the value as given ({!r} of an int: 100000001, not 1e+08 next to a limit of 1e+08)
-            got = repr(value) if isinstance(value, int) else f"{value:g}"
-            if lo is not None and (value <= lo if lo_open else value < lo):
-                p[name] = f"{name} must be {'>' if lo_open else '>='} {lo:g} (got {got})"
-            elif hi is not None and value > hi:
-                p[name] = f"{name} must be <= {hi:g} (got {got})"
-
-        choice("dataset", DATASETS)
-        number("n_samples", integer=True, lo=10, hi=1_000_000)
-        number("classes", integer=True, lo=2, hi=100)
-        number("noise", lo=0, hi=10)
-        number("val_fraction", lo=0, hi=0.9)
-        number("subset", integer=True, lo=1, optional=True)
-        choice("preprocess", PREPROCESS)
-        number("depth", integer=True, lo=1, hi=100)
-        number("width", integer=True, lo=1, hi=8192)
-        choice("activation", ACTIVATIONS)
-        if not isinstance(self.bn, bool):
-            p["bn"] = f"bn must be true or false (got {self.bn!r})"
-        number("dropout", lo=0, hi=0.95)
-        choice("init", INITS)
-        number("init_std", lo=0, lo_open=True, hi=100)
-        choice("optimizer", OPTIMIZERS)
-        number("lr", lo=0, lo_open=True, hi=100)
-        number("momentum", lo=0, hi=0.999999)
-        number("beta1", lo=0, hi=0.999999)
-        number("beta2", lo=0, hi=0.999999)
-        number("eps", lo=0, lo_open=True, hi=1)
-        number("rho", lo=0, hi=0.999999)
-        number("weight_decay", lo=0, hi=10)
-        number("l2", lo=0, hi=10)
-        choice("schedule", SCHEDULES)
-        number("step_size", integer=True, lo=1)
-        number("gamma", lo=0, lo_open=True, hi=1)
-        number("warmup_steps", integer=True, lo=1)
-        number("min_lr", lo=0)
-        number("batch_size", integer=True, lo=1, hi=1_000_000)
-        number("steps", integer=True, lo=1, hi=MAX_STEPS)
-        number("epochs", lo=0, lo_open=True, hi=1_000_000, optional=True)
-        number("seed", integer=True, lo=0, hi=2**32 - 1)
-        choice("device", DEVICES)
-        number("probe_every", integer=True, lo=1)
-        number("eval_every", integer=True, lo=1)
-        number("hist_bins", integer=True, lo=2, hi=1000)
+        for name, setting in self.settings().items():
+            reason = _problem(name, getattr(self, name), setting)
+            if reason:
+                p[name] = reason
         if self.optimizer == "nesterov" and isinstance(self.momentum, (int, float)) and self.momentum <= 0:
             p["momentum"] = "nesterov needs momentum > 0 (with 0 it is plain sgd)"
         if self.bn is True and isinstance(self.batch_size, int) and self.batch_size < 2:
             p["batch_size"] = "batch norm needs batch_size >= 2 (it normalises over the batch)"
         if self.bn is True and isinstance(self.subset, int) and self.subset < 2:
             p["subset"] = "batch norm needs at least 2 training examples"
-        if self.data_path is not None and not isinstance(self.data_path, str):
-            p["data_path"] = f"data_path must be a path in quotes, got {self.data_path!r}"
-        elif self.dataset in ("idx", "file") and not self.data_path:
+        if self.dataset in ("idx", "file") and not self.data_path and "data_path" not in p:
             p["data_path"] = f"dataset '{self.dataset}' needs a data path (--data-path)"
         return p
+
+    def warnings(self) -> dict[str, str]:
+        """Valid values far outside the usual range (lecture 6's lr 1e6): run, but say so."""
+        w: dict[str, str] = {}
+        for name, setting in self.settings().items():
+            value = getattr(self, name)
+            if setting.usual_hi is not None and _is_number(value) and math.isfinite(value) and value > setting.usual_hi:
+                shown = format_lr(value) if name == "lr" else f"{value:g}"
+                w[name] = (f"{name} {shown} is far above the usual range (at most {setting.usual_hi:g}): "
+                           "expect the loss to blow up")
+        return w
+
+    def warning_findings(self) -> list[dict[str, Any]]:
+        """warnings() as diagnostics findings (engine.diagnostics' shape), found before step 1."""
+        return [{"code": f"unusual_{name}", "step": 0, "severity": "warning", "message": text,
+                 "idea": "lecture 6: with a learning rate far too high the cost explodes to NaN",
+                 "try": f"watch the loss; a usual {name} is at most {self.settings()[name].usual_hi:g}"}
+                for name, text in self.warnings().items()]
 
     def validate(self) -> "RunConfig":
         problems = self.problems()
         if problems:
             raise ConfigError(next(iter(problems.values())))
         return self
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _problem(name: str, value: Any, s: Setting) -> str | None:
+    """Why `value` cannot be the field `name` declared by `s`, or None."""
+    if value is None and s.optional:
+        return None
+    if s.kind == "choice":
+        if not isinstance(value, str) or value not in s.choices:
+            return f"{name} must be one of {', '.join(s.choices)} (got {value!r})"
+        return None
+    if s.kind == "bool":
+        return None if isinstance(value, bool) else f"{name} must be true or false (got {value!r})"
+    if s.kind == "path":
+        return None if isinstance(value, str) else f"{name} must be a path in quotes, got {value!r}"
+    integer = s.kind == "int"
+    if not _is_number(value) or (integer and not isinstance(value, int)):
+        return f"{name} must be {'an integer' if integer else 'a number'} (got {value!r})"
+    if not math.isfinite(value):
+        return f"{name} must be finite (got {value})"
+    # the value as given ({!r} of an int: 100000001, not 1e+08 next to a limit of 1e+08)
+    got = repr(value) if isinstance(value, int) else f"{value:g}"
+    if s.lo is not None and (value <= s.lo if s.lo_open else value < s.lo):
+        return f"{name} must be {'>' if s.lo_open else '>='} {s.lo:g} (got {got})"
+    if s.hi is not None and value > s.hi:
+        return f"{name} must be <= {s.hi:g} (got {got})"
+    return None
 
 
 def _toml_value(value: Any) -> str:

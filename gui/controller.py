@@ -2,8 +2,9 @@
 
     ctl = Controller()
     ctl.add_view(dashboard)          # anything with refresh(history) and reset()
-    ctl.start(cfg)                   # build the session (data, model) and train in its thread
+    ctl.start(cfg)                   # build the session off the GUI thread ("building"), then train
     ctl.pause(); ctl.resume(); ctl.step(cfg); ctl.stop(); ctl.reset()
+    ctl.build(cfg)                   # the same build, blocking (scripts)
     ctl.set_lr(1e-2); ctl.reinit("he_normal"); ctl.set_optimizer("sgd"); ctl.set_bn(True)
 
 Data flows one way: the session's thread puts messages (engine/messages.py) in its outbox; a
@@ -36,6 +37,7 @@ TICK_MS = 25             # ~40 Hz drains: a frame every tick fits ~30 frames/s w
 DRAW_SHARE = 0.5         # drawing may take at most this share of the GUI thread (see _note_frame_cost)
 MAX_FRAME_WAIT = 0.5     # ... but the charts move at least twice a second
 
+BUILDING = "building"   # the window's own state: a session is being built off the GUI thread
 
 class View(Protocol):
     def refresh(self, history: History) -> Any: ...
@@ -63,8 +65,37 @@ def preload_engine() -> threading.Thread:
     return t
 
 
+class _Build:
+    """One session built on a thread of its own: data, model, optimizer, and on the first Start
+    the rest of torch's import (seconds on the GUI thread, a frozen window). The result is picked
+    up by the controller's tick on the GUI thread; a cancelled build's session is just dropped."""
+
+    def __init__(self, cfg: RunConfig, then: str = "start"):
+        self.cfg, self.then = cfg, then
+        self.session = None
+        self.error: str | None = None
+        self.cancelled = False
+        self.thread = threading.Thread(target=self.run, name="babysit-build", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def run(self) -> None:
+        try:
+            cfg = self.cfg.copy().validate()
+            from engine.memory import check_fits
+            from engine.session import TrainingSession, leave_a_core_free   # torch: imported on first use
+            check_fits(cfg)    # a GPU's free memory too, now that torch is loaded
+            leave_a_core_free()
+            self.session = TrainingSession(cfg, keep_history=False)  # the window's is the controller's
+        except BabysitError as exc:
+            self.error = str(exc)
+        except Exception as exc:   # a bug or an odd environment: still words, never a traceback
+            self.error = f"could not set up the run: {type(exc).__name__}: {exc}"
+
+
 class Controller(QObject):
-    stateChanged = Signal(str)        # idle | running | paused | diverged | finished | stopped | error
+    stateChanged = Signal(str)        # idle | building | running | paused | diverged | finished | stopped | error
     progressed = Signal(dict)         # once per delivery: step, epoch, total_steps, steps_per_s, lr
     errorOccurred = Signal(str)       # a message in words (building failed, training failed)
     sessionChanged = Signal(object)   # the new TrainingSession, or None after reset
@@ -77,6 +108,7 @@ class Controller(QObject):
         self.views: list[View] = []
         self.state = IDLE
         self.error: str | None = None
+        self._build: _Build | None = None   # a session being built off the GUI thread
         # per run (see _reset_counters): deliveries = ticks that carried data, frames = view
         # refreshes (<= deliveries: drawing is paced), frame_cost = what a frame took lately
         self._reset_counters()
@@ -104,44 +136,94 @@ class Controller(QObject):
         return self.session is not None and self.state in LIVE_STATES
 
     # ------------------------------------------------------------------ run control
+    @property
+    def building(self) -> bool:
+        """A run is being built off the GUI thread (Start or Step was pressed)."""
+        return self._build is not None
+
     def build(self, cfg: RunConfig) -> bool:
-        """Create the session for `cfg` (data, model, optimizer). False (and errorOccurred) on failure."""
-        if self.session is not None:
+        """Create the session for `cfg` here and now (blocking: for scripts; Start and Step build
+        off the GUI thread). False (and errorOccurred) on failure."""
+        if self.session is not None or self._build is not None:
             self.reset()
-        try:
-            cfg = cfg.copy().validate()
-            from engine.session import TrainingSession, leave_a_core_free   # torch: imported on first use
-            leave_a_core_free()
-            session = TrainingSession(cfg, keep_history=False)  # the window's is self.history
-        except BabysitError as exc:
-            self._fail(str(exc))
-            return False
-        except Exception as exc:   # a bug or an odd environment: still words, never a traceback
-            self._fail(f"could not set up the run: {type(exc).__name__}: {exc}")
-            return False
-        self.session = session
-        self.history = History()
-        self.history.config = session.cfg.to_dict()
-        self.history.total_steps = session.total_steps  # the charts' step axis stops there
-        self.error = None
-        self._reset_counters()
-        self._reset_views()
-        self.sessionChanged.emit(session)
-        self._set_state(IDLE)
-        return True
+        job = _Build(cfg)
+        job.run()
+        return self._install(job)
 
     def start(self, cfg: RunConfig | None = None) -> bool:
-        """Train: build a session from `cfg` if there is none, otherwise resume the paused one."""
+        """Train: build a session from `cfg` off the GUI thread if there is none (state "building",
+        then it starts), otherwise resume the paused one. False when there is nothing to start."""
+        return self._go(cfg, "start")
+
+    def step(self, cfg: RunConfig | None = None) -> bool:
+        """Exactly one optimizer step (building the session, then stepping it paused, if there is none)."""
+        return self._go(cfg, "step")
+
+    def _go(self, cfg: RunConfig | None, then: str) -> bool:
+        if self._build is not None:
+            return True           # already on its way
         if self.session is None or self.state in ENDED_STATES:
-            if cfg is None or not self.build(cfg):
+            if cfg is None:
                 return False
-        if self.state in (PAUSED, DIVERGED):
+            if self.session is not None:
+                self.reset()
+            self._build = _Build(cfg, then)
+            self._set_state(BUILDING)
+            self._build.start()
+            self.timer.start()    # tick() picks the session up when the build ends
+            return True
+        self._then(then)
+        return True
+
+    def _then(self, then: str) -> None:
+        if then == "step":
+            if self.state == RUNNING:
+                self.session.pause()
+            self.session.single_step()
+        elif self.state in (PAUSED, DIVERGED):
             self.session.resume()
         elif self.state == IDLE:
             self.session.start()
         self._rate_mark = None
         self._sync_state()
         self.timer.start()
+
+    def _finish_build(self) -> None:
+        """On the GUI thread, once the build thread has ended: install its session and go on."""
+        job, self._build = self._build, None
+        if job.error is not None:
+            self._set_state(IDLE)     # first: the error's words are the last thing the window shows
+            self.timer.stop()
+        if self._install(job):
+            self._then(job.then)
+
+    def _cancel_build(self) -> None:
+        """Stop, Reset or close during a build: its session (never started) is dropped when it ends."""
+        if self._build is not None:
+            self._build.cancelled = True
+            self._build = None
+            self._set_state(IDLE)
+
+    def add_findings(self, findings: list[dict], step: int = 0) -> None:
+        """Findings made outside the run (a setting far out of range) as its "diagnosis" events."""
+        for finding in findings:
+            self.history.append_event({"event": "diagnosis", "label": finding["code"], **finding, "step": step})
+
+    def _install(self, job: "_Build") -> bool:
+        if job.error is not None:
+            self._fail(job.error)
+            return False
+        session = job.session
+        self.session = session
+        self.history = History()
+        self.history.config = session.cfg.to_dict()
+        self.history.total_steps = session.total_steps  # the charts' step axis stops there
+        self.add_findings(session.cfg.warning_findings())   # e.g. lecture 6's lr 1e6: run, but say so
+        self.error = None
+        self._reset_counters()
+        self._reset_views()
+        self.sessionChanged.emit(session)
+        self._set_state(IDLE)
         return True
 
     def pause(self, wait: float = 0.0) -> None:
@@ -162,20 +244,9 @@ class Controller(QObject):
         elif self.state in (PAUSED, DIVERGED):
             self.resume()
 
-    def step(self, cfg: RunConfig | None = None) -> bool:
-        """Exactly one optimizer step (building the session paused if there is none)."""
-        if self.session is None or self.state in ENDED_STATES:
-            if cfg is None or not self.build(cfg):
-                return False
-        if self.state == RUNNING:
-            self.session.pause()
-        self.session.single_step()
-        self._sync_state()
-        self.timer.start()
-        return True
-
     def stop(self, timeout: float = 2.0) -> None:
-        """End the run (its curves stay); joins the training thread."""
+        """End the run (its curves stay); joins the training thread. During a build: no run."""
+        self._cancel_build()
         if self.session is None:
             return
         self.session.stop(timeout)
@@ -186,6 +257,7 @@ class Controller(QObject):
 
     def reset(self) -> None:
         """Drop the session and its curves; back to a fresh setup."""
+        self._cancel_build()
         if self.session is not None:
             self.session.stop(2.0)
             self.session = None
@@ -207,8 +279,13 @@ class Controller(QObject):
         self._next_frame_at = 0.0
 
     def shutdown(self, timeout: float = 1.5) -> None:
-        """Window closing: stop and join the training thread, within `timeout` seconds."""
+        """Window closing: stop and join the training thread, within `timeout` seconds (a build
+        in flight is dropped; its thread is waited for as long, so torch is not torn down under it)."""
         self.timer.stop()
+        job = self._build
+        self._cancel_build()
+        if job is not None:
+            job.thread.join(timeout)
         if self.session is not None:
             self.session.stop(timeout)
 
@@ -241,6 +318,8 @@ class Controller(QObject):
     def tick(self) -> int:
         """Drain the outbox into the history; refresh every view once if a frame is due.
         Returns the number of items drained."""
+        if self._build is not None and not self._build.thread.is_alive():
+            self._finish_build()
         if self.session is None:
             return 0
         now = time.perf_counter()

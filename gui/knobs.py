@@ -1,16 +1,16 @@
 """Live knobs: change a run while it trains.
 
-The panel only asks; it never touches a session. Its signals are routed by the window: to the
-running session's command queue (applied between steps and recorded as an event the dashboard
-marks) or, when no run is going, into the setup panel's configuration.
+The knobs are bound to the window's run state (gui.state.RunState), as the setup panel is: the
+learning rate, optimizer and batch-norm knobs write the state, and show whatever it holds. While
+a run trains the window's gate sends each change to the run as a command (applied between steps
+and recorded as an event the dashboard marks); with no run going the change is simply the setup's.
+A change the run refuses is never held, and the knob goes back to what runs.
 
-    lrRequested(float)               learning rate from the log slider or the number field
-    reinitRequested(str, object)     scheme and std (float, or None for schemes without one)
-    optimizerRequested(str)
-    bnRequested(bool)
+    knobs = KnobsPanel(state)        # or KnobsPanel(): a state of its own
+    reinitRequested(str, object)     # Re-initialise: scheme and std (None for schemes without one)
 
-Slider drags are throttled: at most one request per THROTTLE_MS while the slider is held and
-one on release, so a drag never floods the command queue.
+Slider drags are throttled: at most one change per THROTTLE_MS while the slider is held and one
+on release, so a drag never floods the command queue.
 """
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushBu
 
 from engine.config import INITS, OPTIMIZERS, STD_INITS, RunConfig
 
+from .state import RunState
 from .widgets import FloatEdit, FlowLayout, LogSlider, set_invalid
 
-LR_MIN, LR_MAX = 1e-7, 100.0  # every rate the setup accepts, up to its limit of 100, and the LR finder's start
+LR_MIN, LR_MAX = 1e-7, 100.0  # the slider: the usual rates and the LR finder's start (the field takes any rate)
 THROTTLE_MS = 100
 
 
@@ -41,13 +42,12 @@ def check_lr(value) -> str | None:
 
 
 class KnobsPanel(QWidget):
-    lrRequested = Signal(float)
     reinitRequested = Signal(str, object)
-    optimizerRequested = Signal(str)
-    bnRequested = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, state: RunState | None = None, parent: QWidget | None = None):
         super().__init__(parent)
+        self.state = state if state is not None else RunState()
+        self._sending_lr = False    # our own change of lr: the field already shows it, the slider may be held
         self.setObjectName("knobs")
         flow = FlowLayout(self, spacing=4, gap=18)
         flow.setContentsMargins(6, 3, 6, 3)
@@ -104,14 +104,15 @@ class KnobsPanel(QWidget):
         self.lr_edit.returnPressed.connect(self.apply_lr_text)
         self.lr_edit.editingFinished.connect(self._on_lr_edit_finished)
         self.lr_edit.textEdited.connect(lambda _t: self._show_lr_problem(None))
-        self.optimizer_combo.activated.connect(lambda _i: self.optimizerRequested.emit(self.optimizer_combo.currentText()))
-        self.bn_check.clicked.connect(lambda on: self.bnRequested.emit(bool(on)))
+        self.optimizer_combo.activated.connect(lambda _i: self.state.set("optimizer", self.optimizer_combo.currentText()))
+        self.bn_check.clicked.connect(lambda on: self.state.set("bn", bool(on)))
         self.reinit_button.clicked.connect(self.request_reinit)
         self.init_combo.currentTextChanged.connect(self._update_std_enabled)
         self.std_edit.textEdited.connect(lambda _t: set_invalid(self.std_edit, None, "standard deviation"))
         self._last_sent_text = self.lr_edit.text()
-        self._update_std_enabled()
-        self.set_lr(3e-3)
+        self.state.changed.connect(self._show)
+        for key in ("lr", "optimizer", "bn", "init", "init_std"):
+            self._show(key, self.state.get(key))
 
     # ------------------------------------------------------------------ learning rate
     def _on_slider_moved(self, value: float) -> None:
@@ -129,14 +130,25 @@ class KnobsPanel(QWidget):
         if self._pending_lr is not None:
             value, self._pending_lr = self._pending_lr, None
             self._last_sent_text = self.lr_edit.text()
-            self.lrRequested.emit(value)
+            self._send_lr(value)
+
+    def _send_lr(self, value: float) -> bool:
+        """The rate into the state (to the run, if one trains); refused: the knobs show what runs."""
+        self._sending_lr = True
+        try:
+            ok = self.state.set("lr", float(value))
+        finally:
+            self._sending_lr = False
+        if not ok:
+            self.set_lr(self.state.get("lr"))
+        return ok
 
     def _on_lr_edit_finished(self) -> None:
         if self.lr_edit.text() != self._last_sent_text:   # focus left with an unapplied edit
             self.apply_lr_text()
 
     def apply_lr_text(self) -> bool:
-        """Send the typed learning rate, or refuse it in place. Returns True when sent."""
+        """Send the typed learning rate, or refuse it in place. Returns True when it holds."""
         value = self.lr_edit.value()
         problem = check_lr(value)
         if problem:
@@ -146,8 +158,7 @@ class KnobsPanel(QWidget):
         self._show_lr_problem(None)
         self.lr_slider.set_float_value(value)
         self._last_sent_text = self.lr_edit.text()
-        self.lrRequested.emit(float(value))
-        return True
+        return self._send_lr(value)
 
     def _show_lr_problem(self, problem: str | None) -> None:
         set_invalid(self.lr_edit, problem, "learning rate (Enter applies); e.g. 1e-3")
@@ -176,29 +187,33 @@ class KnobsPanel(QWidget):
         self.reinitRequested.emit(scheme, std)
         return True
 
-    # ------------------------------------------------------------------ showing values (no signals)
-    def set_lr(self, lr: float) -> None:
+    # ------------------------------------------------------------------ showing the state (no signals)
+    def set_lr(self, lr) -> None:
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (lr > 0 and math.isfinite(lr)):
+            return   # a raw value typed in the setup panel: the knobs keep the last rate they could show
         self.lr_slider.set_float_value(lr)
         self.lr_edit.set_value(lr)
         self._last_sent_text = self.lr_edit.text()
         self._show_lr_problem(None)
 
-    def show_config(self, cfg) -> None:
-        """Reflect a RunConfig (setup panel edits, a loaded file, a new run) without requesting anything."""
-        if isinstance(cfg.lr, (int, float)) and not isinstance(cfg.lr, bool) and cfg.lr > 0 and math.isfinite(cfg.lr):
-            if not self.lr_edit.hasFocus():
-                self.set_lr(cfg.lr)
-        for widget, value in ((self.optimizer_combo, cfg.optimizer), (self.init_combo, cfg.init)):
+    def _show(self, key: str, value) -> None:
+        """The state changed `key`: show it (the knob that sent it already does)."""
+        if key == "lr":
+            if not self._sending_lr:
+                self.set_lr(value)
+        elif key in ("optimizer", "init"):
+            widget = self.optimizer_combo if key == "optimizer" else self.init_combo
             blocked = widget.blockSignals(True)
             if widget.findText(str(value)) >= 0:
                 widget.setCurrentText(str(value))
             widget.blockSignals(blocked)
-        self._update_std_enabled()
-        blocked = self.bn_check.blockSignals(True)
-        self.bn_check.setChecked(bool(cfg.bn))
-        self.bn_check.blockSignals(blocked)
-        if isinstance(cfg.init_std, float) and not self.std_edit.hasFocus():
-            self.std_edit.set_value(cfg.init_std)
+            self._update_std_enabled()
+        elif key == "bn":
+            blocked = self.bn_check.blockSignals(True)
+            self.bn_check.setChecked(value is True)
+            self.bn_check.blockSignals(blocked)
+        elif key == "init_std" and isinstance(value, float) and not self.std_edit.hasFocus():
+            self.std_edit.set_value(value)
 
 
 __all__ = ["KnobsPanel", "check_lr"]

@@ -6,62 +6,55 @@
     win.add_tab(widget, "Lab")               # a centre tab; refreshed with the dashboard if it can
     win.add_dock(widget, "Notes")            # a dock, listed in the View menu
 
-The window is thin: the controller owns the session and the history, the setup panel owns the
-configuration, the knobs only ask. Routing lives here: a knob goes to the running session (and is
-mirrored into the setup panel, so Reset keeps what was found) or, with no run, into the panel.
+The window is thin: the controller owns the session and the history; the run's settings live in
+one place, `win.run_state` (gui.state), which the setup panel and the live knobs both show and
+edit. The window's gate on that state sends a change of lr, optimizer or bn to a running session
+as a command; a refused command leaves the state (and so every view of it) as it was. Reset keeps
+the state: what was found while training becomes the next run's setup. Start builds the run off
+the GUI thread (the controller's "building" state). Configuration files, exports and remembered
+settings are the window's part in gui.window_files.
 """
 from __future__ import annotations
 
 import os
-import tomllib
-from pathlib import Path
-from typing import Callable
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QScrollArea, QSplitter, QStyle, QTabWidget, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter, QStyle,
+                               QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
-from engine.config import RunConfig
-from engine.errors import BabysitError, ConfigError
-from engine.fileio import atomic_write_text
+from engine.errors import ConfigError
 
-from .app import collect_garbage_on_the_gui_thread
-from .controller import (DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED, RUNNING,
-                         STOPPED, Controller)
+from .controller import (BUILDING, DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED,
+                         RUNNING, STOPPED, Controller)
+from .garbage import collect_garbage_on_the_gui_thread
 from .knobs import KnobsPanel, check_lr
 from .plots import Dashboard
 from .setup_panel import SetupPanel
+from .state import RunState
 from .widgets import Banner
+from .window_files import WindowFiles
 
-SETTINGS_ENV = "BABYSIT_SETTINGS_DIR"
-STATE_COLORS = {RUNNING: "#2e7d32", PAUSED: "#8a5a00", DIVERGED: "#c62828", FINISHED: "#1d4f85",
+STATE_COLORS = {BUILDING: "#1d4f85", RUNNING: "#2e7d32", PAUSED: "#8a5a00", DIVERGED: "#c62828", FINISHED: "#1d4f85",
                 STOPPED: "#555555", ERROR: "#c62828", IDLE: "#555555"}
 
 
-def open_settings(settings_dir: str | os.PathLike | None = None) -> QSettings:
-    """The window's settings: `settings_dir` or $BABYSIT_SETTINGS_DIR (tests), else the user's."""
-    folder = settings_dir or os.environ.get(SETTINGS_ENV)
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        return QSettings(str(Path(folder) / "babysit.ini"), QSettings.Format.IniFormat)
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "babysit", "babysit")
-
-
-class MainWindow(QMainWindow):
+class MainWindow(WindowFiles, QMainWindow):
     closed = Signal()   # after the training thread is stopped, as the window closes
 
     def __init__(self, *, settings_dir: str | os.PathLike | None = None, restore: bool = True,
                  save_settings: bool = True):
         super().__init__()
-        collect_garbage_on_the_gui_thread()  # never in the training thread (see gui.app)
+        collect_garbage_on_the_gui_thread()  # never in the training thread (see gui.garbage)
         self.setWindowTitle("babysit")
         self._settings_dir = settings_dir
         self._save_settings = save_settings
         self.controller = Controller(self)
 
-        # ---- centre: setup panel | (banner, knobs, tabs[dashboard])
-        self.setup = SetupPanel()
+        # ---- the one run state; centre: setup panel | (banner, knobs, tabs[dashboard])
+        self.run_state = RunState()
+        self.run_state.set_gate(self._to_the_run)
+        self.setup = SetupPanel(state=self.run_state)
         self.setup_scroll = QScrollArea()
         self.setup_scroll.setWidget(self.setup)
         self.setup_scroll.setWidgetResizable(True)
@@ -72,7 +65,7 @@ class MainWindow(QMainWindow):
         self.controller.add_view(self.dashboard)
 
         self.banner = Banner()
-        self.knobs = KnobsPanel()
+        self.knobs = KnobsPanel(self.run_state)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.setTabBarAutoHide(True)        # one tab: no tab bar
@@ -106,12 +99,8 @@ class MainWindow(QMainWindow):
         c.stateChanged.connect(self._on_state)
         c.progressed.connect(self._on_progress)
         c.errorOccurred.connect(self._on_error)
-        self.setup.validityChanged.connect(lambda _v: self._update_actions())
-        self.setup.changed.connect(self._on_setup_changed)
-        self.knobs.lrRequested.connect(lambda lr: self.request_lr(lr, show=False))
+        self.run_state.checked.connect(self._on_setup_changed)
         self.knobs.reinitRequested.connect(self.request_reinit)
-        self.knobs.optimizerRequested.connect(self.request_optimizer)
-        self.knobs.bnRequested.connect(self.request_bn)
 
         self.resize(1400, 900)
         if restore:
@@ -233,9 +222,7 @@ class MainWindow(QMainWindow):
             self._show_error(str(exc))
             return False
         self.banner.hide()
-        self.state_label.setText("building the run…")
-        self.state_label.repaint()
-        ok = c.start(cfg)
+        ok = c.start(cfg)   # built off the GUI thread: the window stays responsive ("building the run…")
         self._update_actions()
         return ok
 
@@ -250,9 +237,9 @@ class MainWindow(QMainWindow):
             except ConfigError as exc:
                 self._show_error(str(exc))
                 return
+            if self.banner.level == "error":
+                self.banner.hide()  # a new attempt: the error of an earlier one is over
             c.step(cfg)
-            if c.session is not None and self.banner.level == "error":
-                self.banner.hide()  # the run is built: the error of an earlier attempt is over
         elif c.live:
             c.step()
         self._update_actions()
@@ -266,55 +253,49 @@ class MainWindow(QMainWindow):
         self._on_progress({"step": 0, "epoch": 0, "total_steps": 0, "steps_per_s": 0.0})
         self._update_actions()
 
-    # ================================================================== knobs (and anyone else)
-    # Public so other panels (an LR finder's "use this rate", a preset) take the same path:
-    # the running session if there is one, and always the setup panel, so Reset keeps it.
-    def request_lr(self, lr: float, *, show: bool = True) -> bool:
+    # ================================================================== the run state's gate
+    LIVE_COMMANDS = {"lr": "set_lr", "optimizer": "set_optimizer", "bn": "set_bn"}
+
+    def _to_the_run(self, key: str, value: object) -> bool:
+        """The run state asks before a field changes: nothing changes while a run is being built;
+        a live run gets lr, optimizer and bn as commands, and a command it refuses (said through
+        errorOccurred) keeps the old value."""
+        if self.controller.building:   # the run is being built from the settings as they are
+            self.statusBar().showMessage("the run is being built: change it once it trains", 5000)
+            return False
+        command = self.LIVE_COMMANDS.get(key)
+        if command is None or not self.controller.live:
+            return True
+        if not getattr(self.controller, command)(value):
+            return False
+        if key == "lr":   # a rate far above the usual range mid-run: a finding, as at Start
+            unusual = self.run_state.config().copy(lr=value).warning_findings()
+            self.controller.add_findings([f for f in unusual if f["code"] == "unusual_lr"], self.controller.step_count)
+        return True
+
+    # Public so other panels (an LR finder's "use this rate", a preset) take the knobs' path.
+    def request_lr(self, lr: float) -> bool:
         problem = check_lr(lr)
         if problem:
             self._show_error(problem)
             return False
-        unchanged = float(lr) == self._setup_value("lr")  # the rate in use: no command, no marker
-        if self.controller.live and not unchanged and not self.controller.set_lr(lr):
-            self.knobs.show_config(self.setup.config())  # refused: the knobs go back to what runs
-            return False
-        self.setup.set_value("lr", float(lr))
-        if show:   # the knobs already show what they sent (and a slider mid-drag must not jump)
-            self.knobs.set_lr(float(lr))
-        return True
+        return self.run_state.set("lr", float(lr))
 
-    def request_reinit(self, scheme: str, std: float | None = None) -> None:
+    def request_optimizer(self, name: str) -> bool:
+        return self.run_state.set("optimizer", name)
+
+    def request_bn(self, on: bool) -> bool:
+        return self.run_state.set("bn", bool(on))
+
+    def request_reinit(self, scheme: str, std: float | None = None) -> bool:
+        """Fresh weights (an action: the same scheme again draws new ones); the state follows."""
         if self.controller.live and not self.controller.reinit(scheme, std):
-            return
-        self.setup.set_value("init", scheme)
-        if std is not None:
-            self.setup.set_value("init_std", std)
-
-    def request_optimizer(self, name: str) -> None:
-        # the optimizer in use picked again: nothing to do (rebuilding it would drop its state)
-        if name == self._setup_value("optimizer"):
-            return
-        if self.controller.live and not self.controller.set_optimizer(name):
-            self.knobs.show_config(self.setup.config())  # refused: the knobs go back to what runs
-            return
-        self.setup.set_value("optimizer", name)
-
-    def request_bn(self, on: bool) -> None:
-        if bool(on) == self._setup_value("bn"):
-            return
-        if self.controller.live and not self.controller.set_bn(on):
-            self.knobs.show_config(self.setup.config())
-            return
-        self.setup.set_value("bn", bool(on))
-
-    def _setup_value(self, name: str) -> object:
-        """What the setup panel holds for `name` (None where its field does not parse)."""
-        return getattr(self.setup.config(), name, None)
+            return False
+        return self.run_state.update({"init": scheme} if std is None else {"init": scheme, "init_std": std})
 
     # ================================================================== feedback
     def _on_setup_changed(self) -> None:
-        cfg = self.setup.config()
-        self.knobs.show_config(cfg)
+        cfg = self.run_state.config()
         try:
             title = (f"babysit — {cfg.dataset} · {cfg.depth}×{cfg.width} {cfg.activation}"
                      f"{' +BN' if cfg.bn else ''} · {cfg.optimizer} lr {cfg.lr:g}")
@@ -328,7 +309,7 @@ class MainWindow(QMainWindow):
 
     def _on_state(self, state: str) -> None:
         c = self.controller
-        text = {IDLE: self._idle_text(),
+        text = {IDLE: self._idle_text(), BUILDING: "building the run… (the window stays usable; Stop cancels)",
                 RUNNING: "running", PAUSED: "paused — Space resumes, F10 steps",
                 FINISHED: "finished — the target is reached; Reset (Ctrl+R) to set up a new run",
                 STOPPED: "stopped — Reset (Ctrl+R) to set up a new run",
@@ -357,6 +338,8 @@ class MainWindow(QMainWindow):
         if self.controller.session is not None:
             return "ready"
         n = len(self.setup.problems())
+        if self.run_state.memory_problem() is not None:
+            return "the run is too big for the memory available (marked in red) — make it smaller to start"
         if n:
             return f"the setup has {n} invalid value{'s' if n > 1 else ''} (marked in red) — fix {'them' if n > 1 else 'it'} to start"
         return "ready — set up a run and press Start (F5)"
@@ -389,7 +372,8 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         c = self.controller
-        state, has_session, valid = c.state, c.session is not None, self.setup.is_valid()
+        # a run that exists or is being built fixes the setup
+        state, has_session, valid = c.state, c.session is not None or c.building, self.setup.is_valid()
         self.act_start.setEnabled(not has_session and valid)   # a paused run resumes with Pause/Resume
         self.act_pause.setEnabled(state in (RUNNING, PAUSED, DIVERGED))
         paused = state in (PAUSED, DIVERGED)
@@ -398,139 +382,11 @@ class MainWindow(QMainWindow):
             QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause))
         self.act_step.setEnabled((not has_session and valid) or state in LIVE_STATES)
         self.act_stop.setEnabled(has_session and state not in ENDED_STATES)
-        self.act_reset.setEnabled(has_session)
+        self.act_reset.setEnabled(c.session is not None)
         self.act_load_cfg.setEnabled(not has_session)
         self.setup.set_read_only(has_session)  # the one place: a run's setup is fixed while it exists
 
-    # ================================================================== files
-    def _last_dir(self) -> str:
-        return str(open_settings(self._settings_dir).value("last_dir", str(Path.home())))
-
-    def _remember_dir(self, path: str | Path) -> None:
-        p = Path(path)
-        open_settings(self._settings_dir).setValue("last_dir", str(p if p.is_dir() else p.parent))
-
-    def save_config(self, path: str | Path) -> None:
-        """Write the setup as TOML; ConfigError (naming the problem) if a value is invalid."""
-        atomic_write_text(path, self.setup.valid_config().to_toml())
-
-    def load_config(self, path: str | Path) -> RunConfig:
-        """Read a TOML file into the setup panel; ConfigError leaves the panel as it was."""
-        cfg = RunConfig.from_toml(path)
-        self.setup.set_config(cfg)
-        return cfg
-
-    def save_config_dialog(self) -> None:
-        if not self.setup.is_valid():
-            QMessageBox.warning(self, "Cannot save the configuration",
-                                "Fix these first:\n" + "\n".join(self.setup.problems().values()))
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save configuration", str(Path(self._last_dir()) / "run.toml"),
-                                              "TOML (*.toml)")
-        if not path:
-            return
-        try:
-            self.save_config(path)
-        except (OSError, BabysitError) as exc:
-            QMessageBox.warning(self, "Cannot save the configuration", str(exc))
-            return
-        self._remember_dir(path)
-        self.statusBar().showMessage(f"saved {path}", 5000)
-
-    def load_config_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load configuration", self._last_dir(), "TOML (*.toml);;All files (*)")
-        if not path:
-            return
-        try:
-            self.load_config(path)
-        except BabysitError as exc:
-            QMessageBox.warning(self, "Cannot load the configuration", f"{exc}\n\nThe current setup is unchanged.")
-            return
-        self._remember_dir(path)
-        self.statusBar().showMessage(f"loaded {path}", 5000)
-
-    def export_metrics(self, directory: str | Path, stem: str = "metrics") -> list[Path]:
-        d = Path(directory)
-        csv_path, json_path = d / f"{stem}.csv", d / f"{stem}.json"
-        self.controller.history.to_csv(csv_path)
-        self.controller.history.to_json(json_path)
-        return [csv_path, json_path]
-
-    def export_everything(self, directory: str | Path) -> list[Path]:
-        """Every plot as PNG, SVG and CSV, the dashboard PNG, and metrics.csv + metrics.json."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        files = list(self.dashboard.export_all(d))
-        return files + self.export_metrics(d)
-
-    def _export(self, what: str, fn: Callable[[], object], path: str) -> None:
-        try:
-            result = fn()
-        except Exception as exc:   # disk full, permissions, an exporter's complaint: in words
-            QMessageBox.warning(self, f"Cannot export {what}", f"{type(exc).__name__}: {exc}")
-            return
-        self._remember_dir(path)
-        n = len(result) if isinstance(result, list) else 1
-        self.statusBar().showMessage(f"exported {what}: {n} file{'s' if n != 1 else ''} in {path}", 8000)
-
-    def export_png_dialog(self) -> None:
-        if self._nothing_recorded():
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export dashboard PNG", str(Path(self._last_dir()) / "dashboard.png"),
-                                              "PNG image (*.png)")
-        if path:
-            if Path(path).suffix.lower() != ".png":   # "dash" typed without the extension
-                path += ".png"
-            self._export("the dashboard", lambda: self.dashboard.export_dashboard_png(path), path)
-
-    def export_all_dialog(self) -> None:
-        if self._nothing_recorded():
-            return
-        path = QFileDialog.getExistingDirectory(self, "Export all plots into a folder", self._last_dir())
-        if path:
-            self._export("all plots", lambda: self.dashboard.export_all(path), path)
-
-    def export_metrics_dialog(self) -> None:
-        if self._nothing_recorded():
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export metrics (CSV and JSON)",
-                                              str(Path(self._last_dir()) / "metrics.csv"), "CSV (*.csv)")
-        if path:
-            p = Path(path)
-            self._export("metrics", lambda: self.export_metrics(p.parent, p.stem), str(p.parent))
-
-    def _nothing_recorded(self) -> bool:
-        """True (and the user is told) when there is no run's data to export yet."""
-        if len(self.controller.history) == 0:
-            QMessageBox.information(self, "Nothing to export yet",
-                                    "No step has been recorded yet: start a run (F5) first.")
-            return True
-        return False
-
-    # ================================================================== settings and closing
-    def restore_settings(self) -> None:
-        s = open_settings(self._settings_dir)
-        geometry = s.value("geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        splitter = s.value("splitter")
-        if isinstance(splitter, QByteArray):
-            self.splitter.restoreState(splitter)
-        text = s.value("config")
-        if isinstance(text, str) and text.strip():
-            try:
-                self.setup.set_config(RunConfig.from_dict(tomllib.loads(text)))
-            except (tomllib.TOMLDecodeError, BabysitError, TypeError) as exc:
-                self.statusBar().showMessage(f"the last configuration could not be restored: {exc}", 10000)
-
-    def store_settings(self) -> None:
-        s = open_settings(self._settings_dir)
-        s.setValue("geometry", self.saveGeometry())
-        s.setValue("splitter", self.splitter.saveState())
-        if self.setup.is_valid():
-            s.setValue("config", self.setup.config().to_toml())
-        s.sync()
-
+    # ================================================================== closing
     def closeEvent(self, event: QCloseEvent) -> None:
         self.controller.shutdown(1.5)   # stop and join the training thread
         if self._save_settings:

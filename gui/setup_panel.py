@@ -1,101 +1,35 @@
-"""The setup panel: a form bound both ways to a RunConfig.
+"""The setup panel: a form bound both ways to the window's run state (gui.state.RunState).
 
-    panel = SetupPanel()
-    panel.set_config(RunConfig(lr=1e-2))     # config -> widgets
-    cfg = panel.config()                     # widgets -> config (may hold invalid raw values)
-    panel.problems()                         # {field: reason} from RunConfig.problems()
-    panel.valid_config()                     # a validated copy, or ConfigError
+    panel = SetupPanel(state=state)          # or SetupPanel(): a state of its own
+    panel.set_config(RunConfig(lr=1e-2))     # state.update(...): the widgets follow
+    cfg = panel.config()                     # the state's config (may hold invalid raw values)
+    panel.problems()                         # {field: reason}: the state's problems
+    panel.valid_config()                     # a validated copy that fits in memory, or ConfigError
 
-The panel holds no rules of its own: each field's text goes into a RunConfig as typed (a number
-when it parses, the raw text when it does not) and RunConfig.problems() words every complaint,
-which is shown in place (red border + tooltip) and in a summary line. `validityChanged(bool)`
-lets the window disable Start, so an invalid value never reaches the engine.
+Each row is made from its field's declaration (engine.config.Setting). The panel holds no rules
+of its own: an edit puts the field's text into the state as typed (a number when it parses, the
+raw text when it does not) and the state words every complaint, shown here in place (red border
++ tooltip + a reason line) and in a summary line; a warning (lr far above the usual range) is an
+amber line that does not block Start. `validityChanged(bool)` lets the window disable Start, so
+an invalid value never reaches the engine.
 """
 from __future__ import annotations
-
-import dataclasses
-from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget)
 
-from engine.config import (ACTIVATIONS, DATASETS, DEVICES, INITS, STD_INITS, OPTIMIZERS, PREPROCESS, SCHEDULES,
-                           TOY_DATASETS, RunConfig)
+from engine.config import GROUPS as SETTING_GROUPS
+from engine.config import STD_INITS, TOY_DATASETS, RunConfig, Setting
 
+
+from .state import RunState
 from .widgets import FloatEdit, IntEdit, set_invalid
 
 
-@dataclass(frozen=True)
-class Field:
-    key: str
-    label: str
-    kind: str                      # choice | int | float | bool | path
-    hint: str = ""
-    options: tuple[str, ...] = ()
-    optional: bool = False
-    placeholder: str = ""
-
-
-G = Field  # short alias for the table below
-
-GROUPS: list[tuple[str, list[Field]]] = [
-    ("Data", [
-        G("dataset", "Dataset", "choice", "toy 2-D sets, sklearn's digits, an IDX folder or a .csv/.npz file",
-          DATASETS),
-        G("data_path", "Data path", "path", "idx: a folder with the IDX files; file: a .csv or .npz file"),
-        G("n_samples", "Samples", "int", "points generated before the train/validation split"),
-        G("classes", "Classes", "int", "spiral arms / blob centres"),
-        G("noise", "Noise", "float", "0.2 is the classic spiral picture"),
-        G("val_fraction", "Validation fraction", "float", "share of examples held out for validation"),
-        G("preprocess", "Preprocessing", "choice", "statistics from the training split only", PREPROCESS),
-        G("subset", "Subset", "int", "train on the first N training examples only", optional=True,
-          placeholder="all"),
-    ]),
-    ("Model", [
-        G("depth", "Hidden layers", "int"),
-        G("width", "Width", "int", "units per hidden layer"),
-        G("activation", "Activation", "choice", "", ACTIVATIONS),
-        G("bn", "Batch norm", "bool", "batch normalisation after each hidden linear layer"),
-        G("dropout", "Dropout", "float", "probability of dropping a hidden unit (0 = off)"),
-    ]),
-    ("Initialisation", [
-        G("init", "Scheme", "choice", "", INITS),
-        G("init_std", "Std", "float", "for normal and uniform"),
-    ]),
-    ("Optimizer", [
-        G("optimizer", "Optimizer", "choice", "", OPTIMIZERS),
-        G("lr", "Learning rate", "float", "e.g. 3e-3"),
-        G("momentum", "Momentum", "float"),
-        G("beta1", "β1", "float"),
-        G("beta2", "β2", "float"),
-        G("eps", "ε", "float"),
-        G("rho", "ρ (decay)", "float", "RMSProp's running-average decay"),
-        G("weight_decay", "Weight decay", "float", "the optimizer's own decay of every parameter, biases and BN included "
-          "(decoupled for adamw); not in the reported loss"),
-        G("l2", "L2 penalty", "float", "adds 0.5·l2·ΣW² to the objective (Linear weights only)"),
-    ]),
-    ("Schedule", [
-        G("schedule", "Schedule", "choice", "a multiplier on the learning rate", SCHEDULES),
-        G("step_size", "Step size", "int", "steps per decay"),
-        G("gamma", "γ (factor)", "float", "'step': factor per step_size; 'exponential': reached after step_size"),
-        G("warmup_steps", "Warm-up steps", "int", "linear ramp to the learning rate: lr/n at step 1, lr from step n"),
-        G("min_lr", "Minimum lr", "float", "the cosine schedule's floor (at most the learning rate)"),
-    ]),
-    ("Training", [
-        G("batch_size", "Batch size", "int"),
-        G("steps", "Steps", "int", "the target number of optimizer steps"),
-        G("epochs", "Epochs", "float", "if set, overrides steps", optional=True, placeholder="— (use steps)"),
-        G("seed", "Seed", "int", "same seed, same numbers"),
-    ]),
-    ("Advanced", [
-        G("probe_every", "Probe every", "int", "steps between activation/gradient snapshots"),
-        G("eval_every", "Evaluate every", "int", "steps between validation passes"),
-        G("hist_bins", "Histogram bins", "int"),
-        G("device", "Device", "choice", "auto: CUDA when available", DEVICES),
-    ]),
-]
-FIELDS: dict[str, Field] = {f.key: f for _, group in GROUPS for f in group}
+FIELDS: dict[str, Setting] = RunConfig.settings()   # every row is made from its field's declaration
+GROUPS: list[tuple[str, list[str]]] = [(title, [k for k, f in FIELDS.items() if f.group == title])
+                                       for title in SETTING_GROUPS]
 
 # rows shown only when they matter (a row with a problem is always shown, so nothing hides a complaint)
 RELEVANT = {
@@ -123,12 +57,11 @@ class SetupPanel(QWidget):
     changed = Signal()                 # any edit (valid or not)
     validityChanged = Signal(bool)
 
-    def __init__(self, config: RunConfig | None = None, parent: QWidget | None = None):
+    def __init__(self, config: RunConfig | None = None, parent: QWidget | None = None, *,
+                 state: RunState | None = None):
         super().__init__(parent)
-        self._base = RunConfig()       # keeps fields the panel has no widget for
-        self._problems: dict[str, str] = {}
-        self._valid = True
-        self._updating = False
+        self.state = state if state is not None else RunState(config)
+        self._editing: str | None = None   # the field the user is editing: its widget is not rewritten
         self._read_only = False
         self.widgets: dict[str, QWidget] = {}       # the editors, by RunConfig field
         self.rows: dict[str, QWidget] = {}          # editor + reason line (a form row)
@@ -146,18 +79,18 @@ class SetupPanel(QWidget):
                                    "border-radius: 3px; padding: 4px;")
         self.summary.hide()
         outer.addWidget(self.summary)
-        for title, fields in GROUPS:
+        for title, keys in GROUPS:
             box = QGroupBox(title)
             form = QFormLayout(box)
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
             form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             form.setContentsMargins(8, 6, 8, 6)
-            for f in fields:
-                label = QLabel(f.label)
+            for key in keys:
+                label = QLabel(FIELDS[key].label)
                 label.setMinimumWidth(LABEL_WIDTH)   # one label column across all groups
                 label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
                 label.setContentsMargins(0, 4, 0, 0)
-                form.addRow(label, self._make_row(f))
+                form.addRow(label, self._make_row(key, FIELDS[key]))
             if title == "Advanced":
                 self._advanced_toggle = QToolButton()
                 self._advanced_toggle.setText("Advanced ▸")
@@ -172,44 +105,62 @@ class SetupPanel(QWidget):
             self._forms[title] = form
             self._group_boxes[title] = box
         outer.addStretch(1)
-        self.set_config(config or RunConfig())
+        self.state.changed.connect(self._show)
+        self.state.changed.connect(lambda *_: self.changed.emit())
+        self.state.checked.connect(self._refresh)
+        self.state.validityChanged.connect(self.validityChanged)
+        if state is not None and config is not None:
+            self.state.update(config)
+        for key in FIELDS:
+            self._show(key, self.state.get(key))
+        self._refresh()
 
     # ------------------------------------------------------------------ building
-    def _make_row(self, f: Field) -> QWidget:
-        """The field's editor with its reason line under it (shown only while invalid)."""
+    def _make_row(self, key: str, f: Setting) -> QWidget:
+        """The field's editor (with its unit) and its reason line under it (shown only while invalid)."""
         row = QWidget()
         lay = QVBoxLayout(row)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(1)
-        lay.addWidget(self._make_widget(f))
+        editor = self._make_widget(key, f)
+        if f.unit:
+            line = QHBoxLayout()
+            line.setSpacing(4)
+            line.addWidget(editor, 1)
+            unit = QLabel(f.unit)
+            unit.setStyleSheet("color: #777;")
+            line.addWidget(unit)
+            lay.addLayout(line)
+        else:
+            lay.addWidget(editor)
         err = QLabel()
-        err.setObjectName(f"error_{f.key}")
+        err.setObjectName(f"error_{key}")
         err.setWordWrap(True)
         err.setStyleSheet("color: #b52b27; font-size: 8pt;")
         err.hide()
         lay.addWidget(err)
-        self.rows[f.key] = row
-        self.error_labels[f.key] = err
+        self.rows[key] = row
+        self.error_labels[key] = err
         return row
 
-    def _make_widget(self, f: Field) -> QWidget:
+    def _make_widget(self, key: str, f: Setting) -> QWidget:
         if f.kind == "choice":
             w = QComboBox()
-            w.addItems(list(f.options))
-            w.currentTextChanged.connect(self._on_edit)
+            w.addItems(list(f.choices))
+            w.currentTextChanged.connect(lambda *_, k=key: self._on_edit(k))
         elif f.kind == "bool":
             w = QCheckBox()
-            w.toggled.connect(self._on_edit)
+            w.toggled.connect(lambda *_, k=key: self._on_edit(k))
         elif f.kind == "int":
             w = IntEdit(optional=f.optional, placeholder=f.placeholder)
-            w.textChanged.connect(self._on_edit)
+            w.textChanged.connect(lambda *_, k=key: self._on_edit(k))
         elif f.kind == "float":
             w = FloatEdit(optional=f.optional, placeholder=f.placeholder)
-            w.textChanged.connect(self._on_edit)
+            w.textChanged.connect(lambda *_, k=key: self._on_edit(k))
         elif f.kind == "path":
             edit = QLineEdit()
             edit.setPlaceholderText("choose a folder or file…")
-            edit.textChanged.connect(self._on_edit)
+            edit.textChanged.connect(lambda *_, k=key: self._on_edit(k))
             edit.textChanged.connect(lambda text: edit.setCursorPosition(len(text)) if not edit.hasFocus() else None)
             self.browse_button = QToolButton()
             self.browse_button.setText("…")
@@ -220,14 +171,14 @@ class SetupPanel(QWidget):
             lay.setContentsMargins(0, 0, 0, 0)
             lay.addWidget(edit, 1)
             lay.addWidget(self.browse_button)
-            self.widgets[f.key] = edit
-            edit.setToolTip(f.hint)
+            self.widgets[key] = edit
+            edit.setToolTip(f.help)
             return row
         else:  # pragma: no cover - the table above is the only caller
             raise ValueError(f.kind)
-        w.setToolTip(f.hint)
-        w.setObjectName(f"field_{f.key}")
-        self.widgets[f.key] = w
+        w.setToolTip(f.help)
+        w.setObjectName(f"field_{key}")
+        self.widgets[key] = w
         return w
 
     def _show_advanced(self, on: bool) -> None:
@@ -250,23 +201,46 @@ class SetupPanel(QWidget):
 
     # ------------------------------------------------------------------ binding
     def set_config(self, cfg: RunConfig) -> None:
-        """Show `cfg` in the widgets (every field; ones without a widget are kept for config())."""
-        self._updating = True
-        try:
-            self._base = dataclasses.replace(cfg)
-            for key in FIELDS:
-                self._write(key, getattr(cfg, key))
-        finally:
-            self._updating = False
-        self._refresh()
-        self.changed.emit()
+        """Every field of `cfg` into the state (the widgets follow)."""
+        self.state.update(cfg)
 
     def set_value(self, key: str, value) -> None:
-        """Change one field (the live knobs use this when no run is going); works while read-only."""
-        if key not in FIELDS:
-            setattr(self._base, key, value)
-        else:
-            self._write(key, value)   # the widget's own signal runs _on_edit
+        """One field into the state (works while read-only)."""
+        self.state.set(key, value)
+
+    def config(self) -> RunConfig:
+        """The configuration as held, invalid values included (see problems())."""
+        return self.state.config()
+
+    def problems(self) -> dict[str, str]:
+        return self.state.problems()
+
+    def is_valid(self) -> bool:
+        return self.state.is_valid()
+
+    def valid_config(self) -> RunConfig:
+        """A validated RunConfig that fits in memory, or ConfigError naming the first problem."""
+        return self.state.valid_config()
+
+    def _on_edit(self, key: str) -> None:
+        """A widget changed: its value (or raw text) goes into the state."""
+        if self._editing is not None:   # our own write from _show
+            return
+        self._editing = key
+        try:
+            self.state.set(key, self._read(key))
+        finally:
+            self._editing = None
+
+    def _show(self, key: str, value) -> None:
+        """The state changed `key`: show it, unless it came from that very widget (the user types)."""
+        if key not in self.widgets or key == self._editing:
+            return
+        self._editing = key
+        try:
+            self._write(key, value)
+        finally:
+            self._editing = None
 
     def _write(self, key: str, value) -> None:
         f, w = FIELDS[key], self.widgets[key]
@@ -291,61 +265,41 @@ class SetupPanel(QWidget):
             return w.text().strip() or None
         return w.value()
 
-    def config(self) -> RunConfig:
-        """The configuration as shown, invalid values included (see problems())."""
-        cfg = dataclasses.replace(self._base)
-        for key in FIELDS:
-            setattr(cfg, key, self._read(key))
-        return cfg
-
-    def problems(self) -> dict[str, str]:
-        return dict(self._problems)
-
-    def is_valid(self) -> bool:
-        return not self._problems
-
-    def valid_config(self) -> RunConfig:
-        """A validated RunConfig, or ConfigError naming the first problem."""
-        return self.config().validate()
-
     # ------------------------------------------------------------------ feedback
-    def _on_edit(self, *_args) -> None:
-        if self._updating:
-            return
-        self._refresh()
-        self.changed.emit()
-
     def _refresh(self) -> None:
-        cfg = self.config()
-        try:
-            problems = cfg.problems()
-        except Exception as exc:  # a value so odd the validator trips: still words, never a crash
-            problems = {"dataset": f"cannot check this configuration: {exc}"}
-        self._problems = problems
+        """Show the state's problems and warnings in place; rows shown only where they matter."""
+        cfg, problems, warnings = self.state.config(), self.state.problems(), self.state.warnings()
+        too_big = self.state.memory_problem()   # said in full in the summary, in a few words in place
         for key, w in self.widgets.items():
             reason = problems.get(key)
-            set_invalid(w, reason, FIELDS[key].hint)
-            self.error_labels[key].setText(_short(key, reason) if reason else "")
-            self.error_labels[key].setVisible(bool(reason))
-        for title, fields in GROUPS:
+            set_invalid(w, reason, FIELDS[key].help)
+            note = reason
+            if not reason and key in warnings:     # a warning does not block Start: amber, not red
+                note = f"unusually high (usual ≤ {FIELDS[key].usual_hi:g}): expect divergence"
+                w.setToolTip(warnings[key])
+            if too_big is not None and key in too_big.fields:
+                note = too_big.short
+            label = self.error_labels[key]
+            label.setText(_short(key, note) if note else "")
+            label.setStyleSheet(f"color: {'#b52b27' if reason else '#8a5a00'}; font-size: 8pt;")
+            label.setVisible(bool(note))
+        for title, keys in GROUPS:
             form = self._forms[title]
-            for f in fields:
-                rel = RELEVANT.get(f.key)
-                form.setRowVisible(self.rows[f.key], rel is None or _safe(rel, cfg) or f.key in problems)
-                en = ENABLED.get(f.key)
+            for key in keys:
+                rel = RELEVANT.get(key)
+                form.setRowVisible(self.rows[key], rel is None or _safe(rel, cfg) or key in problems)
+                en = ENABLED.get(key)
                 if en is not None:
-                    self.widgets[f.key].setEnabled(_safe(en, cfg) or f.key in problems)
-        if "Advanced" in self._group_boxes and any(f.key in problems for f in GROUPS[-1][1]):
+                    self.widgets[key].setEnabled(_safe(en, cfg) or key in problems)
+        if "Advanced" in self._group_boxes and any(key in problems for key in GROUPS[-1][1]):
             self._advanced_toggle.setChecked(True)
-        if problems:
+        if too_big is not None:
+            self.summary.setText(f"⚠ {too_big.message[0].upper()}{too_big.message[1:]}.")
+        elif problems:
             n = len(problems)
             names = ", ".join(FIELDS[k].label if k in FIELDS else k for k in problems)
             self.summary.setText(f"⚠ {n} value{'s' if n > 1 else ''} to fix before starting: {names}")
         self.summary.setVisible(bool(problems))
-        valid = not problems
-        if valid != self._valid:
-            self._valid = valid
-            self.validityChanged.emit(valid)
 
     # ------------------------------------------------------------------ locking
     def set_read_only(self, on: bool) -> None:

@@ -183,3 +183,16 @@ def test_a_killed_run_keeps_every_record_written_before_the_kill(tmp_path):
     assert len(records) >= 19
     assert [r["step"] for r in records] == list(range(1, len(records) + 1))  # none missing before the kill
     assert all(len(r["layers"]) == 3 for r in records)
+
+
+def test_the_lectures_learning_rate_is_accepted_with_one_warning_and_diverges(capsys):
+    # lecture 6's rate far too high: typed, warned about in one line, trained until the loss is NaN
+    assert main(["train", "--lr", "1e6", "--optimizer", "sgd", "--init-std", "1e3", "--steps", "50",
+                 "--quiet"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    warnings = [line for line in err if line.startswith("babysit: warning:")]
+    assert warnings == ["babysit: warning: init_std 1000 is far above the usual range (at most 10): "
+                        "expect the loss to blow up",
+                        "babysit: warning: lr 1e6 is far above the usual range (at most 10): "
+                        "expect the loss to blow up"]
+    assert any("diverged" in line for line in err)

@@ -74,3 +74,34 @@ def test_limits_name_the_value_as_given_and_epochs_are_limited():
     assert "epochs must be <= 1e+06" in RunConfig(epochs=1e9).problems()["epochs"]
     # a cosine floor above the rate is not an error (the rate may be lowered below it mid-run): capped
     assert "min_lr" not in RunConfig(schedule="cosine", lr=1e-3, min_lr=0.1).problems()
+
+
+def test_every_setting_is_declared_once_and_makes_a_flag(capsys):
+    from engine.cli import parse
+    settings = RunConfig.settings()
+    assert list(settings) == RunConfig.keys()
+    with pytest.raises(SystemExit):
+        parse(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())    # argparse wraps lines
+    for name, s in settings.items():
+        assert f"--{name.replace('_', '-')}" in shown and " ".join(s.help.split()[:3]) in shown, name
+    assert "units per hidden layer (1 … 8,192 units)" in shown
+    args = parse(["train", "--depth", "3", "--no-bn", "--init", "xavier", "--data-path", "d.csv"])
+    assert (args.depth, args.bn, args.init, args.data_path) == (3, False, "xavier", "d.csv")
+    assert not hasattr(args, "width")               # only flags given override the file
+
+
+def test_the_declared_ranges_are_the_validation_rules():
+    s = RunConfig.settings()["depth"]
+    assert (s.lo, s.hi, s.range_text()) == (1, 100, "1 … 100")
+    assert RunConfig(depth=101).problems()["depth"] == "depth must be <= 100 (got 101)"
+
+
+def test_every_finite_positive_rate_is_accepted_and_a_huge_one_is_warned_about():
+    cfg = RunConfig(lr=1e6, init_std=1e300).validate()
+    assert set(cfg.warnings()) == {"lr", "init_std"}
+    assert cfg.warnings()["lr"].startswith("lr 1e6 is far above the usual range")
+    finding = next(f for f in cfg.warning_findings() if f["code"] == "unusual_lr")
+    assert finding["severity"] == "warning" and finding["message"] == cfg.warnings()["lr"]
+    assert RunConfig(lr=10.0).warnings() == {}
+    assert "lr must be finite" in RunConfig(lr=float("inf")).problems()["lr"]

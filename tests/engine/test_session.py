@@ -99,8 +99,6 @@ def test_bad_commands_are_refused_in_words():
         s.reinit("magic")
     with pytest.raises(ConfigError, match="init_std must be > 0"):
         s.reinit("normal", init_std=-1.0)
-    with pytest.raises(ConfigError, match="lr must be <= 100"):
-        s.set_lr(1000.0)
     s.step()  # nothing refused reached the training thread
     assert s.cfg.lr == 3e-3 and s.cfg.optimizer == "adam" and s.cfg.init == "he_normal"
     assert [e["event"] for e in s.history.events if e["event"] != "diagnosis"] == []

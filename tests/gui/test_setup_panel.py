@@ -141,10 +141,47 @@ def test_numbers_round_trip_through_the_fields_exactly(qtbot):
     assert panel.widgets["lr"].text() == "0.003"  # short where short is exact
 
 
-def test_the_lr_slider_covers_every_rate_the_setup_accepts(qtbot):
+def test_the_lr_slider_covers_the_usual_rates_and_the_field_takes_any(qtbot):
     from gui.knobs import KnobsPanel
     knobs = KnobsPanel()
     qtbot.addWidget(knobs)
     for lr in (1e-7, 3e-3, 50.0, 100.0):
-        knobs.show_config(RunConfig(lr=lr))
+        knobs.state.set("lr", lr)
         assert knobs.lr_slider.to_float(knobs.lr_slider.value()) == pytest.approx(lr, rel=0.03)
+    knobs.state.set("lr", 1e6)         # lecture 6's rate: the field shows it, the slider is at its end
+    assert knobs.lr_edit.value() == 1e6 and knobs.lr_slider.value() == knobs.lr_slider.maximum()
+
+
+def test_a_huge_learning_rate_is_a_warning_not_a_refusal(panel):
+    seen: list[bool] = []
+    panel.validityChanged.connect(seen.append)
+    panel.widgets["lr"].setText("1e6")
+    assert panel.is_valid() and seen == [] and panel.config().lr == 1e6
+    assert panel.error_labels["lr"].text() == "unusually high (usual ≤ 10): expect divergence"
+    assert "lr 1e6 is far above the usual range" in panel.widgets["lr"].toolTip()
+    assert panel.error_labels["lr"].isVisible() and panel.widgets["lr"].property("invalid") is False
+
+
+def test_a_network_too_big_for_the_memory_is_marked_and_cannot_start(qtbot, monkeypatch):
+    from engine import memory
+    monkeypatch.setattr(memory, "host_available", lambda: 22 * 10**9)   # a 23 GB machine, on its CPU
+    monkeypatch.setattr(memory, "runs_on_gpu", lambda device, import_torch=True: False)
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.setup.widgets["depth"].setText("100")
+    win.setup.widgets["width"].setText("8192")
+    assert not win.act_start.isEnabled() and not win.act_step.isEnabled()
+    for key in ("depth", "width"):
+        label = win.setup.error_labels[key]
+        assert label.isVisible() and label.text() == "too big: needs about 186 GB, 22 GB available"
+        assert win.setup.widgets[key].property("invalid") is True
+    assert "needs about 186 GB (optimizer state 53 GB" in win.setup.summary.text()
+    assert "too big for the memory available" in win.state_label.text()
+    assert "use fewer layers or a smaller width" in win.setup.summary.text()
+    assert win.setup.config().validate()            # a valid configuration, just too big for this machine
+    win.start()
+    assert win.controller.session is None and "186 GB" in win.banner.text()
+    win.setup.widgets["width"].setText("64")
+    assert win.act_start.isEnabled()
+    win.close()

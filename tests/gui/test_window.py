@@ -62,7 +62,7 @@ def test_a_learning_rate_change_mid_run_reaches_the_engine_and_adds_a_marker(win
 def test_slider_drag_is_throttled_not_flooded(window, qtbot):
     start(window, qtbot)
     sent: list[float] = []
-    window.knobs.lrRequested.connect(sent.append)
+    window.run_state.changed.connect(lambda key, value: sent.append(value) if key == "lr" else None)
     slider = window.knobs.lr_slider
     slider.setSliderDown(True)
     for pos in range(slider.value(), slider.value() - 100, -1):   # a 100-position drag, instantly
@@ -104,7 +104,7 @@ def test_knobs_add_markers_and_training_keeps_going(window, qtbot, knob):
 def test_an_invalid_learning_rate_is_refused_in_place(window, qtbot):
     start(window, qtbot)
     c = window.controller
-    for text in ("abc", "-1", "0", "1e9", "", "nan"):
+    for text in ("abc", "-1", "0", "", "nan", "inf"):
         window.knobs.lr_edit.setText(text)
         qtbot.keyClick(window.knobs.lr_edit, Qt.Key.Key_Return)
         assert window.knobs.lr_edit.property("invalid") is True, text
@@ -117,6 +117,33 @@ def test_an_invalid_learning_rate_is_refused_in_place(window, qtbot):
     window.knobs.lr_edit.setText("0.01")                # a good value clears the mark
     qtbot.keyClick(window.knobs.lr_edit, Qt.Key.Key_Return)
     assert window.knobs.lr_edit.property("invalid") is False and not window.knobs.lr_problem()
+
+
+def test_start_builds_the_run_off_the_gui_thread_and_stop_cancels_the_build(window, qtbot):
+    window.setup.set_config(FAST)
+    c = window.controller
+    window.act_start.trigger()
+    assert c.state == "building" and c.session is None      # Start returned before the run exists
+    assert "building" in window.state_label.text()
+    assert not window.act_start.isEnabled() and window.act_stop.isEnabled() and window.setup.is_read_only()
+    assert not window.request_lr(0.05) and window.setup.config().lr == FAST.lr   # the run is built from FAST
+    window.act_stop.trigger()                                # cancelled: its session is dropped
+    assert c.state == "idle" and not c.building and window.act_start.isEnabled()
+    qtbot.waitUntil(lambda: not [t for t in threading.enumerate() if t.name == "babysit-build"], timeout=WAIT)
+    c.tick()                                                 # what picks a finished build up
+    assert c.session is None and not training_threads()
+    start(window, qtbot)                                     # and a new Start works
+    assert c.state == "running"
+
+
+def test_closing_during_a_build_leaves_no_thread(qtbot):
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.setup.set_config(FAST)
+    win.act_start.trigger()
+    win.close()
+    assert not [t for t in threading.enumerate() if t.name in ("babysit-build", "babysit-training")]
 
 
 def test_pause_step_resume_and_stop(window, qtbot):
@@ -199,8 +226,9 @@ def test_a_data_error_shows_a_message_and_the_app_lives_on(window, qtbot, tmp_pa
     window.setup.set_config(FAST.copy(dataset="file", data_path=str(missing)))
     assert window.act_start.isEnabled()          # the config is valid; the file is the problem
     window.act_start.trigger()
-    assert window.controller.session is None
-    assert str(missing) in window.banner.text()
+    qtbot.waitUntil(lambda: str(missing) in window.banner.text(), timeout=WAIT)   # the build failed
+    assert window.controller.session is None and window.controller.state == "idle"
+    assert "could not start" in window.state_label.text()
     assert "not found" in window.banner.text()
     assert not window.setup.is_read_only()       # fix the path and try again
     window.setup.set_config(FAST)
@@ -233,6 +261,27 @@ def test_divergence_pauses_with_a_message_and_keeps_the_curves(window, qtbot):
     assert len(c.history) >= 1 and c.session.alive
     assert window.act_pause.text() == "Resume"
     window.act_stop.trigger()
+
+
+def test_the_lectures_learning_rate_starts_with_a_finding_and_diverges(window, qtbot):
+    window.setup.set_config(FAST.copy(lr=1e6, optimizer="sgd"))
+    assert window.act_start.isEnabled()
+    window.act_start.trigger()
+    c = window.controller
+    qtbot.waitUntil(lambda: c.state == "diverged", timeout=WAIT)
+    finding = next(e for e in c.history.events if e.get("code") == "unusual_lr")
+    assert finding["event"] == "diagnosis" and "1e6" in finding["message"]
+
+
+def test_the_lectures_learning_rate_typed_mid_run_is_taken_with_a_finding(window, qtbot):
+    start(window, qtbot)
+    c = window.controller
+    window.knobs.lr_edit.setText("1e6")
+    qtbot.keyClick(window.knobs.lr_edit, Qt.Key.Key_Return)
+    assert window.knobs.lr_edit.property("invalid") is False
+    qtbot.waitUntil(lambda: c.session.cfg.lr == 1e6, timeout=WAIT)
+    finding = next(e for e in c.history.events if e.get("code") == "unusual_lr")
+    assert finding["event"] == "diagnosis" and finding["step"] >= 5
 
 
 def test_knobs_edit_the_setup_when_no_run_is_going(window, qtbot):
@@ -385,9 +434,9 @@ def test_the_rate_or_optimizer_in_use_picked_again_is_no_change(window, qtbot):
 
 def test_a_step_target_beyond_32_bits_keeps_the_progress_bar_working(window):
     # QProgressBar holds 32-bit ints; such a target is shown in thousandths
-    window._on_progress({"step": 1_000_000_000, "epoch": 0, "total_steps": 4_000_000_000, "steps_per_s": 0.0})
+    window.controller.progressed.emit({"step": 1_000_000_000, "epoch": 0, "total_steps": 4_000_000_000, "steps_per_s": 0.0})
     assert window.progress.maximum() == 1000 and window.progress.value() == 250
-    window._on_progress({"step": 30, "epoch": 0, "total_steps": 300, "steps_per_s": 0.0})
+    window.controller.progressed.emit({"step": 30, "epoch": 0, "total_steps": 300, "steps_per_s": 0.0})
     assert (window.progress.maximum(), window.progress.value()) == (300, 30)
 
 
@@ -395,7 +444,8 @@ def test_banners_follow_the_run(window, qtbot, tmp_path):
     # a failed start's error goes once Step builds a run
     window.setup.set_config(FAST.copy(dataset="file", data_path=str(tmp_path / "nope.csv")))
     window.act_start.trigger()
-    assert "not found" in window.banner.text() and window.banner.isVisible()
+    qtbot.waitUntil(lambda: "not found" in window.banner.text(), timeout=WAIT)
+    assert window.banner.isVisible()
     window.setup.set_config(FAST)
     window.act_step.trigger()
     qtbot.waitUntil(lambda: len(window.controller.history) >= 1, timeout=WAIT)
@@ -469,3 +519,16 @@ def test_the_charts_know_where_the_run_ends(window, qtbot):
     assert c.history.total_steps == c.session.total_steps == 3 * c.session.steps_per_epoch
     window.dashboard.refresh(c.history)
     assert window.dashboard.step_axis.range[1] <= 1.02 * c.session.total_steps + 1
+
+
+def test_the_window_module_does_not_import_the_app_module():
+    # gui.app opens the window; the window must not need gui.app back (no import cycle)
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = "import sys, gui.main_window; print('gui.app' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                       text=True, timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
