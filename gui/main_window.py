@@ -32,7 +32,7 @@ from .knobs import KnobsPanel, check_lr
 from .plots import Dashboard
 from .setup_panel import SetupPanel
 from .state import RunState
-from .widgets import Banner
+from .widgets import Banner, StatusBar
 from .window_files import WindowFiles
 
 STATE_COLORS = {BUILDING: "#1d4f85", RUNNING: "#2e7d32", PAUSED: "#8a5a00", DIVERGED: "#c62828", FINISHED: "#1d4f85",
@@ -167,7 +167,8 @@ class MainWindow(WindowFiles, QMainWindow):
         self.view_menu.addAction(toggle_knobs)
 
     def _make_status_bar(self) -> None:
-        sb = self.statusBar()
+        sb = StatusBar(self)
+        self.setStatusBar(sb)
         self.state_label = QLabel()
         self.state_label.setObjectName("stateLabel")
         self.state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -182,7 +183,7 @@ class MainWindow(WindowFiles, QMainWindow):
             w.setContentsMargins(6, 0, 6, 0)
         self.rate_label.setMinimumWidth(self.rate_label.fontMetrics().horizontalAdvance("99,999 steps/s") + 14)
         self.epoch_label.setMinimumWidth(self.epoch_label.fontMetrics().horizontalAdvance("epoch 99,999") + 14)
-        sb.addWidget(self.state_label, 1)
+        sb.add_state_widget(self.state_label)
         for w in (self.step_label, self.epoch_label, self.rate_label, self.progress):
             sb.addPermanentWidget(w)
         self._on_progress({"step": 0, "epoch": 0, "total_steps": 0, "steps_per_s": 0.0})
@@ -316,6 +317,8 @@ class MainWindow(WindowFiles, QMainWindow):
                 DIVERGED: f"diverged — {c.error or 'the loss is not finite'}",
                 ERROR: f"error — {c.error or 'training failed'}"}.get(state, state)
         self.state_label.setText(text)
+        if state != IDLE:  # what a passing message said ("preset loaded: press Start") is over
+            self.statusBar().clearMessage()
         colour = STATE_COLORS.get(state, "#333")
         if state == IDLE and c.session is None and not self.setup.is_valid():
             colour = STATE_COLORS[ERROR]

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLayout, QLineEdit, QSlider, QToolButton, QWidget
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLayout, QLineEdit, QSlider, QStatusBar, QToolButton,
+                               QWidget)
 
 INVALID_STYLE = "border: 1px solid #d9534f; background: #fff3f2;"
 
@@ -233,3 +234,36 @@ class FlowLayout(QLayout):
             x += hint.width() + self._gap
             line_h = max(line_h, hint.height())
         return y + line_h - rect.y() + m.bottom()
+
+
+class StatusBar(QStatusBar):
+    """A status bar whose passing messages never hide the run's state. QStatusBar's own
+    temporary message covers every normal widget (the state label too), so a "preset loaded:
+    press Start" stayed over a running or diverged run; here a message is a label of its own
+    beside them, cleared after its time or by `clearMessage()`."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.note = QLabel()
+        self.note.setContentsMargins(12, 0, 6, 0)
+        self._expiry = QTimer(self, singleShot=True, timeout=self.clearMessage)
+
+    def add_state_widget(self, widget: QWidget) -> None:
+        """The run's state, then the passing messages after it."""
+        self.addWidget(widget)
+        self.addWidget(self.note, 1)
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's name)
+        self.note.setText(text)
+        self.note.setToolTip(text)
+        self._expiry.stop()
+        if timeout > 0:
+            self._expiry.start(timeout)
+
+    def currentMessage(self) -> str:  # noqa: N802
+        return self.note.text()
+
+    def clearMessage(self) -> None:  # noqa: N802
+        self._expiry.stop()
+        self.note.clear()
+        self.note.setToolTip("")

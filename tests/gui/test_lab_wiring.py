@@ -157,3 +157,13 @@ def test_lr_finder_leaves_a_run_the_user_took_back_alone(window, qtbot):
     qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=WAIT)
     dlg.reject()  # its finished signal is delivered at once
     assert window.controller.state == "paused"
+
+
+def test_the_run_state_stays_visible_over_passing_messages(window, qtbot):
+    window.lab.load_preset("lr_too_high")
+    assert "press Start" in window.statusBar().currentMessage()
+    assert window.state_label.isVisible()  # a message shows beside the state, not over it
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "diverged", timeout=WAIT)
+    assert window.statusBar().currentMessage() == ""  # "press Start" is over once the run starts
+    assert window.state_label.isVisible() and window.state_label.text().startswith("diverged")
