@@ -3,6 +3,7 @@
     runner = Runner(work)                 # work: what a step is (the TrainingSession)
     runner.submit("lr", value=1e-2)       # any thread; applied between steps
     runner.start(); runner.pause(); runner.resume(); runner.single_step(); runner.stop()
+    runner.set_pace(10)                   # at most 10 steps a second (slow motion); None: flat out
 
 Commands go through a thread-safe queue and are applied between steps, never inside one; while
 paused they are applied at once (a new rate is marked, a boundary drawn for the paused weights).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any, Protocol
 
 from .messages import DIVERGED, ERROR, FINISHED, IDLE, PAUSED, RUNNING, STOPPED, StateChange
@@ -41,12 +43,22 @@ class Runner:
         self._stop = False
         self._step_requests = 0
         self._thread: threading.Thread | None = None
+        self.max_rate: float | None = None  # steps per second while running (None: as fast as it can)
+        self._last_step = 0.0
 
     # ================================================================== any thread
     def submit(self, op: str, **kw: Any) -> None:
         self.commands.put((op, kw))
         with self._cond:
             self._cond.notify_all()
+
+    def set_pace(self, steps_per_s: float | None) -> None:
+        """Cap the steps taken per second while running, so a run lasts long enough to watch."""
+        if steps_per_s is not None and not steps_per_s > 0:
+            raise ValueError(f"a pace must be a positive number of steps per second (got {steps_per_s!r})")
+        with self._cond:
+            self.max_rate = steps_per_s
+            self._cond.notify_all()  # a waiting loop takes its next step at the new pace
 
     def take_commands(self) -> list[tuple[str, dict]]:
         out = []
@@ -121,19 +133,29 @@ class Runner:
         return (not self._stop and self.state in (PAUSED, DIVERGED) and self._step_requests == 0
                 and self.commands.empty())
 
+    def _pace_left(self) -> float:
+        """Seconds until the next step's turn under the pace (0: now)."""
+        if self.max_rate is None or self.state != RUNNING or self._stop:
+            return 0.0
+        return self._last_step + 1 / self.max_rate - time.monotonic()
+
     def _next_move(self) -> str | None:
-        """Wait while paused; then "step", "commands" (paused, with commands) or None (stop)."""
+        """Wait while paused or ahead of the pace; then "step", "commands" (paused, with
+        commands) or None (stop)."""
         with self._cond:
-            if self._waiting():
-                self.work.flush()        # every step taken is written before the loop waits
-                self._cond.notify_all()  # (pause(wait) waits for that)
-            while self._waiting():
-                self._cond.wait(WAIT_SECONDS)
+            while self._waiting() or self._pace_left() > 0:
+                if not self._waiting() and not self.commands.empty():
+                    break  # a knob turned in slow motion is applied now; the step keeps its turn
+                if self.work.pending():
+                    self.work.flush()        # every step taken is written before the loop waits
+                    self._cond.notify_all()  # (pause(wait) waits for that)
+                self._cond.wait(WAIT_SECONDS if self._waiting() else min(WAIT_SECONDS, self._pace_left()))
             if self._stop:
                 return None
-            if self.state == RUNNING:
+            if self.state == RUNNING and self._pace_left() <= 0:
+                self._last_step = time.monotonic()
                 move = "step"
-            elif self._step_requests > 0:
+            elif self.state != RUNNING and self._step_requests > 0:
                 self._step_requests -= 1
                 move = "step"
             else:

@@ -156,6 +156,10 @@ class TrainingSession:
     def join(self, timeout: float | None = None) -> None:
         self.runner.join(timeout)
 
+    def set_pace(self, steps_per_s: float | None) -> None:
+        """At most this many steps a second while running (slow motion for teaching); None: flat out."""
+        self.runner.set_pace(steps_per_s)
+
     def drain(self, max_items: int | None = None) -> list[Message]:
         """Everything in the outbox so far (the consumer's side of the queue)."""
         out: list[Message] = []

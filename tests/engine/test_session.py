@@ -505,7 +505,7 @@ def test_probe_steps_records_are_made_together_and_sent_within_their_limits(monk
                 assert len(s.history.snapshots) == n + i
 
 
-def test_pausing_and_stopping_write_the_waiting_records():
+def test_pausing_and_stopping_write_the_waiting_records(monkeypatch):
     s = TrainingSession(RunConfig(**{**SMALL, "steps": 10_000_000, "probe_every": 2, "eval_every": 10_000_000}))
     s.start()
     try:
@@ -515,6 +515,7 @@ def test_pausing_and_stopping_write_the_waiting_records():
         assert [r["step"] for r in s.history.snapshots] == [1] + list(range(2, n + 1, 2))
     finally:
         s.stop()
+    monkeypatch.setattr(recorder, "GATHER_SECONDS", 1e9)  # a loaded machine must not write early
     d = make(probe_every=1, eval_every=1000)  # steps taken by direct calls, gathered
     d.gather = 16
     for _ in range(5):
@@ -688,3 +689,20 @@ def test_messages_survive_a_process_pipe():
     out = s.drain()
     assert {type(m).__name__ for m in out} >= {"Scalars", "Record", "StateChange", "Boundary"}
     assert pickle.loads(pickle.dumps(out)) == out
+
+
+def test_a_paced_run_waits_its_turn_but_applies_a_knob_at_once():
+    s = make(steps=10_000, probe_every=1000)
+    s.set_pace(0.1)  # one step every ten seconds: slow motion
+    s.start()
+    try:
+        assert _wait_until(lambda: s.step_count == 1)
+        s.set_lr(0.01)  # applied between steps, without taking the next step early
+        assert _wait_until(lambda: any(e["event"] == "lr" for e in s.history.events))
+        assert s.step_count == 1
+        s.set_pace(None)  # flat out again: the loop wakes at once
+        assert _wait_until(lambda: s.step_count > 50)
+    finally:
+        s.stop()
+    with pytest.raises(ValueError):
+        s.set_pace(0)
