@@ -109,6 +109,7 @@ class Controller(QObject):
         self.state = IDLE
         self.error: str | None = None
         self._build: _Build | None = None   # a session being built off the GUI thread
+        self.pace: float | None = None      # steps per second for every run (None: flat out)
         # per run (see _reset_counters): deliveries = ticks that carried data, frames = view
         # refreshes (<= deliveries: drawing is paced), frame_cost = what a frame took lately
         self._reset_counters()
@@ -214,6 +215,7 @@ class Controller(QObject):
             self._fail(job.error)
             return False
         session = job.session
+        session.set_pace(self.pace)
         self.session = session
         self.history = History()
         self.history.config = session.cfg.to_dict()
@@ -291,6 +293,12 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ live commands
     # each returns whether the run took the command (a refusal is shown through errorOccurred)
+    def set_pace(self, steps_per_s: float | None) -> None:
+        """At most this many steps a second, for this run and the next (None: flat out)."""
+        self.pace = steps_per_s
+        if self.session is not None:
+            self.session.set_pace(steps_per_s)
+
     def set_lr(self, lr: float) -> bool:
         return self._command("set_lr", lr)
 

@@ -41,8 +41,15 @@ def check_lr(value) -> str | None:
     return field_problem("lr", value)
 
 
+# how fast a run may go in the window: flat out, or slow enough to watch and turn knobs
+PACES = (("flat out", None), ("1000 steps/s", 1000.0), ("300 steps/s", 300.0), ("100 steps/s", 100.0),
+         ("30 steps/s", 30.0), ("10 steps/s", 10.0), ("3 steps/s (slow motion)", 3.0))
+WATCHABLE_PACE = 100.0  # a new user's default: the default 3,000-step run lasts half a minute
+
+
 class KnobsPanel(QWidget):
     reinitRequested = Signal(str, object)
+    paceRequested = Signal(object)     # steps per second, or None for flat out
 
     def __init__(self, state: RunState | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -93,6 +100,12 @@ class KnobsPanel(QWidget):
         self.std_edit.setToolTip("standard deviation for normal and uniform")
         cluster(self.reinit_button, self.init_combo, self.std_label, self.std_edit)
 
+        self.pace_combo = QComboBox()
+        for text, rate in PACES:
+            self.pace_combo.addItem(text, rate)
+        self.pace_combo.setToolTip("how fast training may go: slow it down to watch the charts and turn the knobs")
+        cluster(QLabel("speed"), self.pace_combo)
+
         # slider drags: remember the newest value; the timer sends it at most every THROTTLE_MS
         self._pending_lr: float | None = None
         self._throttle = QTimer(self)
@@ -107,12 +120,25 @@ class KnobsPanel(QWidget):
         self.optimizer_combo.activated.connect(lambda _i: self.state.set("optimizer", self.optimizer_combo.currentText()))
         self.bn_check.clicked.connect(lambda on: self.state.set("bn", bool(on)))
         self.reinit_button.clicked.connect(self.request_reinit)
+        self.pace_combo.currentIndexChanged.connect(lambda i: self.paceRequested.emit(self.pace_combo.itemData(i)))
         self.init_combo.currentTextChanged.connect(self._update_std_enabled)
         self.std_edit.textEdited.connect(lambda _t: set_invalid(self.std_edit, None, "standard deviation"))
         self._last_sent_text = self.lr_edit.text()
         self.state.changed.connect(self._show)
         for key in ("lr", "optimizer", "bn", "init", "init_std"):
             self._show(key, self.state.get(key))
+
+    @property
+    def pace(self) -> float | None:
+        return self.pace_combo.currentData()
+
+    def set_pace(self, steps_per_s: float | None) -> None:
+        """Choose the pace nearest to `steps_per_s` (None: flat out); emits paceRequested."""
+        rates = [rate for _, rate in PACES]
+        if steps_per_s is None or steps_per_s not in rates:
+            known = [r for r in rates if r is not None]
+            steps_per_s = None if steps_per_s is None else min(known, key=lambda r: abs(r - steps_per_s))
+        self.pace_combo.setCurrentIndex(rates.index(steps_per_s))
 
     # ------------------------------------------------------------------ learning rate
     def _on_slider_moved(self, value: float) -> None:

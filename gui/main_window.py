@@ -101,6 +101,7 @@ class MainWindow(WindowFiles, QMainWindow):
         c.errorOccurred.connect(self._on_error)
         self.run_state.checked.connect(self._on_setup_changed)
         self.knobs.reinitRequested.connect(self.request_reinit)
+        self.knobs.paceRequested.connect(self.controller.set_pace)
 
         self.resize(1400, 900)
         if restore:

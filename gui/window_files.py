@@ -20,6 +20,8 @@ from engine.config import RunConfig
 from engine.errors import BabysitError
 from engine.fileio import atomic_write_text
 
+from .knobs import WATCHABLE_PACE
+
 SETTINGS_ENV = "BABYSIT_SETTINGS_DIR"
 
 
@@ -145,6 +147,8 @@ class WindowFiles:
         splitter = s.value("splitter")
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
+        pace = s.value("pace", WATCHABLE_PACE)  # a new user's run lasts long enough to watch
+        self.knobs.set_pace(None if pace in (None, "", "none") else float(pace))
         text = s.value("config")
         if isinstance(text, str) and text.strip():
             try:
@@ -156,6 +160,7 @@ class WindowFiles:
         s = open_settings(self._settings_dir)
         s.setValue("geometry", self.saveGeometry())
         s.setValue("splitter", self.splitter.saveState())
+        s.setValue("pace", "none" if self.knobs.pace is None else self.knobs.pace)
         if self.setup.is_valid():
             s.setValue("config", self.setup.config().to_toml())
         s.sync()

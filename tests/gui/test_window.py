@@ -532,3 +532,23 @@ def test_the_window_module_does_not_import_the_app_module():
                        text=True, timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_a_new_user_gets_a_watchable_pace_and_the_speed_knob_paces_the_run(qtbot, isolated_settings):
+    win = MainWindow()  # as the app opens it, with nothing remembered yet
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        assert win.knobs.pace == 100.0  # the default 3,000-step run lasts half a minute
+        win.knobs.set_pace(3.0)         # slow motion
+        start(win, qtbot, min_steps=1)
+        assert win.controller.session.runner.max_rate == 3.0
+        win.knobs.set_pace(None)        # flat out, at once, for the run that is training
+        qtbot.waitUntil(lambda: len(win.controller.history) > 100, timeout=WAIT)
+        assert win.controller.session.runner.max_rate is None
+    finally:
+        win.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.knobs.pace is None  # the chosen speed is remembered
+    again.close()
