@@ -1,0 +1,68 @@
+"""The lecture-7 lab's headless commands, registered into engine.cli's parser (no Qt here).
+
+    python main.py optimizers --surface taco --optimizers sgd,momentum,adam --lr sgd=1.9 --steps 100 --json
+    python main.py optimizers --surface saddle --noise 0.05 --start -1.5,0.001
+    python main.py softmax 5 2 -1 3 --json
+
+Mistakes raise engine.errors' errors: engine.cli turns them into one line and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+
+from .errors import ConfigError
+
+
+def add_lab_parsers(sub, number, integer) -> None:
+    """Add the lab's subcommands to engine.cli's subparsers (`number`, `integer`: its flag types)."""
+    from .surfaces import DEFAULT_CONDITION, OPTIMIZERS, SURFACES
+    o = sub.add_parser("optimizers", help="race torch optimizers on a 2-D loss surface")
+    o.add_argument("--surface", choices=SURFACES, default="taco")
+    o.add_argument("--condition", type=number, default=DEFAULT_CONDITION,
+                   help="taco shell: ratio of the steep to the shallow curvature")
+    o.add_argument("--noise", type=number, default=0.0, help="gradient noise std per coordinate (as a minibatch gives)")
+    o.add_argument("--optimizers", default="sgd,momentum,adam", metavar="A,B,...", help=f"from {','.join(OPTIMIZERS)}")
+    o.add_argument("--lr", default="", metavar="NAME=LR,...", help="learning rates (others: the surface's own)")
+    o.add_argument("--start", default=None, metavar="X,Y", help="the common start (default: the surface's)")
+    o.add_argument("--steps", type=integer, default=100)
+    o.add_argument("--seed", type=integer, default=0, help="the gradient noise's seed")
+    o.add_argument("--json", action="store_true")
+    s = sub.add_parser("softmax", help="softmax of a logit vector, step by step (t = e^z, a = t / sum t)")
+    s.add_argument("logits", type=number, nargs="+", metavar="Z")
+    s.add_argument("--label", type=integer, default=None, help="the true class: also print its loss -log a_y")
+    s.add_argument("--json", action="store_true")
+
+
+def cmd_optimizers(args: argparse.Namespace) -> int:
+    from .fileio import dumps
+    from .surfaces import make_surface, parse_lrs, parse_point, race
+    surface = make_surface(args.surface, condition=args.condition)
+    names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
+    start = parse_point(args.start) if args.start is not None else None
+    result = race(surface, names, lrs=parse_lrs(args.lr), start=start, steps=args.steps, noise=args.noise,
+                  seed=args.seed)
+    if args.json:
+        print(dumps(result))
+        return 0
+    print(f"{surface.title}, from ({result['start'][0]:g}, {result['start'][1]:g}), {args.steps} steps"
+          + (f", gradient noise {args.noise:g}" if args.noise else ""))
+    print(f"{'optimizer':<10} {'lr':>9} {'final loss':>12} {'first step < 1e-3':>18}  final point")
+    for run in result["runs"]:
+        hit = next((i for i, loss in enumerate(run["loss"]) if loss < 1e-3), None)
+        x, y = run["path"][-1]
+        end = f"diverged at step {run['diverged_at']}" if run["diverged_at"] else f"({x:.4g}, {y:.4g})"
+        print(f"{run['optimizer']:<10} {run['lr']:>9.3g} {run['loss'][-1]:>12.4g} {hit if hit is not None else '-':>18}  {end}")
+    return 0
+
+
+def cmd_softmax(args: argparse.Namespace) -> int:
+    from .fileio import dumps
+    from .softmax import format_softmax, softmax_steps
+    if args.label is not None and not 0 <= args.label < len(args.logits):
+        raise ConfigError(f"--label must be a class index from 0 to {len(args.logits) - 1} (got {args.label})")
+    result = softmax_steps(args.logits, label=args.label)
+    print(dumps(result) if args.json else format_softmax(result))
+    return 0
+
+
+LAB_COMMANDS = {"optimizers": cmd_optimizers, "softmax": cmd_softmax}
