@@ -56,6 +56,7 @@ class Surface:
     start: tuple[float, float]                   # the default start
     bounds: tuple[float, float, float, float]    # xmin, xmax, ymin, ymax of the picture
     lrs: dict[str, float] = field(default_factory=dict)   # a learning rate per optimizer that shows it well
+    minima: tuple[tuple[float, float], ...] = ()         # where the loss is 0
     params: dict[str, float] = field(default_factory=dict)
 
     def __call__(self, p: torch.Tensor) -> torch.Tensor:
@@ -100,22 +101,22 @@ def make_surface(name: str, condition: float = DEFAULT_CONDITION) -> Surface:
             raise ConfigError(f"the condition number must be a finite number >= 1 (got {condition:g})")
         half = math.sqrt(condition) * 1.1   # the start's contour fits across the picture
         return Surface("taco", f"taco shell (condition number {condition:g})", _taco(condition),
-                       (-0.9 * half, 1.2), (-half, half, -2.0, 2.0),
+                       (-0.9 * half, 1.2), (-half, half, -3.0, 3.0),
                        {"sgd": 1.9, "momentum": 1.0, "nesterov": 1.0, "adagrad": 1.0, "rmsprop": 0.1,
-                        "adam": 0.3, "adamw": 0.3, "lbfgs": 1.0}, {"condition": condition})
+                        "adam": 0.3, "adamw": 0.3, "lbfgs": 1.0}, ((0.0, 0.0),), {"condition": condition})
     if name == "saddle":
         return Surface("saddle", "saddle point", _saddle, (-1.5, 0.001), (-2.0, 2.0, -1.6, 1.6),
                        {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.5, "rmsprop": 0.05,
-                        "adam": 0.05, "adamw": 0.05, "lbfgs": 1.0})
+                        "adam": 0.05, "adamw": 0.05, "lbfgs": 1.0}, ((0.0, -1.0), (0.0, 1.0)))
     if name == "local_minimum":
         return Surface("local_minimum", "local minimum beside the global one", _local_minimum, (2.2, 0.8),
                        (-2.0, 2.5, -1.5, 1.5),
                        {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.5, "rmsprop": 0.02,
-                        "adam": 0.1, "adamw": 0.1, "lbfgs": 1.0})
+                        "adam": 0.1, "adamw": 0.1, "lbfgs": 1.0}, ((-1.0, 0.0),))
     if name == "rosenbrock":
         return Surface("rosenbrock", "Rosenbrock's valley", _rosenbrock, (-1.2, 1.0), (-2.0, 2.0, -1.0, 3.0),
                        {"sgd": 1e-3, "momentum": 2e-4, "nesterov": 2e-4, "adagrad": 0.5, "rmsprop": 0.01,
-                        "adam": 0.05, "adamw": 0.05, "lbfgs": 1.0})
+                        "adam": 0.05, "adamw": 0.05, "lbfgs": 1.0}, ((1.0, 1.0),))
     raise ConfigError(f"unknown surface {name!r} (one of {', '.join(SURFACES)})")
 
 

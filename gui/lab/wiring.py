@@ -3,6 +3,8 @@
     Decision boundary tab   predicted class over the input plane (2-D datasets), refreshed a few
                             times a second while training; computed on the training thread
     Init lab tab            the forward-only init experiment
+    Optimizer race tab      torch optimizers on 2-D loss surfaces, animated (lecture 7)
+    Softmax tab             one example's logits, probabilities and loss, live while training
     Diagnostics dock        findings in plain words, each once
     Lab menu                Find learning rate… (Ctrl+L), Presets ▸ (one per resources/presets/*.toml)
 """
@@ -19,6 +21,8 @@ from .boundary_view import BoundaryView
 from .diagnostics_panel import DiagnosticsPanel
 from .initlab_panel import InitLabPanel
 from .lrfinder import LRFinderDialog
+from .race_panel import RacePanel
+from .softmax_panel import SoftmaxPanel
 
 BOUNDARY_INTERVAL_MS = 300   # "a few times a second"
 BOUNDARY_RESOLUTION = 80
@@ -33,6 +37,10 @@ class LabWiring(QObject):
         self.boundary_tab = win.add_tab(self.boundary, "Decision boundary", refresh=False)
         self.init_lab = InitLabPanel()
         win.add_tab(self.init_lab, "Init lab", refresh=False)
+        self.race = RacePanel()
+        win.add_tab(self.race, "Optimizer race", refresh=False)
+        self.softmax = SoftmaxPanel()
+        win.add_tab(self.softmax, "Softmax")   # refreshed once per delivery, like the dashboard
         self.diagnostics = DiagnosticsPanel()
         self.diagnostics_dock = win.add_dock(self.diagnostics, "Diagnostics", Qt.DockWidgetArea.BottomDockWidgetArea)
         self.diagnostics_dock.setObjectName("diagnosticsDock")
@@ -41,6 +49,8 @@ class LabWiring(QObject):
 
         c.otherReceived.connect(self._on_other)
         c.sessionChanged.connect(self._new_session)
+        c.sessionChanged.connect(self.softmax.set_session)
+        self.boundary.plot.scene().sigMouseClicked.connect(self._boundary_clicked)
         self.boundary_requests = 0
         self._boundary_waiting = False   # one request in flight at a time: a slow grid never piles up
         self._boundary_key: tuple | None = None  # (step, events) of the boundary shown
@@ -90,6 +100,16 @@ class LabWiring(QObject):
         self._boundary_waiting = False
         self._boundary_key = self._asked_key = None
 
+    def _boundary_clicked(self, event) -> None:
+        """A click on the decision boundary chooses the nearest validation point in the Softmax tab."""
+        vb = self.boundary.plot.getViewBox()
+        if event.button() != Qt.MouseButton.LeftButton or not vb.sceneBoundingRect().contains(event.scenePos()):
+            return
+        p = vb.mapSceneToView(event.scenePos())
+        index = self.softmax.select_nearest(p.x(), p.y())
+        if index is not None:
+            self.win.statusBar().showMessage(f"validation example {index} chosen: see the Softmax tab", 6000)
+
     # ------------------------------------------------------------------ menu
     def _make_menu(self) -> None:
         win = self.win
@@ -105,6 +125,10 @@ class LabWiring(QObject):
         act_init = QAction("Init lab", win)
         act_init.triggered.connect(lambda: win.tabs.setCurrentWidget(self.init_lab))
         menu.addAction(act_init)
+        for title, panel in (("Optimizer race", self.race), ("Softmax up close", self.softmax)):
+            act = QAction(title, win)
+            act.triggered.connect(lambda _=False, w=panel: win.tabs.setCurrentWidget(w))
+            menu.addAction(act)
         self.presets_menu = menu.addMenu("Presets")
         from engine.presets import list_presets
         try:
