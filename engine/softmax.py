@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from .data import Dataset
 from .errors import ConfigError
 from .model import MLP
+from .twin import twin
 
 
 def softmax_steps(logits, label: int | None = None) -> dict:
@@ -77,13 +78,10 @@ class ExampleReader:
         self._twin: MLP | None = None
 
     def _twin_for(self, model: MLP, state: dict) -> MLP:
-        twin = self._twin
-        if twin is None or set(twin.state_dict()) != set(state) or twin.activation_name != model.activation_name:
-            width = model.linears[0].out_features if len(model.linears) else 1
-            twin = MLP(model.head.in_features if not len(model.linears) else model.linears[0].in_features,
-                       model.head.out_features, len(model.linears), width, model.activation_name, bn=model.bn)
-            self._twin = twin
-        return twin
+        if (self._twin is None or set(self._twin.state_dict()) != set(state)
+                or self._twin.activation_name != model.activation_name):
+            self._twin = twin(model).cpu()
+        return self._twin
 
     @torch.no_grad()
     def read(self, model: MLP, index: int) -> dict:

@@ -24,8 +24,8 @@ one plus N(0, S^2) per coordinate and every racer sees the same noise. The repor
 surface's own, without the noise term.
 
 Optimizers: engine.optim's (momentum 0.9, RMSProp's decay 0.9 as in the lecture, AdamW's weight
-decay 0.01) and torch.optim.LBFGS with a closure, one iteration per step (strong-Wolfe line
-search; its history carries over between steps). A run whose loss or point stops being finite
+decay 0.01) and engine.lbfgs's torch.optim.LBFGS with a closure, one iteration per step
+(strong-Wolfe line search; its history carries over between steps). A run whose loss or point stops being finite
 ends there; its "diverged_at" says at which step.
 """
 from __future__ import annotations
@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
+from .lbfgs import make_lbfgs
 from .optim import make_optimizer
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs")
@@ -122,8 +123,7 @@ def make_surface(name: str, condition: float = DEFAULT_CONDITION) -> Surface:
 
 def _optimizer(name: str, p: torch.Tensor, lr: float) -> torch.optim.Optimizer:
     if name == "lbfgs":
-        return torch.optim.LBFGS([p], lr=lr, max_iter=1, max_eval=25, history_size=10,
-                                 line_search_fn="strong_wolfe")  # torch's max_eval (5/4 of max_iter) leaves the search no room
+        return make_lbfgs([p], lr=lr)
     return make_optimizer(name, [p], lr=lr, momentum=MOMENTUM, rho=RMSPROP_DECAY,
                           weight_decay=ADAMW_DECAY if name == "adamw" else 0.0)
 
