@@ -8,6 +8,7 @@
 
     evaluate_modes(model, Xv, yv)        # {"eval": (loss, acc), "train": (loss, acc), "batch_size": n}
     single_example_in_train_mode(model, Xv[:1])   # what one test example meets without running stats
+    read_test_time(model, xb, Xv, yv)    # both, from a copy of a live model (a viewer's way in)
 
 Per layer, read() gives the statistics of the batch the layer normalised with (mean over
 examples, biased variance: what training mode divides by) and the running ones it will use at
@@ -135,3 +136,23 @@ def single_example_in_train_mode(model: MLP, x: torch.Tensor) -> str:
         return str(exc)
     finally:
         model.train(was_training)
+
+
+@torch.no_grad()
+def read_test_time(model: MLP, X_batch: torch.Tensor, X_val: torch.Tensor, y_val: torch.Tensor,
+                       test_batch: int | None = None) -> dict:
+    """Both halves of the picture from a copy of a live model (engine.twin), so a viewer can read
+    them between the trainer's steps without touching the run: {"layers": BatchStats rows for one
+    training batch, "modes": evaluate_modes(...), "single": single_example_in_train_mode(...) on the
+    first validation example}. Empty rows without batch norm."""
+    from .twin import twin
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    copy = twin(model).cpu()
+    copy.load_state_dict(state)
+    modes = evaluate_modes(copy, X_val, y_val, test_batch)
+    single = single_example_in_train_mode(copy, X_val[:1])
+    with BatchStats(copy) as watch:
+        watch.arm()
+        copy.train()(X_batch)
+        rows = watch.read()
+    return {"layers": rows, "modes": modes, "single": single}

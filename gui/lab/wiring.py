@@ -5,6 +5,7 @@
     Init lab tab            the forward-only init experiment
     Optimizer race tab      torch optimizers on 2-D loss surfaces, animated (lecture 7)
     Softmax tab             one example's logits, probabilities and loss, live while training
+    BN at test time tab     batch vs running statistics, eval- vs train-mode validation accuracy
     Diagnostics dock        findings in plain words, each once
     Lab menu                Find learning rate… (Ctrl+L), Presets ▸ (one per resources/presets/*.toml)
 """
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import QMessageBox
 from engine.errors import BabysitError
 
 from ..controller import DIVERGED, PAUSED, RUNNING
+from .bn_panel import BatchNormPanel
 from .boundary_view import BoundaryView
 from .diagnostics_panel import DiagnosticsPanel
 from .initlab_panel import InitLabPanel
@@ -41,6 +43,8 @@ class LabWiring(QObject):
         win.add_tab(self.race, "Optimizer race", refresh=False)
         self.softmax = SoftmaxPanel()
         win.add_tab(self.softmax, "Softmax")   # refreshed once per delivery, like the dashboard
+        self.bn_test = BatchNormPanel()
+        win.add_tab(self.bn_test, "BN at test time")
         self.diagnostics = DiagnosticsPanel()
         self.diagnostics_dock = win.add_dock(self.diagnostics, "Diagnostics", Qt.DockWidgetArea.BottomDockWidgetArea)
         self.diagnostics_dock.setObjectName("diagnosticsDock")
@@ -50,6 +54,7 @@ class LabWiring(QObject):
         c.otherReceived.connect(self._on_other)
         c.sessionChanged.connect(self._new_session)
         c.sessionChanged.connect(self.softmax.set_session)
+        c.sessionChanged.connect(self.bn_test.set_session)
         self.boundary.plot.scene().sigMouseClicked.connect(self._boundary_clicked)
         self.boundary_requests = 0
         self._boundary_waiting = False   # one request in flight at a time: a slow grid never piles up
@@ -125,7 +130,8 @@ class LabWiring(QObject):
         act_init = QAction("Init lab", win)
         act_init.triggered.connect(lambda: win.tabs.setCurrentWidget(self.init_lab))
         menu.addAction(act_init)
-        for title, panel in (("Optimizer race", self.race), ("Softmax up close", self.softmax)):
+        for title, panel in (("Optimizer race", self.race), ("Softmax up close", self.softmax),
+                             ("Batch norm at test time", self.bn_test)):
             act = QAction(title, win)
             act.triggered.connect(lambda _=False, w=panel: win.tabs.setCurrentWidget(w))
             menu.addAction(act)

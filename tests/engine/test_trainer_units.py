@@ -243,3 +243,19 @@ def test_lbfgs_full_batch_beats_gradient_descent_at_equal_steps():
     assert lbfgs_calls > 40                                             # the line search evaluates more than once
     assert full_batch_problem(32, 240) and "batch size 240" in full_batch_problem(32, 240)
     assert "dropout" in full_batch_problem(240, 240, dropout=0.5) and full_batch_problem(240, 240) is None
+
+
+def test_read_test_time_uses_a_copy_of_the_live_model():
+    from engine.bnstats import read_test_time
+    s = session_for(dataset="digits", bn=True, batch_size=32, steps=50)
+    try:
+        for _ in range(50):
+            s.step()
+        before = {k: v.clone() for k, v in s.model.state_dict().items()}
+        snap = read_test_time(s.model, s.X[:64], s.Xv, s.yv)
+        assert all(torch.equal(before[k], v) for k, v in s.model.state_dict().items()) and s.model.training
+        assert snap["modes"] == evaluate_modes(s.model, s.Xv, s.yv)
+        assert [r["name"] for r in snap["layers"]] == ["hidden1", "hidden2"]
+        assert snap["layers"][0]["running_mean"] == pytest.approx(float(s.model.bns[0].running_mean.mean()), abs=1e-6)
+    finally:
+        s.probe.detach()

@@ -146,3 +146,36 @@ def test_race_tab_is_in_the_window(window, qtbot):
     with qtbot.waitSignal(window.lab.race.raced, timeout=WAIT):
         window.tabs.setCurrentWidget(window.lab.race)
     assert window.lab.race.result["surface"] == "taco"
+
+
+# ----------------------------------------------------------------------------- batch norm at test time
+def test_bn_panel_follows_a_batch_norm_run(qtbot):
+    from gui.lab import BatchNormPanel
+    panel = BatchNormPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    session = TrainingSession(RunConfig(dataset="digits", bn=True, batch_size=32, steps=100), keep_history=False,
+                              use_outbox=False)
+    try:
+        panel.set_session(session)
+        assert panel.read() is not None
+        for _ in range(60):
+            session.step()
+        point = panel.read()
+        assert [p["step"] for p in panel.points] == [0, 60]
+        from engine.bnstats import evaluate_modes
+        assert point["modes"] == evaluate_modes(session.model, torch_tensor(session.data.X_val),
+                                                torch_tensor(session.data.y_val))
+        assert list(panel.curves["running_mean"].getData()[1]) == pytest.approx(
+            [p["layers"][0]["unit0_running_mean"] for p in panel.points])
+        assert list(panel.curves["eval"].getData()[1]) == pytest.approx([p["modes"]["eval"][1] for p in panel.points])
+        assert "Expected more than 1 value per channel" in panel.caption.text()
+        panel.set_session(None)
+        assert panel.points == [] and panel.read() is None
+    finally:
+        session.probe.detach()
+
+
+def torch_tensor(a):
+    import torch
+    return torch.as_tensor(a)
