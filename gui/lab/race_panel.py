@@ -24,6 +24,7 @@ from PySide6 import QtCore, QtWidgets
 
 from ..plots import theme
 from ..widgets import FloatEdit, set_invalid
+from .clicks import clicked_point
 from .jobs import post_outcome
 
 # engine.surfaces imports torch: these mirror its names so building the panel stays light
@@ -386,11 +387,9 @@ class RacePanel(QtWidgets.QWidget):
         self.slider.blockSignals(blocked)
 
     def _clicked(self, event) -> None:
-        vb = self.contour_plot.getViewBox()
-        if event.button() != QtCore.Qt.MouseButton.LeftButton or not vb.sceneBoundingRect().contains(event.scenePos()):
-            return
-        point = vb.mapSceneToView(event.scenePos())
-        self.set_start(round(point.x(), 3), round(point.y(), 3))
+        point = clicked_point(self.contour_plot, event)
+        if point is not None:
+            self.set_start(round(point.x(), 3), round(point.y(), 3))
 
     # ------------------------------------------------------------------ closing
     def stop(self, timeout: float = 10.0) -> None:

@@ -21,6 +21,7 @@ from PySide6 import QtCore, QtWidgets
 
 from ..plots import theme
 from .boundary_view import class_colours
+from .clicks import clicked_point
 
 WORKED = "5, 2, -1, 3"
 
@@ -228,13 +229,9 @@ class SoftmaxPanel(QtWidgets.QWidget):
             self.example_plot.setRange(xRange=(0, side), yRange=(0, side), padding=0.02)
 
     def _clicked(self, event) -> None:
-        if self._raw_val is None or self.session.data.n_features != 2:
-            return
-        vb = self.example_plot.getViewBox()
-        if event.button() != QtCore.Qt.MouseButton.LeftButton or not vb.sceneBoundingRect().contains(event.scenePos()):
-            return
-        p = vb.mapSceneToView(event.scenePos())
-        self.select_nearest(p.x(), p.y())
+        point = clicked_point(self.example_plot, event)
+        if point is not None:
+            self.select_nearest(point.x(), point.y())
 
     def select_nearest(self, x: float, y: float) -> int | None:
         """Choose the validation point nearest (x, y) in the data's units (2-D data only)."""

@@ -20,6 +20,7 @@ from engine.errors import BabysitError
 from ..controller import DIVERGED, PAUSED, RUNNING
 from .bn_panel import BatchNormPanel
 from .boundary_view import BoundaryView
+from .clicks import clicked_point
 from .diagnostics_panel import DiagnosticsPanel
 from .initlab_panel import InitLabPanel
 from .lrfinder import LRFinderDialog
@@ -107,10 +108,9 @@ class LabWiring(QObject):
 
     def _boundary_clicked(self, event) -> None:
         """A click on the decision boundary chooses the nearest validation point in the Softmax tab."""
-        vb = self.boundary.plot.getViewBox()
-        if event.button() != Qt.MouseButton.LeftButton or not vb.sceneBoundingRect().contains(event.scenePos()):
+        p = clicked_point(self.boundary.plot, event)
+        if p is None:
             return
-        p = vb.mapSceneToView(event.scenePos())
         index = self.softmax.select_nearest(p.x(), p.y())
         if index is not None:
             self.win.statusBar().showMessage(f"validation example {index} chosen: see the Softmax tab", 6000)

@@ -179,3 +179,14 @@ def test_bn_panel_follows_a_batch_norm_run(qtbot):
 def torch_tensor(a):
     import torch
     return torch.as_tensor(a)
+
+
+def test_a_click_on_the_contour_plot_starts_the_race_there(race, qtbot):
+    from PySide6 import QtCore
+    vb = race.contour_plot.getViewBox()
+    view = race.contour_plot.scene().views()[0]
+    target = view.mapFromScene(vb.mapViewToScene(QtCore.QPointF(-2.0, 1.5)))
+    with qtbot.waitSignal(race.raced, timeout=WAIT):
+        qtbot.mouseClick(view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=target)
+    x, y = race.result["start"]
+    assert x == pytest.approx(-2.0, abs=0.1) and y == pytest.approx(1.5, abs=0.05)
