@@ -23,7 +23,8 @@ def add_lab_parsers(sub, number, integer) -> None:
     o.add_argument("--noise", type=number, default=0.0, help="gradient noise std per coordinate (as a minibatch gives)")
     o.add_argument("--optimizers", default="sgd,momentum,adam", metavar="A,B,...", help=f"from {','.join(OPTIMIZERS)}")
     o.add_argument("--lr", default="", metavar="NAME=LR,...", help="learning rates (others: the surface's own)")
-    o.add_argument("--start", default=None, metavar="X,Y", help="the common start (default: the surface's)")
+    o.add_argument("--start", default=None, metavar="X,Y",
+                   help="the common start, e.g. --start=-1.5,0.5 (with =: a leading minus reads as a flag); default: the surface's")
     o.add_argument("--steps", type=integer, default=100)
     o.add_argument("--seed", type=integer, default=0, help="the gradient noise's seed")
     o.add_argument("--json", action="store_true")
