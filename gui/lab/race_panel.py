@@ -169,7 +169,8 @@ class RacePanel(QtWidgets.QWidget):
         self.start_item = pg.ScatterPlotItem(symbol="o", size=11, brush=None, pen=pg.mkPen("#222222", width=2))
         self.contour_plot.addItem(self.minima_item)
         self.contour_plot.addItem(self.start_item)
-        self.legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=theme.FOREGROUND,
+        # bottom left: every loss curve starts top left and falls to the right
+        self.legend = self.loss_plot.addLegend(offset=(10, -10), labelTextColor=theme.FOREGROUND,
                                                brush=pg.mkBrush(255, 255, 255, 215))
         self.paths: dict[str, pg.PlotDataItem] = {}
         self.losses: dict[str, pg.PlotDataItem] = {}
