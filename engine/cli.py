@@ -129,7 +129,7 @@ def build_parser() -> Parser:
     g.add_argument("--export", default=None, metavar="DIR", help="after training, export every plot here")
     g.add_argument("--quit", action="store_true", help="exit when done")
     g.add_argument("--config", default=None, metavar="FILE.toml")
-    add_lab_parsers(sub, FLOAT, INT)
+    add_lab_parsers(sub, FLOAT, INT, add_config_flags)
     return p
 
 

@@ -3,6 +3,8 @@
     python main.py optimizers --surface taco --optimizers sgd,momentum,adam --lr sgd=1.9 --steps 100 --json
     python main.py optimizers --surface saddle --noise 0.05 --start -1.5,0.001
     python main.py softmax 5 2 -1 3 --json
+    python main.py batchnorm --dataset digits --bn --steps 300 --every 20 --json
+    python main.py average --optimizer sgd --lr 1 --batch-size 16 --steps 600 --decay 0.98 --json
 
 Mistakes raise engine.errors' errors: engine.cli turns them into one line and exit status 2.
 """
@@ -13,8 +15,9 @@ import argparse
 from .errors import ConfigError
 
 
-def add_lab_parsers(sub, number, integer) -> None:
-    """Add the lab's subcommands to engine.cli's subparsers (`number`, `integer`: its flag types)."""
+def add_lab_parsers(sub, number, integer, config_flags) -> None:
+    """Add the lab's subcommands to engine.cli's subparsers (`number`, `integer`: its flag types;
+    `config_flags(parser)`: its run-configuration flags)."""
     from .surfaces import DEFAULT_CONDITION, OPTIMIZERS, SURFACES
     o = sub.add_parser("optimizers", help="race torch optimizers on a 2-D loss surface")
     o.add_argument("--surface", choices=SURFACES, default="taco")
@@ -32,6 +35,16 @@ def add_lab_parsers(sub, number, integer) -> None:
     s.add_argument("logits", type=number, nargs="+", metavar="Z")
     s.add_argument("--label", type=integer, default=None, help="the true class: also print its loss -log a_y")
     s.add_argument("--json", action="store_true")
+    b = sub.add_parser("batchnorm", help="batch norm at test time: batch vs running statistics, eval vs train mode")
+    config_flags(b)
+    b.add_argument("--every", type=integer, default=10, help="read every N steps (and the first and last)")
+    b.add_argument("--test-batch", type=integer, default=None, help="train-mode validation batch size (default: all)")
+    b.add_argument("--json", action="store_true")
+    a = sub.add_parser("average", help="Polyak averaging: validate an exponential average of the weights too")
+    config_flags(a)
+    a.add_argument("--decay", type=number, default=0.99, help="the average's decay per step")
+    a.add_argument("--every", type=integer, default=10, help="validate every N steps (and the first and last)")
+    a.add_argument("--json", action="store_true")
 
 
 def cmd_optimizers(args: argparse.Namespace) -> int:
@@ -66,4 +79,38 @@ def cmd_softmax(args: argparse.Namespace) -> int:
     return 0
 
 
-LAB_COMMANDS = {"optimizers": cmd_optimizers, "softmax": cmd_softmax}
+def cmd_batchnorm(args: argparse.Namespace) -> int:
+    from .cli import config_from_args
+    from .fileio import dumps
+    from .labruns import batchnorm_run
+    result = batchnorm_run(config_from_args(args), every=args.every, test_batch=args.test_batch)
+    if args.json:
+        print(dumps(result))
+        return 0
+    print(f"{'step':>7} {'val acc eval':>13} {'val acc train':>14}  " +
+          "  ".join(f"{l['name']} gap" for l in result["layers"]))
+    for i, step in enumerate(result["steps"]):
+        gaps = "  ".join(f"{l['mean_gap'][i]:>{len(l['name']) + 4}.3f}" for l in result["layers"])
+        print(f"{step:>7} {result['val_acc_eval'][i]:>13.3f} {result['val_acc_train'][i]:>14.3f}  {gaps}")
+    print("gap: mean over units of |batch mean - running mean| / running std. One test example in train mode: "
+          + result["single_example"])
+    return 0
+
+
+def cmd_average(args: argparse.Namespace) -> int:
+    from .cli import config_from_args
+    from .fileio import dumps
+    from .labruns import averaging_run
+    result = averaging_run(config_from_args(args), decay=args.decay, every=args.every)
+    if args.json:
+        print(dumps(result))
+        return 0
+    print(f"{'step':>7} {'val loss':>9} {'averaged':>9} {'val acc':>8} {'averaged':>9}")
+    for i, step in enumerate(result["steps"]):
+        print(f"{step:>7} {result['val_loss'][i]:>9.4f} {result['val_loss_avg'][i]:>9.4f} "
+              f"{result['val_acc'][i]:>8.3f} {result['val_acc_avg'][i]:>9.3f}")
+    return 0
+
+
+LAB_COMMANDS = {"optimizers": cmd_optimizers, "softmax": cmd_softmax, "batchnorm": cmd_batchnorm,
+                "average": cmd_average}

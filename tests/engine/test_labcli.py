@@ -52,3 +52,36 @@ def test_mistakes_exit_2_with_one_line(args, words, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0] and err[0].startswith("babysit: error:")
+
+
+def test_batchnorm_json(capsys):
+    out = run_json(capsys, "batchnorm", "--dataset", "digits", "--bn", "--steps", "40", "--every", "20",
+                   "--batch-size", "32", "--json")
+    assert out["steps"] == [1, 20, 40] and [l["name"] for l in out["layers"]] == ["hidden1", "hidden2"]
+    first = out["layers"][0]
+    assert first["unit0_running_var"][0] == 1.0 and first["running_mean"][0] == 0.0   # a fresh layer's
+    assert first["unit0_running_var"][-1] != 1.0                                      # ... then it averages batches
+    assert all(len(first[k]) == 3 for k in ("batch_mean", "batch_var", "mean_gap", "var_ratio"))
+    assert out["val_acc_eval"][-1] > out["val_acc_eval"][0] and len(out["val_acc_train"]) == 3
+    assert "Expected more than 1 value per channel" in out["single_example"]
+
+
+def test_average_json(capsys):
+    out = run_json(capsys, "average", "--optimizer", "sgd", "--lr", "1", "--batch-size", "16", "--steps", "60",
+                   "--every", "30", "--decay", "0.9", "--json")
+    assert out["steps"] == [1, 30, 60] and out["decay"] == 0.9
+    assert out["val_loss_avg"][0] == out["val_loss"][0]       # the first update copies the weights
+    assert out["val_loss_avg"][-1] != out["val_loss"][-1]
+    assert all(len(out[k]) == 3 for k in ("val_loss", "val_acc", "val_loss_avg", "val_acc_avg"))
+
+
+@pytest.mark.parametrize("args,words", [
+    (["batchnorm", "--steps", "5"], "batch norm is off"),
+    (["batchnorm", "--bn", "--every", "0"], "--every must be >= 1"),
+    (["batchnorm", "--bn", "--test-batch", "1"], "at least 2 examples"),
+    (["average", "--decay", "1"], "decay must be between 0 and 1"),
+])
+def test_lab_run_mistakes_exit_2(args, words, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]
