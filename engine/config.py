@@ -28,7 +28,7 @@ INITS = ("zeros", "normal", "uniform", "xavier_normal", "xavier_uniform",
 STD_INITS = ("normal", "uniform")  # the schemes whose scale is init_std (the others derive it)
 INIT_ALIASES = {"xavier": "xavier_normal", "he": "he_normal", "kaiming": "he_normal",
                 "glorot": "xavier_normal", "zero": "zeros", "gaussian": "normal"}
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs")  # lbfgs: full batch only
 SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup")
 DEVICES = ("cpu", "cuda", "auto")
 

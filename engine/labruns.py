@@ -1,9 +1,9 @@
-"""Headless lecture-7 runs around a TrainingSession: batch norm at test time, weight averaging.
+"""Headless lecture-7 runs around a bare Trainer: batch norm at test time, weight averaging.
 
     batchnorm_run(RunConfig(dataset="digits", bn=True, steps=300), every=20)
     averaging_run(RunConfig(optimizer="sgd", lr=1.0, batch_size=16, steps=600), decay=0.98, every=20)
 
-Each drives a session step by step on this thread and reads it between steps with the engine
+Each drives a Trainer (engine/trainer.py) step by step on this thread and reads it between steps with the engine
 units (engine.bnstats, engine.averaging): the batch statistics are the real training batches'
 (hooks on the live model, armed on the steps it reads), the validation numbers the whole
 validation set's. The result is JSON-able: one list per quantity, aligned with "steps".
@@ -14,14 +14,14 @@ from .averaging import WeightAverage
 from .bnstats import BatchStats, evaluate_modes, single_example_in_train_mode
 from .config import RunConfig
 from .errors import ConfigError
-from .session import TrainingSession, leave_a_core_free
+from .trainer import Trainer, leave_a_core_free
 
 
-def _session(cfg: RunConfig) -> TrainingSession:
+def _trainer(cfg: RunConfig) -> Trainer:
     leave_a_core_free()   # small MLPs: more threads only add barriers
-    s = TrainingSession(cfg, keep_history=False, use_outbox=False)
-    s.diagnostics = None   # the lab reads its own numbers; the findings are the main run's business
-    return s
+    t = Trainer(cfg)
+    t.probing = t.evaluating = False   # the lab reads its own numbers
+    return t
 
 
 def _read_steps(total: int, every: int) -> set[int]:
@@ -35,57 +35,51 @@ def batchnorm_run(cfg: RunConfig, every: int = 10, test_batch: int | None = None
         raise ConfigError("batch norm is off: add --bn")
     if test_batch is not None and test_batch < 2:
         raise ConfigError(f"a train-mode test batch needs at least 2 examples (got {test_batch})")
-    s = _session(cfg)
+    s = _trainer(cfg)
     reads = _read_steps(s.total_steps, every)
     out: dict = {"dataset": cfg.dataset, "steps": [], "layers": [], "test_batch": test_batch}
     for key in ("val_loss_eval", "val_acc_eval", "val_loss_train", "val_acc_train"):
         out[key] = []
-    try:
-        with BatchStats(s.model) as watch:
-            for step in range(1, s.total_steps + 1):
-                if step in reads:
-                    watch.arm()
-                if s.step() is None:   # the loss blew up: what was read so far stands
-                    out["diverged_at"] = step
-                    break
-                if step not in reads:
-                    continue
-                rows = watch.read()
-                if not out["layers"]:
-                    out["layers"] = [{"name": r["name"]} for r in rows]
-                for layer, row in zip(out["layers"], rows):
-                    for key, value in row.items():
-                        if key != "name":
-                            layer.setdefault(key, []).append(value)
-                modes = evaluate_modes(s.model, s.Xv, s.yv, test_batch)
-                out["steps"].append(step)
-                for mode in ("eval", "train"):
-                    out[f"val_loss_{mode}"].append(modes[mode][0])
-                    out[f"val_acc_{mode}"].append(modes[mode][1])
-        out["single_example"] = single_example_in_train_mode(s.model, s.Xv)
-    finally:
-        s.probe.detach()
+    with BatchStats(s.model) as watch:
+        for step in range(1, s.total_steps + 1):
+            if step in reads:
+                watch.arm()
+            if s.step().diverged:   # the loss blew up: what was read so far stands
+                out["diverged_at"] = step
+                break
+            if step not in reads:
+                continue
+            rows = watch.read()
+            if not out["layers"]:
+                out["layers"] = [{"name": r["name"]} for r in rows]
+            for layer, row in zip(out["layers"], rows):
+                for key, value in row.items():
+                    if key != "name":
+                        layer.setdefault(key, []).append(value)
+            modes = evaluate_modes(s.model, s.Xv, s.yv, test_batch)
+            out["steps"].append(step)
+            for mode in ("eval", "train"):
+                out[f"val_loss_{mode}"].append(modes[mode][0])
+                out[f"val_acc_{mode}"].append(modes[mode][1])
+    out["single_example"] = single_example_in_train_mode(s.model, s.Xv)
     return out
 
 
 def averaging_run(cfg: RunConfig, decay: float = 0.99, every: int = 10) -> dict:
-    s = _session(cfg)
+    s = _trainer(cfg)
     avg = WeightAverage(s.model, decay)
     reads = _read_steps(s.total_steps, every)
     out: dict = {"dataset": cfg.dataset, "decay": decay, "steps": [], "val_loss": [], "val_acc": [],
                  "val_loss_avg": [], "val_acc_avg": []}
-    try:
-        for step in range(1, s.total_steps + 1):
-            if s.step() is None:
-                out["diverged_at"] = step
-                break
-            avg.update(s.model)
-            if step in reads:
-                raw = evaluate_modes(s.model, s.Xv, s.yv)["eval"]
-                averaged = avg.evaluate(s.Xv, s.yv)
-                out["steps"].append(step)
-                for key, value in zip(("val_loss", "val_acc", "val_loss_avg", "val_acc_avg"), (*raw, *averaged)):
-                    out[key].append(value)
-    finally:
-        s.probe.detach()
+    for step in range(1, s.total_steps + 1):
+        if s.step().diverged:
+            out["diverged_at"] = step
+            break
+        avg.update(s.model)
+        if step in reads:
+            raw = evaluate_modes(s.model, s.Xv, s.yv)["eval"]
+            averaged = avg.evaluate(s.Xv, s.yv)
+            out["steps"].append(step)
+            for key, value in zip(("val_loss", "val_acc", "val_loss_avg", "val_acc_avg"), (*raw, *averaged)):
+                out[key].append(value)
     return out

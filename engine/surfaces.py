@@ -37,11 +37,11 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .config import OPTIMIZERS
 from .errors import ConfigError
 from .lbfgs import make_lbfgs
 from .optim import make_optimizer
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs")
 MOMENTUM = 0.9
 RMSPROP_DECAY = 0.9      # the lecture's decay_rate (torch's default is 0.99)
 ADAMW_DECAY = 0.01

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from .config import INITS, MAX_STEPS, OPTIMIZERS, STD_INITS, RunConfig, format_lr
 from .data import Dataset, build_dataset
 from .errors import ConfigError
+from .lbfgs import full_batch_problem, lbfgs_step, make_lbfgs
 from .messages import Boundary, Event, Scalars
 from .model import MLP, SeededDropout, weight_penalty
 from .optim import lr_factor, make_optimizer
@@ -84,6 +85,8 @@ class Trainer:
         if self.total_steps > MAX_STEPS:  # epochs times the epoch's batches: known only with the data
             raise ConfigError(f"{cfg.epochs:g} epochs of {self.steps_per_epoch} batches are {self.total_steps:,} steps, "
                               f"more than the {MAX_STEPS:,} a run may take")
+        if cfg.optimizer == "lbfgs" and full_batch_problem(self.batch_size, self.n_train, cfg.dropout):
+            raise ConfigError(full_batch_problem(self.batch_size, self.n_train, cfg.dropout))
         self.optimizer = self.make_optimizer()
         self.probe = Probe(self.model, cfg.hist_bins)
         self.step_count = 0          # optimizer steps taken
@@ -122,11 +125,20 @@ class Trainer:
         loss.backward()
         if probe_now:
             self.probe.before_step()   # weight copies: the update ratio spans the real optimizer step
-        self.optimizer.step()
+        if isinstance(self.optimizer, torch.optim.LBFGS):
+            # its line search evaluates the loss again (the first call repeats this forward pass)
+            lbfgs_step(self.optimizer, lambda: self.objective(xb, yb))
+        else:
+            self.optimizer.step()
         snapshot = self.probe.after_step() if probe_now else None
         self.step_count = step
         self.last_finite_loss = loss_v
         return Step(scalars, snapshot, val=self.evaluate() if eval_now and len(self.yv) else None)
+
+    def objective(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """The loss a step minimises, as a graph: L-BFGS's closure."""
+        loss = F.cross_entropy(self.model(xb), yb)
+        return loss + 0.5 * self.cfg.l2 * weight_penalty(self.model) if self.cfg.l2 > 0 else loss
 
     @property
     def current_lr(self) -> float:
@@ -176,6 +188,8 @@ class Trainer:
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         c = self.cfg
+        if c.optimizer == "lbfgs":
+            return make_lbfgs(self.model.parameters(), lr=c.lr)
         return make_optimizer(c.optimizer, self.model.parameters(), lr=c.lr, momentum=c.momentum,
                               beta1=c.beta1, beta2=c.beta2, eps=c.eps, rho=c.rho, weight_decay=c.weight_decay)
 
@@ -195,6 +209,9 @@ class Trainer:
         elif op == "optimizer":
             if kw["name"] not in OPTIMIZERS:
                 raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {kw['name']!r})")
+            problem = kw["name"] == "lbfgs" and full_batch_problem(self.batch_size, self.n_train, self.cfg.dropout)
+            if problem:
+                raise ConfigError(problem)
             self.cfg.copy(optimizer=kw["name"], **kw["params"]).validate()
         elif op == "bn":
             if kw["on"] and self.batch_size < 2:  # (batch_size is already at most n_train)
@@ -236,9 +253,10 @@ class Trainer:
         self.model.set_bn(on)
         self.cfg.bn = on
         self.optimizer = self.make_optimizer()
-        for p in self.model.parameters():  # the Linear layers keep their optimizer state
-            if p in old_state:
-                self.optimizer.state[p] = old_state[p]
+        if not isinstance(self.optimizer, torch.optim.LBFGS):  # its history spans the old parameter set
+            for p in self.model.parameters():  # the Linear layers keep their optimizer state
+                if p in old_state:
+                    self.optimizer.state[p] = old_state[p]
         return self._event("bn", "BN on" if on else "BN off", on=on)
 
     def _apply_boundary(self, resolution: int) -> Boundary | None:

@@ -118,7 +118,7 @@ class BatchNormPanel(QtWidgets.QWidget):
         data = s.data
         if self._val is None:
             self._val = (torch.as_tensor(data.X_val), torch.as_tensor(data.y_val))
-        size = min(s.batch_size, data.n_train)
+        size = min(s.cfg.batch_size, data.n_train)
         batch = torch.as_tensor(data.X_train[self._rng.choice(data.n_train, size, replace=False)])
         step = s.step_count
         try:

@@ -22,13 +22,14 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 
+from engine.config import OPTIMIZERS
+
 from ..plots import theme
 from ..widgets import FloatEdit, set_invalid
 from .clicks import clicked_point
 from .jobs import post_outcome
 
-# engine.surfaces imports torch: these mirror its names so building the panel stays light
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs")
+# engine.surfaces imports torch: its surfaces' names are mirrored so building the panel stays light
 SURFACES = {"taco": "taco shell", "saddle": "saddle point", "local_minimum": "local minimum",
             "rosenbrock": "Rosenbrock's valley"}
 LEVELS = 14

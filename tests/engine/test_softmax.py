@@ -41,35 +41,31 @@ def test_bad_logits_are_refused_in_words(logits, label, words):
 def test_reader_matches_the_model_in_eval_mode_and_never_changes_it(bn):
     session = TrainingSession(RunConfig(dataset="digits", steps=30, bn=bn, dropout=0.2, batch_size=32),
                               keep_history=False, use_outbox=False)
-    try:
-        for _ in range(30):
-            session.step()
-        model = session.model
-        before = {k: v.clone() for k, v in model.state_dict().items()}
-        reader = ExampleReader(session.data)
-        got = reader.read(model, 3)
-        assert model.training                                   # the live model stays in train mode
-        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-        model.eval()
-        with torch.no_grad():
-            logits = model(torch.as_tensor(session.data.X_val[3:4]))[0]
-        model.train()
-        assert got["z"] == pytest.approx(logits.tolist(), rel=1e-5, abs=1e-6)
-        assert got["label"] == int(session.data.y_val[3]) and got["index"] == 3
-        assert got["loss"] == pytest.approx(float(torch.nn.functional.cross_entropy(logits[None].double(),
-                                                                                    torch.tensor([got["label"]]))))
-        session.step()                                          # the weights move: the next read follows
-        assert reader.read(model, 3)["z"] != got["z"]
-        with pytest.raises(ConfigError, match="validation example"):
-            reader.read(model, session.data.n_val)
-    finally:
-        session.probe.detach()
+    for _ in range(30):
+        session.step()
+    model = session.model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    reader = ExampleReader(session.data)
+    got = reader.read(model, 3)
+    assert model.training                                   # the live model stays in train mode
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.as_tensor(session.data.X_val[3:4]))[0]
+    model.train()
+    assert got["z"] == pytest.approx(logits.tolist(), rel=1e-5, abs=1e-6)
+    assert got["label"] == int(session.data.y_val[3]) and got["index"] == 3
+    assert got["loss"] == pytest.approx(float(torch.nn.functional.cross_entropy(logits[None].double(),
+                                                                                torch.tensor([got["label"]]))))
+    session.step()                                          # the weights move: the next read follows
+    assert reader.read(model, 3)["z"] != got["z"]
+    with pytest.raises(ConfigError, match="validation example"):
+        reader.read(model, session.data.n_val)
 
 
 def test_raw_example_undoes_the_preprocessing():
     from sklearn.datasets import load_digits
     session = TrainingSession(RunConfig(dataset="digits", preprocess="standardize"), keep_history=False, use_outbox=False)
-    session.probe.detach()
     pixels = raw_example(session.data, 0)
     assert pixels.shape == (64,) and pixels.min() >= -1e-4 and pixels.max() <= 16 + 1e-4
     digits = load_digits().data

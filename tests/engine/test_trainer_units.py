@@ -14,14 +14,13 @@ from engine.config import RunConfig
 from engine.data import build_dataset
 from engine.errors import ConfigError
 from engine.model import MLP
-from engine.session import TrainingSession
+from engine.trainer import Trainer
 
 
-def session_for(**kw):
-    s = TrainingSession(RunConfig(**kw), keep_history=False, use_outbox=False)
-    s.probing = s.evaluating = False
-    s.diagnostics = None
-    return s
+def trainer_for(**kw):
+    t = Trainer(RunConfig(**kw))
+    t.probing = t.evaluating = False
+    return t
 
 
 # ----------------------------------------------------------------------------- Polyak averaging
@@ -62,19 +61,16 @@ def test_weight_average_starts_over_when_the_model_changes_shape():
 
 
 def test_averaged_weights_validate_better_than_noisy_sgd_weights():
-    s = session_for(dataset="spiral", optimizer="sgd", lr=1.0, batch_size=16, steps=600, seed=0)
-    try:
-        avg = WeightAverage(s.model, decay=0.98)
-        for _ in range(600):
-            s.step()
-            avg.update(s.model)
-        s.model.eval()
-        with torch.no_grad():
-            raw_loss = float(F.cross_entropy(s.model(s.Xv), s.yv))
-        avg_loss, avg_acc = avg.evaluate(s.Xv, s.yv)
-        assert avg_loss < 0.8 * raw_loss and avg_acc > 0.9
-    finally:
-        s.probe.detach()
+    s = trainer_for(dataset="spiral", optimizer="sgd", lr=1.0, batch_size=16, steps=600, seed=0)
+    avg = WeightAverage(s.model, decay=0.98)
+    for _ in range(600):
+        s.step()
+        avg.update(s.model)
+    s.model.eval()
+    with torch.no_grad():
+        raw_loss = float(F.cross_entropy(s.model(s.Xv), s.yv))
+    avg_loss, avg_acc = avg.evaluate(s.Xv, s.yv)
+    assert avg_loss < 0.8 * raw_loss and avg_acc > 0.9
 
 
 # ----------------------------------------------------------------------------- batch norm at test time
@@ -102,46 +98,40 @@ def test_batch_stats_read_the_batch_and_the_running_statistics_before_the_update
 
 
 def test_running_statistics_catch_up_with_the_batches_while_training():
-    s = session_for(dataset="digits", preprocess="none", bn=True, batch_size=64, steps=300)   # pixels 0..16: far from 0 and 1
-    try:
-        watch = BatchStats(s.model)
-        watch.arm()
+    s = trainer_for(dataset="digits", preprocess="none", bn=True, batch_size=64, steps=300)   # pixels 0..16: far from 0 and 1
+    watch = BatchStats(s.model)
+    watch.arm()
+    s.step()
+    first = watch.read()[0]["mean_gap"]
+    for _ in range(298):
         s.step()
-        first = watch.read()[0]["mean_gap"]
-        for _ in range(298):
-            s.step()
-        watch.arm()
-        s.step()
-        last = watch.read()[0]["mean_gap"]
-        watch.close()
-        assert first > 0.5 and last < 0.3 * first
-    finally:
-        s.probe.detach()
+    watch.arm()
+    s.step()
+    last = watch.read()[0]["mean_gap"]
+    watch.close()
+    assert first > 0.5 and last < 0.3 * first
 
 
 def test_eval_mode_and_train_mode_validation():
-    s = session_for(dataset="digits", bn=True, batch_size=32, steps=200)
-    try:
-        for _ in range(200):
-            s.step()
-        model = s.model
-        buffers = {k: v.clone() for k, v in model.state_dict().items()}
-        modes = evaluate_modes(model, s.Xv, s.yv)
-        assert model.training and all(torch.equal(buffers[k], v) for k, v in model.state_dict().items())
-        with torch.no_grad():
-            model.eval()
-            eval_acc = float((model(s.Xv).argmax(1) == s.yv).float().mean())
-            for bn in model.bns:
-                bn.train()
-            train_acc = float((model(s.Xv).argmax(1) == s.yv).float().mean())
-            model.load_state_dict(buffers)
-            model.train()
-        assert modes["eval"][1] == pytest.approx(eval_acc) and modes["train"][1] == pytest.approx(train_acc)
-        tiny = evaluate_modes(model, s.Xv, s.yv, batch_size=2)    # a test batch of two: its own statistics
-        assert tiny["eval"] == modes["eval"] and tiny["train"][1] < modes["eval"][1] - 0.1
-        assert "Expected more than 1 value per channel" in single_example_in_train_mode(model, s.Xv)
-    finally:
-        s.probe.detach()
+    s = trainer_for(dataset="digits", bn=True, batch_size=32, steps=200)
+    for _ in range(200):
+        s.step()
+    model = s.model
+    buffers = {k: v.clone() for k, v in model.state_dict().items()}
+    modes = evaluate_modes(model, s.Xv, s.yv)
+    assert model.training and all(torch.equal(buffers[k], v) for k, v in model.state_dict().items())
+    with torch.no_grad():
+        model.eval()
+        eval_acc = float((model(s.Xv).argmax(1) == s.yv).float().mean())
+        for bn in model.bns:
+            bn.train()
+        train_acc = float((model(s.Xv).argmax(1) == s.yv).float().mean())
+        model.load_state_dict(buffers)
+        model.train()
+    assert modes["eval"][1] == pytest.approx(eval_acc) and modes["train"][1] == pytest.approx(train_acc)
+    tiny = evaluate_modes(model, s.Xv, s.yv, batch_size=2)    # a test batch of two: its own statistics
+    assert tiny["eval"] == modes["eval"] and tiny["train"][1] < modes["eval"][1] - 0.1
+    assert "Expected more than 1 value per channel" in single_example_in_train_mode(model, s.Xv)
 
 
 def test_without_batch_norm_both_modes_agree():
@@ -233,7 +223,7 @@ def test_lbfgs_full_batch_beats_gradient_descent_at_equal_steps():
                 loss = objective()
                 loss.backward()
                 opt.step()
-                returned.append(float(loss))
+                returned.append(float(loss.detach()))
         with torch.no_grad():
             return float(F.cross_entropy(model(X), y)), returned, len(calls)
     lbfgs_loss, lbfgs_losses, lbfgs_calls = trained("lbfgs")
@@ -247,15 +237,26 @@ def test_lbfgs_full_batch_beats_gradient_descent_at_equal_steps():
 
 def test_read_test_time_uses_a_copy_of_the_live_model():
     from engine.bnstats import read_test_time
-    s = session_for(dataset="digits", bn=True, batch_size=32, steps=50)
-    try:
-        for _ in range(50):
-            s.step()
-        before = {k: v.clone() for k, v in s.model.state_dict().items()}
-        snap = read_test_time(s.model, s.X[:64], s.Xv, s.yv)
-        assert all(torch.equal(before[k], v) for k, v in s.model.state_dict().items()) and s.model.training
-        assert snap["modes"] == evaluate_modes(s.model, s.Xv, s.yv)
-        assert [r["name"] for r in snap["layers"]] == ["hidden1", "hidden2"]
-        assert snap["layers"][0]["running_mean"] == pytest.approx(float(s.model.bns[0].running_mean.mean()), abs=1e-6)
-    finally:
-        s.probe.detach()
+    s = trainer_for(dataset="digits", bn=True, batch_size=32, steps=50)
+    for _ in range(50):
+        s.step()
+    before = {k: v.clone() for k, v in s.model.state_dict().items()}
+    snap = read_test_time(s.model, s.X[:64], s.Xv, s.yv)
+    assert all(torch.equal(before[k], v) for k, v in s.model.state_dict().items()) and s.model.training
+    assert snap["modes"] == evaluate_modes(s.model, s.Xv, s.yv)
+    assert [r["name"] for r in snap["layers"]] == ["hidden1", "hidden2"]
+    assert snap["layers"][0]["running_mean"] == pytest.approx(float(s.model.bns[0].running_mean.mean()), abs=1e-6)
+
+
+def test_a_main_run_with_lbfgs_takes_the_whole_training_set():
+    from engine.trainer import Trainer
+    t = Trainer(RunConfig(dataset="spiral", n_samples=300, optimizer="lbfgs", lr=1.0, batch_size=10_000, steps=40))
+    losses = [t.step().scalars.loss for _ in range(40)]
+    assert losses[-1] < 0.3 * losses[0] and isinstance(t.optimizer, torch.optim.LBFGS)
+    t.apply("bn", on=True)                        # a new parameter set: a fresh L-BFGS history
+    assert math.isfinite(t.step().scalars.loss)
+    with pytest.raises(ConfigError, match="whole training set as one batch"):
+        Trainer(RunConfig(dataset="spiral", n_samples=300, optimizer="lbfgs", batch_size=64))
+    minibatch = Trainer(RunConfig(dataset="spiral", n_samples=300, batch_size=64))
+    with pytest.raises(ConfigError, match="batch size 240"):
+        minibatch.check("optimizer", name="lbfgs", params={})

@@ -103,33 +103,27 @@ def test_softmax_panel_shows_the_notes_worked_example(softmax):
 def test_softmax_panel_reads_a_digit_of_the_live_run(softmax):
     session = TrainingSession(RunConfig(dataset="digits", steps=100, batch_size=32), keep_history=False,
                               use_outbox=False)
-    try:
-        softmax.set_session(session)
-        softmax.select(5)
-        expected = ExampleReader(session.data).read(session.model, 5)
-        assert softmax.result["z"] == pytest.approx(expected["z"]) and softmax.result["label"] == expected["label"]
-        assert bar_heights(softmax.logit_bars) == pytest.approx(expected["z"])
-        assert softmax.image.image.shape == (8, 8)
-        for _ in range(40):
-            session.step()
-        before = softmax.result["loss"]
-        softmax.refresh(None)                                   # the window calls this once per delivery
-        assert softmax.result["loss"] != before and softmax.result["index"] == 5
-    finally:
-        session.probe.detach()
+    softmax.set_session(session)
+    softmax.select(5)
+    expected = ExampleReader(session.data).read(session.model, 5)
+    assert softmax.result["z"] == pytest.approx(expected["z"]) and softmax.result["label"] == expected["label"]
+    assert bar_heights(softmax.logit_bars) == pytest.approx(expected["z"])
+    assert softmax.image.image.shape == (8, 8)
+    for _ in range(40):
+        session.step()
+    before = softmax.result["loss"]
+    softmax.refresh(None)                                   # the window calls this once per delivery
+    assert softmax.result["loss"] != before and softmax.result["index"] == 5
 
 
 def test_softmax_panel_picks_the_nearest_2d_point(softmax):
     session = TrainingSession(RunConfig(dataset="spiral", n_samples=300), keep_history=False, use_outbox=False)
-    try:
-        softmax.set_session(session)
-        from engine.softmax import raw_example
-        x, y = raw_example(session.data, 17)
-        assert softmax.select_nearest(x + 1e-4, y) == 17
-        assert softmax.result["index"] == 17
-        assert list(softmax.chosen.getData()[0]) == pytest.approx([x])
-    finally:
-        session.probe.detach()
+    softmax.set_session(session)
+    from engine.softmax import raw_example
+    x, y = raw_example(session.data, 17)
+    assert softmax.select_nearest(x + 1e-4, y) == 17
+    assert softmax.result["index"] == 17
+    assert list(softmax.chosen.getData()[0]) == pytest.approx([x])
 
 
 def test_softmax_tab_follows_training_in_the_window(window, qtbot):
@@ -156,24 +150,21 @@ def test_bn_panel_follows_a_batch_norm_run(qtbot):
     panel.show()
     session = TrainingSession(RunConfig(dataset="digits", bn=True, batch_size=32, steps=100), keep_history=False,
                               use_outbox=False)
-    try:
-        panel.set_session(session)
-        assert panel.read() is not None
-        for _ in range(60):
-            session.step()
-        point = panel.read()
-        assert [p["step"] for p in panel.points] == [0, 60]
-        from engine.bnstats import evaluate_modes
-        assert point["modes"] == evaluate_modes(session.model, torch_tensor(session.data.X_val),
-                                                torch_tensor(session.data.y_val))
-        assert list(panel.curves["running_mean"].getData()[1]) == pytest.approx(
-            [p["layers"][0]["unit0_running_mean"] for p in panel.points])
-        assert list(panel.curves["eval"].getData()[1]) == pytest.approx([p["modes"]["eval"][1] for p in panel.points])
-        assert "Expected more than 1 value per channel" in panel.caption.text()
-        panel.set_session(None)
-        assert panel.points == [] and panel.read() is None
-    finally:
-        session.probe.detach()
+    panel.set_session(session)
+    assert panel.read() is not None
+    for _ in range(60):
+        session.step()
+    point = panel.read()
+    assert [p["step"] for p in panel.points] == [0, 60]
+    from engine.bnstats import evaluate_modes
+    assert point["modes"] == evaluate_modes(session.model, torch_tensor(session.data.X_val),
+                                            torch_tensor(session.data.y_val))
+    assert list(panel.curves["running_mean"].getData()[1]) == pytest.approx(
+        [p["layers"][0]["unit0_running_mean"] for p in panel.points])
+    assert list(panel.curves["eval"].getData()[1]) == pytest.approx([p["modes"]["eval"][1] for p in panel.points])
+    assert "Expected more than 1 value per channel" in panel.caption.text()
+    panel.set_session(None)
+    assert panel.points == [] and panel.read() is None
 
 
 def torch_tensor(a):
