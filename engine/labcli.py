@@ -5,6 +5,7 @@
     python main.py softmax 5 2 -1 3 --json
     python main.py batchnorm --dataset digits --bn --steps 300 --every 20 --json
     python main.py average --optimizer sgd --lr 1 --batch-size 16 --steps 600 --decay 0.98 --json
+    python main.py augment --dataset digits --preprocess none --subset 200 --steps 600 --json
 
 Mistakes raise engine.errors' errors: engine.cli turns them into one line and exit status 2.
 """
@@ -45,6 +46,10 @@ def add_lab_parsers(sub, number, integer, config_flags) -> None:
     a.add_argument("--decay", type=number, default=0.99, help="the average's decay per step")
     a.add_argument("--every", type=integer, default=10, help="validate every N steps (and the first and last)")
     a.add_argument("--json", action="store_true")
+    g = sub.add_parser("augment", help="the same run without and with random one-pixel shifts of the images")
+    config_flags(g)
+    g.add_argument("--every", type=integer, default=50, help="measure every N steps (and the first and last)")
+    g.add_argument("--json", action="store_true")
 
 
 def cmd_optimizers(args: argparse.Namespace) -> int:
@@ -112,5 +117,20 @@ def cmd_average(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_augment(args: argparse.Namespace) -> int:
+    from .cli import config_from_args
+    from .fileio import dumps
+    from .labruns import augment_run
+    result = augment_run(config_from_args(args), every=args.every)
+    if args.json:
+        print(dumps(result))
+        return 0
+    print(f"{'step':>7} {'train acc':>10} {'val acc':>8} {'gap':>6}   shifted: {'train acc':>9} {'val acc':>8} {'gap':>6}")
+    for i, step in enumerate(result["steps"]):
+        a, b, c, d = (result[k][i] for k in ("train_acc", "val_acc", "train_acc_shifted", "val_acc_shifted"))
+        print(f"{step:>7} {a:>10.3f} {b:>8.3f} {a - b:>6.3f}   {'':>8} {c:>9.3f} {d:>8.3f} {c - d:>6.3f}")
+    return 0
+
+
 LAB_COMMANDS = {"optimizers": cmd_optimizers, "softmax": cmd_softmax, "batchnorm": cmd_batchnorm,
-                "average": cmd_average}
+                "average": cmd_average, "augment": cmd_augment}

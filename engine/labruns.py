@@ -2,15 +2,16 @@
 
     batchnorm_run(RunConfig(dataset="digits", bn=True, steps=300), every=20)
     averaging_run(RunConfig(optimizer="sgd", lr=1.0, batch_size=16, steps=600), decay=0.98, every=20)
+    augment_run(RunConfig(dataset="digits", preprocess="none", subset=200, steps=600), every=100)
 
-Each drives a Trainer (engine/trainer.py) step by step on this thread and reads it between steps with the engine
-units (engine.bnstats, engine.averaging): the batch statistics are the real training batches'
-(hooks on the live model, armed on the steps it reads), the validation numbers the whole
-validation set's. The result is JSON-able: one list per quantity, aligned with "steps".
+Each drives a Trainer (engine/trainer.py) step by step on this thread and reads it between
+steps: the batch statistics are the real training batches' (engine.bnstats' hooks on the live
+model, armed on the steps it reads); the weight average and the pixel shifts are the trainer's
+own (its `average` and `shift`, switched on by its commands); the validation numbers are the
+whole validation set's. The result is JSON-able: one list per quantity, aligned with "steps".
 """
 from __future__ import annotations
 
-from .averaging import WeightAverage
 from .bnstats import BatchStats, evaluate_modes, single_example_in_train_mode
 from .config import RunConfig
 from .errors import ConfigError
@@ -66,20 +67,42 @@ def batchnorm_run(cfg: RunConfig, every: int = 10, test_batch: int | None = None
 
 
 def averaging_run(cfg: RunConfig, decay: float = 0.99, every: int = 10) -> dict:
-    s = _trainer(cfg)
-    avg = WeightAverage(s.model, decay)
-    reads = _read_steps(s.total_steps, every)
+    """The trainer's own weight average (Trainer.average), switched on before the first step."""
+    t = _trainer(cfg)
+    t.check("average", on=True, decay=decay)
+    t.apply("average", on=True, decay=decay)
+    reads = _read_steps(t.total_steps, every)
     out: dict = {"dataset": cfg.dataset, "decay": decay, "steps": [], "val_loss": [], "val_acc": [],
                  "val_loss_avg": [], "val_acc_avg": []}
-    for step in range(1, s.total_steps + 1):
-        if s.step().diverged:
+    for step in range(1, t.total_steps + 1):
+        if t.step().diverged:
             out["diverged_at"] = step
             break
-        avg.update(s.model)
         if step in reads:
-            raw = evaluate_modes(s.model, s.Xv, s.yv)["eval"]
-            averaged = avg.evaluate(s.Xv, s.yv)
             out["steps"].append(step)
-            for key, value in zip(("val_loss", "val_acc", "val_loss_avg", "val_acc_avg"), (*raw, *averaged)):
+            for key, value in zip(("val_loss", "val_acc", "val_loss_avg", "val_acc_avg"),
+                                  (*t.evaluate(), *t.average.evaluate(t.Xv, t.yv))):
                 out[key].append(value)
+    return out
+
+
+def augment_run(cfg: RunConfig, every: int = 10) -> dict:
+    """The same run twice, without and with the trainer's pixel shifts (Trainer.shift): training
+    accuracy (on the unshifted training set) and validation accuracy at each read step."""
+    out: dict = {"dataset": cfg.dataset, "steps": []}
+    for suffix, on in (("", False), ("_shifted", True)):
+        t = _trainer(cfg)
+        t.check("augment", on=on)
+        t.apply("augment", on=on)
+        reads = _read_steps(t.total_steps, every)
+        train_acc, val_acc, steps = out.setdefault("train_acc" + suffix, []), out.setdefault("val_acc" + suffix, []), []
+        for step in range(1, t.total_steps + 1):
+            if t.step().diverged:
+                out["diverged_at" + suffix] = step
+                break
+            if step in reads:
+                steps.append(step)
+                train_acc.append(evaluate_modes(t.model, t.X, t.y)["eval"][1])
+                val_acc.append(t.evaluate()[1])
+        out["steps"] = out["steps"] or steps
     return out

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from .config import INITS, MAX_STEPS, OPTIMIZERS, STD_INITS, RunConfig, format_lr
 from .data import Dataset, build_dataset
 from .errors import ConfigError
+from .augment import PixelShift
+from .averaging import WeightAverage
 from .lbfgs import full_batch_problem, lbfgs_step, make_lbfgs
 from .messages import Boundary, Event, Scalars
 from .model import MLP, SeededDropout, weight_penalty
@@ -56,6 +58,7 @@ class Step:
     snapshot: Snapshot | None = None          # a probe step's, for Probe.finish
     val: tuple[float, float] | None = None    # (loss, accuracy) on the validation split
     diverged: bool = False
+    val_avg: tuple[float, float] | None = None   # ... of the averaged weights, while they are kept
 
 
 class Trainer:
@@ -96,6 +99,9 @@ class Trainer:
         self.evaluating = True
         self._perm: torch.Tensor | None = None
         self._pos = 0
+        # lecture 7's optional parts, off until a command switches them on
+        self.average: WeightAverage | None = None   # Polyak average of the weights, validated beside them
+        self.shift: PixelShift | None = None        # a random one-pixel shift of every training image
 
     # ================================================================== one step
     def step(self) -> Step:
@@ -108,6 +114,8 @@ class Trainer:
             group["lr"] = lr
 
         xb, yb = self.next_batch()
+        if self.shift is not None:
+            xb = self.shift(xb)
         with self.probe.watching(probe_now):  # the hidden layers' outputs of a probe step only
             logits = self.model(xb)
         data_loss = F.cross_entropy(logits, yb)
@@ -131,9 +139,14 @@ class Trainer:
         else:
             self.optimizer.step()
         snapshot = self.probe.after_step() if probe_now else None
+        if self.average is not None:
+            self.average.update(self.model)
         self.step_count = step
         self.last_finite_loss = loss_v
-        return Step(scalars, snapshot, val=self.evaluate() if eval_now and len(self.yv) else None)
+        if not (eval_now and len(self.yv)):
+            return Step(scalars, snapshot)
+        val_avg = self.average.evaluate(self.Xv, self.yv) if self.average is not None else None
+        return Step(scalars, snapshot, val=self.evaluate(), val_avg=val_avg)
 
     def objective(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         """The loss a step minimises, as a graph: L-BFGS's closure."""
@@ -216,6 +229,10 @@ class Trainer:
         elif op == "bn":
             if kw["on"] and self.batch_size < 2:  # (batch_size is already at most n_train)
                 raise ConfigError("batch norm needs batches of at least 2 examples")
+        elif op == "average" and kw["on"]:
+            WeightAverage(self.model, kw["decay"])     # refuses a bad decay in words
+        elif op == "augment" and kw["on"]:
+            PixelShift(self.data, device=self.device)  # refuses data that is not square images
 
     def apply(self, op: str, **kw: Any) -> Event | Boundary | None:
         """Apply a checked command between steps; what it did, as a message (None: nothing)."""
@@ -258,6 +275,18 @@ class Trainer:
                 if p in old_state:
                     self.optimizer.state[p] = old_state[p]
         return self._event("bn", "BN on" if on else "BN off", on=on)
+
+    def _apply_average(self, on: bool, decay: float = 0.99) -> Event | None:
+        if on == (self.average is not None) and (not on or self.average.decay == decay):
+            return None
+        self.average = WeightAverage(self.model, decay) if on else None   # it starts from the next step's weights
+        return self._event("average", f"averaging on (decay {decay:g})" if on else "averaging off", on=on, decay=decay)
+
+    def _apply_augment(self, on: bool) -> Event | None:
+        if on == (self.shift is not None):
+            return None
+        self.shift = PixelShift(self.data, seed=self.cfg.seed + 3, device=self.device) if on else None
+        return self._event("augment", "pixel shifts on" if on else "pixel shifts off", on=on)
 
     def _apply_boundary(self, resolution: int) -> Boundary | None:
         if self.data.n_features != 2:

@@ -85,3 +85,13 @@ def test_lab_run_mistakes_exit_2(args, words, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0]
+
+
+def test_augment_json_narrows_the_gap(capsys):
+    out = run_json(capsys, "augment", "--dataset", "digits", "--preprocess", "none", "--subset", "200",
+                   "--steps", "600", "--every", "300", "--optimizer", "momentum", "--lr", "0.003",
+                   "--batch-size", "32", "--depth", "1", "--json")
+    assert out["steps"] == [1, 300, 600]
+    gap = out["train_acc"][-1] - out["val_acc"][-1]
+    gap_shifted = out["train_acc_shifted"][-1] - out["val_acc_shifted"][-1]
+    assert gap_shifted < gap - 0.02

@@ -260,3 +260,39 @@ def test_a_main_run_with_lbfgs_takes_the_whole_training_set():
     minibatch = Trainer(RunConfig(dataset="spiral", n_samples=300, batch_size=64))
     with pytest.raises(ConfigError, match="batch size 240"):
         minibatch.check("optimizer", name="lbfgs", params={})
+
+
+# ----------------------------------------------------------------------------- wired into the trainer
+def test_the_trainers_weight_average_is_validated_and_recorded():
+    from engine.recorder import Recorder
+    t = Trainer(RunConfig(dataset="spiral", n_samples=300, optimizer="sgd", lr=1.0, batch_size=16, steps=100,
+                          eval_every=50))
+    assert t.apply("average", on=True, decay=0.9).kind == "average"
+    mirror = WeightAverage(t.model, decay=0.9)
+    sent = []
+    recorder = Recorder(t.probe, None, [sent.append])
+    for _ in range(50):
+        step = t.step()
+        mirror.update(t.model)
+        recorder.add(step)
+    assert step.val_avg == pytest.approx(mirror.evaluate(t.Xv, t.yv)) and step.val_avg != step.val
+    record = [m for m in sent if hasattr(m, "val_loss_avg") and m.val_loss is not None][-1].as_dict()
+    assert (record["val_loss_avg"], record["val_acc_avg"]) == pytest.approx(step.val_avg)
+    assert t.apply("average", on=False).kind == "average" and t.average is None
+    with pytest.raises(ConfigError, match="decay"):
+        t.check("average", on=True, decay=1.5)
+
+
+def test_the_trainers_pixel_shifts_move_the_training_batches_only():
+    cfg = RunConfig(dataset="digits", batch_size=32, steps=10)
+    t, twin_run = Trainer(cfg), Trainer(cfg)                         # same seed: same weights, same batches
+    assert t.apply("augment", on=True).kind == "augment" and t.apply("augment", on=True) is None
+    first = t.step()
+    xb, yb = twin_run.next_batch()
+    shifted = PixelShift(twin_run.data, seed=cfg.seed + 3)(xb)      # the trainer's shifts, by hand
+    with torch.no_grad():
+        by_hand = float(F.cross_entropy(twin_run.model(shifted), yb))
+        unshifted = float(F.cross_entropy(twin_run.model(xb), yb))
+    assert first.scalars.loss == pytest.approx(by_hand, rel=1e-5) and by_hand != pytest.approx(unshifted, rel=1e-3)
+    with pytest.raises(ConfigError, match="square images"):
+        Trainer(RunConfig(dataset="spiral")).check("augment", on=True)
