@@ -5,11 +5,10 @@
     panel.raced.connect(...)     # (result) engine.surfaces.race's output, once it is drawn
     panel.show_step(k)           # every trajectory and loss curve up to step k (the slider does this)
 
-The race and the surface's contour lines are computed in a worker thread (engine.surfaces; the
-contours by pyqtgraph's marching squares, ~0.3 s for a surface), then animated by a QTimer that
-feeds long-lived items with setData: one trajectory, one loss curve per optimizer, one scatter of
-the current points. Contour levels are log-spaced, since every surface's minimum is 0 and the
-interesting part is near it. Click the contour plot to start the race from there.
+The race and the surface's log-spaced contour lines are computed in a worker thread
+(race_job.compute), then animated by a QTimer that feeds long-lived items with setData: one
+trajectory and one loss curve per optimizer, one scatter of the current points. Click the
+contour plot to start the race from there.
 """
 from __future__ import annotations
 
@@ -21,43 +20,20 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-
 from engine.config import OPTIMIZERS
 
 from ..plots import theme
 from ..widgets import FloatEdit, set_invalid
 from .clicks import clicked_point
 from .jobs import post_outcome
+from .race_job import LEVELS, compute
 
 # engine.surfaces imports torch: its surfaces' names are mirrored so building the panel stays light
 SURFACES = {"taco": "taco shell", "saddle": "saddle point", "local_minimum": "local minimum",
             "rosenbrock": "Rosenbrock's valley"}
-LEVELS = 14
-GRID = 120
 ANIM_MS = 30
 ANIM_TICKS = 120         # a race of any length plays in about ANIM_TICKS frames
 LOG_FLOOR = 1e-12        # the loss plot's log axis shows exact zeros here
-
-
-def compute(surface: str, condition: float, optimizers: list[str], lrs: dict, start, steps: int,
-            noise: float) -> dict:
-    """Worker thread: the race and the surface's contour lines (plain numpy and lists)."""
-    from engine.surfaces import make_surface, race
-    s = make_surface(surface, condition=condition)
-    result = race(s, optimizers, lrs=lrs, start=start, steps=steps, noise=noise)
-    xs, ys, z = s.grid(GRID)
-    lo, hi = max(float(np.percentile(z, 1)), float(z.max()) * 1e-7, 1e-12), float(np.percentile(z, 97))
-    contours = []
-    for level in np.geomspace(lo, max(hi, lo * 10), LEVELS):
-        x_line, y_line = [], []
-        for line in pg.functions.isocurve(z.T, level, connected=True, extendToEdge=True):
-            pts = np.asarray(line, dtype=np.float64)   # index space: (column, row)
-            x_line += [*np.interp(pts[:, 0], np.arange(GRID), xs), np.nan]
-            y_line += [*np.interp(pts[:, 1], np.arange(GRID), ys), np.nan]
-        contours.append((float(level), np.asarray(x_line), np.asarray(y_line)))
-    result.update(title=s.title, bounds=s.bounds, minima=s.minima, contours=contours, default_lrs=s.lrs,
-                  default_start=s.start)
-    return result
 
 
 class RacePanel(QtWidgets.QWidget):
