@@ -12,6 +12,7 @@ Mistakes raise engine.errors' errors: engine.cli turns them into one line and ex
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 from .errors import ConfigError
 
@@ -84,52 +85,50 @@ def cmd_softmax(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_batchnorm(args: argparse.Namespace) -> int:
+def _lab_run(args: argparse.Namespace, run: Callable[..., dict], table: Callable[[dict], list[str]]) -> int:
+    """A lab run from the configuration flags: its JSON, or a table in words."""
     from .cli import config_from_args
     from .fileio import dumps
-    from .labruns import batchnorm_run
-    result = batchnorm_run(config_from_args(args), every=args.every, test_batch=args.test_batch)
-    if args.json:
-        print(dumps(result))
-        return 0
-    print(f"{'step':>7} {'val acc eval':>13} {'val acc train':>14}  " +
-          "  ".join(f"{l['name']} gap" for l in result["layers"]))
-    for i, step in enumerate(result["steps"]):
-        gaps = "  ".join(f"{l['mean_gap'][i]:>{len(l['name']) + 4}.3f}" for l in result["layers"])
-        print(f"{step:>7} {result['val_acc_eval'][i]:>13.3f} {result['val_acc_train'][i]:>14.3f}  {gaps}")
-    print("gap: mean over units of |batch mean - running mean| / running std. One test example in train mode: "
-          + result["single_example"])
+    result = run(config_from_args(args))
+    print(dumps(result) if args.json else "\n".join(table(result)))
     return 0
+
+
+def cmd_batchnorm(args: argparse.Namespace) -> int:
+    from .labruns import batchnorm_run
+
+    def table(r: dict) -> list[str]:
+        lines = [f"{'step':>7} {'val acc eval':>13} {'val acc train':>14}  " +
+                 "  ".join(f"{l['name']} gap" for l in r["layers"])]
+        for i, step in enumerate(r["steps"]):
+            gaps = "  ".join(f"{l['mean_gap'][i]:>{len(l['name']) + 4}.3f}" for l in r["layers"])
+            lines.append(f"{step:>7} {r['val_acc_eval'][i]:>13.3f} {r['val_acc_train'][i]:>14.3f}  {gaps}")
+        return lines + ["gap: mean over units of |batch mean - running mean| / running std. "
+                        "One test example in train mode: " + r["single_example"]]
+    return _lab_run(args, lambda cfg: batchnorm_run(cfg, every=args.every, test_batch=args.test_batch), table)
 
 
 def cmd_average(args: argparse.Namespace) -> int:
-    from .cli import config_from_args
-    from .fileio import dumps
     from .labruns import averaging_run
-    result = averaging_run(config_from_args(args), decay=args.decay, every=args.every)
-    if args.json:
-        print(dumps(result))
-        return 0
-    print(f"{'step':>7} {'val loss':>9} {'averaged':>9} {'val acc':>8} {'averaged':>9}")
-    for i, step in enumerate(result["steps"]):
-        print(f"{step:>7} {result['val_loss'][i]:>9.4f} {result['val_loss_avg'][i]:>9.4f} "
-              f"{result['val_acc'][i]:>8.3f} {result['val_acc_avg'][i]:>9.3f}")
-    return 0
+
+    def table(r: dict) -> list[str]:
+        return [f"{'step':>7} {'val loss':>9} {'averaged':>9} {'val acc':>8} {'averaged':>9}"] + [
+            f"{step:>7} {r['val_loss'][i]:>9.4f} {r['val_loss_avg'][i]:>9.4f} {r['val_acc'][i]:>8.3f} "
+            f"{r['val_acc_avg'][i]:>9.3f}" for i, step in enumerate(r["steps"])]
+    return _lab_run(args, lambda cfg: averaging_run(cfg, decay=args.decay, every=args.every), table)
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
-    from .cli import config_from_args
-    from .fileio import dumps
     from .labruns import augment_run
-    result = augment_run(config_from_args(args), every=args.every)
-    if args.json:
-        print(dumps(result))
-        return 0
-    print(f"{'step':>7} {'train acc':>10} {'val acc':>8} {'gap':>6}   shifted: {'train acc':>9} {'val acc':>8} {'gap':>6}")
-    for i, step in enumerate(result["steps"]):
-        a, b, c, d = (result[k][i] for k in ("train_acc", "val_acc", "train_acc_shifted", "val_acc_shifted"))
-        print(f"{step:>7} {a:>10.3f} {b:>8.3f} {a - b:>6.3f}   {'':>8} {c:>9.3f} {d:>8.3f} {c - d:>6.3f}")
-    return 0
+
+    def table(r: dict) -> list[str]:
+        lines = [f"{'step':>7} {'train acc':>10} {'val acc':>8} {'gap':>6}   shifted: "
+                 f"{'train acc':>9} {'val acc':>8} {'gap':>6}"]
+        for i, step in enumerate(r["steps"]):
+            a, b, c, d = (r[k][i] for k in ("train_acc", "val_acc", "train_acc_shifted", "val_acc_shifted"))
+            lines.append(f"{step:>7} {a:>10.3f} {b:>8.3f} {a - b:>6.3f}   {'':>8} {c:>9.3f} {d:>8.3f} {c - d:>6.3f}")
+        return lines
+    return _lab_run(args, lambda cfg: augment_run(cfg, every=args.every), table)
 
 
 LAB_COMMANDS = {"optimizers": cmd_optimizers, "softmax": cmd_softmax, "batchnorm": cmd_batchnorm,
