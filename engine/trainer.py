@@ -99,9 +99,13 @@ class Trainer:
         self.evaluating = True
         self._perm: torch.Tensor | None = None
         self._pos = 0
-        # lecture 7's optional parts, off until a command switches them on
+        # lecture 7's optional parts (config average_decay and augment; commands switch them live)
         self.average: WeightAverage | None = None   # Polyak average of the weights, validated beside them
         self.shift: PixelShift | None = None        # a random one-pixel shift of every training image
+        if cfg.average_decay is not None:
+            self._apply_average(True, cfg.average_decay)
+        if cfg.augment:
+            self._apply_augment(True)
 
     # ================================================================== one step
     def step(self) -> Step:
@@ -280,12 +284,14 @@ class Trainer:
         if on == (self.average is not None) and (not on or self.average.decay == decay):
             return None
         self.average = WeightAverage(self.model, decay) if on else None   # it starts from the next step's weights
+        self.cfg.average_decay = decay if on else None
         return self._event("average", f"averaging on (decay {decay:g})" if on else "averaging off", on=on, decay=decay)
 
     def _apply_augment(self, on: bool) -> Event | None:
         if on == (self.shift is not None):
             return None
         self.shift = PixelShift(self.data, seed=self.cfg.seed + 3, device=self.device) if on else None
+        self.cfg.augment = on
         return self._event("augment", "pixel shifts on" if on else "pixel shifts off", on=on)
 
     def _apply_boundary(self, resolution: int) -> Boundary | None:

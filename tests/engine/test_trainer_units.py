@@ -296,3 +296,15 @@ def test_the_trainers_pixel_shifts_move_the_training_batches_only():
     assert first.scalars.loss == pytest.approx(by_hand, rel=1e-5) and by_hand != pytest.approx(unshifted, rel=1e-3)
     with pytest.raises(ConfigError, match="square images"):
         Trainer(RunConfig(dataset="spiral")).check("augment", on=True)
+
+
+def test_the_config_switches_averaging_and_shifts_on_from_the_start():
+    t = Trainer(RunConfig(dataset="digits", preprocess="none", augment=True, average_decay=0.95, steps=5))
+    assert t.average is not None and t.average.decay == 0.95 and t.shift is not None
+    t.apply("average", on=False)
+    t.apply("augment", on=False)
+    assert t.cfg.average_decay is None and t.cfg.augment is False      # the config says what the run does
+    with pytest.raises(ConfigError, match="square images"):
+        Trainer(RunConfig(dataset="spiral", augment=True))
+    with pytest.raises(ConfigError, match="average_decay"):
+        RunConfig(average_decay=1.0).validate()
