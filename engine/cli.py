@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 from .config import RunConfig
 from .errors import BabysitError
+from .labcli import LAB_COMMANDS, add_lab_parsers
 from .runs_cli import add_record_flags, add_runs_parser, cmd_runs, finish_recording, start_recording
 
 PROG = "babysit"
@@ -128,6 +129,7 @@ def build_parser() -> Parser:
     g.add_argument("--export", default=None, metavar="DIR", help="after training, export every plot here")
     g.add_argument("--quit", action="store_true", help="exit when done")
     g.add_argument("--config", default=None, metavar="FILE.toml")
+    add_lab_parsers(sub, FLOAT, INT, add_config_flags)
     return p
 
 
@@ -339,7 +341,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "initlab": cmd_initlab, "lrfind": cmd_lrfind, "presets": cmd_presets, "runs": cmd_runs}
+COMMANDS = {"train": cmd_train, "initlab": cmd_initlab, "lrfind": cmd_lrfind, "presets": cmd_presets, "runs": cmd_runs,
+            **LAB_COMMANDS}
 
 
 def run(argv: Sequence[str]) -> int:

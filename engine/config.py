@@ -28,7 +28,7 @@ INITS = ("zeros", "normal", "uniform", "xavier_normal", "xavier_uniform",
 STD_INITS = ("normal", "uniform")  # the schemes whose scale is init_std (the others derive it)
 INIT_ALIASES = {"xavier": "xavier_normal", "he": "he_normal", "kaiming": "he_normal",
                 "glorot": "xavier_normal", "zero": "zeros", "gaussian": "normal"}
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs")  # lbfgs: full batch only
 SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup")
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -145,6 +145,12 @@ class RunConfig:
     epochs: float | None = _training(None, "float", "Epochs", "if set, overrides steps", lo=0, lo_open=True,
                                      hi=1_000_000, optional=True, placeholder="— (use steps)")
     seed: int = _training(0, "int", "Seed", "same seed, same numbers", lo=0, hi=2**32 - 1)
+    augment: bool = _training(False, "bool", "Pixel shifts",
+                              "image data: shift each training image by a random pixel (best with preprocessing none)")
+    average_decay: float | None = _training(None, "float", "Average weights",
+                                            "also validate an exponential average of the weights with this decay "
+                                            "per step, e.g. 0.99 (Polyak averaging)", lo=0, lo_open=True,
+                                            hi=0.999999, optional=True, placeholder="off")
     probe_every: int = _advanced(10, "int", "Probe every", "steps between activation/gradient snapshots", lo=1,
                                  unit="steps")
     eval_every: int = _advanced(50, "int", "Evaluate every", "steps between validation passes", lo=1, unit="steps")

@@ -64,6 +64,8 @@ class Record:
     layers: list[LayerStats] = field(default_factory=list)
     val_loss: float | None = None
     val_acc: float | None = None
+    val_loss_avg: float | None = None   # the averaged weights' (engine/averaging.py), while kept
+    val_acc_avg: float | None = None
 
     @property
     def step(self) -> int:
@@ -73,6 +75,8 @@ class Record:
         out = self.scalars.as_dict()
         if self.val_loss is not None:
             out["val_loss"], out["val_acc"] = self.val_loss, self.val_acc
+        if self.val_loss_avg is not None:
+            out["val_loss_avg"], out["val_acc_avg"] = self.val_loss_avg, self.val_acc_avg
         out["layers"] = [layer.as_dict() for layer in self.layers]
         return out
 

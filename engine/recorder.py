@@ -76,7 +76,9 @@ class Recorder:
                 self._send(s.scalars)
                 continue
             val_loss, val_acc = s.val or (None, None)
-            self._send(s.scalars, Record(s.scalars, next(layers) if s.snapshot else [], val_loss, val_acc))
+            avg_loss, avg_acc = s.val_avg or (None, None)
+            self._send(s.scalars, Record(s.scalars, next(layers) if s.snapshot else [], val_loss, val_acc,
+                                         avg_loss, avg_acc))
 
     def _send(self, *messages: Message) -> None:
         """The messages, then what the diagnostics find in them."""

@@ -23,6 +23,9 @@ import torch.nn.functional as F
 from .config import INITS, MAX_STEPS, OPTIMIZERS, STD_INITS, RunConfig, format_lr
 from .data import Dataset, build_dataset
 from .errors import ConfigError
+from .augment import PixelShift
+from .averaging import WeightAverage
+from .lbfgs import full_batch_problem, lbfgs_step, make_lbfgs
 from .messages import Boundary, Event, Scalars
 from .model import MLP, SeededDropout, weight_penalty
 from .optim import lr_factor, make_optimizer
@@ -55,6 +58,7 @@ class Step:
     snapshot: Snapshot | None = None          # a probe step's, for Probe.finish
     val: tuple[float, float] | None = None    # (loss, accuracy) on the validation split
     diverged: bool = False
+    val_avg: tuple[float, float] | None = None   # ... of the averaged weights, while they are kept
 
 
 class Trainer:
@@ -84,6 +88,8 @@ class Trainer:
         if self.total_steps > MAX_STEPS:  # epochs times the epoch's batches: known only with the data
             raise ConfigError(f"{cfg.epochs:g} epochs of {self.steps_per_epoch} batches are {self.total_steps:,} steps, "
                               f"more than the {MAX_STEPS:,} a run may take")
+        if cfg.optimizer == "lbfgs" and full_batch_problem(self.batch_size, self.n_train, cfg.dropout):
+            raise ConfigError(full_batch_problem(self.batch_size, self.n_train, cfg.dropout))
         self.optimizer = self.make_optimizer()
         self.probe = Probe(self.model, cfg.hist_bins)
         self.step_count = 0          # optimizer steps taken
@@ -93,6 +99,13 @@ class Trainer:
         self.evaluating = True
         self._perm: torch.Tensor | None = None
         self._pos = 0
+        # lecture 7's optional parts (config average_decay and augment; commands switch them live)
+        self.average: WeightAverage | None = None   # Polyak average of the weights, validated beside them
+        self.shift: PixelShift | None = None        # a random one-pixel shift of every training image
+        if cfg.average_decay is not None:
+            self._apply_average(True, cfg.average_decay)
+        if cfg.augment:
+            self._apply_augment(True)
 
     # ================================================================== one step
     def step(self) -> Step:
@@ -105,6 +118,8 @@ class Trainer:
             group["lr"] = lr
 
         xb, yb = self.next_batch()
+        if self.shift is not None:
+            xb = self.shift(xb)
         with self.probe.watching(probe_now):  # the hidden layers' outputs of a probe step only
             logits = self.model(xb)
         data_loss = F.cross_entropy(logits, yb)
@@ -122,11 +137,25 @@ class Trainer:
         loss.backward()
         if probe_now:
             self.probe.before_step()   # weight copies: the update ratio spans the real optimizer step
-        self.optimizer.step()
+        if isinstance(self.optimizer, torch.optim.LBFGS):
+            # its line search evaluates the loss again (the first call repeats this forward pass)
+            lbfgs_step(self.optimizer, lambda: self.objective(xb, yb))
+        else:
+            self.optimizer.step()
         snapshot = self.probe.after_step() if probe_now else None
+        if self.average is not None:
+            self.average.update(self.model)
         self.step_count = step
         self.last_finite_loss = loss_v
-        return Step(scalars, snapshot, val=self.evaluate() if eval_now and len(self.yv) else None)
+        if not (eval_now and len(self.yv)):
+            return Step(scalars, snapshot)
+        val_avg = self.average.evaluate(self.Xv, self.yv) if self.average is not None else None
+        return Step(scalars, snapshot, val=self.evaluate(), val_avg=val_avg)
+
+    def objective(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """The loss a step minimises, as a graph: L-BFGS's closure."""
+        loss = F.cross_entropy(self.model(xb), yb)
+        return loss + 0.5 * self.cfg.l2 * weight_penalty(self.model) if self.cfg.l2 > 0 else loss
 
     @property
     def current_lr(self) -> float:
@@ -176,6 +205,8 @@ class Trainer:
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         c = self.cfg
+        if c.optimizer == "lbfgs":
+            return make_lbfgs(self.model.parameters(), lr=c.lr)
         return make_optimizer(c.optimizer, self.model.parameters(), lr=c.lr, momentum=c.momentum,
                               beta1=c.beta1, beta2=c.beta2, eps=c.eps, rho=c.rho, weight_decay=c.weight_decay)
 
@@ -195,10 +226,17 @@ class Trainer:
         elif op == "optimizer":
             if kw["name"] not in OPTIMIZERS:
                 raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {kw['name']!r})")
+            problem = kw["name"] == "lbfgs" and full_batch_problem(self.batch_size, self.n_train, self.cfg.dropout)
+            if problem:
+                raise ConfigError(problem)
             self.cfg.copy(optimizer=kw["name"], **kw["params"]).validate()
         elif op == "bn":
             if kw["on"] and self.batch_size < 2:  # (batch_size is already at most n_train)
                 raise ConfigError("batch norm needs batches of at least 2 examples")
+        elif op == "average" and kw["on"]:
+            WeightAverage(self.model, kw["decay"])     # refuses a bad decay in words
+        elif op == "augment" and kw["on"]:
+            PixelShift(self.data, device=self.device)  # refuses data that is not square images
 
     def apply(self, op: str, **kw: Any) -> Event | Boundary | None:
         """Apply a checked command between steps; what it did, as a message (None: nothing)."""
@@ -236,10 +274,25 @@ class Trainer:
         self.model.set_bn(on)
         self.cfg.bn = on
         self.optimizer = self.make_optimizer()
-        for p in self.model.parameters():  # the Linear layers keep their optimizer state
-            if p in old_state:
-                self.optimizer.state[p] = old_state[p]
+        if not isinstance(self.optimizer, torch.optim.LBFGS):  # its history spans the old parameter set
+            for p in self.model.parameters():  # the Linear layers keep their optimizer state
+                if p in old_state:
+                    self.optimizer.state[p] = old_state[p]
         return self._event("bn", "BN on" if on else "BN off", on=on)
+
+    def _apply_average(self, on: bool, decay: float = 0.99) -> Event | None:
+        if on == (self.average is not None) and (not on or self.average.decay == decay):
+            return None
+        self.average = WeightAverage(self.model, decay) if on else None   # it starts from the next step's weights
+        self.cfg.average_decay = decay if on else None
+        return self._event("average", f"averaging on (decay {decay:g})" if on else "averaging off", on=on, decay=decay)
+
+    def _apply_augment(self, on: bool) -> Event | None:
+        if on == (self.shift is not None):
+            return None
+        self.shift = PixelShift(self.data, seed=self.cfg.seed + 3, device=self.device) if on else None
+        self.cfg.augment = on
+        return self._event("augment", "pixel shifts on" if on else "pixel shifts off", on=on)
 
     def _apply_boundary(self, resolution: int) -> Boundary | None:
         if self.data.n_features != 2:

@@ -3,6 +3,9 @@
     Decision boundary tab   predicted class over the input plane (2-D datasets), refreshed a few
                             times a second while training; computed on the training thread
     Init lab tab            the forward-only init experiment
+    Optimizer race tab      torch optimizers on 2-D loss surfaces, animated (lecture 7)
+    Softmax tab             one example's logits, probabilities and loss, live while training
+    BN at test time tab     batch vs running statistics, eval- vs train-mode validation accuracy
     Diagnostics dock        findings in plain words, each once
     Lab menu                Find learning rate… (Ctrl+L), Presets ▸ (one per resources/presets/*.toml)
 """
@@ -15,10 +18,14 @@ from PySide6.QtWidgets import QMessageBox
 from engine.errors import BabysitError
 
 from ..controller import DIVERGED, PAUSED, RUNNING
+from .bn_panel import BatchNormPanel
 from .boundary_view import BoundaryView
+from .clicks import clicked_point
 from .diagnostics_panel import DiagnosticsPanel
 from .initlab_panel import InitLabPanel
 from .lrfinder import LRFinderDialog
+from .race_panel import RacePanel
+from .softmax_panel import SoftmaxPanel
 
 BOUNDARY_INTERVAL_MS = 300   # "a few times a second"
 BOUNDARY_RESOLUTION = 80
@@ -33,6 +40,12 @@ class LabWiring(QObject):
         self.boundary_tab = win.add_tab(self.boundary, "Decision boundary", refresh=False)
         self.init_lab = InitLabPanel()
         win.add_tab(self.init_lab, "Init lab", refresh=False)
+        self.race = RacePanel()
+        win.add_tab(self.race, "Optimizer race", refresh=False)
+        self.softmax = SoftmaxPanel()
+        win.add_tab(self.softmax, "Softmax")   # refreshed once per delivery, like the dashboard
+        self.bn_test = BatchNormPanel()
+        win.add_tab(self.bn_test, "BN at test time")
         self.diagnostics = DiagnosticsPanel()
         self.diagnostics_dock = win.add_dock(self.diagnostics, "Diagnostics", Qt.DockWidgetArea.BottomDockWidgetArea)
         self.diagnostics_dock.setObjectName("diagnosticsDock")
@@ -41,6 +54,9 @@ class LabWiring(QObject):
 
         c.otherReceived.connect(self._on_other)
         c.sessionChanged.connect(self._new_session)
+        c.sessionChanged.connect(self.softmax.set_session)
+        c.sessionChanged.connect(self.bn_test.set_session)
+        self.boundary.plot.scene().sigMouseClicked.connect(self._boundary_clicked)
         self.boundary_requests = 0
         self._boundary_waiting = False   # one request in flight at a time: a slow grid never piles up
         self._boundary_key: tuple | None = None  # (step, events) of the boundary shown
@@ -90,6 +106,15 @@ class LabWiring(QObject):
         self._boundary_waiting = False
         self._boundary_key = self._asked_key = None
 
+    def _boundary_clicked(self, event) -> None:
+        """A click on the decision boundary chooses the nearest validation point in the Softmax tab."""
+        p = clicked_point(self.boundary.plot, event)
+        if p is None:
+            return
+        index = self.softmax.select_nearest(p.x(), p.y())
+        if index is not None:
+            self.win.statusBar().showMessage(f"validation example {index} chosen: see the Softmax tab", 6000)
+
     # ------------------------------------------------------------------ menu
     def _make_menu(self) -> None:
         win = self.win
@@ -105,6 +130,11 @@ class LabWiring(QObject):
         act_init = QAction("Init lab", win)
         act_init.triggered.connect(lambda: win.tabs.setCurrentWidget(self.init_lab))
         menu.addAction(act_init)
+        for title, panel in (("Optimizer race", self.race), ("Softmax up close", self.softmax),
+                             ("Batch norm at test time", self.bn_test)):
+            act = QAction(title, win)
+            act.triggered.connect(lambda _=False, w=panel: win.tabs.setCurrentWidget(w))
+            menu.addAction(act)
         self.presets_menu = menu.addMenu("Presets")
         from engine.presets import list_presets
         try:

@@ -94,7 +94,7 @@ def test_bad_commands_are_refused_in_words():
         with pytest.raises(ConfigError, match="learning rate must be a positive number"):
             s.set_lr(bad)
     with pytest.raises(ConfigError, match="optimizer must be one of"):
-        s.set_optimizer("lbfgs")
+        s.set_optimizer("lion")
     with pytest.raises(ConfigError, match="init must be one of"):
         s.reinit("magic")
     with pytest.raises(ConfigError, match="init_std must be > 0"):
