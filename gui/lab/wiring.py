@@ -135,6 +135,7 @@ class LabWiring(QObject):
                 return False
             win.reset()
         win.setup.set_config(cfg)
+        self.init_lab.show_config(cfg)  # the lecture's 10 x 500 figure of this preset's init
         win.statusBar().showMessage(f"preset {name} loaded: press Start", 8000)
         return True
 

@@ -33,7 +33,7 @@ def test_init_lab_draws_one_histogram_per_layer(lab, qtbot):
     assert len(result["layers"]) == 4 and len(lab._hist_items) == 4
     for counts, layer in zip(drawn_counts(lab), result["layers"]):
         assert list(counts) == layer["hist"]["counts"]
-    stds = lab.std_curve.getData()[1]
+    stds = lab.std_curve.yData  # (as given; drawn on a log axis)
     assert list(stds) == pytest.approx([l["act_std"] for l in result["layers"]])
     assert stds[-1] < 1e-3 * stds[0]                # tanh + N(0, 0.01): the collapse
     assert "Std" in lab.status.text()
@@ -48,7 +48,7 @@ def test_init_lab_reacts_to_changes(lab, qtbot):
     with qtbot.waitSignal(lab.ran, timeout=5000):
         lab.init_combo.setCurrentText("xavier_normal")   # as a user would
     assert not lab.std_edit.isEnabled()
-    stds = lab.std_curve.getData()[1]
+    stds = lab.std_curve.yData  # (as given; drawn on a log axis)
     assert stds[-1] > 0.2 * stds[0]                 # Xavier keeps the spread
     with qtbot.waitSignal(lab.ran, timeout=5000):
         lab.set_params(activation="relu", init="he_normal", bn=True)
@@ -282,3 +282,40 @@ def test_lr_finder_hands_on_a_rate_far_above_the_usual_range(qtbot):
     dlg.line.setValue(3.0)  # 1000
     dlg.use_button.click()
     assert chosen == [pytest.approx(1000.0)]
+
+
+def test_init_lab_wraps_ten_layers_into_rows_that_fit(qtbot):
+    panel = InitLabPanel(depth=10, width=50, n=100)
+    qtbot.addWidget(panel)
+    panel.resize(700, 600)
+    with qtbot.waitSignal(panel.ran, timeout=5000):
+        panel.show()
+    view = panel.hist_glw.viewport().rect()
+    plots = [plot for plot, _ in panel._hist_items]
+    assert len(plots) == 10
+    for plot in plots:   # every histogram inside the visible area, none cut off
+        r = panel.hist_glw.mapFromScene(plot.sceneBoundingRect()).boundingRect()
+        assert view.contains(r.adjusted(1, 1, -1, -1)), (plot.titleLabel.text, r, view)
+    assert panel.columns_for(10) < 10
+    panel.resize(1500, 600)
+    qtbot.waitUntil(lambda: panel.columns_for(10) == 10)
+
+
+def test_init_lab_zooms_a_collapsed_histogram_to_its_data(qtbot):
+    panel = InitLabPanel(depth=6, width=100, activation="tanh", init="normal", init_std=0.01, n=200)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.ran, timeout=5000):
+        panel.show()
+    last = panel.result["layers"][-1]
+    shared_x = panel._hist_items[-1][1].getData()[0]
+    assert shared_x[0] == pytest.approx(-1.0) and shared_x[-1] == pytest.approx(1.0)
+    panel.set_zoom_all(True)
+    x, counts = panel._hist_items[-1][1].getData()
+    assert list(counts) == last["zoom"]["counts"] and sum(counts) == 200 * 100
+    assert x[-1] - x[0] < 1e-3                     # layer 6 of tiny init: a spread far below 1e-3
+    assert panel.zoomed(5) and panel.zoom_check.isChecked()
+    panel.set_zoom_all(False)                      # the shared range a click away
+    assert panel._hist_items[-1][1].getData()[0][0] == pytest.approx(-1.0)
+    panel.set_zoomed(5, True)
+    assert panel.zoomed(5) and not panel.zoomed(0)
+    assert panel.log_check.isChecked()             # std across depth on a log axis by default

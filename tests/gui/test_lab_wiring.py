@@ -14,6 +14,8 @@ def test_presets_menu_lists_every_preset_and_loads_one(window):
     assert len(titles) == len(list_presets()) >= 8
     assert window.lab.load_preset("tanh_tiny_init")
     assert window.setup.config() == load_preset("tanh_tiny_init")
+    lab = window.lab.init_lab.params()              # the init lab shows the lecture's figure of that init
+    assert (lab["depth"], lab["width"], lab["init"], lab["init_std"]) == (10, 500, "normal", 0.01)
 
 
 def test_lr_finder_from_the_window_sets_the_chosen_lr(window, qtbot):
