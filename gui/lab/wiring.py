@@ -85,8 +85,8 @@ class LabWiring(QObject):
             self._boundary_key = self._asked_key
             self.boundary.update_boundary(payload)
 
-    def _new_session(self, _session) -> None:
-        self.boundary.clear()
+    def _new_session(self, session) -> None:
+        self.boundary.clear(session.data.n_features if session is not None else None)
         self._boundary_waiting = False
         self._boundary_key = self._asked_key = None
 

@@ -239,7 +239,7 @@ def test_boundary_view_draws_a_payload_and_clears(qtbot):
     assert len(view.scatter.data) == len(payload["points"]["x"])
     rect = view.image.mapRectToParent(view.image.boundingRect())
     assert rect.left() < payload["x"][0] and rect.right() > payload["x"][-1]
-    assert "step 50" in view.caption.text()
+    assert "step 50" in view.caption.text() and "classified correctly" in view.caption.text()
     view.clear()
     assert view.image.image is None and len(view.scatter.data) == 0 and view.payload is None
 

@@ -40,6 +40,15 @@ def test_decision_boundary_refreshes_while_training_on_2d_data(window, qtbot):
     qtbot.waitUntil(lambda: window.lab.boundary.payload["step"] > first, timeout=WAIT)  # it keeps refreshing
 
 
+def test_boundary_tab_says_it_needs_2d_inputs_on_digits(window, qtbot):
+    window.setup.set_config(RunConfig(dataset="digits", steps=5))
+    window.tabs.setCurrentWidget(window.lab.boundary)
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: "2-D inputs" in window.lab.boundary.caption.text(), timeout=WAIT)
+    assert "64 features" in window.lab.boundary.caption.text()
+    assert window.lab.boundary.payload is None
+
+
 def test_diagnostics_dock_shows_the_divergence_finding(window, qtbot):
     window.lab.load_preset("lr_too_high")
     window.act_start.trigger()
