@@ -278,10 +278,13 @@ class BasePlot(QtWidgets.QWidget):
         kind = event.get("event", "")
         colour = theme.EVENT_COLOURS.get(kind, theme.MUTED)
         strong = kind in ("diverged", "error")
+        label = str(event.get("label") or kind)
+        if kind == "diverged":
+            label = f"diverged at step {int(event.get('step', 0))}"
         line = pg.InfiniteLine(
             pos=float(event.get("step", 0)), angle=90, movable=False,
             pen=theme.pen(colour, width=1.0, alpha=255 if strong else 170),
-            label=str(event.get("label") or kind),
+            label=label,
             # text right of the line, top-aligned; left of it when the line nears the right edge
             labelOpts={"position": _LABEL_POSITIONS[index % len(_LABEL_POSITIONS)], "color": colour,
                        "fill": pg.mkBrush(255, 255, 255, 220), "anchors": [(0, 0), (1, 0)]})

@@ -17,6 +17,10 @@ DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 STEP_LABEL = "step (optimizer updates)"
 MAX_VAL_DOTS = 300
 LOSS_RESOLUTION = float(np.finfo(np.float32).eps) / 2  # ~6e-8: the smallest nonzero float32 cross-entropy
+# a loss this many times its first value flattens everything before it on a linear axis: the
+# loss chart switches to log y once, by itself (the lecture's "exploding" is 3x; a log axis pays
+# off from about a decade and a half)
+EXPLODED = 30.0
 
 
 class _SmoothedScalarPlot(BasePlot):
@@ -132,6 +136,9 @@ class LossPlot(_SmoothedScalarPlot):
         self.bar.addSpacing(12)
         self.bar.addWidget(self.log_box)
         self.bar.addStretch(1)
+        self.explode_note = self.add_note()
+        self._explode_checked = 0   # rows looked at for an exploding loss
+        self._loss_first: float | None = None
         self.slider.valueChanged.connect(self._slider_moved)
         self.log_box.toggled.connect(self.set_log_y)
 
@@ -157,6 +164,30 @@ class LossPlot(_SmoothedScalarPlot):
         weight = value / 1000.0
         self._data_ema.set_weight(weight)
         super().set_smoothing(weight)
+
+    def update_data(self, history, full: bool) -> None:
+        super().update_data(history, full)
+        if self._explode_checked is not None:
+            self._watch_explosion(history)
+
+    def _watch_explosion(self, history) -> None:
+        """Switch to log y (once a run, and say so) when the loss exceeds EXPLODED times its first
+        value: a wall up to 1e29 on a linear axis hides every step before it. Looks at new rows only."""
+        values = history.column(self.key)[self._explode_checked:]
+        steps = history.column("step")[self._explode_checked:]
+        self._explode_checked += len(values)
+        finite = np.isfinite(values)
+        if not finite.any():
+            return
+        if self._loss_first is None:
+            self._loss_first = float(values[finite][0])
+        worst = int(np.nanargmax(np.where(finite, values, -np.inf)))
+        if self._loss_first > 0 and values[worst] > EXPLODED * self._loss_first:
+            self._explode_checked = None  # done for this run
+            self.explode_note.setText(f"log y: the loss exploded ({values[worst]:.3g} at step {int(steps[worst])}, "
+                                      f"first {self._loss_first:.3g})")
+            self.explode_note.setToolTip(self.explode_note.text())
+            self.set_log_y(True)
 
     def set_log_y(self, on: bool) -> None:
         if self.log_box.isChecked() != on:
@@ -192,6 +223,8 @@ class LossPlot(_SmoothedScalarPlot):
     def clear_data(self) -> None:
         super().clear_data()
         self._data_ema.reset()
+        self._explode_checked, self._loss_first = 0, None
+        self.explode_note.setText("")
         if self._data_shown:
             self.data_loss.setVisible(False)
             self.forget_curve(self.data_loss)

@@ -543,3 +543,24 @@ def test_the_step_axis_never_reaches_far_past_the_runs_end(dash, monkeypatch):
 
 def test_a_run_tells_the_charts_its_length(history):
     assert history.total_steps == 60
+
+
+def test_an_exploding_loss_switches_the_loss_chart_to_log_y_and_marks_the_diverged_step(dash, qtbot):
+    from engine.presets import load_preset
+    s = TrainingSession(load_preset("lr_too_high").copy(), use_outbox=False)
+    while s.step() is not None:
+        pass
+    h = s.history
+    loss = h.column("loss")
+    assert np.nanmax(loss) > 1e6 * loss[0]          # the lecture's wall
+    dash.refresh(h)
+    assert dash.loss.log_box.isChecked() and dash.loss.plot.getAxis("left").logMode
+    assert "exploded" in dash.loss.explode_note.text()
+    diverged = next(e for e in h.events if e["event"] == "diverged")
+    labels = [line.label.toPlainText() for line in vertical_lines(dash.loss.plot)]
+    assert f"diverged at step {diverged['step']}" in labels
+    dash.reset()                                    # a new run starts on a linear axis again...
+    dash.loss.set_log_y(False)
+    calm = train(steps=30, commands=False)
+    dash.refresh(calm)                              # ...and a calm loss leaves it there
+    assert not dash.loss.log_box.isChecked() and dash.loss.explode_note.text() == ""
