@@ -564,3 +564,16 @@ def test_an_exploding_loss_switches_the_loss_chart_to_log_y_and_marks_the_diverg
     calm = train(steps=30, commands=False)
     dash.refresh(calm)                              # ...and a calm loss leaves it there
     assert not dash.loss.log_box.isChecked() and dash.loss.explode_note.text() == ""
+
+
+def test_the_learning_rate_is_drawn_on_a_log_axis_of_the_training_charts(dash, history):
+    dash.refresh(history)
+    for chart in (dash.loss, dash.accuracy):
+        chart.ensure_current()
+        x, y = chart.lr_curve.getData()
+        assert list(x) == list(history.column("step"))
+        assert 10 ** y == pytest.approx(history.column("lr"), rel=1e-6)
+        assert chart.plot.getAxis("right").logMode and chart.plot.getAxis("right").isVisible()
+        lo, hi = chart.lr_view.viewRange()[1]
+        assert lo < math.log10(3e-3) and math.log10(1e-2) < hi       # before and after the change
+        assert chart.lr_view.viewRange()[0] == pytest.approx(chart.plot.viewRange()[0])   # same steps
