@@ -32,9 +32,21 @@ from .axes import LiveViewBox, LogAxis
 
 svgfix.install()
 
-# label positions along a marker line (fraction of the view height from the bottom), cycled so
-# that labels of events close together stack instead of sitting on top of each other
-_LABEL_POSITIONS = (0.995, 0.915, 0.835)
+_LABEL_POSITION = 0.995   # marker labels at the top of the view (fraction of its height)
+_MERGE_PX = 90            # markers closer than this on screen share one label ("lr … +2")
+_LABEL_CHARS = 18         # a marker label longer than this is shortened (full text on hover)
+
+
+def marker_text(event: dict) -> str:
+    """What a marker says: the event's label; a divergence with its step."""
+    kind = event.get("event", "")
+    if kind == "diverged":
+        return f"diverged at step {int(event.get('step', 0))}"
+    return str(event.get("label") or kind)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _LABEL_CHARS else text[:_LABEL_CHARS - 1].rstrip() + "…"
 
 
 class _TimedLayoutWidget(pg.GraphicsLayoutWidget):
@@ -278,20 +290,57 @@ class BasePlot(QtWidgets.QWidget):
         kind = event.get("event", "")
         colour = theme.EVENT_COLOURS.get(kind, theme.MUTED)
         strong = kind in ("diverged", "error")
-        label = str(event.get("label") or kind)
-        if kind == "diverged":
-            label = f"diverged at step {int(event.get('step', 0))}"
+        text = marker_text(event)
         line = pg.InfiniteLine(
             pos=float(event.get("step", 0)), angle=90, movable=False,
             pen=theme.pen(colour, width=1.0, alpha=255 if strong else 170),
-            label=label,
+            label="",
             # text right of the line, top-aligned; left of it when the line nears the right edge
-            labelOpts={"position": _LABEL_POSITIONS[index % len(_LABEL_POSITIONS)], "color": colour,
-                       "fill": pg.mkBrush(255, 255, 255, 220), "anchors": [(0, 0), (1, 0)]})
+            labelOpts={"position": _LABEL_POSITION, "color": colour,
+                       "fill": pg.mkBrush(255, 255, 255, 200), "anchors": [(0, 0), (1, 0)]})
         line.setZValue(20)
         line.label.setFont(_small_font())
+        line.setToolTip(f"step {int(event.get('step', 0))}: {text}")
+        line.full_text = text
         plot.addItem(line, ignoreBounds=True)
         self._markers.append((plot, line))
+        if not any(p is plot for p, _ in self._markers[:-1]):
+            # labels follow the plot's width and step range (close markers merge into one label)
+            plot.getViewBox().sigXRangeChanged.connect(lambda *_, p=plot: self._layout_labels(p))
+            plot.getViewBox().sigResized.connect(lambda *_, p=plot: self._layout_labels(p))
+        self._layout_labels(plot)
+
+    def _layout_labels(self, plot: pg.PlotItem) -> None:
+        """One label per cluster of markers closer than _MERGE_PX on screen: the first one's
+        short text and "+N" for the rest; the label's tooltip lists them all. Only the group's
+        top plot has labels (the others' lines keep their tooltips): fewer labels over curves."""
+        lines = sorted((line for p, line in self._markers if p is plot), key=lambda l: l.value())
+        if not lines:
+            return
+        labelled = plot is self._time_plots[0]
+        vb = plot.getViewBox()
+        (x0, x1), width = vb.viewRange()[0], max(vb.width(), 1.0)
+        merge = _MERGE_PX * (x1 - x0) / width
+        clusters: list[list[pg.InfiniteLine]] = []
+        for line in lines:
+            if clusters and line.value() - clusters[-1][0].value() <= merge:
+                clusters[-1].append(line)
+            else:
+                clusters.append([line])
+        for cluster in clusters:
+            head, rest = cluster[0], cluster[1:]
+            for line in rest:
+                line.label.setVisible(False)
+            if not labelled:
+                head.label.setVisible(False)
+                continue
+            short = _shorten(head.full_text) + (f"  +{len(rest)}" if rest else "")
+            fmt = short.replace("{", "{{").replace("}", "}}")
+            if head.label.format != fmt:
+                head.label.setFormat(fmt)
+                head.label.setToolTip("\n".join(f"step {int(l.value())}: {l.full_text}" for l in cluster))
+            if not head.label.isVisible():
+                head.label.setVisible(True)
 
     def clear_markers(self) -> None:
         for plot, line in self._markers:

@@ -199,7 +199,7 @@ def test_markers_for_each_event_on_every_time_plot_without_duplicates(dash, hist
     for plot in time_plots:
         lines = vertical_lines(plot)
         assert sorted(l.value() for l in lines) == sorted(float(e["step"]) for e in expected)
-        assert {l.label.toPlainText() for l in lines} == {e["label"] for e in expected}
+        assert {l.full_text for l in lines} == {e["label"] for e in expected}   # (hover: the full text)
 
 
 def test_markers_are_not_drawn_twice_when_more_data_arrives(dash):
@@ -223,7 +223,7 @@ def test_new_events_add_markers_and_diagnoses_do_not(dash):
     h.append_event({"event": "error", "step": 12, "label": "error"})
     dash.refresh(h)
     assert dash.marker_count() == before + 1
-    assert [l.label.toPlainText() for l in vertical_lines(dash.loss.plot)][-1] == "error"
+    assert [l.full_text for l in vertical_lines(dash.loss.plot)][-1] == "error"
 
 
 def test_reset_clears_curves_and_markers(dash, history):
@@ -557,7 +557,7 @@ def test_an_exploding_loss_switches_the_loss_chart_to_log_y_and_marks_the_diverg
     assert dash.loss.log_box.isChecked() and dash.loss.plot.getAxis("left").logMode
     assert "exploded" in dash.loss.explode_note.text()
     diverged = next(e for e in h.events if e["event"] == "diverged")
-    labels = [line.label.toPlainText() for line in vertical_lines(dash.loss.plot)]
+    labels = [line.label.toPlainText() for line in vertical_lines(dash.loss.plot) if line.label.isVisible()]
     assert f"diverged at step {diverged['step']}" in labels
     dash.reset()                                    # a new run starts on a linear axis again...
     dash.loss.set_log_y(False)
@@ -577,3 +577,25 @@ def test_the_learning_rate_is_drawn_on_a_log_axis_of_the_training_charts(dash, h
         lo, hi = chart.lr_view.viewRange()[1]
         assert lo < math.log10(3e-3) and math.log10(1e-2) < hi       # before and after the change
         assert chart.lr_view.viewRange()[0] == pytest.approx(chart.plot.viewRange()[0])   # same steps
+
+
+def test_close_markers_share_one_label_and_keep_their_full_text_on_hover(dash, qtbot):
+    h = train(steps=300, commands=False)
+    h.append_event({"event": "lr", "step": 100, "label": "lr 3e-3 → 3e-2"})
+    h.append_event({"event": "optimizer", "step": 103, "label": "optimizer: momentum"})
+    h.append_event({"event": "reinit", "step": 200, "label": "re-init: xavier_uniform (std 0.01)"})
+    dash.resize(1000, 700)
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.refresh(h)
+    shown = lambda plot: {l.value(): l.label for l in vertical_lines(plot) if l.label.isVisible()}  # noqa: E731
+    labels = shown(dash.loss.plot)
+    assert sorted(labels) == [100.0, 200.0]                        # 3 steps apart: one label
+    assert labels[100.0].toPlainText() == "lr 3e-3 → 3e-2  +1"
+    assert "step 103: optimizer: momentum" in labels[100.0].toolTip()
+    assert labels[200.0].toPlainText().endswith("…") and len(labels[200.0].toPlainText()) <= 18
+    assert "re-init: xavier_uniform (std 0.01)" in labels[200.0].toolTip()
+    assert shown(dash.gradients.frac_plot) == {}                   # lines only under a group's top plot
+    dash.loss.plot.setXRange(98, 106, padding=0)                   # zoomed in: each its own label
+    dash.loss.settle()                                             # (the view applies its range)
+    assert sorted(v for v in shown(dash.loss.plot) if v < 150) == [100.0, 103.0]
