@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import time
 import weakref
 from pathlib import Path
@@ -33,7 +34,6 @@ from .axes import LiveViewBox, LogAxis
 svgfix.install()
 
 _LABEL_POSITION = 0.995   # marker labels at the top of the view (fraction of its height)
-_MERGE_PX = 90            # markers closer than this on screen share one label ("lr … +2")
 _LABEL_CHARS = 18         # a marker label longer than this is shortened (full text on hover)
 
 
@@ -125,6 +125,7 @@ class BasePlot(QtWidgets.QWidget):
         self._series: list[tuple[str, pg.PlotDataItem]] = []   # CSV columns, in order
         self._time_plots: list[pg.PlotItem] = []                # get event markers
         self._markers: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
+        self._label_watch: set[pg.PlotItem] = set()              # plots whose labels follow their range
         self._events: list[dict] = []                            # events marked so far
         self.fixed_y: set[pg.PlotItem] = set()                   # time plots with a fixed 0..1 y range
         self._make_export_actions()
@@ -185,6 +186,9 @@ class BasePlot(QtWidgets.QWidget):
                 if getattr(vb, "_autoRangeNeedsUpdate", True):
                     vb.updateAutoRange()
                 vb.updateMatrix()
+        if self._markers:
+            for plot in self._time_plots[:1]:   # (the only one with labels)
+                self._layout_labels(plot)
 
     def redraw(self) -> None:
         """Draw again from the last history seen (a setting changed while nothing new arrived)."""
@@ -265,9 +269,11 @@ class BasePlot(QtWidgets.QWidget):
         self._series.append((csv_name, curve))
 
     def add_note(self, text: str = "") -> QtWidgets.QLabel:
-        """A grey note in the control bar that never widens the window (cut off when narrow)."""
-        note = QtWidgets.QLabel(text)
-        note.setStyleSheet(f"color: {theme.MUTED}")
+        """A grey note in the control bar that never widens the window: in a small font, on up to
+        two lines, and whole in its tooltip."""
+        note = _Note(text)
+        note.setStyleSheet(f"color: {theme.MUTED}; font-size: 8pt")
+        note.setWordWrap(True)
         note.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         note.setMinimumWidth(0)
         self.bar.addWidget(note, 1)
@@ -304,14 +310,16 @@ class BasePlot(QtWidgets.QWidget):
         line.full_text = text
         plot.addItem(line, ignoreBounds=True)
         self._markers.append((plot, line))
-        if not any(p is plot for p, _ in self._markers[:-1]):
-            # labels follow the plot's width and step range (close markers merge into one label)
+        if plot not in self._label_watch:
+            # labels follow the plot's width and step range (close markers merge into one label);
+            # `settle` lays them out too, after the dashboard moved the steps
+            self._label_watch.add(plot)
             plot.getViewBox().sigXRangeChanged.connect(lambda *_, p=plot: self._layout_labels(p))
             plot.getViewBox().sigResized.connect(lambda *_, p=plot: self._layout_labels(p))
         self._layout_labels(plot)
 
     def _layout_labels(self, plot: pg.PlotItem) -> None:
-        """One label per cluster of markers closer than _MERGE_PX on screen: the first one's
+        """One label per cluster of markers whose labels would overlap on screen: the first one's
         short text and "+N" for the rest; the label's tooltip lists them all. Only the group's
         top plot has labels (the others' lines keep their tooltips): fewer labels over curves."""
         lines = sorted((line for p, line in self._markers if p is plot), key=lambda l: l.value())
@@ -320,13 +328,20 @@ class BasePlot(QtWidgets.QWidget):
         labelled = plot is self._time_plots[0]
         vb = plot.getViewBox()
         (x0, x1), width = vb.viewRange()[0], max(vb.width(), 1.0)
-        merge = _MERGE_PX * (x1 - x0) / width
+        per_px = (x1 - x0) / width
         clusters: list[list[pg.InfiniteLine]] = []
+        end = -math.inf   # pixel where the current cluster's label ends
         for line in lines:
-            if clusters and line.value() - clusters[-1][0].value() <= merge:
-                clusters[-1].append(line)
+            px = (line.value() - x0) / per_px
+            # about 6 px a character at 7.5 pt, with room for "  +N"; a label right of the middle
+            # is drawn left of its line (pyqtgraph flips it so it stays inside the view)
+            w = 6 * (len(_shorten(line.full_text)) + 4)
+            left, right = (px, px + w) if px < width / 2 else (px - w, px)
+            if clusters and left < end + 4:
+                clusters[-1].append(line)   # (only the cluster's first label is drawn)
             else:
                 clusters.append([line])
+                end = right
         for cluster in clusters:
             head, rest = cluster[0], cluster[1:]
             for line in rest:
@@ -474,6 +489,14 @@ class BasePlot(QtWidgets.QWidget):
         except Exception as exc:  # a bad folder or a full disk: say so, keep running
             QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}:\n{exc}")
             return None
+
+
+class _Note(QtWidgets.QLabel):
+    """A label whose tooltip is its text (seen whole however narrow the bar)."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.setToolTip(text)
 
 
 def _small_font() -> QtGui.QFont:

@@ -89,7 +89,7 @@ class LayerCurves:
                 if j >= matrix.shape[1]:
                     continue
                 if np.all(recent[:, j] == 0):
-                    zero[j] = " = 0, off the log scale"
+                    zero[j] = " = 0 (off the log axis)"
                 elif self.undefined and np.all(np.isnan(recent[:, j])):
                     zero[j] = f" {self.undefined}"
             if zero != self._zero:
@@ -148,7 +148,7 @@ class UpdateRatioPlot(_LayerTimePlot):
     title = "Update / weight-norm ratio"
 
     def build(self) -> None:
-        self.plot = self.add_plot(0, 0, "Update / weight-norm ratio per layer  ‖ΔW‖ / ‖W‖", STEP_LABEL,
+        self.plot = self.add_plot(0, 0, "Update ratio per layer  ‖ΔW‖ / ‖W‖", STEP_LABEL,
                                   "‖ΔW‖ / ‖W‖ per step (log)", log_y=True)
         lo, hi = HEALTHY_BAND
         # InfiniteLine/LinearRegionItem are not log-aware: in log mode their positions are log10
@@ -169,7 +169,7 @@ class UpdateRatioPlot(_LayerTimePlot):
         self.legend = theme.legend_label()
         self.glw.ci.addItem(self.legend, row=0, col=1)
         # the probes give no ratio for all-zero weights
-        self.layers = LayerCurves(self, self.plot, "update_ratio", legend=self.legend, undefined="undefined (‖W‖ = 0)")
+        self.layers = LayerCurves(self, self.plot, "update_ratio", legend=self.legend, undefined="n/a: ‖W‖ = 0")
         self.curve_sets = [self.layers]
         self.add_note("‖W after − W before‖ / ‖W before‖ across each optimizer step; "
                       "rule of thumb ≈ 1e-3, shaded band 1e-4 … 1e-2")
@@ -190,9 +190,15 @@ class GradientPlot(_LayerTimePlot):
 
     def build(self) -> None:
         self.norm_plot = self.add_plot(0, 0, "Gradient norm per layer  ‖∇W‖", STEP_LABEL,
-                                       "‖∇W‖ (Frobenius, log)", log_y=True)
-        self.frac_plot = self.add_plot(1, 0, "Dead fraction per hidden layer", STEP_LABEL, "fraction of outputs")
+                                       "‖∇W‖ (log)", log_y=True)
+        # the fraction chart below has the same steps and says so: two more rows of data instead
+        self.norm_plot.getAxis("bottom").showLabel(False)
+        self.glw.ci.layout.setRowStretchFactor(0, 3)   # norms span decades; the fraction reads in less
+        self.glw.ci.layout.setRowStretchFactor(1, 2)
+        self.frac_plot = self.add_plot(1, 0, "Dead fraction per hidden layer", STEP_LABEL, "fraction")
         self.frac_plot.setYRange(0.0, 1.0, padding=0.02)
+        # three labels read at any height (six overlap on a short chart)
+        self.frac_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], [(0.25, ""), (0.75, "")]])
         self.frac_plot.enableAutoRange(axis="y", enable=False)
         self.fixed_y.add(self.frac_plot)
         self.legend = theme.legend_label()

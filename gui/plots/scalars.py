@@ -181,8 +181,7 @@ class LossPlot(_SmoothedScalarPlot):
         self.bar.addWidget(self.smoothing_label)
         self.bar.addSpacing(12)
         self.bar.addWidget(self.log_box)
-        self.bar.addStretch(1)
-        self.explode_note = self.add_note()
+        self.explode_note = self.add_note()   # (takes the bar's free width)
         self._explode_checked = 0   # rows looked at for an exploding loss
         self._loss_first: float | None = None
         self.slider.valueChanged.connect(self._slider_moved)
@@ -230,9 +229,7 @@ class LossPlot(_SmoothedScalarPlot):
         worst = int(np.nanargmax(np.where(finite, values, -np.inf)))
         if self._loss_first > 0 and values[worst] > EXPLODED * self._loss_first:
             self._explode_checked = None  # done for this run
-            self.explode_note.setText(f"log y: the loss exploded ({values[worst]:.3g} at step {int(steps[worst])}, "
-                                      f"first {self._loss_first:.3g})")
-            self.explode_note.setToolTip(self.explode_note.text())
+            self.explode_note.setText(f"log y: the loss exploded to {values[worst]:.3g} (step {int(steps[worst])})")
             self.set_log_y(True)
 
     def set_log_y(self, on: bool) -> None:

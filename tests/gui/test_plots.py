@@ -434,12 +434,12 @@ def test_all_zero_gradients_are_named_in_the_legend_of_the_log_chart(dash):
     dash.gradients.ensure_current()
     dash.update_ratio.ensure_current()
     legend = dash.gradients.legend.text
-    assert "hidden1 = 0, off the log scale" in legend  # zero init: nothing reaches the hidden weights
-    assert "undefined (‖W‖ = 0)" in dash.update_ratio.legend.text
+    assert "hidden1 = 0 (off the log axis)" in legend  # zero init: nothing reaches the hidden weights
+    assert "n/a: ‖W‖ = 0" in dash.update_ratio.legend.text
     healthy = train(steps=20, commands=False)
     dash.refresh(healthy)
     dash.gradients.ensure_current()
-    assert "off the log scale" not in dash.gradients.legend.text
+    assert "off the log axis" not in dash.gradients.legend.text
 
 
 def test_a_loss_of_exactly_zero_does_not_stretch_the_log_axis(dash, qtbot):
@@ -583,18 +583,21 @@ def test_close_markers_share_one_label_and_keep_their_full_text_on_hover(dash, q
     h = train(steps=300, commands=False)
     h.append_event({"event": "lr", "step": 100, "label": "lr 3e-3 → 3e-2"})
     h.append_event({"event": "optimizer", "step": 103, "label": "optimizer: momentum"})
-    h.append_event({"event": "reinit", "step": 200, "label": "re-init: xavier_uniform (std 0.01)"})
-    dash.resize(1000, 700)
+    h.append_event({"event": "reinit", "step": 290, "label": "re-init: xavier_uniform (std 0.01)"})
+    dash.resize(1600, 700)
     dash.show()
     qtbot.waitExposed(dash)
     dash.refresh(h)
     shown = lambda plot: {l.value(): l.label for l in vertical_lines(plot) if l.label.isVisible()}  # noqa: E731
     labels = shown(dash.loss.plot)
-    assert sorted(labels) == [100.0, 200.0]                        # 3 steps apart: one label
+    assert sorted(labels) == [100.0, 290.0]                        # 3 steps apart: one label
     assert labels[100.0].toPlainText() == "lr 3e-3 → 3e-2  +1"
     assert "step 103: optimizer: momentum" in labels[100.0].toolTip()
-    assert labels[200.0].toPlainText().endswith("…") and len(labels[200.0].toPlainText()) <= 18
-    assert "re-init: xavier_uniform (std 0.01)" in labels[200.0].toolTip()
+    assert labels[290.0].toPlainText().endswith("…") and len(labels[290.0].toPlainText()) <= 18
+    assert "re-init: xavier_uniform (std 0.01)" in labels[290.0].toolTip()
+    drawn = [dash.loss.plot.getViewBox().mapFromItemToView(l, l.boundingRect()).boundingRect()
+             for l in labels.values()]
+    assert not drawn[0].intersects(drawn[1])                       # the two labels do not overlap
     assert shown(dash.gradients.frac_plot) == {}                   # lines only under a group's top plot
     dash.loss.plot.setXRange(98, 106, padding=0)                   # zoomed in: each its own label
     dash.loss.settle()                                             # (the view applies its range)
