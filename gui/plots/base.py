@@ -100,6 +100,7 @@ class BasePlot(QtWidgets.QWidget):
     name: str = ""
     title: str = ""
     default_export_size: tuple[int, int] = (900, 520)
+    png_width = 1600   # PNG exports are drawn at least this wide (set_png_width)
     always_current = False  # True: drawn even while its tab is hidden
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
@@ -398,28 +399,46 @@ class BasePlot(QtWidgets.QWidget):
                 ci.setGeometry(old)
                 ci.layout.activate()
 
-    def render_image(self, size: tuple[int, int] | None = None) -> QtGui.QImage:
-        """The chart group (plots, axes, legends; not the control bar) as an image."""
+    def png_size(self, size: tuple[int, int] | None = None) -> tuple[int, int]:
+        """Pixels of a PNG of a chart laid out at `size` (default: `export_size`): `size` when
+        asked for, else scaled up (text and lines with it) to at least `png_width` wide."""
+        w, h = size or self.export_size()
+        if size is not None or w >= self.png_width:
+            return w, h
+        return self.png_width, round(h * self.png_width / w)
+
+    def set_png_width(self, width: int) -> None:
+        """The width of this chart's PNG exports (at least 300 px)."""
+        self.png_width = max(300, int(width))
+
+    def render_image(self, size: tuple[int, int] | None = None, item=None) -> QtGui.QImage:
+        """The chart group (plots, axes, legends; not the control bar) as an image: laid out at
+        `size` (default: as on screen) and drawn `png_size` pixels large. `item`: one plot of
+        the group alone (laid out with the group)."""
         self.ensure_current()
-        with self._export_geometry(size) as (w, h):
-            exporter = ImageExporter(self.glw.ci)
+        with self._export_geometry(size) as (w, h), _uncached(self.glw.scene()):
+            exporter = ImageExporter(item or self.glw.ci)
+            pw, ph = self.png_size((w, h) if size is not None else None)
+            if item is not None:   # the plot's own shape, as wide as the group's image
+                r = item.sceneBoundingRect()
+                ph = round(r.height() * pw / max(r.width(), 1.0))
             params = exporter.parameters()
-            # exactly w x h: a layout that cannot shrink that far (titles, axes) is scaled down
-            params.param("width").setValue(w, blockSignal=exporter.widthChanged)
-            params.param("height").setValue(h, blockSignal=exporter.heightChanged)
+            # exactly pw x ph: a layout that cannot shrink that far (titles, axes) is scaled down
+            params.param("width").setValue(pw, blockSignal=exporter.widthChanged)
+            params.param("height").setValue(ph, blockSignal=exporter.heightChanged)
             params["background"] = QtGui.QColor(theme.BACKGROUND)
             image = exporter.export(toBytes=True)
         return image
 
-    def export_png(self, path, size: tuple[int, int] | None = None) -> Path:
+    def export_png(self, path, size: tuple[int, int] | None = None, item=None) -> Path:
         path = Path(path)
-        image = self.render_image(size)
+        image = self.render_image(size, item)
         with atomic_path(path, suffix=".png") as tmp:
             if not image.save(str(tmp), "PNG"):
                 raise OSError(f"could not write PNG image {path}")
         return path
 
-    def export_svg(self, path, size: tuple[int, int] | None = None) -> Path:
+    def export_svg(self, path, size: tuple[int, int] | None = None, item=None) -> Path:
         path = Path(path)
         self.ensure_current()
         with self._export_geometry(size):
@@ -427,9 +446,14 @@ class BasePlot(QtWidgets.QWidget):
             # exporter does not, so a chart laid out anew for the export (a tab never shown) would
             # have its curves, bands and markers placed for its old size
             self.glw.scene().prepareForPaint()
-            data = SVGExporter(self.glw.ci).export(toBytes=True)
+            text = SVGExporter(item or self.glw.ci).export(toBytes=True).decode("utf-8")
+        data = svgfix.unframe(text).encode("utf-8")
         atomic_write_with(path, lambda f: f.write(data), mode="wb")
         return path
+
+    def extra_exports(self) -> dict[str, pg.PlotItem]:
+        """Plots of this group that also get a file of their own: {file stem: plot}."""
+        return {}
 
     def csv_table(self) -> tuple[list[str], list[list]]:
         """Header and rows: a step column, then one column per named curve (blank where absent)."""
@@ -489,6 +513,24 @@ class BasePlot(QtWidgets.QWidget):
         except Exception as exc:  # a bad folder or a full disk: say so, keep running
             QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}:\n{exc}")
             return None
+
+
+@contextlib.contextmanager
+def _uncached(scene: QtWidgets.QGraphicsScene) -> Iterator[None]:
+    """Items painted afresh for an export. An item cached in device coordinates
+    (cache_static_items: axes, titles, legends) may be drawn from its on-screen pixmap, at the
+    screen's scale and range, while everything else is drawn at the export's: an exporter that
+    scales the scene (a PNG larger or smaller than the layout) then puts the step axis's labels
+    where they were on screen, not under the data (markers read at ~0.8x their step)."""
+    none = QtWidgets.QGraphicsItem.CacheMode.NoCache
+    cached = [(item, item.cacheMode()) for item in scene.items() if item.cacheMode() != none]
+    for item, _ in cached:
+        item.setCacheMode(none)
+    try:
+        yield
+    finally:
+        for item, mode in cached:
+            item.setCacheMode(mode)
 
 
 class _Note(QtWidgets.QLabel):

@@ -209,6 +209,9 @@ class GradientPlot(_LayerTimePlot):
         self.note = self.add_note()
         self._set_frac_key("dead_frac")
 
+    def extra_exports(self) -> dict[str, pg.PlotItem]:
+        return {"saturated_fraction" if self.frac_key == "sat_frac" else "dead_fraction": self.frac_plot}
+
     @property
     def frac_key(self) -> str:
         return self.fracs.key

@@ -18,7 +18,7 @@ from .smoothing import IncrementalEma
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 STEP_LABEL = "step (optimizer updates)"
 MAX_VAL_DOTS = 300
-LR_COLOUR = "#e67e22"   # the lr markers' colour
+LR_COLOUR = "#8c564b"   # brown: orange is taken by validation and the lr markers
 LOSS_RESOLUTION = float(np.finfo(np.float32).eps) / 2  # ~6e-8: the smallest nonzero float32 cross-entropy
 # a loss this many times its first value flattens everything before it on a linear axis: the
 # loss chart switches to log y once, by itself (the lecture's "exploding" is 3x; a log axis pays
@@ -68,6 +68,7 @@ class _SmoothedScalarPlot(BasePlot):
         self.plot.showAxis("right")
         axis.linkToView(self.lr_view)
         axis.setLogMode(True)
+        axis.enableAutoSIPrefix(False)   # a "(x0.001)" on a log axis of rates misleads
         axis.setLabel("learning rate (log)", color=LR_COLOUR)
         self.lr_curve = pg.PlotCurveItem(pen=theme.pen(LR_COLOUR, 1.4, theme.DASH, alpha=200), connect="finite")
         self.lr_view.addItem(self.lr_curve)

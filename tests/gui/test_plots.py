@@ -307,7 +307,11 @@ def test_export_png_is_a_non_blank_image_of_the_asked_size(dash, history, tmp_pa
         assert not image.isNull() and (image.width(), image.height()) == (640, 400), name
         assert pixel_variance(image) > 0, f"{name}.png is blank"
     default = QImage(str(dash.loss.export_png(tmp_path / "default.png")))
-    assert (default.width(), default.height()) == dash.loss.export_size()
+    assert (default.width(), default.height()) == dash.loss.png_size() and default.width() >= 1600
+    w, h = dash.loss.export_size()
+    assert default.height() == round(h * default.width() / w)      # the chart's shape, drawn larger
+    dash.set_png_width(2400)                                       # the size option
+    assert QImage(str(dash.loss.export_png(tmp_path / "wide.png"))).width() == 2400
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
 
@@ -345,13 +349,16 @@ def test_export_csv_has_named_columns_and_the_data(dash, history, tmp_path):
 def test_export_all_writes_every_file_and_one_dashboard_image(dash, history, tmp_path):
     dash.refresh(history)
     written = dash.export_all(tmp_path / "out")
-    expected = {f"{n}.{ext}" for n in PLOT_NAMES for ext in ("png", "svg", "csv")} | {"dashboard.png"}
+    expected = ({f"{n}.{ext}" for n in PLOT_NAMES for ext in ("png", "svg", "csv")} | {"dashboard.png"}
+                | {"dead_fraction.png", "dead_fraction.svg"})              # ReLU: its own file
     assert {p.name for p in written} == expected and len(written) == len(expected)
     assert all(p.exists() and p.stat().st_size > 0 for p in written)
     board = QImage(str(tmp_path / "out" / "dashboard.png"))
     assert (board.width(), board.height()) == (dash.render_image().width(), dash.render_image().height())
-    loss = QImage(str(tmp_path / "out" / "loss.png"))
-    assert board.width() > loss.width() and board.height() > 2 * loss.height()
+    loss = dash.loss.export_size()
+    assert board.width() > loss[0] and board.height() > 2 * loss[1]
+    frac = QImage(str(tmp_path / "out" / "dead_fraction.png"))
+    assert frac.width() >= 1600 and frac.height() < frac.width() and pixel_variance(frac) > 0
     # the activations strip (a tab that was never shown) is drawn, not left blank
     strip = board.copy(0, board.height() * 3 // 4, board.width(), board.height() // 4)
     assert pixel_variance(strip) > 0
@@ -602,3 +609,12 @@ def test_close_markers_share_one_label_and_keep_their_full_text_on_hover(dash, q
     dash.loss.plot.setXRange(98, 106, padding=0)                   # zoomed in: each its own label
     dash.loss.settle()                                             # (the view applies its range)
     assert sorted(v for v in shown(dash.loss.plot) if v < 150) == [100.0, 103.0]
+
+
+def test_svgs_have_no_frame_round_the_plots(dash, history, tmp_path):
+    dash.refresh(history)
+    text = dash.loss.export_svg(tmp_path / "loss.svg").read_text()
+    clips = ET.fromstring(text).iter("{http://www.w3.org/2000/svg}clipPath")
+    paths = [p for c in clips for p in c.iter("{http://www.w3.org/2000/svg}path")]
+    assert paths and all(p.get("stroke") == "none" for p in paths)   # no outline drawn round a view
+
