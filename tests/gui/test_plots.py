@@ -441,7 +441,7 @@ def test_all_zero_gradients_are_named_in_the_legend_of_the_log_chart(dash):
     dash.gradients.ensure_current()
     dash.update_ratio.ensure_current()
     legend = dash.gradients.legend.text
-    assert "hidden1 = 0 (off the log axis)" in legend  # zero init: nothing reaches the hidden weights
+    assert "hidden1 = 0 (the dotted 0 line)" in legend  # zero init: nothing reaches the hidden weights
     assert "n/a: ‖W‖ = 0" in dash.update_ratio.legend.text
     healthy = train(steps=20, commands=False)
     dash.refresh(healthy)
@@ -618,3 +618,18 @@ def test_svgs_have_no_frame_round_the_plots(dash, history, tmp_path):
     paths = [p for c in clips for p in c.iter("{http://www.w3.org/2000/svg}path")]
     assert paths and all(p.get("stroke") == "none" for p in paths)   # no outline drawn round a view
 
+
+
+def test_zero_gradients_among_others_leave_no_gap_in_the_gradient_lines(dash):
+    h = train(steps=40, commands=False)
+    dash.refresh(h)
+    norms = h.layer_column("grad_norm").copy()
+    norms[1, 0] = 0.0                                  # a step where no gradient reached hidden1
+    h.probes.view("grad_norm")[1, 0] = 0.0
+    dash.gradients.redraw()
+    column = next(c for j, c in dash.gradients.norms.curves if j == 0)
+    x, y = column.getData()
+    assert np.isfinite(y).all()                       # no gap: the zero sits on the floor line
+    floor = dash.gradients.norms.floor_line
+    assert floor.isVisible() and y[1] == floor.value() < np.log10(norms[norms > 0].min())
+    assert column.yData[1] == 0.0                     # the data (and the CSV) keep the zero
