@@ -18,6 +18,7 @@ from ..controller import DIVERGED, PAUSED, RUNNING
 from .boundary_view import BoundaryView
 from .diagnostics_panel import DiagnosticsPanel
 from .initlab_panel import InitLabPanel
+from .preprocess_view import PreprocessView
 from .lrfinder import LRFinderDialog
 
 BOUNDARY_INTERVAL_MS = 300   # "a few times a second"
@@ -33,6 +34,8 @@ class LabWiring(QObject):
         self.boundary_tab = win.add_tab(self.boundary, "Decision boundary", refresh=False)
         self.init_lab = InitLabPanel()
         win.add_tab(self.init_lab, "Init lab", refresh=False)
+        self.preprocess = PreprocessView()
+        win.add_tab(self.preprocess, "Preprocessing", refresh=False)
         self.diagnostics = DiagnosticsPanel()
         self.diagnostics_dock = win.add_dock(self.diagnostics, "Diagnostics", Qt.DockWidgetArea.BottomDockWidgetArea)
         self.diagnostics_dock.setObjectName("diagnosticsDock")
@@ -87,6 +90,8 @@ class LabWiring(QObject):
 
     def _new_session(self, session) -> None:
         self.boundary.clear(session.data.n_features if session is not None else None)
+        if session is not None:
+            self.preprocess.show_dataset(session.data)
         self._boundary_waiting = False
         self._boundary_key = self._asked_key = None
 

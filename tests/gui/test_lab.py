@@ -319,3 +319,26 @@ def test_init_lab_zooms_a_collapsed_histogram_to_its_data(qtbot):
     panel.set_zoomed(5, True)
     assert panel.zoomed(5) and not panel.zoomed(0)
     assert panel.log_check.isChecked()             # std across depth on a log axis by default
+
+
+# ----------------------------------------------------------------------------- preprocessing view
+def test_preprocess_view_shows_the_cloud_before_and_after_and_digits_per_feature(qtbot):
+    from engine.data import build_dataset
+    from gui.lab import PreprocessView
+    view = PreprocessView()
+    qtbot.addWidget(view)
+    spiral = build_dataset(RunConfig(dataset="moons", preprocess="center"))
+    view.show_dataset(spiral)
+    for name, plot in view.plots.items():
+        scatter = view.items[name][0]
+        x, y = scatter.getData()
+        assert len(x) > 100
+        assert np.allclose([x.mean(), y.mean()], 0.0, atol=0.1) == (name != "none")  # centred after
+    assert "← this run" in view.plots["center"].titleLabel.text
+    assert "'center'" in view.caption.text()
+    digits = build_dataset(RunConfig(dataset="digits"))
+    view.show_dataset(digits)
+    x, mean = view.items["none"][0].getData()
+    assert len(x) == 64 and mean.max() > 5                     # raw pixels: means up to ~10
+    _, std = view.items["standardize"][1].getData()
+    assert np.nanmax(np.abs(std - 1.0)[std > 0.5]) < 1e-3       # unit std per (varying) feature
