@@ -63,14 +63,19 @@ def main() -> int:
     settle(1.5)
     win.grab().save(str(OUT / "boundary.png"))
 
-    win.lab.load_preset("tanh_tiny_init")
-    win.tabs.setCurrentWidget(win.dashboard)
-    win.dashboard.tabs.setCurrentIndex(1)
-    win.start()
-    until(lambda: steps() >= 300)
-    win.toggle_pause()
-    settle(1.0)
-    win.grab().save(str(OUT / "activations.png"))
+    def preset_shot(name, dashboard_tab, done, shot):
+        """Train preset `name` with the dashboard's tab `dashboard_tab` shown until `done()`; grab."""
+        win.lab.load_preset(name)
+        win.tabs.setCurrentWidget(win.dashboard)
+        win.dashboard.tabs.setCurrentIndex(dashboard_tab)
+        win.start()
+        until(done)
+        if win.controller.state == "running":
+            win.toggle_pause()
+        settle(1.0)
+        win.grab().save(str(OUT / shot))
+
+    preset_shot("tanh_tiny_init", 1, lambda: steps() >= 300, "activations.png")
     win.tabs.setCurrentWidget(win.lab.init_lab)
     lab = win.lab.init_lab
     until(lambda: lab.result is not None and len(lab.result["layers"]) == 10 and not lab.running)
@@ -80,13 +85,7 @@ def main() -> int:
     settle(0.5)
     win.grab().save(str(OUT / "preprocessing.png"))
 
-    win.lab.load_preset("lr_too_high")
-    win.tabs.setCurrentWidget(win.dashboard)
-    win.dashboard.tabs.setCurrentIndex(0)
-    win.start()
-    until(lambda: win.controller.state == "diverged")
-    settle(1.0)
-    win.grab().save(str(OUT / "diverged.png"))
+    preset_shot("lr_too_high", 0, lambda: win.controller.state == "diverged", "diverged.png")
     win.close()
     print("\n".join(str(p.relative_to(ROOT)) for p in sorted(OUT.glob("*.png"))))
     return 0

@@ -87,10 +87,10 @@ def test_init_lab_sparkline_shows_every_bin_once(bins):
 def test_initlab_zoom_histogram_spans_each_layers_own_data():
     import torch
     from engine.initlab import run_initlab, zoom_histogram
-    a = torch.tensor([[1e-7, 2e-7], [3e-7, 5e-7]])
+    a = torch.tensor([[1e-7, 1.5e-7], [3.5e-7, 5e-7]])
     z = zoom_histogram(a, 4)
     assert z["edges"][0] == pytest.approx(1e-7) and z["edges"][-1] == pytest.approx(5e-7)
-    assert z["counts"] == [2, 1, 0, 1]                 # bins of 1e-7: [1,2) [2,3) [3,4) [4,5]
+    assert z["counts"] == [2, 0, 1, 1]                 # bins of 1e-7: [1,2) [2,3) [3,4) [4,5]
     result = run_initlab(depth=4, width=50, n=60)
     for layer in result["layers"]:
         assert sum(layer["zoom"]["counts"]) == 60 * 50
