@@ -494,10 +494,20 @@ class BasePlot(QtWidgets.QWidget):
             action = QtGui.QAction(label, self)
             action.triggered.connect(lambda _=False, k=kind: self.export_dialog(k))
             self.export_actions.append(action)
+        width = QtGui.QAction("PNG width…", self)
+        width.setToolTip("how many pixels wide this chart's PNG exports are drawn")
+        width.triggered.connect(self.png_width_dialog)
+        self.export_actions.append(width)
         self.addActions(self.export_actions)
         self.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.ActionsContextMenu)
         # pyqtgraph's right-click menu (on any plot) lists the scene's actions after its own
         self.glw.scene().contextMenu.extend(self.export_actions)
+
+    def png_width_dialog(self) -> None:
+        width, ok = QtWidgets.QInputDialog.getInt(self, "PNG width", f"Pixels wide for {self.title or self.name} PNGs:",
+                                                  self.png_width, 300, 10000, 100)
+        if ok:
+            self.set_png_width(width)
 
     def export_dialog(self, kind: str) -> Path | None:
         filters = {"png": "PNG image (*.png)", "svg": "SVG image (*.svg)", "csv": "CSV table (*.csv)"}

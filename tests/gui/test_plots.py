@@ -367,12 +367,17 @@ def test_export_all_writes_every_file_and_one_dashboard_image(dash, history, tmp
 def test_context_menu_exports_through_a_file_dialog(dash, history, tmp_path, monkeypatch):
     dash.refresh(history)
     labels = [a.text() for a in dash.accuracy.export_actions]
-    assert labels == ["Export PNG…", "Export SVG…", "Export CSV…"]
+    assert labels == ["Export PNG…", "Export SVG…", "Export CSV…", "PNG width…"]
     assert all(a in dash.accuracy.glw.scene().contextMenu for a in dash.accuracy.export_actions)
     target = tmp_path / "picked"  # no suffix: the dialog's choice gets one
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
     dash.accuracy.export_actions[2].trigger()
     assert (tmp_path / "picked.csv").read_text().startswith("step,train_accuracy")
+    from PySide6.QtWidgets import QInputDialog
+    monkeypatch.setattr(QInputDialog, "getInt", staticmethod(lambda *a, **k: (2000, True)))
+    dash.accuracy.export_actions[3].trigger()          # the PNG width, per chart
+    dash.accuracy.export_actions[0].trigger()
+    assert QImage(str(tmp_path / "picked.png")).width() == 2000
 
 
 def test_data_loss_curve_joins_the_loss_chart_and_its_csv_only_with_l2(dash):
