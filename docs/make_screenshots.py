@@ -3,7 +3,9 @@
     QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py
 
 Trains the default run, moves the learning rate and re-initialises mid-run (markers), then the
-tanh tiny-init preset for the activations view; grabs each screen into docs/screenshots/.
+tanh tiny-init preset for the activations view and the init lab (all ten layers of the lecture's
+10 x 500 net), the preprocessing tab, and the lr_too_high preset diverging (log loss axis, the
+diverged step marked); grabs each screen into docs/screenshots/.
 The scripted run (`python main.py gui --steps 300 --export DIR --quit`) makes dashboard.png.
 """
 import os
@@ -26,7 +28,7 @@ from gui.main_window import MainWindow  # noqa: E402
 def main() -> int:
     app = ensure_app()
     win = MainWindow(restore=False, save_settings=False)
-    win.resize(1500, 980)
+    win.resize(1400, 900)
     win.show()
 
     def until(cond, timeout=120.0):
@@ -61,17 +63,29 @@ def main() -> int:
     settle(1.5)
     win.grab().save(str(OUT / "boundary.png"))
 
-    win.lab.load_preset("tanh_tiny_init")
-    win.tabs.setCurrentWidget(win.dashboard)
-    win.dashboard.tabs.setCurrentIndex(1)
-    win.start()
-    until(lambda: steps() >= 300)
-    win.toggle_pause()
-    settle(1.0)
-    win.grab().save(str(OUT / "activations.png"))
+    def preset_shot(name, dashboard_tab, done, shot):
+        """Train preset `name` with the dashboard's tab `dashboard_tab` shown until `done()`; grab."""
+        win.lab.load_preset(name)
+        win.tabs.setCurrentWidget(win.dashboard)
+        win.dashboard.tabs.setCurrentIndex(dashboard_tab)
+        win.start()
+        until(done)
+        if win.controller.state == "running":
+            win.toggle_pause()
+        settle(1.0)
+        win.grab().save(str(OUT / shot))
+
+    preset_shot("tanh_tiny_init", 1, lambda: steps() >= 300, "activations.png")
     win.tabs.setCurrentWidget(win.lab.init_lab)
-    settle(4.0)
+    lab = win.lab.init_lab
+    until(lambda: lab.result is not None and len(lab.result["layers"]) == 10 and not lab.running)
+    settle(1.0)
     win.grab().save(str(OUT / "initlab.png"))
+    win.tabs.setCurrentWidget(win.lab.preprocess)
+    settle(0.5)
+    win.grab().save(str(OUT / "preprocessing.png"))
+
+    preset_shot("lr_too_high", 0, lambda: win.controller.state == "diverged", "diverged.png")
     win.close()
     print("\n".join(str(p.relative_to(ROOT)) for p in sorted(OUT.glob("*.png"))))
     return 0

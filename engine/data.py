@@ -376,6 +376,16 @@ def split_dataset(X: np.ndarray, y: np.ndarray, n_classes: int, *, name: str = "
         train_idx = train_idx[:subset]   # larger than the training set: slicing keeps all of it
     raw_train, raw_val = X[train_idx], X[val_idx]
 
+    mean, std = preprocess_stats(raw_train, preprocess)
+    ds = Dataset(name=name, X_train=raw_train, y_train=y[train_idx], X_val=raw_val, y_val=y[val_idx],
+                 n_classes=int(n_classes), mean=mean, std=std, preprocess=preprocess, raw_train=raw_train)
+    if preprocess != "none":
+        ds.X_train, ds.X_val = ds.transform(raw_train), ds.transform(raw_val)
+    return ds
+
+
+def preprocess_stats(raw_train: np.ndarray, preprocess: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(mean, std) that `preprocess` subtracts and divides by, from the training inputs (None: not used)."""
     if preprocess not in PREPROCESS:
         raise DataError(f"unknown preprocessing '{preprocess}'")
     mean = std = None
@@ -386,11 +396,23 @@ def split_dataset(X: np.ndarray, y: np.ndarray, n_classes: int, *, name: str = "
         std64 = raw_train.astype(np.float64).std(axis=0)
         # constant features (digits' corner pixels, a 1-example subset) would divide by 0 -> NaN
         std = np.where(std64 < 1e-8, 1.0, std64).astype(np.float32)
-    ds = Dataset(name=name, X_train=raw_train, y_train=y[train_idx], X_val=raw_val, y_val=y[val_idx],
-                 n_classes=int(n_classes), mean=mean, std=std, preprocess=preprocess, raw_train=raw_train)
-    if preprocess != "none":
-        ds.X_train, ds.X_val = ds.transform(raw_train), ds.transform(raw_val)
-    return ds
+    return mean, std
+
+
+def preprocessing_views(raw_train: np.ndarray) -> dict[str, np.ndarray]:
+    """The training inputs under each preprocessing (none, center, standardize), as the lecture's
+    "original data / zero-centered / normalized" figure shows them."""
+    raw = np.asarray(raw_train, dtype=np.float32)
+    views = {}
+    for name in PREPROCESS:
+        mean, std = preprocess_stats(raw, name)
+        X = raw.copy()
+        if mean is not None:
+            X -= mean
+        if std is not None:
+            X /= std
+        views[name] = X
+    return views
 
 
 def build_dataset(cfg: "RunConfig") -> Dataset:

@@ -65,6 +65,17 @@ resources/presets, see tests/engine/test_diagnostics.py):
   underfitting   After UNDERFIT_MIN_STEPS steps: train accuracy below halfway between chance and
                  100% (UNDERFIT_ACC_FRACTION) with a gap under UNDERFIT_MAX_GAP. Not reported when
                  symmetry, divergence or a too-low LR already explain it.
+
+The student's own changes. A re-init starts a fresh Diagnostics (the session makes one), whose
+first step is the one after the re-init; a change of learning rate, optimizer or batch norm is
+seen in the live cfg. From a change on, findings judge the run since the change: step counts
+(underfitting's UNDERFIT_MIN_STEPS) and windows (losses, probes, evaluations) start again, the
+findings about the learning rate may be reported again, and every message ends with "since the
+re-init at step N" (or the change made). And after a change of learning rate or optimizer:
+  update_ratio_high
+                 also when a layer's median update ratio over the AFTER_CHANGE_PROBES probes since
+                 the change is above UPDATE_RATIO_AFTER_CHANGE (10x the rule of thumb, sustained
+                 for ~100 steps; a healthy run only passes 1e-2 for a few probes at its start).
 """
 from __future__ import annotations
 
@@ -103,6 +114,10 @@ UNDERFIT_MAX_GAP = 0.1
 TRAIN_ACC_BETA = 0.98
 CHECK_EVERY = 10
 PROBE_SPACING = 10
+UPDATE_RATIO_AFTER_CHANGE = 1e-2
+AFTER_CHANGE_PROBES = 10
+# findings that a change of learning rate or optimizer makes worth judging again
+LR_FINDINGS = frozenset({"lr_too_low", "update_ratio_low", "update_ratio_high", "underfitting"})
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -186,6 +201,36 @@ class Diagnostics:
         self.n_probes = 0
         self.last_probe_step: int | None = None
         self.lr_now: float | None = None  # the learning rate in use (a schedule moves it off cfg.lr)
+        self.change: tuple[int, str] | None = None  # (step, what) of the student's latest change
+        self.knobs = self._knobs()
+        self.since_change: deque[dict[str, float]] = deque(maxlen=AFTER_CHANGE_PROBES)  # update ratios
+
+    def _knobs(self) -> tuple:
+        return self.cfg.lr, self.cfg.optimizer, self.cfg.bn
+
+    def _watch_changes(self, step: int) -> None:
+        """Note a re-init (this watcher's first step is not the run's first) or a change of
+        learning rate, optimizer or batch norm (the live cfg), and judge from it on."""
+        knobs = self._knobs()
+        if self.steps_seen == 0 and step > 1:
+            self._changed(step - 1, "the re-init")
+        elif knobs != self.knobs:
+            lr, opt, bn = self.knobs
+            what = ("the learning-rate change" if knobs[0] != lr else
+                    "the optimizer change" if knobs[1] != opt else f"batch norm {'on' if knobs[2] else 'off'}")
+            self._changed(step - 1, what)
+            if knobs[0] != lr or knobs[1] != opt:
+                self.reported -= LR_FINDINGS
+        self.knobs = knobs
+
+    def _changed(self, step: int, what: str) -> None:
+        self.change = (step, what)
+        self.losses.clear()
+        self.vals.clear()
+        self.probes.clear()
+        self.since_change.clear()
+        self.n_probes = 0
+        self.steps_seen = 0
 
     # ------------------------------------------------------------------ entry point
     def observe(self, scalars: dict | None, record: dict | None, event: dict | None = None) -> list[dict]:
@@ -218,6 +263,7 @@ class Diagnostics:
         step, loss = int(s["step"]), float(s["loss"])
         data_loss = float(s.get("data_loss", loss))
         acc = s.get("train_acc")
+        self._watch_changes(step)
         self.steps_seen += 1
         self.lr_now = s.get("lr", self.lr_now)
         if self.first_loss is None:
@@ -282,7 +328,7 @@ class Diagnostics:
                   f"{-100 * drop:+.1f}%) and is still far from 0{moved} ({self._lr_text()})")
 
     def _underfitting(self, step: int, found: list[dict]) -> None:
-        if (step < UNDERFIT_MIN_STEPS or self.train_acc_ema is None or not self.vals
+        if (self.steps_seen < UNDERFIT_MIN_STEPS or self.train_acc_ema is None or not self.vals
                 or self.reported & {"underfitting", "symmetry", "diverged", "lr_too_low"}):
             return
         chance = 1.0 / self.n_classes
@@ -291,7 +337,7 @@ class Diagnostics:
         gap = self.train_acc_ema - val
         if self.train_acc_ema < bar and gap < UNDERFIT_MAX_GAP:
             self._add(found, "underfitting", step, "warning",
-                      f"after {step} steps the training accuracy is only {100 * self.train_acc_ema:.0f}% "
+                      f"after {self.steps_seen} steps the training accuracy is only {100 * self.train_acc_ema:.0f}% "
                       f"(validation {100 * val:.0f}%, chance {100 * chance:.0f}%) with no gap between them")
 
     # ------------------------------------------------------------------ per probe / eval
@@ -312,6 +358,9 @@ class Diagnostics:
         self.last_probe_step = step
         self.probes.append(layers)
         self.n_probes += 1
+        if self.change is not None:
+            self.since_change.append({l["name"]: float(l["update_ratio"]) for l in layers
+                                      if l.get("update_ratio") is not None and math.isfinite(l["update_ratio"])})
         hidden = [l for l in layers if l.get("act_std") is not None]
         if hidden:
             self._vanishing(step, hidden, found)
@@ -418,6 +467,20 @@ class Diagnostics:
                       f"{worst}'s weights change by only {low[worst]:.1e} of their size per step (median of the "
                       f"last {UR_WINDOW} probes; ~{UPDATE_RATIO_TARGET:g} is healthy); low in: "
                       + ", ".join(f"{n} {r:.0e}" for n, r in low.items()) + f" ({self._lr_text()})", layer=worst)
+        if not high and self._lr_changed() and len(self.since_change) == AFTER_CHANGE_PROBES:
+            sustained = {}
+            for name in self.since_change[-1]:
+                values = [p[name] for p in self.since_change if name in p]
+                if len(values) == AFTER_CHANGE_PROBES and median(values) > UPDATE_RATIO_AFTER_CHANGE:
+                    sustained[name] = median(values)
+            if sustained:
+                worst = max(sustained, key=sustained.get)
+                self._add(found, "update_ratio_high", step, "warning",
+                          f"{worst}'s weights change by {sustained[worst]:.2g} of their size per step, "
+                          f"{sustained[worst] / UPDATE_RATIO_TARGET:.0f}x the ~{UPDATE_RATIO_TARGET:g} rule of thumb "
+                          f"(median of the {AFTER_CHANGE_PROBES} probes since the change); high in: "
+                          + ", ".join(f"{n} {r:.1e}" for n, r in sustained.items()) + f" ({self._lr_text()})",
+                          layer=worst)
         if high:
             worst = max(high, key=high.get)
             self._add(found, "update_ratio_high", step, "warning",
@@ -432,6 +495,9 @@ class Diagnostics:
         self._add(found, "diverged", step, "error", f"{msg} ({self._lr_text()})")
 
     # ------------------------------------------------------------------ bookkeeping
+    def _lr_changed(self) -> bool:
+        return self.change is not None and self.change[1] in ("the learning-rate change", "the optimizer change")
+
     def _lr_text(self) -> str:
         base = self.cfg.lr
         now = self.lr_now if self.lr_now is not None else base
@@ -445,6 +511,8 @@ class Diagnostics:
             return
         self.reported.add(code)
         idea, try_ = IDEAS[code]
+        if self.change is not None:
+            message += f" (since {self.change[1]} at step {self.change[0]})"
         f: dict[str, Any] = {"code": code, "step": int(step), "severity": severity, "message": message,
                              "idea": idea, "try": try_}
         if layer is not None:

@@ -26,7 +26,9 @@ _NOT_SHOWN = ("pcts", "weight_norm", "grad_norm", "update_ratio")  # nothing is 
 def run_initlab(depth: int = 10, width: int = 500, activation: str = "tanh", init: str = "normal",
                 init_std: float = 0.01, bn: bool = False, seed: int = 0, n: int = 1000,
                 bins: int = 40) -> dict:
-    """Per hidden layer: act_mean, act_std, sat_frac, dead_frac, dead_units, hist {edges, counts}."""
+    """Per hidden layer: act_mean, act_std, sat_frac, dead_frac, dead_units, hist {edges, counts} on
+    the range shared by every layer, and zoom {edges, counts}: `bins` bins over that layer's own
+    min..max (a collapsed layer, all within 1e-6 of 0, still shows its shape)."""
     cfg = RunConfig(depth=depth, width=width, activation=activation, init=init, init_std=init_std, bn=bn,
                     seed=seed, hist_bins=bins).validate()
     if not isinstance(n, int) or n < 2:
@@ -43,8 +45,21 @@ def run_initlab(depth: int = 10, width: int = 500, activation: str = "tanh", ini
     model.capture = None
     layers = [{k: v for k, v in layer.as_dict().items() if k not in _NOT_SHOWN}
               for layer in snapshot_stats([acts], cfg.activation, cfg.hist_bins, model.layer_names()[:-1])[0]]
+    for layer, a in zip(layers, acts):
+        layer["zoom"] = zoom_histogram(a, cfg.hist_bins)
     return {"depth": cfg.depth, "width": cfg.width, "activation": cfg.activation, "init": cfg.init,
             "init_std": cfg.init_std, "bn": cfg.bn, "seed": cfg.seed, "n": n, "layers": layers}
+
+
+def zoom_histogram(a: torch.Tensor, bins: int) -> dict:
+    """`bins` equal bins from a's min to its max (one value: a bin of width 1e-12 around it)."""
+    a = a.detach().double().reshape(-1)
+    lo, hi = float(a.min()), float(a.max())
+    if hi - lo < 1e-12:
+        lo, hi = lo - 5e-13, hi + 5e-13
+    counts = torch.histc(a, bins=bins, min=lo, max=hi)
+    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
+    return {"edges": edges.tolist(), "counts": [int(c) for c in counts.tolist()]}
 
 
 def format_table(result: dict) -> str:

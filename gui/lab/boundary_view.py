@@ -19,6 +19,7 @@ from PySide6 import QtCore, QtWidgets
 from ..plots import theme
 
 MAX_TINT = 0.6
+WAITING = "No boundary yet: it is drawn while a run on 2-D data trains."
 
 
 def class_colours(n: int) -> np.ndarray:
@@ -53,7 +54,7 @@ class BoundaryView(QtWidgets.QWidget):
         self.scatter = pg.ScatterPlotItem(size=6, pen=pg.mkPen(255, 255, 255, 220, width=0.8))
         self.plot.addItem(self.scatter)
         lay.addWidget(self.plot_widget)
-        self.caption = QtWidgets.QLabel("No boundary yet: it is computed on 2-D data while training runs.")
+        self.caption = QtWidgets.QLabel(WAITING)
         self.caption.setStyleSheet(f"color: {theme.MUTED};")
         self.caption.setWordWrap(True)
         lay.addWidget(self.caption)
@@ -88,12 +89,18 @@ class BoundaryView(QtWidgets.QWidget):
             # training accuracy on the drawn points, read off the grid (nearest cell)
             ix = np.clip(np.rint((np.asarray(pts["x"]) - xs[0]) / (dx or 1)).astype(int), 0, len(xs) - 1)
             iy = np.clip(np.rint((np.asarray(pts["y"]) - ys[0]) / (dy or 1)).astype(int), 0, len(ys) - 1)
-            acc = f"; {100 * float(np.mean(classes[iy, ix] == labels)):.0f}% of the training points on the right side"
+            acc = f"; {100 * float(np.mean(classes[iy, ix] == labels)):.0f}% of the training points classified correctly"
         self.caption.setText(f"{'step ' + str(step) + ': ' if step is not None else ''}predicted class over the "
                              f"plane, paler where the model is unsure{acc}.")
 
-    def clear(self) -> None:
+    def clear(self, n_features: int | None = None) -> None:
+        """Empty the view for a new run with `n_features` inputs (None: not known yet)."""
         self.payload = None
         self.image.clear()
         self.scatter.clear()
-        self.caption.setText("No boundary yet: it is computed on 2-D data while training runs.")
+        if n_features is None or n_features == 2:
+            self.caption.setText(WAITING)
+        else:
+            self.caption.setText(f"A decision boundary needs 2-D inputs: this dataset has {n_features} features, "
+                                 "so there is no plane of inputs to colour. The toy datasets (spiral, circles, moons, "
+                                 "xor, blobs) are 2-D.")

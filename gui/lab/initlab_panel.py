@@ -5,9 +5,10 @@
     panel.ran.connect(...)           # (result) once drawn; panel.result holds run_initlab's output
 
 A batch of unit-gaussian inputs goes through a freshly initialised deep MLP
-(engine.initlab.run_initlab); the panel draws each hidden layer's activation histogram side by
-side on one x scale, then the mean, the std and the saturated (tanh/sigmoid) or zero (ReLU
-family) fraction across depth. What it shows:
+(engine.initlab.run_initlab); the panel draws each hidden layer's activation histogram on one
+shared x scale ("zoom to data", or a double-click on one, draws it over its own data's range),
+in as many rows as the width needs, then the mean, the std (log axis) and the saturated
+(tanh/sigmoid) or zero (ReLU family) fraction across depth. What it shows:
   tanh + normal 0.01   the histograms collapse to a spike at 0, std -> 0 with depth
   tanh + normal 1.0    the histograms pile up at -1 and +1 (saturated)
   tanh + xavier        a similar spread in every layer
@@ -37,7 +38,7 @@ from ..plots import theme
 from ..widgets import FloatEdit, set_invalid
 from .jobs import post_outcome
 
-MAX_COLUMNS = 10          # histograms per row; deeper nets wrap onto more rows
+MIN_HIST_WIDTH = 110      # pixels per histogram; narrower windows wrap them onto more rows
 
 
 def _run_initlab(**kw):
@@ -59,6 +60,8 @@ class InitLabPanel(QtWidgets.QWidget):
         self.error: str | None = None
         self._run_func = run_func or _run_initlab
         self._hist_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
+        self._columns = 0
+        self._zoomed: set[int] = set()   # histograms drawn over their own data's range
         self._ran_once = False
         self._debounce = QtCore.QTimer(self, singleShot=True, interval=150)
         self._debounce.timeout.connect(self.run)
@@ -109,7 +112,13 @@ class InitLabPanel(QtWidgets.QWidget):
                                   "random seed for the weights and the input batch")
         self.log_check = QtWidgets.QCheckBox("log std")
         self.log_check.setToolTip("draw the std across depth on a log scale (shows a geometric collapse)")
+        self.log_check.setChecked(True)
         bar.addWidget(self.log_check)
+        self.zoom_check = QtWidgets.QCheckBox("zoom to data")
+        self.zoom_check.setToolTip("each histogram over its own data's range (its axis says how narrow); "
+                                   "off: every layer on one shared range. Double-click a histogram to "
+                                   "switch it alone")
+        bar.addWidget(self.zoom_check)
         self.run_button = QtWidgets.QPushButton("Run")
         self.run_button.setToolTip("draw a fresh batch through a freshly initialised network")
         bar.addWidget(self.run_button)
@@ -128,6 +137,7 @@ class InitLabPanel(QtWidgets.QWidget):
         self.std_edit.textEdited.connect(self._changed)
         self.bn_check.toggled.connect(self._changed)
         self.log_check.toggled.connect(self._set_std_curve)
+        self.zoom_check.toggled.connect(self.set_zoom_all)
         self._sync_std_enabled()
 
     def _build_plots(self) -> None:
@@ -136,6 +146,7 @@ class InitLabPanel(QtWidgets.QWidget):
         self.hist_glw.setBackground(theme.BACKGROUND)
         self.hist_layout = self.hist_glw.ci
         self.hist_layout.setSpacing(2)
+        self.hist_glw.scene().sigMouseClicked.connect(self._hist_clicked)
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground(theme.BACKGROUND)
         self.layout().addWidget(self.hist_glw, 3)
@@ -184,6 +195,13 @@ class InitLabPanel(QtWidgets.QWidget):
             setters[key](value)
         self._sync_std_enabled()
         self._debounce.start()
+
+    def show_config(self, cfg: RunConfig) -> None:
+        """The lecture's figure for a run's init: its activation, init and batch norm through
+        10 layers of 500 (the spread a unit-gaussian input keeps depends on the width; a 2-D
+        dataset through a narrow net hides it)."""
+        self.set_params(depth=10, width=500, activation=cfg.activation, init=cfg.init,
+                        init_std=cfg.init_std, bn=cfg.bn)
 
     def _changed(self, *_args) -> None:
         self._sync_std_enabled()
@@ -285,18 +303,7 @@ class InitLabPanel(QtWidgets.QWidget):
         layers = result["layers"]
         act = result.get("activation", self.act_combo.currentText())
         self._ensure_hist_plots(len(layers))
-        edges = np.asarray(layers[0]["hist"]["edges"], dtype=np.float64)
-        for i, ((plot, curve), layer) in enumerate(zip(self._hist_items, layers)):
-            counts = np.asarray(layer["hist"]["counts"], dtype=np.float64)
-            curve.setData(edges, counts)
-            plot.setTitle(f"{layer['name']}<br><span style='font-size:8pt'>μ {layer['act_mean']:.2g}  "
-                          f"σ {layer['act_std']:.2g}</span>", color=theme.FOREGROUND, size="9pt")
-            plot.titleLabel.setMaximumHeight(38)     # setTitle fixes the row at 30 px: one line only
-            plot.layout.setRowFixedHeight(0, 38)
-            plot.setXRange(edges[0], edges[-1], padding=0.08)
-            # each layer on its own y scale, as in the lecture's figure: a spike and a spread both fill it
-            plot.setYRange(0, max(counts.max(), 1) * 1.05, padding=0)
-            plot.getAxis("bottom").setTicks([[(float(v), f"{v:.2g}") for v in _nice_ticks(edges[0], edges[-1])]])
+        self._draw_histograms()
         x = np.arange(1, len(layers) + 1, dtype=np.float64)
         means = np.array([l["act_mean"] for l in layers], dtype=np.float64)
         self.mean_curve.setData(x, means)
@@ -317,6 +324,48 @@ class InitLabPanel(QtWidgets.QWidget):
             p.getAxis("bottom").setTicks([[(float(i), str(i)) for i in range(1, len(layers) + 1)]])
         self.status.setText(self._summary(result, stds, fracs, key))
 
+    def set_zoom_all(self, on: bool) -> None:
+        """Every histogram over its own data's range (on) or over the range they share (off)."""
+        if self.zoom_check.isChecked() != bool(on):
+            self.zoom_check.setChecked(bool(on))   # comes back here
+            return
+        self._zoomed = set(range(len(self._hist_items))) if on else set()
+        self._draw_histograms()
+
+    def set_zoomed(self, index: int, on: bool) -> None:
+        """Histogram `index` (0-based) over its own data's range (on) or the shared one."""
+        (self._zoomed.add if on else self._zoomed.discard)(index)
+        self._draw_histograms()
+
+    def zoomed(self, index: int) -> bool:
+        return index in self._zoomed
+
+    def _hist_clicked(self, event) -> None:
+        if not event.double():
+            return
+        for i, (plot, _) in enumerate(self._hist_items):
+            if plot.sceneBoundingRect().contains(event.scenePos()):
+                self.set_zoomed(i, i not in self._zoomed)
+                return
+
+    def _draw_histograms(self) -> None:
+        if self.result is None:
+            return
+        for i, ((plot, curve), layer) in enumerate(zip(self._hist_items, self.result["layers"])):
+            hist = layer["zoom"] if i in self._zoomed and layer.get("zoom") else layer["hist"]
+            edges = np.asarray(hist["edges"], dtype=np.float64)
+            counts = np.asarray(hist["counts"], dtype=np.float64)
+            curve.setData(edges, counts)
+            zoom = " (zoomed)" if hist is not layer["hist"] else ""
+            plot.setTitle(f"{layer['name']}{zoom}<br><span style='font-size:8pt'>μ {layer['act_mean']:.2g}  "
+                          f"σ {layer['act_std']:.2g}</span>", color=theme.FOREGROUND, size="9pt")
+            plot.titleLabel.setMaximumHeight(38)     # setTitle fixes the row at 30 px: one line only
+            plot.layout.setRowFixedHeight(0, 38)
+            plot.setXRange(edges[0], edges[-1], padding=0.08)
+            # each layer on its own y scale, as in the lecture's figure: a spike and a spread both fill it
+            plot.setYRange(0, max(counts.max(), 1) * 1.05, padding=0)
+            plot.getAxis("bottom").setTicks([[(float(v), f"{v:.2g}") for v in _nice_ticks(edges[0], edges[-1])]])
+
     def _set_std_curve(self, *_args) -> None:
         stds = getattr(self, "_stds", None)
         log = self.log_check.isChecked()
@@ -334,12 +383,30 @@ class InitLabPanel(QtWidgets.QWidget):
         else:
             self.std_plot.setYRange(0, max(float(stds.max()), 1e-12) * 1.15, padding=0)
 
-    def _ensure_hist_plots(self, n: int) -> None:
-        if len(self._hist_items) == n:
+    def columns_for(self, n: int) -> int:
+        """Histograms per row for n layers at the current width: as many as fit MIN_HIST_WIDTH
+        pixels, the rows then filled evenly (10 layers, room for 8: two rows of 5)."""
+        fit = max(1, int(self.hist_glw.width() - 12) // MIN_HIST_WIDTH)
+        rows = math.ceil(n / min(n, fit))
+        return math.ceil(n / rows)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        n = len(self._hist_items)
+        if n and self.columns_for(n) != self._columns:
+            self._ensure_hist_plots(n, force=True)
+            self._draw_histograms()
+
+    def _ensure_hist_plots(self, n: int, force: bool = False) -> None:
+        if len(self._hist_items) == n and not force:
             return
         self.hist_layout.clear()
         self._hist_items = []
-        cols = min(n, MAX_COLUMNS)
+        cols = self._columns = self.columns_for(n)
+        if self.zoom_check.isChecked():
+            self._zoomed = set(range(n))
+        else:
+            self._zoomed = {i for i in self._zoomed if i < n}
         brush = theme.with_alpha(theme.TRAIN, 150)
         for i in range(n):
             # styled before it joins the layout: an axis narrowed afterwards kept its old width
@@ -359,8 +426,8 @@ class InitLabPanel(QtWidgets.QWidget):
             curve = plot.plot(stepMode="center", fillLevel=0, brush=brush, pen=theme.pen(theme.TRAIN, 1))
             self.hist_layout.addItem(plot, row=i // cols, col=i % cols)
             self._hist_items.append((plot, curve))
-        for c in range(cols):
-            self.hist_layout.layout.setColumnStretchFactor(c, 1)
+        for c in range(self.hist_layout.layout.columnCount()):
+            self.hist_layout.layout.setColumnStretchFactor(c, 1 if c < cols else 0)
 
     def _summary(self, result: dict, stds: np.ndarray, fracs: list, key: str) -> str:
         init = result.get("init", "")

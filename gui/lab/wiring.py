@@ -23,6 +23,7 @@ from .boundary_view import BoundaryView
 from .clicks import clicked_point
 from .diagnostics_panel import DiagnosticsPanel
 from .initlab_panel import InitLabPanel
+from .preprocess_view import PreprocessView
 from .lrfinder import LRFinderDialog
 from .race_panel import RacePanel
 from .softmax_panel import SoftmaxPanel
@@ -40,6 +41,8 @@ class LabWiring(QObject):
         self.boundary_tab = win.add_tab(self.boundary, "Decision boundary", refresh=False)
         self.init_lab = InitLabPanel()
         win.add_tab(self.init_lab, "Init lab", refresh=False)
+        self.preprocess = PreprocessView()
+        win.add_tab(self.preprocess, "Preprocessing", refresh=False)
         self.race = RacePanel()
         win.add_tab(self.race, "Optimizer race", refresh=False)
         self.softmax = SoftmaxPanel()
@@ -101,8 +104,10 @@ class LabWiring(QObject):
             self._boundary_key = self._asked_key
             self.boundary.update_boundary(payload)
 
-    def _new_session(self, _session) -> None:
-        self.boundary.clear()
+    def _new_session(self, session) -> None:
+        self.boundary.clear(session.data.n_features if session is not None else None)
+        if session is not None:
+            self.preprocess.show_dataset(session.data)
         self._boundary_waiting = False
         self._boundary_key = self._asked_key = None
 
@@ -165,6 +170,7 @@ class LabWiring(QObject):
                 return False
             win.reset()
         win.setup.set_config(cfg)
+        self.init_lab.show_config(cfg)  # the lecture's 10 x 500 figure of this preset's init
         win.statusBar().showMessage(f"preset {name} loaded: press Start", 8000)
         return True
 

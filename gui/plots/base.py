@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import time
 import weakref
 from pathlib import Path
@@ -32,9 +33,20 @@ from .axes import LiveViewBox, LogAxis
 
 svgfix.install()
 
-# label positions along a marker line (fraction of the view height from the bottom), cycled so
-# that labels of events close together stack instead of sitting on top of each other
-_LABEL_POSITIONS = (0.995, 0.915, 0.835)
+_LABEL_POSITION = 0.995   # marker labels at the top of the view (fraction of its height)
+_LABEL_CHARS = 18         # a marker label longer than this is shortened (full text on hover)
+
+
+def marker_text(event: dict) -> str:
+    """What a marker says: the event's label; a divergence with its step."""
+    kind = event.get("event", "")
+    if kind == "diverged":
+        return f"diverged at step {int(event.get('step', 0))}"
+    return str(event.get("label") or kind)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _LABEL_CHARS else text[:_LABEL_CHARS - 1].rstrip() + "…"
 
 
 class _TimedLayoutWidget(pg.GraphicsLayoutWidget):
@@ -88,6 +100,7 @@ class BasePlot(QtWidgets.QWidget):
     name: str = ""
     title: str = ""
     default_export_size: tuple[int, int] = (900, 520)
+    png_width = 1600   # PNG exports are drawn at least this wide (set_png_width)
     always_current = False  # True: drawn even while its tab is hidden
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
@@ -113,6 +126,7 @@ class BasePlot(QtWidgets.QWidget):
         self._series: list[tuple[str, pg.PlotDataItem]] = []   # CSV columns, in order
         self._time_plots: list[pg.PlotItem] = []                # get event markers
         self._markers: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
+        self._label_watch: set[pg.PlotItem] = set()              # plots whose labels follow their range
         self._events: list[dict] = []                            # events marked so far
         self.fixed_y: set[pg.PlotItem] = set()                   # time plots with a fixed 0..1 y range
         self._make_export_actions()
@@ -173,6 +187,9 @@ class BasePlot(QtWidgets.QWidget):
                 if getattr(vb, "_autoRangeNeedsUpdate", True):
                     vb.updateAutoRange()
                 vb.updateMatrix()
+        if self._markers:
+            for plot in self._time_plots[:1]:   # (the only one with labels)
+                self._layout_labels(plot)
 
     def redraw(self) -> None:
         """Draw again from the last history seen (a setting changed while nothing new arrived)."""
@@ -253,9 +270,11 @@ class BasePlot(QtWidgets.QWidget):
         self._series.append((csv_name, curve))
 
     def add_note(self, text: str = "") -> QtWidgets.QLabel:
-        """A grey note in the control bar that never widens the window (cut off when narrow)."""
-        note = QtWidgets.QLabel(text)
-        note.setStyleSheet(f"color: {theme.MUTED}")
+        """A grey note in the control bar that never widens the window: in a small font, on up to
+        two lines, and whole in its tooltip."""
+        note = _Note(text)
+        note.setStyleSheet(f"color: {theme.MUTED}; font-size: 8pt")
+        note.setWordWrap(True)
         note.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         note.setMinimumWidth(0)
         self.bar.addWidget(note, 1)
@@ -278,17 +297,66 @@ class BasePlot(QtWidgets.QWidget):
         kind = event.get("event", "")
         colour = theme.EVENT_COLOURS.get(kind, theme.MUTED)
         strong = kind in ("diverged", "error")
+        text = marker_text(event)
         line = pg.InfiniteLine(
             pos=float(event.get("step", 0)), angle=90, movable=False,
             pen=theme.pen(colour, width=1.0, alpha=255 if strong else 170),
-            label=str(event.get("label") or kind),
+            label="",
             # text right of the line, top-aligned; left of it when the line nears the right edge
-            labelOpts={"position": _LABEL_POSITIONS[index % len(_LABEL_POSITIONS)], "color": colour,
-                       "fill": pg.mkBrush(255, 255, 255, 220), "anchors": [(0, 0), (1, 0)]})
+            labelOpts={"position": _LABEL_POSITION, "color": colour,
+                       "fill": pg.mkBrush(255, 255, 255, 200), "anchors": [(0, 0), (1, 0)]})
         line.setZValue(20)
         line.label.setFont(_small_font())
+        line.setToolTip(f"step {int(event.get('step', 0))}: {text}")
+        line.full_text = text
         plot.addItem(line, ignoreBounds=True)
         self._markers.append((plot, line))
+        if plot not in self._label_watch:
+            # labels follow the plot's width and step range (close markers merge into one label);
+            # `settle` lays them out too, after the dashboard moved the steps
+            self._label_watch.add(plot)
+            plot.getViewBox().sigXRangeChanged.connect(lambda *_, p=plot: self._layout_labels(p))
+            plot.getViewBox().sigResized.connect(lambda *_, p=plot: self._layout_labels(p))
+        self._layout_labels(plot)
+
+    def _layout_labels(self, plot: pg.PlotItem) -> None:
+        """One label per cluster of markers whose labels would overlap on screen: the first one's
+        short text and "+N" for the rest; the label's tooltip lists them all. Only the group's
+        top plot has labels (the others' lines keep their tooltips): fewer labels over curves."""
+        lines = sorted((line for p, line in self._markers if p is plot), key=lambda l: l.value())
+        if not lines:
+            return
+        labelled = plot is self._time_plots[0]
+        vb = plot.getViewBox()
+        (x0, x1), width = vb.viewRange()[0], max(vb.width(), 1.0)
+        per_px = (x1 - x0) / width
+        clusters: list[list[pg.InfiniteLine]] = []
+        end = -math.inf   # pixel where the current cluster's label ends
+        for line in lines:
+            px = (line.value() - x0) / per_px
+            # about 6 px a character at 7.5 pt, with room for "  +N"; a label right of the middle
+            # is drawn left of its line (pyqtgraph flips it so it stays inside the view)
+            w = 6 * (len(_shorten(line.full_text)) + 4)
+            left, right = (px, px + w) if px < width / 2 else (px - w, px)
+            if clusters and left < end + 4:
+                clusters[-1].append(line)   # (only the cluster's first label is drawn)
+            else:
+                clusters.append([line])
+                end = right
+        for cluster in clusters:
+            head, rest = cluster[0], cluster[1:]
+            for line in rest:
+                line.label.setVisible(False)
+            if not labelled:
+                head.label.setVisible(False)
+                continue
+            short = _shorten(head.full_text) + (f"  +{len(rest)}" if rest else "")
+            fmt = short.replace("{", "{{").replace("}", "}}")
+            if head.label.format != fmt:
+                head.label.setFormat(fmt)
+                head.label.setToolTip("\n".join(f"step {int(l.value())}: {l.full_text}" for l in cluster))
+            if not head.label.isVisible():
+                head.label.setVisible(True)
 
     def clear_markers(self) -> None:
         for plot, line in self._markers:
@@ -331,28 +399,46 @@ class BasePlot(QtWidgets.QWidget):
                 ci.setGeometry(old)
                 ci.layout.activate()
 
-    def render_image(self, size: tuple[int, int] | None = None) -> QtGui.QImage:
-        """The chart group (plots, axes, legends; not the control bar) as an image."""
+    def png_size(self, size: tuple[int, int] | None = None) -> tuple[int, int]:
+        """Pixels of a PNG of a chart laid out at `size` (default: `export_size`): `size` when
+        asked for, else scaled up (text and lines with it) to at least `png_width` wide."""
+        w, h = size or self.export_size()
+        if size is not None or w >= self.png_width:
+            return w, h
+        return self.png_width, round(h * self.png_width / w)
+
+    def set_png_width(self, width: int) -> None:
+        """The width of this chart's PNG exports (at least 300 px)."""
+        self.png_width = max(300, int(width))
+
+    def render_image(self, size: tuple[int, int] | None = None, item=None) -> QtGui.QImage:
+        """The chart group (plots, axes, legends; not the control bar) as an image: laid out at
+        `size` (default: as on screen) and drawn `png_size` pixels large. `item`: one plot of
+        the group alone (laid out with the group)."""
         self.ensure_current()
-        with self._export_geometry(size) as (w, h):
-            exporter = ImageExporter(self.glw.ci)
+        with self._export_geometry(size) as (w, h), _uncached(self.glw.scene()):
+            exporter = ImageExporter(item or self.glw.ci)
+            pw, ph = self.png_size((w, h) if size is not None else None)
+            if item is not None:   # the plot's own shape, as wide as the group's image
+                r = item.sceneBoundingRect()
+                ph = round(r.height() * pw / max(r.width(), 1.0))
             params = exporter.parameters()
-            # exactly w x h: a layout that cannot shrink that far (titles, axes) is scaled down
-            params.param("width").setValue(w, blockSignal=exporter.widthChanged)
-            params.param("height").setValue(h, blockSignal=exporter.heightChanged)
+            # exactly pw x ph: a layout that cannot shrink that far (titles, axes) is scaled down
+            params.param("width").setValue(pw, blockSignal=exporter.widthChanged)
+            params.param("height").setValue(ph, blockSignal=exporter.heightChanged)
             params["background"] = QtGui.QColor(theme.BACKGROUND)
             image = exporter.export(toBytes=True)
         return image
 
-    def export_png(self, path, size: tuple[int, int] | None = None) -> Path:
+    def export_png(self, path, size: tuple[int, int] | None = None, item=None) -> Path:
         path = Path(path)
-        image = self.render_image(size)
+        image = self.render_image(size, item)
         with atomic_path(path, suffix=".png") as tmp:
             if not image.save(str(tmp), "PNG"):
                 raise OSError(f"could not write PNG image {path}")
         return path
 
-    def export_svg(self, path, size: tuple[int, int] | None = None) -> Path:
+    def export_svg(self, path, size: tuple[int, int] | None = None, item=None) -> Path:
         path = Path(path)
         self.ensure_current()
         with self._export_geometry(size):
@@ -360,9 +446,14 @@ class BasePlot(QtWidgets.QWidget):
             # exporter does not, so a chart laid out anew for the export (a tab never shown) would
             # have its curves, bands and markers placed for its old size
             self.glw.scene().prepareForPaint()
-            data = SVGExporter(self.glw.ci).export(toBytes=True)
+            text = SVGExporter(item or self.glw.ci).export(toBytes=True).decode("utf-8")
+        data = svgfix.unframe(text).encode("utf-8")
         atomic_write_with(path, lambda f: f.write(data), mode="wb")
         return path
+
+    def extra_exports(self) -> dict[str, pg.PlotItem]:
+        """Plots of this group that also get a file of their own: {file stem: plot}."""
+        return {}
 
     def csv_table(self) -> tuple[list[str], list[list]]:
         """Header and rows: a step column, then one column per named curve (blank where absent)."""
@@ -403,10 +494,20 @@ class BasePlot(QtWidgets.QWidget):
             action = QtGui.QAction(label, self)
             action.triggered.connect(lambda _=False, k=kind: self.export_dialog(k))
             self.export_actions.append(action)
+        width = QtGui.QAction("PNG width…", self)
+        width.setToolTip("how many pixels wide this chart's PNG exports are drawn")
+        width.triggered.connect(self.png_width_dialog)
+        self.export_actions.append(width)
         self.addActions(self.export_actions)
         self.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.ActionsContextMenu)
         # pyqtgraph's right-click menu (on any plot) lists the scene's actions after its own
         self.glw.scene().contextMenu.extend(self.export_actions)
+
+    def png_width_dialog(self) -> None:
+        width, ok = QtWidgets.QInputDialog.getInt(self, "PNG width", f"Pixels wide for {self.title or self.name} PNGs:",
+                                                  self.png_width, 300, 10000, 100)
+        if ok:
+            self.set_png_width(width)
 
     def export_dialog(self, kind: str) -> Path | None:
         filters = {"png": "PNG image (*.png)", "svg": "SVG image (*.svg)", "csv": "CSV table (*.csv)"}
@@ -422,6 +523,32 @@ class BasePlot(QtWidgets.QWidget):
         except Exception as exc:  # a bad folder or a full disk: say so, keep running
             QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}:\n{exc}")
             return None
+
+
+@contextlib.contextmanager
+def _uncached(scene: QtWidgets.QGraphicsScene) -> Iterator[None]:
+    """Items painted afresh for an export. An item cached in device coordinates
+    (cache_static_items: axes, titles, legends) may be drawn from its on-screen pixmap, at the
+    screen's scale and range, while everything else is drawn at the export's: an exporter that
+    scales the scene (a PNG larger or smaller than the layout) then puts the step axis's labels
+    where they were on screen, not under the data (markers read at ~0.8x their step)."""
+    none = QtWidgets.QGraphicsItem.CacheMode.NoCache
+    cached = [(item, item.cacheMode()) for item in scene.items() if item.cacheMode() != none]
+    for item, _ in cached:
+        item.setCacheMode(none)
+    try:
+        yield
+    finally:
+        for item, mode in cached:
+            item.setCacheMode(mode)
+
+
+class _Note(QtWidgets.QLabel):
+    """A label whose tooltip is its text (seen whole however narrow the bar)."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.setToolTip(text)
 
 
 def _small_font() -> QtGui.QFont:

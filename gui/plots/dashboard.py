@@ -231,7 +231,9 @@ class Dashboard(QtWidgets.QWidget):
         """All charts in one image (hidden tabs included): loss | accuracy, update ratio |
         gradients, activations across the bottom, under a one-line title."""
         self._bring_all_current()
-        images = {name: self._plots[name].render_image() for name in ("loss", "accuracy", "update_ratio", "gradients")}
+        # each chart one pixel per layout unit: the composite's own size, whatever the PNG width
+        images = {name: self._plots[name].render_image(self._plots[name].export_size())
+                  for name in ("loss", "accuracy", "update_ratio", "gradients")}
         rows = [[images["loss"], images["accuracy"]], [images["update_ratio"], images["gradients"]]]
         # the activations strip as wide as the rows above it
         width = max(sum(i.width() for i in r) + _GAP * (len(r) - 1) for r in rows)
@@ -285,8 +287,14 @@ class Dashboard(QtWidgets.QWidget):
                 raise OSError(f"could not write PNG image {path}")
         return path
 
+    def set_png_width(self, width: int) -> None:
+        """The width of every chart's PNG export (at least 300 px; 1600 by default)."""
+        for plot in self._plots.values():
+            plot.set_png_width(width)
+
     def export_all(self, directory) -> list[Path]:
-        """<name>.png, <name>.svg, <name>.csv for every chart, plus dashboard.png."""
+        """<name>.png, <name>.svg, <name>.csv for every chart, a PNG and SVG of the dead (or
+        saturated) fraction alone, plus dashboard.png."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._bring_all_current()
@@ -295,5 +303,8 @@ class Dashboard(QtWidgets.QWidget):
             written.append(plot.export_png(directory / f"{name}.png"))
             written.append(plot.export_svg(directory / f"{name}.svg"))
             written.append(plot.export_csv(directory / f"{name}.csv"))
+            for stem, item in plot.extra_exports().items():
+                written.append(plot.export_png(directory / f"{stem}.png", item=item))
+                written.append(plot.export_svg(directory / f"{stem}.svg", item=item))
         written.append(self.export_dashboard_png(directory / "dashboard.png"))
         return written

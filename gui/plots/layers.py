@@ -5,6 +5,8 @@ rebuilt only when the layer names change (a new run with another depth), never p
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 
@@ -44,7 +46,8 @@ class LayerCurves:
     MultiLine item (see multiline.py); `curves` lists them as (layer index, LineColumn)."""
 
     def __init__(self, owner: BasePlot, plot: pg.PlotItem, key: str, width: float = 1.6,
-                 hidden_only: bool = False, legend: pg.LabelItem | None = None, undefined: str | None = None):
+                 hidden_only: bool = False, legend: pg.LabelItem | None = None, undefined: str | None = None,
+                 zero_floor: bool = False):
         self.owner, self.plot, self.key, self.legend = owner, plot, key, legend
         self.undefined = undefined  # said in the legend of a layer with no value lately (all NaN)
         self.width, self.hidden_only = width, hidden_only
@@ -53,6 +56,16 @@ class LayerCurves:
         self.lines = MultiLine()
         plot.addItem(self.lines)  # (takes the plot's log mode)
         self._zero: dict[int, str] = {}  # layers a log axis cannot draw, and why (said in the legend)
+        # zero_floor: on a log axis a 0 (a step where no gradient reached a layer: dead ReLUs, a
+        # re-init) would be a gap in the line; it is drawn on a dotted "0" line a decade below
+        # the smallest value instead, so the line stays whole and the zeros are seen as zeros
+        self.floor_line: pg.InfiniteLine | None = None
+        if zero_floor:
+            self.floor_line = pg.InfiniteLine(angle=0, movable=False, pen=theme.pen(theme.MUTED, 1.0, theme.DOT),
+                                              label="0", labelOpts={"position": 0.01, "color": theme.MUTED,
+                                                                    "anchors": [(0, 1), (0, 1)]})
+            self.floor_line.setVisible(False)
+            plot.addItem(self.floor_line, ignoreBounds=True)
 
     def sync(self, names: list[str]) -> bool:
         """Make one curve per layer if the layers changed. Returns True when rebuilt."""
@@ -80,6 +93,7 @@ class LayerCurves:
     def set(self, steps: np.ndarray, matrix: np.ndarray) -> None:
         self.lines.setDots(len(steps) < 3)  # a dot per point while there are too few for a line
         self.lines.setData(steps, matrix)
+        self._set_floor(matrix)
         if self.plot.getAxis("left").logMode and matrix.ndim == 2 and len(matrix):
             # a log axis cannot draw 0 (all-zero weights or gradients, e.g. zeros init): a layer whose
             # recent values are all 0 says so in the legend instead of vanishing without a word
@@ -89,14 +103,33 @@ class LayerCurves:
                 if j >= matrix.shape[1]:
                     continue
                 if np.all(recent[:, j] == 0):
-                    zero[j] = " = 0, off the log scale"
+                    zero[j] = " = 0 (the dotted 0 line)" if self.floor_line is not None else " = 0 (off the log axis)"
                 elif self.undefined and np.all(np.isnan(recent[:, j])):
                     zero[j] = f" {self.undefined}"
             if zero != self._zero:
                 self._zero = zero
                 self._set_legend()
 
+    def _set_floor(self, matrix: np.ndarray) -> None:
+        """On a log axis, zeros among positive values are drawn on the floor line (see __init__);
+        the data (and the CSV) keep their zeros."""
+        if self.floor_line is None:
+            return
+        zeros = matrix == 0
+        positive = matrix[matrix > 0] if self.plot.getAxis("left").logMode and zeros.any() else np.empty(0)
+        if not positive.size:
+            self.floor_line.setVisible(False)
+            self.lines.set_log_floor(None)
+            return
+        floor = math.floor(math.log10(float(positive.min()))) - 1   # a decade below, in log10 units
+        self.floor_line.setPos(floor)
+        self.floor_line.setVisible(True)
+        self.lines.set_log_floor(floor)
+
     def clear(self) -> None:
+        if self.floor_line is not None:
+            self.floor_line.setVisible(False)
+            self.lines.set_log_floor(None)
         for _, curve in self.curves:
             self.owner.forget_curve(curve)
         self.curves.clear()
@@ -148,7 +181,7 @@ class UpdateRatioPlot(_LayerTimePlot):
     title = "Update / weight-norm ratio"
 
     def build(self) -> None:
-        self.plot = self.add_plot(0, 0, "Update / weight-norm ratio per layer  ‖ΔW‖ / ‖W‖", STEP_LABEL,
+        self.plot = self.add_plot(0, 0, "Update ratio per layer  ‖ΔW‖ / ‖W‖", STEP_LABEL,
                                   "‖ΔW‖ / ‖W‖ per step (log)", log_y=True)
         lo, hi = HEALTHY_BAND
         # InfiniteLine/LinearRegionItem are not log-aware: in log mode their positions are log10
@@ -169,7 +202,7 @@ class UpdateRatioPlot(_LayerTimePlot):
         self.legend = theme.legend_label()
         self.glw.ci.addItem(self.legend, row=0, col=1)
         # the probes give no ratio for all-zero weights
-        self.layers = LayerCurves(self, self.plot, "update_ratio", legend=self.legend, undefined="undefined (‖W‖ = 0)")
+        self.layers = LayerCurves(self, self.plot, "update_ratio", legend=self.legend, undefined="n/a: ‖W‖ = 0")
         self.curve_sets = [self.layers]
         self.add_note("‖W after − W before‖ / ‖W before‖ across each optimizer step; "
                       "rule of thumb ≈ 1e-3, shaded band 1e-4 … 1e-2")
@@ -190,18 +223,27 @@ class GradientPlot(_LayerTimePlot):
 
     def build(self) -> None:
         self.norm_plot = self.add_plot(0, 0, "Gradient norm per layer  ‖∇W‖", STEP_LABEL,
-                                       "‖∇W‖ (Frobenius, log)", log_y=True)
-        self.frac_plot = self.add_plot(1, 0, "Dead fraction per hidden layer", STEP_LABEL, "fraction of outputs")
+                                       "‖∇W‖ (log)", log_y=True)
+        # the fraction chart below has the same steps and says so: two more rows of data instead
+        self.norm_plot.getAxis("bottom").showLabel(False)
+        self.glw.ci.layout.setRowStretchFactor(0, 3)   # norms span decades; the fraction reads in less
+        self.glw.ci.layout.setRowStretchFactor(1, 2)
+        self.frac_plot = self.add_plot(1, 0, "Dead fraction per hidden layer", STEP_LABEL, "fraction")
         self.frac_plot.setYRange(0.0, 1.0, padding=0.02)
+        # three labels read at any height (six overlap on a short chart)
+        self.frac_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], [(0.25, ""), (0.75, "")]])
         self.frac_plot.enableAutoRange(axis="y", enable=False)
         self.fixed_y.add(self.frac_plot)
         self.legend = theme.legend_label()
         self.glw.ci.addItem(self.legend, row=0, col=1, rowspan=2)
-        self.norms = LayerCurves(self, self.norm_plot, "grad_norm", legend=self.legend)
+        self.norms = LayerCurves(self, self.norm_plot, "grad_norm", legend=self.legend, zero_floor=True)
         self.fracs = LayerCurves(self, self.frac_plot, "dead_frac", hidden_only=True)
         self.curve_sets = [self.norms, self.fracs]
         self.note = self.add_note()
         self._set_frac_key("dead_frac")
+
+    def extra_exports(self) -> dict[str, pg.PlotItem]:
+        return {"saturated_fraction" if self.frac_key == "sat_frac" else "dead_fraction": self.frac_plot}
 
     @property
     def frac_key(self) -> str:

@@ -77,6 +77,7 @@ class MultiLine(pg.GraphicsObject):
         self._sources: list[int] = []          # matrix column of each curve (data given as a matrix)
         self._ys: list[np.ndarray | None] = []  # None: no values
         self._log_y = False
+        self._log_floor: float | None = None   # where a 0 is drawn on a log axis (None: a gap)
         self._dots = False
         self._mapped: dict[int, np.ndarray] = {}
         self._bounds: dict = {}
@@ -129,6 +130,12 @@ class MultiLine(pg.GraphicsObject):
             self._log_y = bool(y_mode)
             self._changed()
 
+    def set_log_floor(self, floor: float | None) -> None:
+        """On a log axis draw 0 at log10 value `floor` instead of leaving a gap (None: a gap)."""
+        if floor != self._log_floor:
+            self._log_floor = floor
+            self._changed()
+
     def column_data(self, column: int) -> np.ndarray:
         """Curve `column`'s values as given (NaN where it has none)."""
         y = self._ys[column]
@@ -142,6 +149,8 @@ class MultiLine(pg.GraphicsObject):
             if self._log_y:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     y = np.log10(y)
+                if self._log_floor is not None:
+                    y = np.where(y == -np.inf, self._log_floor, y)   # log10(0): on the floor line
             self._mapped[column] = y
         return y
 

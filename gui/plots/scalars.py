@@ -6,9 +6,11 @@ chart so both use one weight, as TensorBoard's single slider does.
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from . import theme
+from .axes import LogAxis
 from .base import BasePlot
 from .multiline import LineColumn, MultiLine
 from .smoothing import IncrementalEma
@@ -16,7 +18,12 @@ from .smoothing import IncrementalEma
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 STEP_LABEL = "step (optimizer updates)"
 MAX_VAL_DOTS = 300
+LR_COLOUR = "#8c564b"   # brown: orange is taken by validation and the lr markers
 LOSS_RESOLUTION = float(np.finfo(np.float32).eps) / 2  # ~6e-8: the smallest nonzero float32 cross-entropy
+# a loss this many times its first value flattens everything before it on a linear axis: the
+# loss chart switches to log y once, by itself (the lecture's "exploding" is 3x; a log axis pays
+# off from about a decade and a half)
+EXPLODED = 30.0
 
 
 class _SmoothedScalarPlot(BasePlot):
@@ -33,7 +40,9 @@ class _SmoothedScalarPlot(BasePlot):
         super().__init__(parent)
 
     def build(self) -> None:
-        self.plot = self.add_plot(0, 0, self.title, STEP_LABEL, self.ylabel)
+        self.plot = self.add_plot(0, 0, self.title, STEP_LABEL, self.ylabel,
+                                  axisItems={"right": LogAxis(orientation="right")})
+        self._build_lr_axis()
         self.set_key()
         # the train curves share the steps: one item draws them (see multiline.py)
         self.lines = MultiLine()
@@ -47,6 +56,44 @@ class _SmoothedScalarPlot(BasePlot):
                                   pen=theme.pen(theme.VAL, 1.2), symbol="o", symbolSize=5,
                                   symbolBrush=theme.VAL, symbolPen=None)
 
+    def _build_lr_axis(self) -> None:
+        """The learning rate per step on a log axis at the right: a view of its own over the
+        plot's, sharing its steps (the same geometry, so linking x is exact)."""
+        self.lr_view = pg.ViewBox(enableMenu=False)
+        self.lr_view.setMouseEnabled(x=False, y=False)
+        self.lr_view.setZValue(-5)   # under the curves' view: the train curves stay on top
+        self.plot.scene().addItem(self.lr_view)
+        self.lr_view.setXLink(self.plot.getViewBox())
+        axis = self.plot.getAxis("right")
+        self.plot.showAxis("right")
+        axis.linkToView(self.lr_view)
+        axis.setLogMode(True)
+        axis.enableAutoSIPrefix(False)   # a "(x0.001)" on a log axis of rates misleads
+        axis.setLabel("learning rate (log)", color=LR_COLOUR)
+        self.lr_curve = pg.PlotCurveItem(pen=theme.pen(LR_COLOUR, 1.4, theme.DASH, alpha=200), connect="finite")
+        self.lr_view.addItem(self.lr_curve)
+        self._lr_range: tuple[float, float] | None = None
+        self.plot.getViewBox().sigResized.connect(self._place_lr_view)
+        self._place_lr_view()
+
+    def _place_lr_view(self, *_args) -> None:
+        self.lr_view.setGeometry(self.plot.getViewBox().sceneBoundingRect())
+
+    def _draw_lr(self, history) -> None:
+        lr = history.column("lr")
+        steps = history.column("step")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.where(lr > 0, np.log10(lr), np.nan)
+        self.lr_curve.setData(steps, logs)
+        finite = logs[np.isfinite(logs)]
+        if not len(finite):
+            return
+        # whole decades around the rates used, so a constant rate sits mid-axis with labels
+        rng = (float(np.floor(finite.min() - 0.5)), float(np.ceil(finite.max() + 0.5)))
+        if rng != self._lr_range:
+            self._lr_range = rng
+            self.lr_view.setYRange(*rng, padding=0)
+
     def line_pens(self) -> list:
         """Pens of the raw and the smoothed train curve (and more in a subclass)."""
         return [theme.pen(theme.TRAIN, 1.0, alpha=70), theme.pen(theme.TRAIN, 2.0)]
@@ -57,7 +104,8 @@ class _SmoothedScalarPlot(BasePlot):
     def key_entries(self) -> list[tuple[str, str, str]]:
         return [(theme.LINE, theme.on_white(theme.TRAIN, 90), "train"),
                 (theme.BOLD_LINE, theme.TRAIN, "train, smoothed"),
-                (theme.DOT_GLYPH, theme.VAL, "validation")]
+                (theme.DOT_GLYPH, theme.VAL, "validation"),
+                (theme.DASHED, LR_COLOUR, "lr (right)")]
 
     def set_key(self) -> None:
         self.plot.setTitle(theme.titled_key(self.title, self.key_entries()), color=theme.FOREGROUND, size="10pt")
@@ -79,6 +127,7 @@ class _SmoothedScalarPlot(BasePlot):
             values = history.column(self.key)
             smoothed = self._shown(self._ema.update(values, rewritten=full))
             self.lines.setData(steps, self.line_data(history, steps, values, smoothed, full))
+            self._draw_lr(history)
             self._n = n
         nv = history.val.n
         if full or nv != self._nv:
@@ -97,6 +146,8 @@ class _SmoothedScalarPlot(BasePlot):
     def clear_data(self) -> None:
         super().clear_data()
         self._ema.reset()
+        self.lr_curve.setData([], [])
+        self._lr_range = None
         self._n = self._nv = 0
 
 
@@ -131,7 +182,9 @@ class LossPlot(_SmoothedScalarPlot):
         self.bar.addWidget(self.smoothing_label)
         self.bar.addSpacing(12)
         self.bar.addWidget(self.log_box)
-        self.bar.addStretch(1)
+        self.explode_note = self.add_note()   # (takes the bar's free width)
+        self._explode_checked = 0   # rows looked at for an exploding loss
+        self._loss_first: float | None = None
         self.slider.valueChanged.connect(self._slider_moved)
         self.log_box.toggled.connect(self.set_log_y)
 
@@ -157,6 +210,28 @@ class LossPlot(_SmoothedScalarPlot):
         weight = value / 1000.0
         self._data_ema.set_weight(weight)
         super().set_smoothing(weight)
+
+    def update_data(self, history, full: bool) -> None:
+        super().update_data(history, full)
+        if self._explode_checked is not None:
+            self._watch_explosion(history)
+
+    def _watch_explosion(self, history) -> None:
+        """Switch to log y (once a run, and say so) when the loss exceeds EXPLODED times its first
+        value: a wall up to 1e29 on a linear axis hides every step before it. Looks at new rows only."""
+        values = history.column(self.key)[self._explode_checked:]
+        steps = history.column("step")[self._explode_checked:]
+        self._explode_checked += len(values)
+        finite = np.isfinite(values)
+        if not finite.any():
+            return
+        if self._loss_first is None:
+            self._loss_first = float(values[finite][0])
+        worst = int(np.nanargmax(np.where(finite, values, -np.inf)))
+        if self._loss_first > 0 and values[worst] > EXPLODED * self._loss_first:
+            self._explode_checked = None  # done for this run
+            self.explode_note.setText(f"log y: the loss exploded to {values[worst]:.3g} (step {int(steps[worst])})")
+            self.set_log_y(True)
 
     def set_log_y(self, on: bool) -> None:
         if self.log_box.isChecked() != on:
@@ -192,6 +267,8 @@ class LossPlot(_SmoothedScalarPlot):
     def clear_data(self) -> None:
         super().clear_data()
         self._data_ema.reset()
+        self._explode_checked, self._loss_first = 0, None
+        self.explode_note.setText("")
         if self._data_shown:
             self.data_loss.setVisible(False)
             self.forget_curve(self.data_loss)

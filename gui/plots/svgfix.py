@@ -7,9 +7,14 @@ before pyqtgraph rewrites the coordinates and puts a final "Z" back afterwards. 
 closing point explicitly before "Z", so strokes are unchanged and fills close implicitly.
 
 `install()` is idempotent and harmless once pyqtgraph handles "Z" itself.
+
+`unframe(svg)`: pyqtgraph writes each view's clip path inside a group stroked black; renderers
+that stroke a clip path's outline (Qt's, some viewers) then draw a black frame round every plot.
+The clip paths get stroke="none".
 """
 from __future__ import annotations
 
+import re
 import sys
 
 import pyqtgraph.exporters.SVGExporter  # noqa: F401  (the module, not the class of that name)
@@ -39,3 +44,11 @@ def install() -> None:
 
     correct_coordinates._babysit_fix = True
     _module.correctCoordinates = correct_coordinates
+
+
+_CLIP = re.compile(r"(<clipPath\b[^>]*>)(.*?)(</clipPath>)", re.S)
+
+
+def unframe(svg: str) -> str:
+    """`svg` with its clip paths unstroked (see the module docstring)."""
+    return _CLIP.sub(lambda m: m.group(1) + m.group(2).replace("<path ", '<path stroke="none" ') + m.group(3), svg)

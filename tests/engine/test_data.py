@@ -303,3 +303,17 @@ def test_idx_folder_ignores_hidden_and_macos_sidecar_files(tmp_path):
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(LABELS))
     X, y, c = make_dataset("idx", data_path=tmp_path)
     assert X.shape == (5, 12) and c == 4
+
+
+def test_preprocessing_views_are_the_training_inputs_as_each_preprocessing_leaves_them():
+    from engine.data import build_dataset, preprocessing_views
+    from engine.config import RunConfig
+    ds = build_dataset(RunConfig(dataset="digits", preprocess="standardize"))
+    views = preprocessing_views(ds.raw_train)
+    np.testing.assert_array_equal(views["none"], ds.raw_train)
+    np.testing.assert_allclose(views["center"].mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(views["standardize"], ds.X_train, rtol=1e-6)   # what the run trains on
+    raw = ds.raw_train.astype(np.float64)
+    varying = raw.std(axis=0) > 1e-8
+    np.testing.assert_allclose(views["standardize"].std(axis=0)[varying], 1.0, rtol=1e-3)
+    np.testing.assert_allclose(views["standardize"][:, ~varying], 0.0, atol=1e-6)  # constant pixels: 0, not NaN

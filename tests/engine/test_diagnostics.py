@@ -271,3 +271,52 @@ def test_reinit_starts_the_diagnostics_over():
     out = s.step()
     assert s.diagnostics is not before and s.diagnostics.first_loss == out.loss
     assert s.diagnostics.steps_seen == 1
+
+
+# ----------------------------------------------------------------------------- the student's changes
+def diagnoses(s):
+    return [e for e in s.history.events if e["event"] == "diagnosis"]
+
+
+def test_update_ratio_far_above_the_rule_after_raising_the_lr_is_found():
+    s = TrainingSession(RunConfig(optimizer="sgd", lr=0.01, n_samples=300, steps=3000), use_outbox=False)
+    for _ in range(200):
+        s.step()
+    assert diagnoses(s) == []
+    s.set_lr(0.3)                                  # 30x: updates ~1e-2 of the weights, under the 1e-1 threshold
+    for _ in range(300):
+        assert s.step() is not None
+    s.flush()
+    found = {e["code"]: e for e in diagnoses(s)}
+    assert "update_ratio_high" in found
+    f = found["update_ratio_high"]
+    assert 200 < f["step"] <= 320                   # 10 probes after the change
+    assert "since the learning-rate change at step 200" in f["message"] and "learning rate 0.3" in f["message"]
+    ratios = s.history.layer_column("update_ratio")[s.history.layer_column("step") > 200]
+    assert (ratios[:10] > D.UPDATE_RATIO_AFTER_CHANGE).any()     # what the finding reports is in the data
+
+
+def test_after_a_reinit_findings_count_from_it_and_no_underfitting_right_after():
+    s = TrainingSession(RunConfig(n_samples=300, steps=3000), use_outbox=False)
+    for _ in range(900):
+        s.step()
+    s.reinit("zeros")
+    for _ in range(250):                           # step 1150: past UNDERFIT_MIN_STEPS counted from step 1
+        assert s.step() is not None
+    s.flush()
+    found = {e["code"]: e for e in diagnoses(s)}
+    assert "underfitting" not in found             # 250 steps since the re-init: too early to say
+    assert "since the re-init at step 900" in found["symmetry"]["message"]
+    assert found["symmetry"]["step"] > 900
+
+
+def test_a_change_lets_the_learning_rate_findings_speak_again():
+    d = diag(lr=1e-6)
+    low = feed(d, 400, loss=lambda s: 1.9, acc=lambda s: 0.33,
+               layers=lambda s: healthy_layers(update_ratio=2e-7), val=lambda s: (0.33, 1.9))
+    assert "lr_too_low" in codes(low)
+    d.cfg.lr = 1e-5                                # the student raises it (the session's cfg is live)
+    again = feed(d, 400, start=401, loss=lambda s: 1.9, acc=lambda s: 0.33,
+                 layers=lambda s: healthy_layers(update_ratio=2e-6), val=lambda s: (0.33, 1.9))
+    assert "lr_too_low" in codes(again)
+    assert "since the learning-rate change at step 400" in again[codes(again).index("lr_too_low")]["message"]

@@ -82,3 +82,16 @@ def test_init_lab_sparkline_shows_every_bin_once(bins):
     spark = format_table(result).splitlines()[2].split("  ")[-1]
     assert len(spark) <= 20 and spark[0] == "█" and spark[-1] == "█"
     assert set(spark[1:-1]) <= {" "}
+
+
+def test_initlab_zoom_histogram_spans_each_layers_own_data():
+    import torch
+    from engine.initlab import run_initlab, zoom_histogram
+    a = torch.tensor([[1e-7, 1.5e-7], [3.5e-7, 5e-7]])
+    z = zoom_histogram(a, 4)
+    assert z["edges"][0] == pytest.approx(1e-7) and z["edges"][-1] == pytest.approx(5e-7)
+    assert z["counts"] == [2, 0, 1, 1]                 # bins of 1e-7: [1,2) [2,3) [3,4) [4,5]
+    result = run_initlab(depth=4, width=50, n=60)
+    for layer in result["layers"]:
+        assert sum(layer["zoom"]["counts"]) == 60 * 50
+        assert layer["zoom"]["edges"][-1] - layer["zoom"]["edges"][0] <= 2.0

@@ -33,7 +33,7 @@ def test_init_lab_draws_one_histogram_per_layer(lab, qtbot):
     assert len(result["layers"]) == 4 and len(lab._hist_items) == 4
     for counts, layer in zip(drawn_counts(lab), result["layers"]):
         assert list(counts) == layer["hist"]["counts"]
-    stds = lab.std_curve.getData()[1]
+    stds = lab.std_curve.yData  # (as given; drawn on a log axis)
     assert list(stds) == pytest.approx([l["act_std"] for l in result["layers"]])
     assert stds[-1] < 1e-3 * stds[0]                # tanh + N(0, 0.01): the collapse
     assert "Std" in lab.status.text()
@@ -48,7 +48,7 @@ def test_init_lab_reacts_to_changes(lab, qtbot):
     with qtbot.waitSignal(lab.ran, timeout=5000):
         lab.init_combo.setCurrentText("xavier_normal")   # as a user would
     assert not lab.std_edit.isEnabled()
-    stds = lab.std_curve.getData()[1]
+    stds = lab.std_curve.yData  # (as given; drawn on a log axis)
     assert stds[-1] > 0.2 * stds[0]                 # Xavier keeps the spread
     with qtbot.waitSignal(lab.ran, timeout=5000):
         lab.set_params(activation="relu", init="he_normal", bn=True)
@@ -239,7 +239,7 @@ def test_boundary_view_draws_a_payload_and_clears(qtbot):
     assert len(view.scatter.data) == len(payload["points"]["x"])
     rect = view.image.mapRectToParent(view.image.boundingRect())
     assert rect.left() < payload["x"][0] and rect.right() > payload["x"][-1]
-    assert "step 50" in view.caption.text()
+    assert "step 50" in view.caption.text() and "classified correctly" in view.caption.text()
     view.clear()
     assert view.image.image is None and len(view.scatter.data) == 0 and view.payload is None
 
@@ -282,3 +282,63 @@ def test_lr_finder_hands_on_a_rate_far_above_the_usual_range(qtbot):
     dlg.line.setValue(3.0)  # 1000
     dlg.use_button.click()
     assert chosen == [pytest.approx(1000.0)]
+
+
+def test_init_lab_wraps_ten_layers_into_rows_that_fit(qtbot):
+    panel = InitLabPanel(depth=10, width=50, n=100)
+    qtbot.addWidget(panel)
+    panel.resize(700, 600)
+    with qtbot.waitSignal(panel.ran, timeout=5000):
+        panel.show()
+    view = panel.hist_glw.viewport().rect()
+    plots = [plot for plot, _ in panel._hist_items]
+    assert len(plots) == 10
+    for plot in plots:   # every histogram inside the visible area, none cut off
+        r = panel.hist_glw.mapFromScene(plot.sceneBoundingRect()).boundingRect()
+        assert view.contains(r.adjusted(1, 1, -1, -1)), (plot.titleLabel.text, r, view)
+    assert panel.columns_for(10) < 10
+    panel.resize(1500, 600)
+    qtbot.waitUntil(lambda: panel.columns_for(10) == 10)
+
+
+def test_init_lab_zooms_a_collapsed_histogram_to_its_data(qtbot):
+    panel = InitLabPanel(depth=6, width=100, activation="tanh", init="normal", init_std=0.01, n=200)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.ran, timeout=5000):
+        panel.show()
+    last = panel.result["layers"][-1]
+    shared_x = panel._hist_items[-1][1].getData()[0]
+    assert shared_x[0] == pytest.approx(-1.0) and shared_x[-1] == pytest.approx(1.0)
+    panel.set_zoom_all(True)
+    x, counts = panel._hist_items[-1][1].getData()
+    assert list(counts) == last["zoom"]["counts"] and sum(counts) == 200 * 100
+    assert x[-1] - x[0] < 1e-3                     # layer 6 of tiny init: a spread far below 1e-3
+    assert panel.zoomed(5) and panel.zoom_check.isChecked()
+    panel.set_zoom_all(False)                      # the shared range a click away
+    assert panel._hist_items[-1][1].getData()[0][0] == pytest.approx(-1.0)
+    panel.set_zoomed(5, True)
+    assert panel.zoomed(5) and not panel.zoomed(0)
+    assert panel.log_check.isChecked()             # std across depth on a log axis by default
+
+
+# ----------------------------------------------------------------------------- preprocessing view
+def test_preprocess_view_shows_the_cloud_before_and_after_and_digits_per_feature(qtbot):
+    from engine.data import build_dataset
+    from gui.lab import PreprocessView
+    view = PreprocessView()
+    qtbot.addWidget(view)
+    spiral = build_dataset(RunConfig(dataset="moons", preprocess="center"))
+    view.show_dataset(spiral)
+    for name, plot in view.plots.items():
+        scatter = view.items[name][0]
+        x, y = scatter.getData()
+        assert len(x) > 100
+        assert np.allclose([x.mean(), y.mean()], 0.0, atol=0.1) == (name != "none")  # centred after
+    assert "← this run" in view.plots["center"].titleLabel.text
+    assert "'center'" in view.caption.text()
+    digits = build_dataset(RunConfig(dataset="digits"))
+    view.show_dataset(digits)
+    x, mean = view.items["none"][0].getData()
+    assert len(x) == 64 and mean.max() > 5                     # raw pixels: means up to ~10
+    _, std = view.items["standardize"][1].getData()
+    assert np.nanmax(np.abs(std - 1.0)[std > 0.5]) < 1e-3       # unit std per (varying) feature

@@ -14,6 +14,8 @@ def test_presets_menu_lists_every_preset_and_loads_one(window):
     assert len(titles) == len(list_presets()) >= 8
     assert window.lab.load_preset("tanh_tiny_init")
     assert window.setup.config() == load_preset("tanh_tiny_init")
+    lab = window.lab.init_lab.params()              # the init lab shows the lecture's figure of that init
+    assert (lab["depth"], lab["width"], lab["init"], lab["init_std"]) == (10, 500, "normal", 0.01)
 
 
 def test_lr_finder_from_the_window_sets_the_chosen_lr(window, qtbot):
@@ -36,6 +38,15 @@ def test_decision_boundary_refreshes_while_training_on_2d_data(window, qtbot):
                     timeout=WAIT)
     first = window.lab.boundary.payload["step"]
     qtbot.waitUntil(lambda: window.lab.boundary.payload["step"] > first, timeout=WAIT)  # it keeps refreshing
+
+
+def test_boundary_tab_says_it_needs_2d_inputs_on_digits(window, qtbot):
+    window.setup.set_config(RunConfig(dataset="digits", steps=5))
+    window.tabs.setCurrentWidget(window.lab.boundary)
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: "2-D inputs" in window.lab.boundary.caption.text(), timeout=WAIT)
+    assert "64 features" in window.lab.boundary.caption.text()
+    assert window.lab.boundary.payload is None
 
 
 def test_diagnostics_dock_shows_the_divergence_finding(window, qtbot):

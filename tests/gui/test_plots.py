@@ -199,7 +199,7 @@ def test_markers_for_each_event_on_every_time_plot_without_duplicates(dash, hist
     for plot in time_plots:
         lines = vertical_lines(plot)
         assert sorted(l.value() for l in lines) == sorted(float(e["step"]) for e in expected)
-        assert {l.label.toPlainText() for l in lines} == {e["label"] for e in expected}
+        assert {l.full_text for l in lines} == {e["label"] for e in expected}   # (hover: the full text)
 
 
 def test_markers_are_not_drawn_twice_when_more_data_arrives(dash):
@@ -223,7 +223,7 @@ def test_new_events_add_markers_and_diagnoses_do_not(dash):
     h.append_event({"event": "error", "step": 12, "label": "error"})
     dash.refresh(h)
     assert dash.marker_count() == before + 1
-    assert [l.label.toPlainText() for l in vertical_lines(dash.loss.plot)][-1] == "error"
+    assert [l.full_text for l in vertical_lines(dash.loss.plot)][-1] == "error"
 
 
 def test_reset_clears_curves_and_markers(dash, history):
@@ -307,7 +307,11 @@ def test_export_png_is_a_non_blank_image_of_the_asked_size(dash, history, tmp_pa
         assert not image.isNull() and (image.width(), image.height()) == (640, 400), name
         assert pixel_variance(image) > 0, f"{name}.png is blank"
     default = QImage(str(dash.loss.export_png(tmp_path / "default.png")))
-    assert (default.width(), default.height()) == dash.loss.export_size()
+    assert (default.width(), default.height()) == dash.loss.png_size() and default.width() >= 1600
+    w, h = dash.loss.export_size()
+    assert default.height() == round(h * default.width() / w)      # the chart's shape, drawn larger
+    dash.set_png_width(2400)                                       # the size option
+    assert QImage(str(dash.loss.export_png(tmp_path / "wide.png"))).width() == 2400
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
 
@@ -345,13 +349,16 @@ def test_export_csv_has_named_columns_and_the_data(dash, history, tmp_path):
 def test_export_all_writes_every_file_and_one_dashboard_image(dash, history, tmp_path):
     dash.refresh(history)
     written = dash.export_all(tmp_path / "out")
-    expected = {f"{n}.{ext}" for n in PLOT_NAMES for ext in ("png", "svg", "csv")} | {"dashboard.png"}
+    expected = ({f"{n}.{ext}" for n in PLOT_NAMES for ext in ("png", "svg", "csv")} | {"dashboard.png"}
+                | {"dead_fraction.png", "dead_fraction.svg"})              # ReLU: its own file
     assert {p.name for p in written} == expected and len(written) == len(expected)
     assert all(p.exists() and p.stat().st_size > 0 for p in written)
     board = QImage(str(tmp_path / "out" / "dashboard.png"))
     assert (board.width(), board.height()) == (dash.render_image().width(), dash.render_image().height())
-    loss = QImage(str(tmp_path / "out" / "loss.png"))
-    assert board.width() > loss.width() and board.height() > 2 * loss.height()
+    loss = dash.loss.export_size()
+    assert board.width() > loss[0] and board.height() > 2 * loss[1]
+    frac = QImage(str(tmp_path / "out" / "dead_fraction.png"))
+    assert frac.width() >= 1600 and frac.height() < frac.width() and pixel_variance(frac) > 0
     # the activations strip (a tab that was never shown) is drawn, not left blank
     strip = board.copy(0, board.height() * 3 // 4, board.width(), board.height() // 4)
     assert pixel_variance(strip) > 0
@@ -360,12 +367,17 @@ def test_export_all_writes_every_file_and_one_dashboard_image(dash, history, tmp
 def test_context_menu_exports_through_a_file_dialog(dash, history, tmp_path, monkeypatch):
     dash.refresh(history)
     labels = [a.text() for a in dash.accuracy.export_actions]
-    assert labels == ["Export PNG…", "Export SVG…", "Export CSV…"]
+    assert labels == ["Export PNG…", "Export SVG…", "Export CSV…", "PNG width…"]
     assert all(a in dash.accuracy.glw.scene().contextMenu for a in dash.accuracy.export_actions)
     target = tmp_path / "picked"  # no suffix: the dialog's choice gets one
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
     dash.accuracy.export_actions[2].trigger()
     assert (tmp_path / "picked.csv").read_text().startswith("step,train_accuracy")
+    from PySide6.QtWidgets import QInputDialog
+    monkeypatch.setattr(QInputDialog, "getInt", staticmethod(lambda *a, **k: (2000, True)))
+    dash.accuracy.export_actions[3].trigger()          # the PNG width, per chart
+    dash.accuracy.export_actions[0].trigger()
+    assert QImage(str(tmp_path / "picked.png")).width() == 2000
 
 
 def test_data_loss_curve_joins_the_loss_chart_and_its_csv_only_with_l2(dash):
@@ -434,12 +446,12 @@ def test_all_zero_gradients_are_named_in_the_legend_of_the_log_chart(dash):
     dash.gradients.ensure_current()
     dash.update_ratio.ensure_current()
     legend = dash.gradients.legend.text
-    assert "hidden1 = 0, off the log scale" in legend  # zero init: nothing reaches the hidden weights
-    assert "undefined (‖W‖ = 0)" in dash.update_ratio.legend.text
+    assert "hidden1 = 0 (the dotted 0 line)" in legend  # zero init: nothing reaches the hidden weights
+    assert "n/a: ‖W‖ = 0" in dash.update_ratio.legend.text
     healthy = train(steps=20, commands=False)
     dash.refresh(healthy)
     dash.gradients.ensure_current()
-    assert "off the log scale" not in dash.gradients.legend.text
+    assert "off the log axis" not in dash.gradients.legend.text
 
 
 def test_a_loss_of_exactly_zero_does_not_stretch_the_log_axis(dash, qtbot):
@@ -543,3 +555,86 @@ def test_the_step_axis_never_reaches_far_past_the_runs_end(dash, monkeypatch):
 
 def test_a_run_tells_the_charts_its_length(history):
     assert history.total_steps == 60
+
+
+def test_an_exploding_loss_switches_the_loss_chart_to_log_y_and_marks_the_diverged_step(dash, qtbot):
+    from engine.presets import load_preset
+    s = TrainingSession(load_preset("lr_too_high").copy(), use_outbox=False)
+    while s.step() is not None:
+        pass
+    h = s.history
+    loss = h.column("loss")
+    assert np.nanmax(loss) > 1e6 * loss[0]          # the lecture's wall
+    dash.refresh(h)
+    assert dash.loss.log_box.isChecked() and dash.loss.plot.getAxis("left").logMode
+    assert "exploded" in dash.loss.explode_note.text()
+    diverged = next(e for e in h.events if e["event"] == "diverged")
+    labels = [line.label.toPlainText() for line in vertical_lines(dash.loss.plot) if line.label.isVisible()]
+    assert f"diverged at step {diverged['step']}" in labels
+    dash.reset()                                    # a new run starts on a linear axis again...
+    dash.loss.set_log_y(False)
+    calm = train(steps=30, commands=False)
+    dash.refresh(calm)                              # ...and a calm loss leaves it there
+    assert not dash.loss.log_box.isChecked() and dash.loss.explode_note.text() == ""
+
+
+def test_the_learning_rate_is_drawn_on_a_log_axis_of_the_training_charts(dash, history):
+    dash.refresh(history)
+    for chart in (dash.loss, dash.accuracy):
+        chart.ensure_current()
+        x, y = chart.lr_curve.getData()
+        assert list(x) == list(history.column("step"))
+        assert 10 ** y == pytest.approx(history.column("lr"), rel=1e-6)
+        assert chart.plot.getAxis("right").logMode and chart.plot.getAxis("right").isVisible()
+        lo, hi = chart.lr_view.viewRange()[1]
+        assert lo < math.log10(3e-3) and math.log10(1e-2) < hi       # before and after the change
+        assert chart.lr_view.viewRange()[0] == pytest.approx(chart.plot.viewRange()[0])   # same steps
+
+
+def test_close_markers_share_one_label_and_keep_their_full_text_on_hover(dash, qtbot):
+    h = train(steps=300, commands=False)
+    h.append_event({"event": "lr", "step": 100, "label": "lr 3e-3 → 3e-2"})
+    h.append_event({"event": "optimizer", "step": 103, "label": "optimizer: momentum"})
+    h.append_event({"event": "reinit", "step": 290, "label": "re-init: xavier_uniform (std 0.01)"})
+    dash.resize(1600, 700)
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.refresh(h)
+    shown = lambda plot: {l.value(): l.label for l in vertical_lines(plot) if l.label.isVisible()}  # noqa: E731
+    labels = shown(dash.loss.plot)
+    assert sorted(labels) == [100.0, 290.0]                        # 3 steps apart: one label
+    assert labels[100.0].toPlainText() == "lr 3e-3 → 3e-2  +1"
+    assert "step 103: optimizer: momentum" in labels[100.0].toolTip()
+    assert labels[290.0].toPlainText().endswith("…") and len(labels[290.0].toPlainText()) <= 18
+    assert "re-init: xavier_uniform (std 0.01)" in labels[290.0].toolTip()
+    drawn = [dash.loss.plot.getViewBox().mapFromItemToView(l, l.boundingRect()).boundingRect()
+             for l in labels.values()]
+    assert not drawn[0].intersects(drawn[1])                       # the two labels do not overlap
+    assert shown(dash.gradients.frac_plot) == {}                   # lines only under a group's top plot
+    dash.loss.plot.setXRange(98, 106, padding=0)                   # zoomed in: each its own label
+    dash.loss.settle()                                             # (the view applies its range)
+    assert sorted(v for v in shown(dash.loss.plot) if v < 150) == [100.0, 103.0]
+
+
+def test_svgs_have_no_frame_round_the_plots(dash, history, tmp_path):
+    dash.refresh(history)
+    text = dash.loss.export_svg(tmp_path / "loss.svg").read_text()
+    clips = ET.fromstring(text).iter("{http://www.w3.org/2000/svg}clipPath")
+    paths = [p for c in clips for p in c.iter("{http://www.w3.org/2000/svg}path")]
+    assert paths and all(p.get("stroke") == "none" for p in paths)   # no outline drawn round a view
+
+
+
+def test_zero_gradients_among_others_leave_no_gap_in_the_gradient_lines(dash):
+    h = train(steps=40, commands=False)
+    dash.refresh(h)
+    norms = h.layer_column("grad_norm").copy()
+    norms[1, 0] = 0.0                                  # a step where no gradient reached hidden1
+    h.probes.view("grad_norm")[1, 0] = 0.0
+    dash.gradients.redraw()
+    column = next(c for j, c in dash.gradients.norms.curves if j == 0)
+    x, y = column.getData()
+    assert np.isfinite(y).all()                       # no gap: the zero sits on the floor line
+    floor = dash.gradients.norms.floor_line
+    assert floor.isVisible() and y[1] == floor.value() < np.log10(norms[norms > 0].min())
+    assert column.yData[1] == 0.0                     # the data (and the CSV) keep the zero
