@@ -1,0 +1,131 @@
+"""One trial: train a run from its config, stop it early when the rules say so, return plain data.
+
+`train_trial` is the only place the sweep touches the trainer (build a run from a RunConfig, step
+it, read its loss, evaluate it): moving to another training loop is a change here alone. It runs
+in a worker process (a local pool worker or a Ray task) and talks to the driver only through the
+channel (engine/sweep/executor.py): progress batches, successive-halving reports, the stop flag.
+
+Early stopping, checked in the worker every step:
+- the lecture's 3x rule: the loss exceeds 3x the first step's loss. It is not an Optuna pruner:
+  a pruner sees only the values a trial reports to the study (each report a round trip to the
+  driver), while this rule needs every step's loss and nothing from other trials;
+- a NaN or infinite loss (the trainer stops itself);
+- successive halving at its rungs: the driver's Optuna pruner decides from all trials' reports.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+PROGRESS_SECONDS = 0.25   # how often a worker sends its losses and looks at the stop flag
+CURVE_POINTS = 200        # a trial's loss curve is kept at about this many points
+VERDICT_SECONDS = 30.0    # the longest a worker waits for the driver's halving verdict
+
+
+def train_trial(task: dict[str, Any], channel) -> dict[str, Any]:
+    """Train one trial; never raises (a crash is a result with status "crashed")."""
+    began = time.perf_counter()
+    result = {"trial": task["trial"], "stage": task["stage"], "run": task["run"], "params": task["params"],
+              "status": "crashed", "message": "", "steps": 0, "val_loss": None, "val_acc": None,
+              "curve": {"steps": [], "losses": []}, "val_probs": None, "val_labels": None}
+    try:
+        _train(task, channel, result)
+    except Exception as exc:  # any failure is this trial's, not the sweep's
+        result["status"], result["message"] = "crashed", f"{type(exc).__name__}: {exc}"
+    result["seconds"] = time.perf_counter() - began
+    return result
+
+
+def _train(task: dict[str, Any], channel, result: dict[str, Any]) -> None:
+    import torch
+    from ..config import RunConfig
+    from ..session import TrainingSession
+
+    torch.set_num_threads(1)  # one core per trial: the pool already uses every core
+    cfg = RunConfig.from_dict(task["config"])
+    session = TrainingSession(cfg, keep_history=False, use_outbox=False)
+    session.probing = session.evaluating = False  # a trial needs its loss, not the probes
+    session.diagnostics = None
+    key = (task["stage"], task["trial"])
+    rungs = set(task.get("rungs", ()))
+    every = max(1, session.total_steps // CURVE_POINTS)
+    first = None
+    pending_steps, pending_losses = [], []
+    next_send = time.perf_counter() + PROGRESS_SECONDS
+    status, message = "finished", ""
+    while not session.finished:
+        scalars = session.step()
+        if scalars is None:
+            status, message = "diverged", session.error or "the loss is not finite"
+            break
+        step, loss = scalars["step"], scalars["loss"]
+        if first is None:
+            first = loss
+        if step % every == 0 or step == 1:
+            result["curve"]["steps"].append(step)
+            result["curve"]["losses"].append(loss)
+            pending_steps.append(step)
+            pending_losses.append(loss)
+        if task.get("early_stop", True) and loss > task.get("blowup", 3.0) * first:
+            status = "diverged"
+            message = f"loss {loss:.4g} at step {step} exceeds {task.get('blowup', 3.0):g}x the first loss {first:.4g}"
+            break
+        if step in rungs:
+            value = _metric(session, task["metric"])
+            channel.send([{"kind": "report", "stage": key[0], "trial": key[1], "step": step, "value": value}])
+            if _await_verdict(channel, key, step):
+                status, message = "pruned", f"successive halving stopped it at step {step}"
+                break
+        now = time.perf_counter()
+        if now >= next_send:
+            next_send = now + PROGRESS_SECONDS
+            if pending_steps:
+                channel.send([{"kind": "progress", "stage": key[0], "trial": key[1],
+                               "steps": pending_steps, "losses": pending_losses}])
+                pending_steps, pending_losses = [], []
+            if channel.stopped():
+                status, message = "stopped", "the sweep was stopped"
+                break
+    if pending_steps:
+        channel.send([{"kind": "progress", "stage": key[0], "trial": key[1],
+                       "steps": pending_steps, "losses": pending_losses}])
+    result["steps"] = session.step_count
+    result["status"], result["message"] = status, message
+    if status != "stopped":
+        _evaluate(session, result)
+
+
+def _metric(session, metric: str) -> float:
+    val_loss, val_acc = session.evaluate()
+    return val_acc if metric == "val_acc" else val_loss
+
+
+def _await_verdict(channel, key: tuple[int, int], step: int) -> bool:
+    deadline = time.perf_counter() + VERDICT_SECONDS
+    while time.perf_counter() < deadline:
+        verdict = channel.verdict(key[0], key[1], step)
+        if verdict is not None:
+            return verdict
+        if channel.stopped():
+            return False
+        time.sleep(0.005)
+    return False  # no verdict: the trial goes on
+
+
+def _evaluate(session, result: dict[str, Any]) -> None:
+    """Validation loss, accuracy and each example's class probabilities (for the ensemble)."""
+    import torch
+    if not len(session.yv):
+        return
+    val_loss, val_acc = session.evaluate()
+    result["val_loss"] = val_loss if math.isfinite(val_loss) else None
+    result["val_acc"] = val_acc if result["val_loss"] is not None else None
+    was_training = session.model.training
+    session.model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(session.model(session.Xv), dim=1)
+    session.model.train(was_training)
+    if torch.isfinite(probs).all():
+        result["val_probs"] = probs.cpu().numpy().round(5).tolist()
+        result["val_labels"] = session.yv.cpu().tolist()
