@@ -130,6 +130,8 @@ def build_parser() -> Parser:
     g.add_argument("--quit", action="store_true", help="exit when done")
     g.add_argument("--config", default=None, metavar="FILE.toml")
     add_lab_parsers(sub, FLOAT, INT, add_config_flags)
+    from .sweep.cli import add_sweep_parser
+    add_sweep_parser(sub)
     return p
 
 
@@ -341,8 +343,13 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep.cli import cmd_sweep as run_sweep
+    return run_sweep(args)
+
+
 COMMANDS = {"train": cmd_train, "initlab": cmd_initlab, "lrfind": cmd_lrfind, "presets": cmd_presets, "runs": cmd_runs,
-            **LAB_COMMANDS}
+            "sweep": cmd_sweep, **LAB_COMMANDS}
 
 
 def run(argv: Sequence[str]) -> int:

@@ -4,11 +4,9 @@
     search.py    Optuna ask-and-tell: samplers, successive halving, the journal
     trial.py     one trial in a worker: train, stop early, evaluate
     executor.py  where trials run: local worker processes or Ray tasks
-    driver.py    a sweep on disk and the loop that runs it
+    driver.py    a sweep on disk and the loop that runs it (class Sweep)
     ensemble.py  the averaged predictions of the top k trials
     cli.py       `babysit sweep ...`
-"""
-from .driver import Sweep, list_sweeps, sweeps_dir
-from .space import SweepSpec, distinct_values, load_spec, parse_spec
 
-__all__ = ["Sweep", "SweepSpec", "distinct_values", "list_sweeps", "load_spec", "parse_spec", "sweeps_dir"]
+Nothing is imported here: `babysit --help` should not wait for Optuna.
+"""

@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..fileio import atomic_write_text, dumps
 from . import search
 from .executor import make_executor
-from .space import BLOWUP, SweepSpec, edge_warnings, load_spec, refine
+from .space import BLOWUP, SweepSpec, edge_warnings, load_spec, refine, validate
 
 SWEEPS_ENV = "BABYSIT_SWEEPS_DIR"
 RECORDED = ("finished", "diverged", "pruned", "crashed")  # a stopped trial is not: it runs again
@@ -123,9 +123,12 @@ class Sweep:
         best = ranked(self.results(stage), self.spec(stage).metric)
         return best[0] if best else None
 
-    def refine(self, top: float = 0.25) -> tuple[int, SweepSpec, list[str]]:
-        """Add the next stage: the space around the top `top` fraction of the last stage's trials.
-        Returns (stage, its spec, warnings about a best trial at the edge of a range)."""
+    def refine(self, top: float = 0.25, *, save: bool = True, changes: dict | None = None
+               ) -> tuple[int, SweepSpec, list[str]]:
+        """The next stage: the space around the top `top` fraction of the last stage's finished
+        trials (at least 2), with `changes` to other spec keys (trials, steps, ...). Saved as the
+        sweep's new last stage unless `save` is False. Returns (stage, its spec, warnings about
+        a best trial at the edge of a range)."""
         if not 0 < top <= 1:
             raise ConfigError(f"--top must be a fraction in (0, 1] (got {top:g})")
         spec = self.spec()
@@ -134,9 +137,11 @@ class Sweep:
             raise ConfigError(f"stage {self.stage} has {len(best)} finished trial(s); refining needs at least 2")
         chosen = best[:max(2, math.ceil(top * len(best)))]
         warnings = edge_warnings(spec, best[0]["params"])
-        new = refine(spec, [r["params"] for r in chosen])
+        new = refine(spec, [r["params"] for r in chosen]).copy(**(changes or {}))
+        validate(new)
         stage = self.stage + 1
-        atomic_write_text(self.folder / f"stage-{stage}.toml", new.to_toml())
+        if save:
+            atomic_write_text(self.folder / f"stage-{stage}.toml", new.to_toml())
         return stage, new, warnings
 
     def _record(self, result: dict) -> None:
