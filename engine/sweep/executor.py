@@ -108,7 +108,7 @@ class LocalExecutor:
         done, _ = futures.wait(list(handles), timeout=timeout, return_when=futures.FIRST_COMPLETED)
         out, broken = [], False
         for f in done:
-            exc = f.exception()
+            exc = futures.CancelledError() if f.cancelled() else f.exception()
             out.append((f, exc if exc is not None else f.result()))
             broken |= isinstance(exc, BrokenProcessPool)
         if broken:  # a worker died (killed, out of memory): its pool is unusable, the sweep goes on

@@ -61,10 +61,18 @@ def encode(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid, asked and told: its after_trial calls Study.stop() when the grid is done,
+    which only works inside study.optimize(). The driver counts its own trials."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
 def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     if spec.sampler == "grid":
         n = spec.points_per_axis()
-        return optuna.samplers.GridSampler({k: p.grid_values(n) for k, p in spec.space.items()}, seed=spec.seed)
+        return _GridSampler({k: p.grid_values(n) for k, p in spec.space.items()}, seed=spec.seed)
     if spec.sampler == "tpe":
         # a quarter of the budget (at least 5) at random before TPE models the results
         return optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=max(5, spec.trials // 4))

@@ -74,6 +74,12 @@ class Param:
         us = [lo] if n == 1 else [lo + (hi - lo) * i / (n - 1) for i in range(n)]
         return list(dict.fromkeys(self.from_axis(u) for u in us))
 
+    def ends(self) -> list:
+        """The values at the ends of a range, or every listed value."""
+        if not self.is_range:
+            return list(self.choices)
+        return [int(round(x)) if self.integer else x for x in (self.low, self.high)]
+
     def to_toml(self) -> str:
         if self.is_range:
             return f"{{low = {_toml(self.low)}, high = {_toml(self.high)}, scale = \"{self.scale}\"}}"
@@ -83,7 +89,7 @@ class Param:
 
 @dataclass
 class SweepSpec:
-    base: RunConfig
+    base: dict[str, Any]          # RunConfig keys (a dict: alone it may lack what the space gives)
     space: dict[str, Param]
     name: str = "sweep"
     description: str = ""
@@ -116,7 +122,7 @@ class SweepSpec:
         return math.prod(len(p.grid_values(n)) for p in self.space.values())
 
     def trial_config(self, params: dict[str, Any]) -> RunConfig:
-        return RunConfig.from_dict(dict(params, steps=self.steps), base=self.base)
+        return RunConfig.from_dict({**self.base, **params, "steps": self.steps})
 
     def copy(self, **changes: Any) -> "SweepSpec":
         return replace(self, **changes)
@@ -125,10 +131,7 @@ class SweepSpec:
         lines = [f"{f.name} = {_toml(getattr(self, f.name))}" for f in fields(self)
                  if f.name not in ("base", "space")]
         lines.append("\n[base]")
-        defaults = RunConfig().to_dict()
-        for k, v in self.base.to_dict().items():
-            if v is not None and v != defaults[k]:
-                lines.append(f"{k} = {_toml(v)}")
+        lines += [f"{k} = {_toml(v)}" for k, v in self.base.items() if v is not None]
         lines.append("\n[space]")
         lines += [f"{k} = {p.to_toml()}" for k, p in self.space.items()]
         return "\n".join(lines) + "\n"
@@ -173,17 +176,20 @@ def parse_spec(data: dict[str, Any]) -> SweepSpec:
     base_data = data.get("base", {})
     if not isinstance(base_data, dict):
         raise ConfigError("[base] must be a table of run settings")
-    base = RunConfig.from_dict(base_data)
     space_data = data.get("space")
     if not isinstance(space_data, dict) or not space_data:
         raise ConfigError("[space] is missing or empty: name at least one key to search")
-    space = {key: parse_param(key, value, base) for key, value in space_data.items()}
-    spec = SweepSpec(base=base, space=space, **{k: v for k, v in data.items() if k in SPEC_KEYS})
+    for key in base_data:
+        if key not in RunConfig.keys():
+            hint = _closest(key, set(RunConfig.keys()))
+            raise ConfigError(f"[base]: unknown run setting '{key}'" + (f" (did you mean '{hint}'?)" if hint else ""))
+    space = {key: parse_param(key, value) for key, value in space_data.items()}
+    spec = SweepSpec(base=dict(base_data), space=space, **{k: v for k, v in data.items() if k in SPEC_KEYS})
     validate(spec)
     return spec
 
 
-def parse_param(key: str, value: Any, base: RunConfig) -> Param:
+def parse_param(key: str, value: Any) -> Param:
     known = set(RunConfig.keys()) - {"steps", "epochs"}
     if key not in known:
         hint = _closest(key, known)
@@ -194,7 +200,8 @@ def parse_param(key: str, value: Any, base: RunConfig) -> Param:
     for k in value:
         if k not in PARAM_KEYS:
             raise ConfigError(f"space.{key}: unknown field '{k}' (use low/high/scale, choices or values)")
-    integer = isinstance(getattr(base, key), int) and not isinstance(getattr(base, key), bool)
+    default = getattr(RunConfig(), key)
+    integer = isinstance(default, int) and not isinstance(default, bool)
     lists = [k for k in ("choices", "values") if k in value]
     if lists:
         if len(lists) == 2 or "low" in value or "high" in value:
@@ -240,15 +247,15 @@ def validate(spec: SweepSpec) -> None:
     for name in ("name", "description"):
         if not isinstance(getattr(spec, name), str):
             raise ConfigError(f"{name} must be text (got {getattr(spec, name)!r})")
-    # every end of every key must make a run the trainer accepts (the others stay at their base)
+    # every end of every key, the other keys at their first value, must make a run the trainer
+    # accepts; a problem is named by the key it comes from
+    first = {k: p.ends()[0] for k, p in spec.space.items()}
     for p in spec.space.values():
-        ends = [p.low, p.high] if p.is_range else list(p.choices)
-        for x in ends:
-            x = int(round(x)) if p.integer and p.is_range else x
-            try:
-                RunConfig.from_dict({p.key: x, "steps": spec.steps}, base=spec.base)
-            except ConfigError as exc:
-                raise ConfigError(f"space.{p.key}: {exc}") from None
+        for x in p.ends():
+            merged = {**spec.base, **first, p.key: x, "steps": spec.steps}
+            problems = RunConfig(**merged).problems()
+            for key, reason in problems.items():
+                raise ConfigError(f"space.{key}: {reason}" if key in spec.space else f"[base]: {reason}")
 
 
 def distinct_values(params: list[dict[str, Any]]) -> dict[str, int]:
