@@ -164,7 +164,8 @@ def _report(sweep, as_json: bool) -> None:
                      "distinct": distinct_values([r["params"] for r in results])}))
         return
     counts = {s: sum(r["status"] == s for r in results) for s in ("finished", "diverged", "pruned", "crashed")}
-    print(f"sweep {sweep.id}: {len(results)} trials (" + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ")")
+    tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    print(f"sweep {sweep.id}: {len(results)} trials recorded" + (f" ({tally})" if tally else ""))
     if not best:
         print("no trial finished")
         return

@@ -19,6 +19,7 @@ import multiprocessing as mp
 import os
 import signal
 import threading
+import time
 from concurrent import futures
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.managers import BaseManager
@@ -67,9 +68,19 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def _ignore_sigint() -> None:
-    # Ctrl+C reaches the whole process group: the driver stops the workers in order
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _leave_with(driver: int) -> None:
+    """A pool worker or the channel's process leaves with its driver, however that ends (a
+    worker idle in the pool holds its own task pipe open and would wait forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the driver stops us in order
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(driver, 0)
+            except ProcessLookupError:
+                os._exit(0)
+    threading.Thread(target=watch, daemon=True).start()
 
 
 class _Manager(BaseManager):
@@ -103,12 +114,13 @@ class LocalExecutor:
 
     def start(self) -> None:
         self._manager = _Manager(ctx=self._ctx)
-        self._manager.start(_ignore_sigint)
+        self._manager.start(_leave_with, (os.getpid(),))
         self.channel = self._manager.Channel()
         self._pool = self._new_pool()
 
     def _new_pool(self) -> futures.ProcessPoolExecutor:
-        return futures.ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=_ignore_sigint)
+        return futures.ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=_leave_with,
+                                           initargs=(os.getpid(),))
 
     def submit(self, task: dict) -> futures.Future:
         return self._pool.submit(train_trial, task, self.channel)

@@ -80,20 +80,26 @@ def _train(task: dict[str, Any], channel, result: dict[str, Any]) -> None:
         now = time.perf_counter()
         if now >= next_send:
             next_send = now + PROGRESS_SECONDS
-            if pending_steps:
-                channel.send([{"kind": "progress", "stage": key[0], "trial": key[1],
-                               "steps": pending_steps, "losses": pending_losses}])
-                pending_steps, pending_losses = [], []
-            if channel.stopped():
+            if not _news(channel, key, pending_steps, pending_losses):
                 status, message = "stopped", "the sweep was stopped"
                 break
-    if pending_steps:
-        channel.send([{"kind": "progress", "stage": key[0], "trial": key[1],
-                       "steps": pending_steps, "losses": pending_losses}])
+            pending_steps, pending_losses = [], []
+    _news(channel, key, pending_steps, pending_losses)
     result["steps"] = session.step_count
     result["status"], result["message"] = status, message
     if status != "stopped":
         _evaluate(session, result)
+
+
+def _news(channel, key: tuple[int, int], steps: list, losses: list) -> bool:
+    """Send the losses since the last call; False when the sweep is stopped or its driver gone
+    (the channel then fails: a worker never outlives its sweep)."""
+    try:
+        if steps:
+            channel.send([{"kind": "progress", "stage": key[0], "trial": key[1], "steps": steps, "losses": losses}])
+        return not channel.stopped()
+    except Exception:
+        return False
 
 
 def _metric(session, metric: str) -> float:
