@@ -194,7 +194,7 @@ class RayChannel:
 
 class RayExecutor:
     """Trials as Ray tasks (one CPU each) on the cluster at `address`, or on a local Ray instance
-    started for the sweep (and shut down after it) when no address is given."""
+    started for the sweep (and shut down after it) when no address is given and none is running."""
     name = "ray"
 
     def __init__(self, workers: int | None = None, address: str | None = None):
@@ -209,7 +209,9 @@ class RayExecutor:
         except ImportError:
             from ..errors import ConfigError
             raise ConfigError("the Ray backend needs Ray: pip install 'babysit[ray]'") from None
-        if self.address:
+        if ray.is_initialized():  # the caller's own Ray (a notebook, a benchmark): used, left running
+            pass
+        elif self.address:
             # the cluster gets this copy of the engine package with each job
             engine_dir = str(Path(__file__).resolve().parents[1])
             ray.init(address=self.address, runtime_env={"py_modules": [engine_dir]},

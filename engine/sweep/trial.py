@@ -25,7 +25,7 @@ VERDICT_SECONDS = 30.0    # the longest a worker waits for the driver's halving 
 
 def train_trial(task: dict[str, Any], channel) -> dict[str, Any]:
     """Train one trial; never raises (a crash is a result with status "crashed")."""
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     result = {"trial": task["trial"], "stage": task["stage"], "run": task["run"], "params": task["params"],
               "status": "crashed", "message": "", "steps": 0, "val_loss": None, "val_acc": None,
               "curve": {"steps": [], "losses": []}, "val_probs": None, "val_labels": None}
@@ -34,6 +34,7 @@ def train_trial(task: dict[str, Any], channel) -> dict[str, Any]:
     except Exception as exc:  # any failure is this trial's, not the sweep's
         result["status"], result["message"] = "crashed", f"{type(exc).__name__}: {exc}"
     result["seconds"] = time.perf_counter() - began
+    result["cpu_seconds"] = time.process_time() - cpu  # this worker's own work, whoever shares the cores
     return result
 
 
