@@ -1,7 +1,7 @@
 """One trial: train a run from its config, stop it early when the rules say so, return plain data.
 
-`train_trial` is the only place the sweep touches the trainer (build a run from a RunConfig, step
-it, read its loss, evaluate it): moving to another training loop is a change here alone. It runs
+`train_trial` is the only place the sweep touches the trainer (engine/trainer.py: build it from a
+RunConfig, step it, read the loss, evaluate): another training loop would be a change here alone. It runs
 in a worker process (a local pool worker or a Ray task) and talks to the driver only through the
 channel (engine/sweep/executor.py): progress batches, successive-halving reports, the stop flag.
 
@@ -41,26 +41,24 @@ def train_trial(task: dict[str, Any], channel) -> dict[str, Any]:
 def _train(task: dict[str, Any], channel, result: dict[str, Any]) -> None:
     import torch
     from ..config import RunConfig
-    from ..session import TrainingSession
+    from ..trainer import Trainer
 
     torch.set_num_threads(1)  # one core per trial: the pool already uses every core
-    cfg = RunConfig.from_dict(task["config"])
-    session = TrainingSession(cfg, keep_history=False, use_outbox=False)
-    session.probing = session.evaluating = False  # a trial needs its loss, not the probes
-    session.diagnostics = None
+    trainer = Trainer(RunConfig.from_dict(task["config"]))
+    trainer.probing = trainer.evaluating = False  # a trial needs its loss, not the probes
     key = (task["stage"], task["trial"])
     rungs = set(task.get("rungs", ()))
-    every = max(1, session.total_steps // CURVE_POINTS)
+    every = max(1, trainer.total_steps // CURVE_POINTS)
     first = None
     pending_steps, pending_losses = [], []
     next_send = time.perf_counter() + PROGRESS_SECONDS
     status, message = "finished", ""
-    while not session.finished:
-        scalars = session.step()
-        if scalars is None:
-            status, message = "diverged", session.error or "the loss is not finite"
+    while not trainer.finished:
+        done = trainer.step()
+        if done.diverged:
+            status, message = "diverged", trainer.divergence(done.scalars.loss).data["message"]
             break
-        step, loss = scalars["step"], scalars["loss"]
+        step, loss = done.scalars.step, done.scalars.loss
         if first is None:
             first = loss
         if step % every == 0 or step == 1:
@@ -73,7 +71,7 @@ def _train(task: dict[str, Any], channel, result: dict[str, Any]) -> None:
             message = f"loss {loss:.4g} at step {step} exceeds {task.get('blowup', 3.0):g}x the first loss {first:.4g}"
             break
         if step in rungs:
-            value = _metric(session, task["metric"])
+            value = _metric(trainer, task["metric"])
             channel.send([{"kind": "report", "stage": key[0], "trial": key[1], "step": step, "value": value}])
             if _await_verdict(channel, key, step):
                 status, message = "pruned", f"successive halving stopped it at step {step}"
@@ -86,10 +84,10 @@ def _train(task: dict[str, Any], channel, result: dict[str, Any]) -> None:
                 break
             pending_steps, pending_losses = [], []
     _news(channel, key, pending_steps, pending_losses)
-    result["steps"] = session.step_count
+    result["steps"] = trainer.step_count
     result["status"], result["message"] = status, message
     if status != "stopped":
-        _evaluate(session, result)
+        _evaluate(trainer, result)
 
 
 def _news(channel, key: tuple[int, int], steps: list, losses: list) -> bool:
@@ -103,8 +101,8 @@ def _news(channel, key: tuple[int, int], steps: list, losses: list) -> bool:
         return False
 
 
-def _metric(session, metric: str) -> float:
-    val_loss, val_acc = session.evaluate()
+def _metric(trainer, metric: str) -> float:
+    val_loss, val_acc = trainer.evaluate()
     return val_acc if metric == "val_acc" else val_loss
 
 
@@ -120,19 +118,18 @@ def _await_verdict(channel, key: tuple[int, int], step: int) -> bool:
     return False  # no verdict: the trial goes on
 
 
-def _evaluate(session, result: dict[str, Any]) -> None:
+def _evaluate(trainer, result: dict[str, Any]) -> None:
     """Validation loss, accuracy and each example's class probabilities (for the ensemble)."""
     import torch
-    if not len(session.yv):
+    if not len(trainer.yv):
         return
-    val_loss, val_acc = session.evaluate()
+    val_loss, val_acc = trainer.evaluate()
     result["val_loss"] = val_loss if math.isfinite(val_loss) else None
     result["val_acc"] = val_acc if result["val_loss"] is not None else None
-    was_training = session.model.training
-    session.model.eval()
+    trainer.model.eval()
     with torch.no_grad():
-        probs = torch.softmax(session.model(session.Xv), dim=1)
-    session.model.train(was_training)
+        probs = torch.softmax(trainer.model(trainer.Xv), dim=1)
+    trainer.model.train()
     if torch.isfinite(probs).all():
         result["val_probs"] = probs.cpu().numpy().round(5).tolist()
-        result["val_labels"] = session.yv.cpu().tolist()
+        result["val_labels"] = trainer.yv.cpu().tolist()
