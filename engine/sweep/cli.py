@@ -175,6 +175,8 @@ def _report(sweep, as_json: bool) -> None:
     if ensemble:
         print(f"ensemble of the top {ensemble['k']}: val acc {ensemble['ensemble_acc']:.3f} "
               f"(best single {ensemble['best_acc']:.3f})")
+    tried = distinct_values([r["params"] for r in results])
+    print("distinct values tried: " + ", ".join(f"{k} {n}" for k, n in tried.items()))
     for w in edge_warnings(spec, b["params"]) if b["stage"] == sweep.stage else []:
         print(f"warning: {w}")
 
