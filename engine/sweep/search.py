@@ -46,19 +46,9 @@ def distributions(spec: SweepSpec) -> dict[str, Any]:
 
 def decode(spec: SweepSpec, optuna_params: dict[str, Any]) -> dict[str, Any]:
     """Optuna's params -> run settings (r -> 1 - 10^r on a one_minus_log range)."""
-    out = {}
-    for key, v in optuna_params.items():
-        p = spec.space[key]
-        out[key] = p.from_axis(v) if p.is_range and p.scale == "one_minus_log" and spec.sampler != "grid" else v
-    return out
-
-
-def encode(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, v in params.items():
-        p = spec.space[key]
-        out[key] = p.to_axis(v) if p.is_range and p.scale == "one_minus_log" and spec.sampler != "grid" else v
-    return out
+    def on_r(p: Param) -> bool:
+        return p.is_range and p.scale == "one_minus_log" and spec.sampler != "grid"
+    return {k: spec.space[k].from_axis(v) if on_r(spec.space[k]) else v for k, v in optuna_params.items()}
 
 
 class _GridSampler(optuna.samplers.GridSampler):
