@@ -18,7 +18,7 @@ from ..cli import FLOAT, INT, UsageError
 from ..errors import ConfigError
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "resources" / "sweeps"
-ENSEMBLE_K = 5
+ENSEMBLE_K = 5  # at most; a quarter of the finished trials, at least 2
 
 
 def add_sweep_parser(sub) -> None:
@@ -107,7 +107,8 @@ def _params(params: dict) -> str:
 
 
 def _space_line(spec) -> str:
-    return "  ".join(f"{k} {p.to_toml()}" for k, p in spec.space.items())
+    return "  ".join(f"{k} {_fmt(p.low)}..{_fmt(p.high)} ({p.scale})" if p.is_range else
+                     f"{k} {list(p.choices)}" for k, p in spec.space.items())
 
 
 class TrialLine:
@@ -155,7 +156,7 @@ def _report(sweep, as_json: bool) -> None:
     best = ranked(results, spec.metric)
     ensemble = None
     if len(best) >= 2:
-        ensemble = ensemble_top_k(results, min(ENSEMBLE_K, len(best)), spec.metric)
+        ensemble = ensemble_top_k(results, min(ENSEMBLE_K, max(2, len(best) // 4)), spec.metric)
     if as_json:
         keep = ("run", "stage", "trial", "params", "status", "message", "steps", "val_loss", "val_acc", "seconds")
         trim = lambda r: {k: r.get(k) for k in keep}  # noqa: E731 - the curves and probabilities stay on disk

@@ -59,14 +59,16 @@ class _GridSampler(optuna.samplers.GridSampler):
         pass
 
 
-def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: SweepSpec, stage: int = 1) -> optuna.samplers.BaseSampler:
+    # each stage its own draws: with one seed, stage 2's points would be stage 1's scaled down
+    seed = spec.seed + stage - 1
     if spec.sampler == "grid":
         n = spec.points_per_axis()
-        return _GridSampler({k: p.grid_values(n) for k, p in spec.space.items()}, seed=spec.seed)
+        return _GridSampler({k: p.grid_values(n) for k, p in spec.space.items()}, seed=seed)
     if spec.sampler == "tpe":
         # a quarter of the budget (at least 5) at random before TPE models the results
-        return optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=max(5, spec.trials // 4))
-    return optuna.samplers.RandomSampler(seed=spec.seed)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(5, spec.trials // 4))
+    return optuna.samplers.RandomSampler(seed=seed)
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
@@ -95,7 +97,7 @@ def open_study(spec: SweepSpec, stage: int, journal: str | None) -> optuna.Study
         from optuna.storages.journal import JournalFileBackend
         storage = JournalStorage(JournalFileBackend(journal))
     return optuna.create_study(storage=storage, study_name=f"stage-{stage}", load_if_exists=True,
-                               sampler=make_sampler(spec), pruner=make_pruner(spec),
+                               sampler=make_sampler(spec, stage), pruner=make_pruner(spec),
                                direction="maximize" if spec.maximize else "minimize")
 
 
