@@ -281,8 +281,8 @@ def edge_warnings(spec: SweepSpec, best: dict[str, Any], margin: float = 0.05) -
 
 def refine(spec: SweepSpec, top: list[dict[str, Any]], widen: float = 0.1) -> SweepSpec:
     """The next stage's space: each range key narrowed to the range of the top trials' values on
-    its scale, widened by `widen` of that range on each side (never past the old range); lists
-    keep the values the top trials used."""
+    its scale, widened on each side by `widen` of that range or half of `widen` of the old one,
+    whichever is more (never past the old range); lists keep the values the top trials used."""
     if not top:
         raise ConfigError("no finished trials to refine around")
     space = {}
@@ -295,7 +295,7 @@ def refine(spec: SweepSpec, top: list[dict[str, Any]], widen: float = 0.1) -> Sw
         us = [p.to_axis(v) for v in used]
         lo_u, hi_u = p.axis_range()
         a, b = min(us), max(us)
-        pad = widen * max(b - a, 0.05 * (hi_u - lo_u))
+        pad = max(widen * (b - a), widen / 2 * (hi_u - lo_u))  # never narrower than a tenth of the old range
         a, b = max(lo_u, a - pad), min(hi_u, b + pad)
         low, high = sorted((p.from_axis(a, rounded=False), p.from_axis(b, rounded=False)))
         if p.integer:  # whole numbers, and still a range

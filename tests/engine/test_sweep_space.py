@@ -101,8 +101,11 @@ def test_refine_zooms_to_the_top_trials_on_their_scale():
     top = [{"lr": 1e-3, "activation": "relu"}, {"lr": 1e-2, "activation": "tanh"}]
     new = refine(s, top, widen=0.1)
     lr = new.space["lr"]
-    # the top's range on the log scale (-3..-2), widened by a tenth of it on each side
-    assert math.isclose(math.log10(lr.low), -3.1) and math.isclose(math.log10(lr.high), -1.9)
+    # the top's range on the log scale (-3..-2), widened on each side by 5% of the old range (5 decades)
+    assert math.isclose(math.log10(lr.low), -3.25) and math.isclose(math.log10(lr.high), -1.75)
+    wide = refine(s, [{"lr": 1e-4, "activation": "relu"}, {"lr": 1e-1, "activation": "relu"}], widen=0.1)
+    # or by a tenth of the top's own range (-4..-1), when that is more
+    assert math.isclose(math.log10(wide.space["lr"].low), -4.3) and math.isclose(math.log10(wide.space["lr"].high), -0.7)
     assert new.space["activation"].choices == ("relu", "tanh")
     assert new.trials == s.trials and new.base == s.base
 
