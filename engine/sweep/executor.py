@@ -72,6 +72,8 @@ def _leave_with(driver: int) -> None:
     """A pool worker or the channel's process leaves with its driver, however that ends (a
     worker idle in the pool holds its own task pipe open and would wait forever)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the driver stops us in order
+    if os.name == "nt":  # there os.kill(pid, 0) would end the driver, not look at it
+        return
 
     def watch() -> None:
         while True:
