@@ -183,6 +183,9 @@ def parse_spec(data: dict[str, Any]) -> SweepSpec:
         if key not in RunConfig.keys():
             hint = _closest(key, set(RunConfig.keys()))
             raise ConfigError(f"[base]: unknown run setting '{key}'" + (f" (did you mean '{hint}'?)" if hint else ""))
+    for key in ("steps", "epochs"):
+        if key in base_data:
+            raise ConfigError(f"[base]: {key} is the sweep's to set (steps = N at the top: the steps of each trial)")
     space = {key: parse_param(key, value) for key, value in space_data.items()}
     spec = SweepSpec(base=dict(base_data), space=space, **{k: v for k, v in data.items() if k in SPEC_KEYS})
     validate(spec)

@@ -79,6 +79,8 @@ def test_values_and_choices_and_integer_keys():
     ({"space": {"lr": {"low": 1e-4, "high": 1}}, "sampler": "bayes"}, "sampler must be one of random, grid, tpe"),
     ({"space": {"lr": {"low": 1e-4, "high": 1}}, "trials": 0}, "trials must be an integer >= 1"),
     ({"space": {"lr": {"low": 1e-4, "high": 1, "step": 2}}}, "unknown field 'step'"),
+    ({"space": {"lr": {"low": 1e-4, "high": 1}}, "base": {"epochs": 3}}, "[base]: epochs is the sweep's to set"),
+    ({"space": {"lr": {"low": 1e-4, "high": 1}}, "base": {"widht": 3}}, "unknown run setting 'widht' (did you mean 'width'?)"),
 ])
 def test_mistakes_are_named_in_words(data, words):
     with pytest.raises(ConfigError) as exc:
