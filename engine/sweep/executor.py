@@ -136,7 +136,7 @@ class LocalExecutor:
             exc = futures.CancelledError() if f.cancelled() else f.exception()
             out.append((f, exc if exc is not None else f.result()))
             broken |= isinstance(exc, BrokenProcessPool)
-        if broken:  # a worker died (killed, out of memory): its pool is unusable, the sweep goes on
+        if broken and self._pool is not None:  # a worker died (killed, out of memory): its pool is unusable, the sweep goes on
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
         return out
