@@ -1,4 +1,4 @@
-"""Benchmark 6: what running trials as a sweep costs against bare training loops in parallel.
+"""Benchmark 7: what running trials as a sweep costs against bare training loops in parallel.
 
     python benchmarks/bench_sweep.py [--quick] [--no-ray]
 

@@ -4,6 +4,7 @@
 RunConfig, step it, read the loss, evaluate): another training loop would be a change here alone. It runs
 in a worker process (a local pool worker or a Ray task) and talks to the driver only through the
 channel (engine/sweep/executor.py): progress batches, successive-halving reports, the stop flag.
+Every trial is a run in the run store, written by the worker that trains it.
 
 Early stopping, checked in the worker every step:
 - the lecture's 3x rule: the loss exceeds 3x the first step's loss. It is not an Optuna pruner:
@@ -21,6 +22,9 @@ from typing import Any
 PROGRESS_SECONDS = 0.25   # how often a worker sends its losses and looks at the stop flag
 CURVE_POINTS = 200        # a trial's loss curve is kept at about this many points
 VERDICT_SECONDS = 30.0    # the longest a worker waits for the driver's halving verdict
+# a trial's status -> its run's in the store (which has no "pruned": halving stopped it)
+STORE_STATUS = {"finished": "finished", "diverged": "diverged", "pruned": "stopped", "stopped": "stopped",
+                "crashed": "crashed"}
 
 
 def train_trial(task: dict[str, Any], channel) -> dict[str, Any]:
@@ -29,16 +33,34 @@ def train_trial(task: dict[str, Any], channel) -> dict[str, Any]:
     result = {"trial": task["trial"], "stage": task["stage"], "run": task["run"], "params": task["params"],
               "status": "crashed", "message": "", "steps": 0, "val_loss": None, "val_acc": None,
               "curve": {"steps": [], "losses": []}, "val_probs": None, "val_labels": None}
+    writer = None
     try:
-        _train(task, channel, result)
+        writer = _open_run(task)
+        result["run"] = writer.id
+        _train(task, channel, result, writer)
     except Exception as exc:  # any failure is this trial's, not the sweep's
         result["status"], result["message"] = "crashed", f"{type(exc).__name__}: {exc}"
+        if writer is not None:
+            writer.write("state", {"state": "error", "error": result["message"]})
+    if writer is not None:
+        writer.close(STORE_STATUS[result["status"]])
     result["seconds"] = time.perf_counter() - began
     result["cpu_seconds"] = time.process_time() - cpu  # this worker's own work, whoever shares the cores
     return result
 
 
-def _train(task: dict[str, Any], channel, result: dict[str, Any]) -> None:
+def _open_run(task: dict[str, Any]):
+    """The trial as a run in the run store (engine/store.py): its steps, validation, weights and
+    how it ended, under the name sweep/stage-trial."""
+    from ..store import RunStore
+    store = RunStore(task.get("runs_dir"))
+    try:
+        return store.create_run(task["config"], name=task["run"], total_steps=task["config"]["steps"])
+    finally:
+        store.close()
+
+
+def _train(task: dict[str, Any], channel, result: dict[str, Any], writer) -> None:
     import torch
     from ..config import RunConfig
     from ..trainer import Trainer
@@ -58,6 +80,7 @@ def _train(task: dict[str, Any], channel, result: dict[str, Any]) -> None:
         if done.diverged:
             status, message = "diverged", trainer.divergence(done.scalars.loss).data["message"]
             break
+        writer.ingest(done.scalars)  # a queue put: the writer's own thread commits
         step, loss = done.scalars.step, done.scalars.loss
         if first is None:
             first = loss
@@ -88,6 +111,10 @@ def _train(task: dict[str, Any], channel, result: dict[str, Any]) -> None:
     result["status"], result["message"] = status, message
     if status != "stopped":
         _evaluate(trainer, result)
+        if result["val_loss"] is not None:
+            writer.write("record", {"step": trainer.step_count, "val_loss": result["val_loss"],
+                                    "val_acc": result["val_acc"], "layers": []})
+            writer.save_weights(trainer.model.state_dict())
 
 
 def _news(channel, key: tuple[int, int], steps: list, losses: list) -> bool:

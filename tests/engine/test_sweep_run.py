@@ -17,6 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = {"dataset": "spiral", "n_samples": 300, "depth": 1, "width": 16, "optimizer": "sgd"}
 
 
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path, monkeypatch):
+    """Every trial is a recorded run: in a folder of the test's own."""
+    monkeypatch.setenv("BABYSIT_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
 def make(tmp_path, space, **top):
     top.setdefault("steps", 60)
     return Sweep.create(parse_spec({"base": dict(BASE), "space": space, **top}), root=tmp_path)
@@ -42,7 +49,7 @@ width = 16
 data_path = {{values = ["{tmp / 'good.npz'}", "{tmp / 'missing.npz'}"]}}
 lr = {{values = [0.1, 100.0]}}
 """)
-    env = dict(__import__("os").environ, BABYSIT_SWEEPS_DIR=str(tmp / "sweeps"))
+    env = dict(__import__("os").environ, BABYSIT_SWEEPS_DIR=str(tmp / "sweeps"), BABYSIT_RUNS_DIR=str(tmp / "runs"))
     r = subprocess.run([sys.executable, str(ROOT / "main.py"), "sweep", "--config", str(tmp / "sweep.toml"),
                         "--json", "--workers", "2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     return r, env, tmp
@@ -75,6 +82,20 @@ def test_the_3x_rule_stops_a_diverging_trial_early(cli_sweep):
     assert good[100.0]["status"] == "diverged" and good[100.0]["steps"] < 20
     assert "3x the first loss" in good[100.0]["message"] or "not finite" in good[100.0]["message"]
     assert json.loads(cli_sweep[0].stdout)["best"]["params"]["lr"] == 0.1
+
+
+def test_every_trial_is_a_run_in_the_store(cli_sweep):
+    from engine.store import RunStore
+    r, _, tmp = cli_sweep
+    out = json.loads(r.stdout)
+    with RunStore(tmp / "runs") as store:
+        runs = {t["run"]: store.resolve(t["run"]) for t in out["trials"]}
+        finished = next(t for t in out["trials"] if t["status"] == "finished")
+        assert store.val(finished["run"]).size  # its validation numbers
+        assert len(store.scalars(finished["run"])["loss"]) == finished["steps"]  # and every step's loss
+    assert {t["status"]: runs[t["run"]].status for t in out["trials"]} == \
+        {"finished": "finished", "diverged": "diverged", "crashed": "crashed"}
+    assert all(info.name == f"{out['sweep']}/1-{t['trial']}" for t in out["trials"] for info in [runs[t["run"]]])
 
 
 def test_cli_lists_sweeps_and_refuses_bad_input(cli_sweep):
