@@ -20,6 +20,7 @@ from typing import Any
 from .config import RunConfig, canonical_init
 from .data import Dataset
 from .diagnostics import Diagnostics
+from .errors import BabysitError
 from .history import History
 from .messages import DIVERGED, Event, Message, Scalars, StateChange
 from .recorder import GATHER, Recorder
@@ -92,6 +93,17 @@ class TrainingSession:
 
     def set_bn(self, on: bool) -> None:
         self._submit("bn", on=bool(on))
+
+    def load_weights(self, state_dict: dict) -> None:
+        """Start from these weights (a recorded run's, to continue it): before the first step only,
+        into a model of the same shape (a clear message otherwise)."""
+        if self.step_count or self.runner.alive:
+            raise BabysitError("weights can only be loaded before the run's first step")
+        try:
+            self.model.load_state_dict(state_dict)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[-1].strip()
+            raise BabysitError(f"these weights do not fit this model ({first})") from None
 
     def request_boundary(self, resolution: int = 80) -> None:
         """Ask for the predicted class over the input plane (2-D data only); a `Boundary` arrives
