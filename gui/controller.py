@@ -271,6 +271,12 @@ class Controller(QObject):
         self._reset_views()
         self._set_state(IDLE)
 
+    def show_history(self, history: History) -> None:
+        """Show a recorded run (gui/runs): no session, every view drawn from `history` once."""
+        self.reset()
+        self.history = history
+        self._draw(time.perf_counter())
+
     def _reset_counters(self) -> None:
         self._failed_views: set[int] = set()
         self.deliveries = self.frames = 0

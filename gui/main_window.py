@@ -93,6 +93,8 @@ class MainWindow(WindowFiles, QMainWindow):
         self._make_status_bar()
         from gui.lab.wiring import LabWiring   # tabs, diagnostics dock, Lab menu
         self.lab = LabWiring(self)
+        from gui.runs.wiring import RunsWiring   # recording, Runs dock, Compare tab (gui/runs)
+        self.runs = RunsWiring(self)
 
         # ---- wiring (one way each)
         c = self.controller

@@ -270,6 +270,11 @@ class ActivationsPlot(BasePlot):
             self._rows = rows
             self._draw_percentiles(history)
 
+    def show_snapshot(self, snap: dict) -> None:
+        """Draw this snapshot's histograms (a recorded run's step scrubber, gui/runs)."""
+        self._snapshot = snap
+        self._draw_snapshot(snap)
+
     def _draw_snapshot(self, snap: dict) -> None:
         layers = [l for l in snap.get("layers") or [] if l.get("hist")]
         self._sync_histograms([l["name"] for l in layers])

@@ -1,0 +1,155 @@
+"""Puts the run store into the main window: recording, the Runs dock, reopening with a step
+scrubber, the Compare tab, and continuing a run from its final weights.
+
+    Runs dock      every recorded run (gui/runs/browser.py); listed again when a run starts or ends
+    Open           the dashboard shows the run as recorded (the window is not training); the
+                   scrubber beside the dashboard's tabs moves the activation histograms to step N
+    Compare        overlays 2+ runs in the Compare tab (gui/runs/compare.py)
+    Continue       the run's config (lr ÷ 10) into the setup, and a new run from its final weights
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QSlider, QWidget
+
+from engine.config import RunConfig
+from engine.errors import BabysitError
+
+from .browser import RunsBrowser
+from .compare import CompareView
+from .recording import RunRecording
+
+CONTINUE_LR_FACTOR = 0.1   # fine-tune at a lower rate than the run ended with (CS231n lecture 7)
+
+
+class StepScrubber(QWidget):
+    """A slider over a recorded run's snapshots: the Activations tab shows the one at step N."""
+
+    def __init__(self, activations, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.activations = activations
+        self.snapshots: list[dict] = []
+        self.slider = QSlider(Qt.Orientation.Horizontal, minimumWidth=220)
+        self.slider.valueChanged.connect(self._moved)
+        self.label = QLabel()
+        self.label.setToolTip("the decision boundary is not available for recorded runs: "
+                              "the store keeps only the final weights")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 4, 0)
+        row.addWidget(QLabel("histograms at"))
+        row.addWidget(self.slider)
+        row.addWidget(self.label)
+        self.hide()
+
+    def set_snapshots(self, snapshots: list[dict]) -> None:
+        self.snapshots = [s for s in snapshots if s.get("layers")]
+        self.setVisible(bool(self.snapshots))
+        self.slider.setRange(0, max(len(self.snapshots) - 1, 0))
+        self.slider.setValue(self.slider.maximum())
+        self._moved(self.slider.value())
+
+    def show_step(self, step: int) -> None:
+        """Move to the last snapshot at or before `step`."""
+        at = max((i for i, s in enumerate(self.snapshots) if s["step"] <= step), default=0)
+        self.slider.setValue(at)
+
+    @property
+    def step(self) -> int | None:
+        return self.snapshots[self.slider.value()]["step"] if self.snapshots else None
+
+    def _moved(self, i: int) -> None:
+        if not self.snapshots:
+            return
+        self.activations.show_snapshot(self.snapshots[i])
+        self.label.setText(f"step {self.snapshots[i]['step']:,}")
+
+
+class RunsWiring(QObject):
+    def __init__(self, win):
+        super().__init__(win)
+        self.win = win
+        c = win.controller
+        self.recording = RunRecording(c, self)
+        self.browser = RunsBrowser()
+        self.dock = win.add_dock(self.browser, "Runs", Qt.DockWidgetArea.BottomDockWidgetArea, refresh=False)
+        self.dock.setObjectName("runsDock")
+        self.compare = CompareView()
+        self.compare_tab = win.add_tab(self.compare, "Compare", refresh=False)
+        self.scrubber = StepScrubber(win.dashboard.activations)
+        win.dashboard.tabs.setCornerWidget(self.scrubber, Qt.Corner.TopRightCorner)
+        self.opened: str | None = None   # the recorded run the dashboard shows
+
+        self.recording.changed.connect(self.browser.refresh_list)
+        self.recording.failed.connect(lambda m: win.statusBar().showMessage(m, 10000))
+        c.sessionChanged.connect(self._new_session)
+        self.browser.openRequested.connect(self.open_run)
+        self.browser.compareRequested.connect(self.compare_runs)
+        self.browser.continueRequested.connect(self.continue_run)
+        win.closed.connect(self.recording.close)   # after the controller joined the training thread
+
+    def _new_session(self, session) -> None:
+        if session is not None:   # a new run: the dashboard is live again
+            self.opened = None
+            self.scrubber.set_snapshots([])
+
+    def _busy(self) -> bool:
+        if self.win.controller.live:
+            QMessageBox.information(self.win, "A run is going", "Stop the current run first (Stop, or Reset).")
+            return True
+        return False
+
+    def open_run(self, run_id: str) -> bool:
+        """The dashboard shows the recorded run, every step and snapshot the store holds."""
+        if self._busy():
+            return False
+        from engine.store import RunStore
+        try:
+            with RunStore() as store:
+                run = store.resolve(run_id)
+                history = store.history(run.id, full=True)
+        except BabysitError as exc:
+            QMessageBox.warning(self.win, "Open run", str(exc))
+            return False
+        self.win.controller.show_history(history)
+        self.opened = run.id
+        self.scrubber.set_snapshots(history.snapshots)
+        self.win.tabs.setCurrentWidget(self.win.dashboard)
+        self.win.statusBar().showMessage(f"recorded run {run.name} ({run.status}, {run.steps:,} steps); "
+                                         "Start sets up a new run", 0)
+        return True
+
+    def compare_runs(self, run_ids: list[str]) -> None:
+        try:
+            self.compare.show_runs(run_ids)
+        except BabysitError as exc:
+            QMessageBox.warning(self.win, "Compare runs", str(exc))
+            return
+        self.win.tabs.setCurrentIndex(self.compare_tab)
+
+    def continue_run(self, run_id: str) -> bool:
+        """A new run from the recorded run's final weights, its config with a lower lr."""
+        if self._busy():
+            return False
+        from engine.store import RunStore
+        try:
+            with RunStore() as store:
+                run = store.resolve(run_id)
+                weights = store.load_weights(run.id)
+            cfg = RunConfig.from_dict(run.config)
+            cfg = cfg.copy(lr=cfg.lr * CONTINUE_LR_FACTOR)
+        except (BabysitError, TypeError, ValueError) as exc:
+            QMessageBox.warning(self.win, "Continue run", str(exc))
+            return False
+        self.win.setup.set_config(cfg)
+        c = self.win.controller
+        if not c.build(self.win.setup.valid_config()):
+            return False
+        try:
+            c.session.load_weights(weights)
+        except BabysitError as exc:
+            c.reset()
+            QMessageBox.warning(self.win, "Continue run", str(exc))
+            return False
+        ok = self.win.start()
+        self.win.statusBar().showMessage(f"continuing {run.name} from its final weights at lr {cfg.lr:g}", 10000)
+        return ok
