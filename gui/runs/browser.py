@@ -52,6 +52,7 @@ class RunsBrowser(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed
                                    | QAbstractItemView.EditTrigger.SelectedClicked)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)  # rows in a short dock
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.doubleClicked.connect(lambda _i: self._open())
@@ -59,8 +60,9 @@ class RunsBrowser(QWidget):
         self.model.itemChanged.connect(self._renamed)
 
         self.notes = QPlainTextEdit(placeholderText="notes on the selected run")
-        self.notes.setMaximumHeight(60)
+        self.notes.setMaximumWidth(220)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.filter, 1)
         self.open_button = QPushButton("Open", clicked=self._open, toolTip="show the run in the dashboard")
         self.compare_button = QPushButton("Compare", clicked=self._compare, toolTip="overlay 2 or more runs")
         self.continue_button = QPushButton("Continue", clicked=self._continue,
@@ -70,13 +72,13 @@ class RunsBrowser(QWidget):
         for b in (self.open_button, self.compare_button, self.continue_button, self.delete_button,
                   self.notes_button):
             buttons.addWidget(b)
-        buttons.addStretch(1)
+        body = QHBoxLayout()  # the dock is a short strip: notes beside the table, buttons beside the filter
+        body.addWidget(self.table, 1)
+        body.addWidget(self.notes)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.filter)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.notes)
         layout.addLayout(buttons)
+        layout.addLayout(body, 1)
         self._filling = False
         self.refresh_list()
 

@@ -14,10 +14,12 @@ from PySide6.QtCore import Qt
 
 from engine.history import LAYER_KEYS
 from engine.store import RunStore
+from gui.plots.smoothing import ema_smooth
 from gui.plots.theme import BACKGROUND, layer_colour, pen, style_plot
 
 UPDATE_RATIO = LAYER_KEYS.index("update_ratio")
-CHARTS = (("loss", "Loss", "loss"), ("accuracy", "Train accuracy", "accuracy"),
+SMOOTHING = 0.9   # TensorBoard's EMA: raw per-batch curves of several runs hide each other
+CHARTS = (("loss", "Loss (smoothed)", "loss"), ("accuracy", "Train accuracy (smoothed)", "accuracy"),
           ("update_ratio", "Update ratio", "‖ΔW‖ / ‖W‖"))
 
 
@@ -45,7 +47,7 @@ class CompareView(QWidget):
             w = pg.PlotWidget(background=BACKGROUND)
             plot = w.getPlotItem()
             style_plot(plot, title, "step", ylabel)
-            plot.addLegend(offset=(-10, 10))
+            plot.addLegend(offset=(-10, -10) if key == "accuracy" else (-10, 10))  # clear of the curves
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
             if key != "accuracy":
@@ -77,7 +79,7 @@ class CompareView(QWidget):
             for i, s in enumerate(scalars):
                 y = s[field]
                 keep = np.isfinite(y) & ((y > 0) if key == "loss" else True)
-                self._curve(key, i).setData(s["step"][keep], y[keep])
+                self._curve(key, i).setData(s["step"][keep], ema_smooth(y[keep], SMOOTHING))
         names: list[str] = []
         for _steps, layer_names, _stats in self._layers:
             names += [n for n in layer_names if n not in names]

@@ -9,7 +9,7 @@ scrubber, the Compare tab, and continuing a run from its final weights.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QSlider, QWidget
 
 from engine.config import RunConfig
@@ -73,6 +73,9 @@ class RunsWiring(QObject):
         self.browser = RunsBrowser()
         self.dock = win.add_dock(self.browser, "Runs", Qt.DockWidgetArea.BottomDockWidgetArea, refresh=False)
         self.dock.setObjectName("runsDock")
+        # beside the diagnostics strip; the table needs the width more than the findings do
+        QTimer.singleShot(0, lambda: win.resizeDocks([win.lab.diagnostics_dock, self.dock], [360, 1000],
+                                                      Qt.Orientation.Horizontal))
         self.compare = CompareView()
         self.compare_tab = win.add_tab(self.compare, "Compare", refresh=False)
         self.scrubber = StepScrubber(win.dashboard.activations)
@@ -115,7 +118,7 @@ class RunsWiring(QObject):
         self.scrubber.set_snapshots(history.snapshots)
         self.win.tabs.setCurrentWidget(self.win.dashboard)
         self.win.statusBar().showMessage(f"recorded run {run.name} ({run.status}, {run.steps:,} steps); "
-                                         "Start sets up a new run", 0)
+                                         "Start sets up a new run; the decision boundary is not available for recorded runs", 0)
         return True
 
     def compare_runs(self, run_ids: list[str]) -> None:
