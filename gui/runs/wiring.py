@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QSlider, QWidget
 
 from engine.config import RunConfig
 from engine.errors import BabysitError
+from engine.store import RunStore
 
 from .browser import RunsBrowser
 from .compare import CompareView
@@ -105,7 +106,6 @@ class RunsWiring(QObject):
         """The dashboard shows the recorded run, every step and snapshot the store holds."""
         if self._busy():
             return False
-        from engine.store import RunStore
         try:
             with RunStore() as store:
                 run = store.resolve(run_id)
@@ -117,8 +117,9 @@ class RunsWiring(QObject):
         self.opened = run.id
         self.scrubber.set_snapshots(history.snapshots)
         self.win.tabs.setCurrentWidget(self.win.dashboard)
-        self.win.statusBar().showMessage(f"recorded run {run.name} ({run.status}, {run.steps:,} steps); "
-                                         "Start sets up a new run; the decision boundary is not available for recorded runs", 0)
+        self.win.statusBar().showMessage(
+            f"recorded run {run.name} ({run.status}, {run.steps:,} steps); Start sets up a new run. "
+            "The decision boundary is not available for recorded runs.", 0)
         return True
 
     def compare_runs(self, run_ids: list[str]) -> None:
@@ -133,7 +134,6 @@ class RunsWiring(QObject):
         """A new run from the recorded run's final weights, its config with a lower lr."""
         if self._busy():
             return False
-        from engine.store import RunStore
         try:
             with RunStore() as store:
                 run = store.resolve(run_id)
