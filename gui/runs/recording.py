@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from engine.errors import BabysitError
-from engine.messages import ENDED_STATES, ERROR
+from engine.messages import DIVERGED, ENDED_STATES, ERROR, IDLE, RUNNING
 
 
 class RunRecording(QObject):
@@ -21,6 +21,8 @@ class RunRecording(QObject):
         super().__init__(parent)
         self.writer = None
         self.session = None
+        self.diverged = False   # the run diverged and was not resumed: it stays "diverged" when stopped
+        self.started = False    # the run was started or stepped (a diverged first step has no step count)
         controller.sessionChanged.connect(self._on_session)
         controller.stateChanged.connect(self._on_state)
 
@@ -44,6 +46,10 @@ class RunRecording(QObject):
         self.changed.emit()
 
     def _on_state(self, state: str) -> None:
+        if state != IDLE:
+            self.started = True
+        if state in (DIVERGED, RUNNING):
+            self.diverged = state == DIVERGED
         if state in ENDED_STATES:
             self.close()
 
@@ -53,11 +59,12 @@ class RunRecording(QObject):
         if writer is None:
             return
         self.writer = self.session = None
+        diverged, started, self.diverged, self.started = self.diverged, self.started, False, False
         try:
             session.recorder.sinks.remove(writer.ingest)
         except ValueError:
             pass
-        if session.step_count == 0:  # built but never trained: not worth a row in the browser
+        if not started and session.step_count == 0:  # built but never trained: not worth a row
             writer.close("stopped")
             from engine.store import RunStore
             try:
@@ -71,7 +78,7 @@ class RunRecording(QObject):
                     writer.save_weights(session.model.state_dict())
                 except (OSError, RuntimeError) as exc:
                     self.failed.emit(f"the run's final weights were not saved: {exc}")
-            writer.close()
+            writer.close("diverged" if diverged else None)
         if writer.error:
             self.failed.emit(writer.error)
         self.changed.emit()

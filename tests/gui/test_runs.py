@@ -165,3 +165,23 @@ def test_closing_the_window_mid_run_records_the_run_as_stopped(qtbot):
     with RunStore() as store:
         (run,) = store.runs()
         assert run.status == "stopped" and run.steps >= 20 and run.weights
+
+
+def test_a_diverged_run_stopped_stays_diverged_and_a_failed_one_is_crashed(window, qtbot):
+    c = window.controller
+    window.setup.set_config(SHORT.copy(init="normal", init_std=100.0, depth=4, lr=100.0, optimizer="sgd",
+                                       steps=100_000))
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: c.state == "diverged", timeout=WAIT)
+    window.act_stop.trigger()
+    qtbot.waitUntil(lambda: [r[-1] for r in listed(window).values()] == ["diverged"], timeout=WAIT)
+
+    window.act_reset.trigger()   # (Start stays off after a diverged run until Reset)
+    window.setup.set_config(SHORT.copy(steps=100_000))
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: c.step_count > 5, timeout=WAIT)
+
+    def broken():
+        raise RuntimeError("the numbers went sideways")
+    c.session.step = broken
+    qtbot.waitUntil(lambda: sorted(r[-1] for r in listed(window).values()) == ["crashed", "diverged"], timeout=WAIT)
