@@ -185,3 +185,23 @@ def test_a_diverged_run_stopped_stays_diverged_and_a_failed_one_is_crashed(windo
         raise RuntimeError("the numbers went sideways")
     c.session.step = broken
     qtbot.waitUntil(lambda: sorted(r[-1] for r in listed(window).values()) == ["crashed", "diverged"], timeout=WAIT)
+
+
+def test_a_reopened_run_draws_every_loss_point_and_its_knob_markers(window):
+    cfg = SHORT.copy(steps=120)
+    session = TrainingSession(cfg, keep_history=False, use_outbox=False)
+    with RunStore() as store:
+        writer = store.create_run(cfg.to_dict(), total_steps=session.total_steps)
+    session.recorder.sinks.append(writer.ingest)
+    for i in range(120):
+        if i in (40, 80):
+            session.set_lr(cfg.lr / (i // 40 + 1))  # two live knob changes: two markers
+        session.step()
+    session.flush()
+    writer.close("finished")
+    window.runs.browser.refresh_list()
+    window.runs.browser.select([writer.id])
+    window.runs.browser.open_button.click()
+    header, rows = window.dashboard.loss.csv_table()
+    assert len(rows) == 120 and header[1] == "train_loss"
+    assert window.dashboard.marker_count() == 2
