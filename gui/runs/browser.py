@@ -6,10 +6,11 @@ Listing reads the store's `runs` table only (RunStore.runs: one row a run, no st
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLineEdit, QMessageBox,
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit, QMessageBox,
                                QPlainTextEdit, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from engine.errors import BabysitError
@@ -23,6 +24,11 @@ NOTES_ROLE = Qt.ItemDataRole.UserRole + 3
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _folder_name(name: str) -> str:
+    """A run's name as one folder (a renamed run may hold a slash)."""
+    return "".join("_" if ch in '/\\:' else ch for ch in name).strip(". ") or "run"
 
 
 class RunsBrowser(QWidget):
@@ -67,9 +73,12 @@ class RunsBrowser(QWidget):
         self.compare_button = QPushButton("Compare", clicked=self._compare, toolTip="overlay 2 or more runs")
         self.continue_button = QPushButton("Continue", clicked=self._continue,
                                            toolTip="a new run from this run's final weights (lower lr)")
+        self.export_button = QPushButton("Export…", clicked=self.export_selected,
+                                         toolTip="TensorBoard event files (tensorboard --logdir FOLDER)")
         self.delete_button = QPushButton("Delete…", clicked=self.delete_selected)
         self.notes_button = QPushButton("Save notes", clicked=self._save_notes)
-        for b in (self.open_button, self.compare_button, self.continue_button, self.delete_button,
+        for b in (self.open_button, self.compare_button, self.continue_button, self.export_button,
+                  self.delete_button,
                   self.notes_button):
             buttons.addWidget(b)
         body = QHBoxLayout()  # the dock is a short strip: notes beside the table, buttons beside the filter
@@ -140,6 +149,7 @@ class RunsBrowser(QWidget):
         self.continue_button.setEnabled(one)
         self.compare_button.setEnabled(len(ids) >= 2)
         self.delete_button.setEnabled(bool(ids))
+        self.export_button.setEnabled(bool(ids))
         self.notes.setEnabled(one)
         self.notes_button.setEnabled(one)
         notes = ""
@@ -199,6 +209,22 @@ class RunsBrowser(QWidget):
         if problems:
             self._warn("Delete", "\n".join(problems))
         self.refresh_list()
+
+    def export_selected(self) -> list:
+        """The selected runs as TensorBoard event files, a folder per run, under a folder asked for."""
+        ids = self.selected_ids()
+        folder = QFileDialog.getExistingDirectory(self, "Export runs for TensorBoard") if ids else ""
+        if not folder:
+            return []
+        from engine.export import export_tensorboard  # tensorboard's writer: imported on first export
+        written = []
+        try:
+            with RunStore() as store:
+                for run_id in ids:  # sibling folders: TensorBoard overlays them
+                    written.append(export_tensorboard(store, run_id, Path(folder) / _folder_name(store.resolve(run_id).name)))
+        except (BabysitError, OSError) as exc:
+            self._warn("Export", str(exc))
+        return written
 
     # ------------------------------------------------------------------ requests
     def _open(self) -> None:

@@ -205,3 +205,13 @@ def test_a_reopened_run_draws_every_loss_point_and_its_knob_markers(window):
     header, rows = window.dashboard.loss.csv_table()
     assert len(rows) == 120 and header[1] == "train_loss"
     assert window.dashboard.marker_count() == 2
+
+
+def test_export_writes_tensorboard_event_files_for_the_selected_runs(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    run_id = record(SHORT.copy(steps=30), "exported")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "tb"))
+    window.runs.browser.refresh_list()
+    window.runs.browser.select([run_id])
+    window.runs.browser.export_button.click()
+    assert list((tmp_path / "tb" / "exported").glob("events.out.tfevents.*"))
