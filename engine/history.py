@@ -30,7 +30,7 @@ from .messages import Event, Message, Record, Scalars
 from .thresholds import PERCENTILES
 
 SCALAR_KEYS = ("step", "epoch", "loss", "data_loss", "reg_loss", "train_acc", "lr")
-VAL_KEYS = ("step", "val_loss", "val_acc")
+VAL_KEYS = ("step", "val_loss", "val_acc", "val_loss_avg", "val_acc_avg")  # *_avg: averaged weights, NaN when off
 LAYER_KEYS = ("act_mean", "act_std", "dead_frac", "sat_frac", "dead_units", "unit_spread",
               "weight_norm", "grad_norm", "update_ratio")
 N_PCTS = len(PERCENTILES)  # percentiles kept per layer per probe
@@ -189,7 +189,8 @@ class History:
             self.append_scalars(message.as_dict())
         elif isinstance(message, Record):
             if message.val_loss is not None:
-                self.append_val(message.step, message.val_loss, message.val_acc)
+                self.append_val(message.step, message.val_loss, message.val_acc,
+                                message.val_loss_avg, message.val_acc_avg)
             if message.layers:
                 self.append_snapshot(message.as_dict())
         elif isinstance(message, Event):
@@ -201,9 +202,11 @@ class History:
                 self.generation += 1
             self.version += 1
 
-    def append_val(self, step: int, val_loss: float, val_acc: float) -> None:
+    def append_val(self, step: int, val_loss: float, val_acc: float,
+                   val_loss_avg: float | None = None, val_acc_avg: float | None = None) -> None:
         with self.lock:
-            if self.val.append({"step": step, "val_loss": val_loss, "val_acc": val_acc}):
+            if self.val.append({"step": step, "val_loss": val_loss, "val_acc": val_acc,
+                                "val_loss_avg": val_loss_avg, "val_acc_avg": val_acc_avg}):
                 self.generation += 1
             self.version += 1
 
@@ -325,8 +328,8 @@ class History:
                     r[k] = scalars[k][i]
             for i, s in enumerate(val["step"]):
                 r = row(s)
-                r["val_loss"] = val["val_loss"][i]
-                r["val_acc"] = val["val_acc"][i]
+                for k in VAL_KEYS[1:]:
+                    r[k] = val[k][i]
             layer_cols: list[str] = []
             if self.probes is not None:
                 layer_cols = [f"{name}/{k}" for name in self.layer_names for k in LAYER_KEYS]
@@ -341,7 +344,7 @@ class History:
                 r = row(ev.get("step", 0))
                 label = ev.get("label") or ev.get("event", "")
                 r["events"] = f"{r['events']}; {label}" if r.get("events") else label
-            header = ["step", *SCALAR_KEYS[1:], "val_loss", "val_acc", *layer_cols, "events"]
+            header = ["step", *SCALAR_KEYS[1:], *VAL_KEYS[1:], *layer_cols, "events"]
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
             w.writerow(header)

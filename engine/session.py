@@ -5,6 +5,7 @@
     session.start()                       # or: train in a background thread (the window)
     session.pause(); session.resume(); session.single_step(); session.stop()
     session.set_lr(1e-2); session.reinit("he_normal"); session.set_optimizer("adam"); session.set_bn(True)
+    session.set_average(True, 0.99); session.set_augment(True)
     for message in session.drain(): ...   # what the run sent (engine/messages.py)
 
 engine/trainer.py takes the steps and applies commands, engine/recorder.py writes what leaves
@@ -104,6 +105,16 @@ class TrainingSession:
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[-1].strip()
             raise BabysitError(f"these weights do not fit this model ({first})") from None
+
+    def set_average(self, on: bool, decay: float | None = None) -> None:
+        """Validate an exponential moving average of the weights beside them (engine/averaging.py);
+        decay None keeps the run's own, else 0.99."""
+        if decay is None:
+            decay = self.cfg.average_decay if self.cfg.average_decay is not None else 0.99
+        self._submit("average", on=bool(on), decay=decay)
+
+    def set_augment(self, on: bool) -> None:
+        self._submit("augment", on=bool(on))
 
     def request_boundary(self, resolution: int = 80) -> None:
         """Ask for the predicted class over the input plane (2-D data only); a `Boundary` arrives
