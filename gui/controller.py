@@ -317,6 +317,13 @@ class Controller(QObject):
     def set_bn(self, on: bool) -> bool:
         return self._command("set_bn", on)
 
+    def set_average_decay(self, decay: float | None) -> bool:
+        """Validate an average of the weights with this decay beside them; None: stop averaging."""
+        return self._command("set_average", decay is not None, decay)
+
+    def set_augment(self, on: bool) -> bool:
+        return self._command("set_augment", on)
+
     def _command(self, name: str, *args: Any, **kw: Any) -> bool:
         if not self.live:
             self.errorOccurred.emit("no run is going: start one first")

@@ -26,6 +26,7 @@ from .widgets import FloatEdit, FlowLayout, LogSlider, set_invalid
 
 LR_MIN, LR_MAX = 1e-7, 100.0  # the slider: the usual rates and the LR finder's start (the field takes any rate)
 THROTTLE_MS = 100
+AVERAGE_DECAY = 0.99  # the averaging knob's first decay: about the last 100 steps' weights
 
 
 def field_problem(name: str, value) -> str | None:
@@ -89,6 +90,14 @@ class KnobsPanel(QWidget):
         self.bn_check.setToolTip("batch normalisation on/off; linear weights are kept")
         cluster(QLabel("optimizer"), self.optimizer_combo, self.bn_check)
 
+        self.average_check = QCheckBox("average weights")
+        self.average_check.setToolTip("also validate an exponential moving average of the weights "
+                                      "(Polyak averaging): a second validation curve")
+        self.decay_edit = FloatEdit(AVERAGE_DECAY)
+        self.decay_edit.setFixedWidth(56)
+        self.decay_edit.setToolTip("the average's decay per step, between 0 and 1 (Enter applies)")
+        cluster(self.average_check, QLabel("decay"), self.decay_edit)
+
         self.reinit_button = QPushButton("Re-initialise")
         self.reinit_button.setToolTip("draw fresh weights with this scheme; training continues")
         self.init_combo = QComboBox()
@@ -119,13 +128,16 @@ class KnobsPanel(QWidget):
         self.lr_edit.textEdited.connect(lambda _t: self._show_lr_problem(None))
         self.optimizer_combo.activated.connect(lambda _i: self.state.set("optimizer", self.optimizer_combo.currentText()))
         self.bn_check.clicked.connect(lambda on: self.state.set("bn", bool(on)))
+        self.average_check.clicked.connect(lambda _on: self.apply_average())
+        self.decay_edit.returnPressed.connect(lambda: self.average_check.isChecked() and self.apply_average())
+        self.decay_edit.textEdited.connect(lambda _t: set_invalid(self.decay_edit, None, "decay"))
         self.reinit_button.clicked.connect(self.request_reinit)
         self.pace_combo.currentIndexChanged.connect(lambda i: self.paceRequested.emit(self.pace_combo.itemData(i)))
         self.init_combo.currentTextChanged.connect(self._update_std_enabled)
         self.std_edit.textEdited.connect(lambda _t: set_invalid(self.std_edit, None, "standard deviation"))
         self._last_sent_text = self.lr_edit.text()
         self.state.changed.connect(self._show)
-        for key in ("lr", "optimizer", "bn", "init", "init_std"):
+        for key in ("lr", "optimizer", "bn", "init", "init_std", "average_decay"):
             self._show(key, self.state.get(key))
 
     @property
@@ -194,6 +206,23 @@ class KnobsPanel(QWidget):
     def lr_problem(self) -> str | None:
         return self.message.text() or None
 
+    # ------------------------------------------------------------------ weight averaging
+    def apply_average(self) -> bool:
+        """The checkbox and decay into the state ("average_decay", None: off); refused: goes back."""
+        decay = None
+        if self.average_check.isChecked():
+            decay = self.decay_edit.value()
+            problem = field_problem("average_decay", decay)
+            if problem:
+                set_invalid(self.decay_edit, problem)
+                self._show("average_decay", self.state.get("average_decay"))
+                return False
+            set_invalid(self.decay_edit, None, "decay")
+        ok = self.state.set("average_decay", decay)
+        if not ok:
+            self._show("average_decay", self.state.get("average_decay"))
+        return ok
+
     # ------------------------------------------------------------------ re-init
     def _update_std_enabled(self, *_a) -> None:
         on = self.init_combo.currentText() in STD_INITS
@@ -238,6 +267,12 @@ class KnobsPanel(QWidget):
             blocked = self.bn_check.blockSignals(True)
             self.bn_check.setChecked(value is True)
             self.bn_check.blockSignals(blocked)
+        elif key == "average_decay":
+            blocked = self.average_check.blockSignals(True)
+            self.average_check.setChecked(isinstance(value, float))
+            self.average_check.blockSignals(blocked)
+            if isinstance(value, float) and not self.decay_edit.hasFocus():
+                self.decay_edit.set_value(value)
         elif key == "init_std" and isinstance(value, float) and not self.std_edit.hasFocus():
             self.std_edit.set_value(value)
 

@@ -258,11 +258,12 @@ class MainWindow(WindowFiles, QMainWindow):
         self._update_actions()
 
     # ================================================================== the run state's gate
-    LIVE_COMMANDS = {"lr": "set_lr", "optimizer": "set_optimizer", "bn": "set_bn"}
+    LIVE_COMMANDS = {"lr": "set_lr", "optimizer": "set_optimizer", "bn": "set_bn",
+                     "average_decay": "set_average_decay", "augment": "set_augment"}
 
     def _to_the_run(self, key: str, value: object) -> bool:
         """The run state asks before a field changes: nothing changes while a run is being built;
-        a live run gets lr, optimizer and bn as commands, and a command it refuses (said through
+        a live run gets lr, optimizer, bn, averaging and augmentation as commands, and a command it refuses (said through
         errorOccurred) keeps the old value."""
         if self.controller.building:   # the run is being built from the settings as they are
             self.statusBar().showMessage("the run is being built: change it once it trains", 5000)
@@ -290,6 +291,10 @@ class MainWindow(WindowFiles, QMainWindow):
 
     def request_bn(self, on: bool) -> bool:
         return self.run_state.set("bn", bool(on))
+
+    def request_average(self, decay: float | None) -> bool:
+        """Validate an average of the weights with this decay beside them (None: off)."""
+        return self.run_state.set("average_decay", decay)
 
     def request_reinit(self, scheme: str, std: float | None = None) -> bool:
         """Fresh weights (an action: the same scheme again draws new ones); the state follows."""

@@ -55,6 +55,11 @@ class _SmoothedScalarPlot(BasePlot):
         self.val = self.add_curve(self.plot, f"val {self.label}", f"val_{self.label}",
                                   pen=theme.pen(theme.VAL, 1.2), symbol="o", symbolSize=5,
                                   symbolBrush=theme.VAL, symbolPen=None)
+        # the averaged weights' validation (NaN while averaging is off: gaps)
+        self.val_avg = self.add_curve(self.plot, f"val {self.label}, averaged weights", f"val_{self.label}_avg",
+                                      pen=theme.pen(theme.VAL_AVG, 1.6), symbol="s", symbolSize=5,
+                                      symbolBrush=theme.VAL_AVG, symbolPen=None)
+        self._avg_shown = False  # the key names the curve once it has a value
 
     def _build_lr_axis(self) -> None:
         """The learning rate per step on a log axis at the right: a view of its own over the
@@ -104,7 +109,9 @@ class _SmoothedScalarPlot(BasePlot):
     def key_entries(self) -> list[tuple[str, str, str]]:
         return [(theme.LINE, theme.on_white(theme.TRAIN, 90), "train"),
                 (theme.BOLD_LINE, theme.TRAIN, "train, smoothed"),
-                (theme.DOT_GLYPH, theme.VAL, "validation"),
+                (theme.DOT_GLYPH, theme.VAL, "validation")] + (
+                [(theme.DOT_GLYPH, theme.VAL_AVG, "validation, averaged weights")]
+                if getattr(self, "_avg_shown", False) else []) + [
                 (theme.DASHED, LR_COLOUR, "lr (right)")]
 
     def set_key(self) -> None:
@@ -138,6 +145,13 @@ class _SmoothedScalarPlot(BasePlot):
                 self.val.setSymbol("o" if dots else None)
             self.val.setData(history.val_column("step"), history.val_column(self.val_key))
             self._nv = nv
+            avg = history.val_column(self.val_key + "_avg")
+            if dots != (self.val_avg.opts["symbol"] is not None):
+                self.val_avg.setSymbol("s" if dots else None)
+            self.val_avg.setData(history.val_column("step"), avg)
+            if not self._avg_shown and np.isfinite(avg).any():
+                self._avg_shown = True
+                self.set_key()
 
     def _shown(self, smoothed: np.ndarray) -> np.ndarray:
         """The smoothed values as drawn (the loss chart floors them on a log axis)."""
@@ -149,6 +163,9 @@ class _SmoothedScalarPlot(BasePlot):
         self.lr_curve.setData([], [])
         self._lr_range = None
         self._n = self._nv = 0
+        if self._avg_shown:
+            self._avg_shown = False
+            self.set_key()
 
 
 class LossPlot(_SmoothedScalarPlot):

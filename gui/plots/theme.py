@@ -15,6 +15,7 @@ MUTED = "#707070"        # secondary text (guides, notes)
 
 TRAIN = "#1f77b4"        # train curves (loss, accuracy)
 VAL = "#ff7f0e"          # validation points
+VAL_AVG = "#9467bd"      # validation of the averaged weights (Polyak averaging)
 DATA_LOSS = "#2ca02c"    # data loss when a regularisation term is present
 HEALTHY = (44, 160, 44, 34)  # shaded band of healthy update ratios
 
@@ -28,6 +29,8 @@ EVENT_COLOURS = {
     "reinit": "#8e44ad",
     "optimizer": "#16a085",
     "bn": "#2c7fb8",
+    "average": "#9467bd",
+    "augment": "#8c564b",
     "diverged": "#d62728",
     "error": "#d62728",
 }
