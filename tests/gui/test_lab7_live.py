@@ -1,0 +1,66 @@
+"""Lecture 7 in a live run: weight averaging from the knobs, L-BFGS from the setup panel, batch
+norm turned on mid-run in the BN tab. Headless (offscreen); the fixture closes the window."""
+from __future__ import annotations
+
+import math
+
+import pytest
+from PySide6.QtCore import Qt
+
+from engine.config import RunConfig
+
+FAST = RunConfig(n_samples=300, width=16, steps=100_000, probe_every=5, eval_every=10)
+WAIT = 20_000
+
+
+def start(win, qtbot, cfg: RunConfig = FAST, min_steps: int = 5) -> None:
+    win.setup.set_config(cfg)
+    assert win.act_start.isEnabled()
+    win.act_start.trigger()
+    qtbot.waitUntil(lambda: len(win.controller.history) >= min_steps, timeout=WAIT)
+
+
+def chart_column(plot, name: str) -> dict[int, float]:
+    plot.ensure_current()
+    header, rows = plot.csv_table()
+    i = header.index(name)
+    return {int(r[0]): float(r[i]) for r in rows if r[i] != ""}
+
+
+def test_averaging_on_mid_run_adds_a_second_validation_curve_and_a_marker(window, qtbot):
+    start(window, qtbot)
+    c, k = window.controller, window.knobs
+    markers = window.dashboard.marker_count()
+    k.decay_edit.setText("0.95")
+    k.average_check.click()
+    qtbot.waitUntil(lambda: any(e["event"] == "average" for e in c.history.events), timeout=WAIT)
+    on_at = next(e for e in c.history.events if e["event"] == "average")["step"]
+    assert c.session.cfg.average_decay == 0.95
+    qtbot.waitUntil(lambda: window.dashboard.marker_count() > markers, timeout=WAIT)
+    qtbot.waitUntil(lambda: (c.history.val_column("step") > on_at + 20).any(), timeout=WAIT)
+    c.pause()
+    qtbot.waitUntil(lambda: c.state == "paused" and not c.session.busy, timeout=WAIT)
+    c.tick()
+    steps = c.history.val_column("step")
+    for plot, key in ((window.dashboard.loss, "loss"), (window.dashboard.accuracy, "acc")):
+        shown = chart_column(plot, f"val_{plot.label}_avg")
+        recorded = {int(s): float(v) for s, v in zip(steps, c.history.val_column(f"val_{key}_avg"))
+                    if math.isfinite(v)}
+        assert recorded and all(s > on_at for s in recorded)          # only after the switch
+        assert shown.keys() == recorded.keys()
+        for s, v in recorded.items():
+            assert shown[s] == pytest.approx(v, rel=1e-5)
+        assert chart_column(plot, f"val_{plot.label}").keys() > recorded.keys()   # raw validation too
+
+
+def test_a_bad_decay_is_refused_in_place_and_the_run_keeps_its_weights_unaveraged(window, qtbot):
+    start(window, qtbot)
+    c, k = window.controller, window.knobs
+    k.decay_edit.setText("1.5")
+    k.average_check.click()
+    assert k.decay_edit.property("invalid") is True
+    assert not k.average_check.isChecked()                            # went back
+    steps = c.history.last_step
+    qtbot.waitUntil(lambda: c.history.last_step > steps + 20, timeout=WAIT)
+    assert c.session.cfg.average_decay is None
+    assert not any(e["event"] == "average" for e in c.history.events)
