@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 
 from engine.config import GROUPS as SETTING_GROUPS
 from engine.config import STD_INITS, TOY_DATASETS, RunConfig, Setting
+from engine.memory import data_shape
 
 
 from .state import RunState
@@ -51,6 +52,21 @@ ENABLED = {"init_std": lambda c: c.init in STD_INITS}
 
 
 LABEL_WIDTH = 118
+
+
+# L-BFGS's line search compares losses of one objective: the whole training set, no dropout
+# (engine/lbfgs.py). Choosing it, or changing the data under it, sets the batch to the training set.
+FULL_BATCH_KEYS = ("optimizer", "dataset", "n_samples", "classes", "val_fraction", "subset", "data_path")
+
+
+def training_set_size(cfg: RunConfig) -> int | None:
+    """Examples in the training split (as engine/data.py splits them), or None when unknown."""
+    try:
+        n = data_shape(cfg)[0]
+        n_train = n - int(round(cfg.val_fraction * n))
+        return max(1, n_train if cfg.subset is None else min(int(cfg.subset), n_train))
+    except Exception:   # a raw (invalid) value or an unreadable file: the panel says why elsewhere
+        return None
 
 
 class SetupPanel(QWidget):
@@ -231,6 +247,16 @@ class SetupPanel(QWidget):
             self.state.set(key, self._read(key))
         finally:
             self._editing = None
+        if key in FULL_BATCH_KEYS:
+            self._full_batch_for_lbfgs()
+
+    def _full_batch_for_lbfgs(self) -> None:
+        cfg = self.state.config()
+        if cfg.optimizer != "lbfgs":
+            return
+        # unknown size: the largest batch allowed, which the trainer cuts to the training set
+        n = training_set_size(cfg) or int(FIELDS["batch_size"].hi)
+        self.state.update({"batch_size": n, "dropout": 0.0})
 
     def _show(self, key: str, value) -> None:
         """The state changed `key`: show it, unless it came from that very widget (the user types)."""
@@ -277,6 +303,9 @@ class SetupPanel(QWidget):
             if not reason and key in warnings:     # a warning does not block Start: amber, not red
                 note = f"unusually high (usual ≤ {FIELDS[key].usual_hi:g}): expect divergence"
                 w.setToolTip(warnings[key])
+            if not reason and key == "optimizer" and cfg.optimizer == "lbfgs":
+                n = training_set_size(cfg)
+                note = f"L-BFGS needs full batch: batch size = the training set{f' ({n})' if n else ''}, dropout 0"
             if too_big is not None and key in too_big.fields:
                 note = too_big.short
             label = self.error_labels[key]

@@ -146,12 +146,13 @@ class _SmoothedScalarPlot(BasePlot):
             self.val.setData(history.val_column("step"), history.val_column(self.val_key))
             self._nv = nv
             avg = history.val_column(self.val_key + "_avg")
-            if dots != (self.val_avg.opts["symbol"] is not None):
-                self.val_avg.setSymbol("s" if dots else None)
-            self.val_avg.setData(history.val_column("step"), avg)
-            if not self._avg_shown and np.isfinite(avg).any():
+            if not self._avg_shown and np.isfinite(avg).any():   # drawn from the first averaged value on
                 self._avg_shown = True
                 self.set_key()
+            if self._avg_shown:
+                if dots != (self.val_avg.opts["symbol"] is not None):
+                    self.val_avg.setSymbol("s" if dots else None)
+                self.val_avg.setData(history.val_column("step"), avg)
 
     def _shown(self, smoothed: np.ndarray) -> np.ndarray:
         """The smoothed values as drawn (the loss chart floors them on a log axis)."""

@@ -64,3 +64,36 @@ def test_a_bad_decay_is_refused_in_place_and_the_run_keeps_its_weights_unaverage
     qtbot.waitUntil(lambda: c.history.last_step > steps + 20, timeout=WAIT)
     assert c.session.cfg.average_decay is None
     assert not any(e["event"] == "average" for e in c.history.events)
+
+
+def pick(combo, text: str) -> None:
+    """What a user's pick does: the index changes (the panel listens to it)."""
+    combo.setCurrentIndex(combo.findText(text))
+
+
+def test_choosing_lbfgs_in_the_setup_sets_the_full_batch_and_start_trains_with_it(window, qtbot):
+    setup = window.setup
+    setup.set_config(RunConfig(n_samples=300, val_fraction=0.2, width=16, dropout=0.2, steps=100_000,
+                               eval_every=10))
+    pick(setup.widgets["optimizer"], "lbfgs")
+    cfg = setup.config()
+    assert (cfg.optimizer, cfg.batch_size, cfg.dropout) == ("lbfgs", 240, 0.0)   # 300 − 60 held out
+    note = setup.error_labels["optimizer"]
+    assert note.isVisibleTo(setup) and "full batch" in note.text() and "240" in note.text()
+    setup.widgets["n_samples"].setText("600")              # the data changes: the batch follows
+    assert setup.config().batch_size == 480
+    window.act_start.trigger()
+    c = window.controller
+    qtbot.waitUntil(lambda: len(c.history) >= 5, timeout=WAIT)
+    assert c.session.cfg.optimizer == "lbfgs" and c.session.trainer.batch_size == 480
+    assert c.state == "running"
+
+
+def test_a_live_switch_to_lbfgs_with_a_small_batch_is_refused_in_words(window, qtbot):
+    start(window, qtbot)                                    # batch 64 of 240 training examples
+    c, k = window.controller, window.knobs
+    k.optimizer_combo.setCurrentText("lbfgs")
+    k.optimizer_combo.activated.emit(k.optimizer_combo.currentIndex())
+    assert k.optimizer_combo.currentText() == FAST.optimizer   # went back
+    qtbot.waitUntil(lambda: "whole training set" in window.banner.text(), timeout=WAIT)
+    assert c.session.cfg.optimizer == FAST.optimizer
