@@ -97,3 +97,21 @@ def test_a_live_switch_to_lbfgs_with_a_small_batch_is_refused_in_words(window, q
     assert k.optimizer_combo.currentText() == FAST.optimizer   # went back
     qtbot.waitUntil(lambda: "whole training set" in window.banner.text(), timeout=WAIT)
     assert c.session.cfg.optimizer == FAST.optimizer
+
+
+def test_batch_norm_turned_on_mid_run_shows_in_the_bn_tab(window, qtbot):
+    start(window, qtbot)                                    # no batch norm yet
+    c, bn = window.controller, window.lab.bn_test
+    window.tabs.setCurrentWidget(bn)
+    qtbot.waitUntil(lambda: len(c.history) >= 30, timeout=WAIT)
+    assert bn.points == [] and "Turn batch norm on" in bn.caption.text()
+    window.knobs.bn_check.click()
+    qtbot.waitUntil(lambda: any(e["event"] == "bn" for e in c.history.events), timeout=WAIT)
+    on_at = next(e for e in c.history.events if e["event"] == "bn")["step"]
+    qtbot.waitUntil(lambda: len(bn.points) >= 2, timeout=WAIT)
+    assert all(p["step"] >= on_at for p in bn.points)
+    assert "eval mode" in bn.caption.text() and "train mode" in bn.caption.text()
+    assert [bn.layer_combo.itemText(i) for i in range(bn.layer_combo.count())] == \
+        [r["name"] for r in bn.points[-1]["layers"]]
+    for mode in ("eval", "train"):
+        assert 0.0 <= bn.points[-1]["modes"][mode][1] <= 1.0
