@@ -59,6 +59,7 @@ class _SmoothedScalarPlot(BasePlot):
         self.val_avg = self.add_curve(self.plot, f"val {self.label}, averaged weights", f"val_{self.label}_avg",
                                       pen=theme.pen(theme.VAL_AVG, 1.6), symbol="s", symbolSize=5,
                                       symbolBrush=theme.VAL_AVG, symbolPen=None)
+        self.val_avg.setZValue(self.val.zValue() - 1)   # the raw validation stays visible where they meet
         self._avg_shown = False  # the key names the curve once it has a value
 
     def _build_lr_axis(self) -> None:
@@ -110,7 +111,7 @@ class _SmoothedScalarPlot(BasePlot):
         return [(theme.LINE, theme.on_white(theme.TRAIN, 90), "train"),
                 (theme.BOLD_LINE, theme.TRAIN, "train, smoothed"),
                 (theme.DOT_GLYPH, theme.VAL, "validation")] + (
-                [(theme.DOT_GLYPH, theme.VAL_AVG, "validation, averaged weights")]
+                [(theme.DOT_GLYPH, theme.VAL_AVG, "val., averaged weights")]
                 if getattr(self, "_avg_shown", False) else []) + [
                 (theme.DASHED, LR_COLOUR, "lr (right)")]
 
