@@ -56,11 +56,11 @@ class _SmoothedScalarPlot(BasePlot):
                                   pen=theme.pen(theme.VAL, 1.2), symbol="o", symbolSize=5,
                                   symbolBrush=theme.VAL, symbolPen=None)
         # the averaged weights' validation (NaN while averaging is off: gaps)
-        self.val_avg = self.add_curve(self.plot, f"val {self.label}, averaged weights", f"val_{self.label}_avg",
+        self.val_avg = self.add_curve(self.plot, f"val {self.label}, averaged weights", None,
                                       pen=theme.pen(theme.VAL_AVG, 1.6), symbol="s", symbolSize=5,
                                       symbolBrush=theme.VAL_AVG, symbolPen=None)
         self.val_avg.setZValue(self.val.zValue() - 1)   # the raw validation stays visible where they meet
-        self._avg_shown = False  # the key names the curve once it has a value
+        self._avg_shown = False  # the key and the CSV name the curve once it has a value
 
     def _build_lr_axis(self) -> None:
         """The learning rate per step on a log axis at the right: a view of its own over the
@@ -149,6 +149,7 @@ class _SmoothedScalarPlot(BasePlot):
             avg = history.val_column(self.val_key + "_avg")
             if not self._avg_shown and np.isfinite(avg).any():   # drawn from the first averaged value on
                 self._avg_shown = True
+                self.add_series(f"val_{self.label}_avg", self.val_avg)
                 self.set_key()
             if self._avg_shown:
                 if dots != (self.val_avg.opts["symbol"] is not None):
@@ -167,6 +168,7 @@ class _SmoothedScalarPlot(BasePlot):
         self._n = self._nv = 0
         if self._avg_shown:
             self._avg_shown = False
+            self.forget_curve(self.val_avg)
             self.set_key()
 
 
