@@ -57,9 +57,9 @@ class _SmoothedScalarPlot(BasePlot):
                                   symbolBrush=theme.VAL, symbolPen=None)
         # the averaged weights' validation (NaN while averaging is off: gaps)
         self.val_avg = self.add_curve(self.plot, f"val {self.label}, averaged weights", None,
-                                      pen=theme.pen(theme.VAL_AVG, 1.6), symbol="s", symbolSize=5,
-                                      symbolBrush=theme.VAL_AVG, symbolPen=None)
-        self.val_avg.setZValue(self.val.zValue() - 1)   # the raw validation stays visible where they meet
+                                      pen=theme.pen(theme.VAL_AVG, 2.0))
+        # a line through the raw validation's dots: both stay visible where they meet (they often do)
+        self.val_avg.setZValue(self.val.zValue() + 1)
         self._avg_shown = False  # the key and the CSV name the curve once it has a value
 
     def _build_lr_axis(self) -> None:
@@ -111,7 +111,7 @@ class _SmoothedScalarPlot(BasePlot):
         return [(theme.LINE, theme.on_white(theme.TRAIN, 90), "train"),
                 (theme.BOLD_LINE, theme.TRAIN, "train, smoothed"),
                 (theme.DOT_GLYPH, theme.VAL, "validation")] + (
-                [(theme.DOT_GLYPH, theme.VAL_AVG, "val., averaged weights")]
+                [(theme.BOLD_LINE, theme.VAL_AVG, "val., averaged weights")]
                 if getattr(self, "_avg_shown", False) else []) + [
                 (theme.DASHED, LR_COLOUR, "lr (right)")]
 
@@ -152,8 +152,6 @@ class _SmoothedScalarPlot(BasePlot):
                 self.add_series(f"val_{self.label}_avg", self.val_avg)
                 self.set_key()
             if self._avg_shown:
-                if dots != (self.val_avg.opts["symbol"] is not None):
-                    self.val_avg.setSymbol("s" if dots else None)
                 self.val_avg.setData(history.val_column("step"), avg)
 
     def _shown(self, smoothed: np.ndarray) -> np.ndarray:
