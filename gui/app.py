@@ -104,11 +104,11 @@ def run_gui(steps: int | None = None, export: str | None = None, quit: bool = Fa
         win.setup.set_value("steps", int(steps))
         win.setup.set_value("epochs", None)
     win.show()
-    # torch loads on a background thread once the window has painted (an import holds the GIL
-    # for long stretches; started at once it would hold up the first paint)
-    QTimer.singleShot(300, preload_engine)
-
     if not scripted:
+        # torch loads on a background thread once the window has painted (an import holds the
+        # GIL for long stretches; started at once it would hold up the first paint). A scripted
+        # run presses Start at once and its build imports torch: no preload left pending after it
+        QTimer.singleShot(300, preload_engine)
         return app.exec()
 
     result: dict = {"code": None, "handled": False}

@@ -509,7 +509,14 @@ def test_garbage_is_collected_on_the_gui_thread_only(window, qtbot):
     del h
     kept = [[] for _ in range(3 * gc.get_threshold()[0])]  # allocations that would trigger a collection
     assert alive() is not None  # not collected in this (any) allocating thread...
-    qtbot.waitUntil(lambda: alive() is None, timeout=WAIT)  # ...but by the GUI thread's timer
+    # (the cycle may already sit in an older generation, which the timer collects once the younger
+    # ones have been collected often enough: low thresholds make that a few ticks)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(1, 1, 1)
+    try:
+        qtbot.waitUntil(lambda: alive() is None, timeout=WAIT)  # ...but by the GUI thread's timer
+    finally:
+        gc.set_threshold(*thresholds)
     del kept
 
 
