@@ -35,7 +35,7 @@ from engine.errors import BabysitError
 from engine.thresholds import SATURATION, fraction_key
 
 from ..plots import theme
-from ..widgets import FloatEdit, set_invalid
+from ..widgets import FloatEdit, FlowLayout, set_invalid
 from .jobs import post_outcome
 
 MIN_HIST_WIDTH = 110      # pixels per histogram; narrower windows wrap them onto more rows
@@ -79,15 +79,20 @@ class InitLabPanel(QtWidgets.QWidget):
     def _build_controls(self, depth, width, activation, init, init_std, bn, seed) -> None:
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(6, 6, 6, 6)
-        bar = QtWidgets.QHBoxLayout()
-        outer.addLayout(bar)
+        strip = QtWidgets.QWidget()  # wraps at a narrow window instead of widening it
+        bar = FlowLayout(strip, spacing=4, gap=10)
+        outer.addWidget(strip)
 
         def labelled(text: str, w: QtWidgets.QWidget, tip: str) -> QtWidgets.QWidget:
             lab = QtWidgets.QLabel(text)
             lab.setToolTip(tip)
             w.setToolTip(tip)
-            bar.addWidget(lab)
-            bar.addWidget(w)
+            pair = QtWidgets.QWidget()  # a label stays on the line of its field
+            lay = QtWidgets.QHBoxLayout(pair)
+            lay.setContentsMargins(0, 0, 0, 0)
+            lay.addWidget(lab)
+            lay.addWidget(w)
+            bar.addWidget(pair)
             return w
 
         self.depth_spin = labelled("depth", QtWidgets.QSpinBox(minimum=1, maximum=50, value=int(depth)),
@@ -122,7 +127,6 @@ class InitLabPanel(QtWidgets.QWidget):
         self.run_button = QtWidgets.QPushButton("Run")
         self.run_button.setToolTip("draw a fresh batch through a freshly initialised network")
         bar.addWidget(self.run_button)
-        bar.addStretch(1)
 
         self.status = QtWidgets.QLabel()
         self.status.setWordWrap(True)

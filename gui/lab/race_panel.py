@@ -115,7 +115,14 @@ class RacePanel(QtWidgets.QWidget):
         self.status.setWordWrap(True)
         self.status.setStyleSheet(f"color: {theme.MUTED};")
         form.addRow(self.status)
-        outer.addWidget(side)
+        scroll = QtWidgets.QScrollArea()  # the controls scroll at a short window instead of heightening it
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(min(side.sizeHint().width(), side.maximumWidth())
+                             + scroll.verticalScrollBar().sizeHint().width() + 2)
+        outer.addWidget(scroll)
         self._plots_box = QtWidgets.QVBoxLayout()
         outer.addLayout(self._plots_box, 1)
 

@@ -74,9 +74,9 @@ class RunsWiring(QObject):
         self.browser = RunsBrowser()
         self.dock = win.add_dock(self.browser, "Runs", Qt.DockWidgetArea.BottomDockWidgetArea, refresh=False)
         self.dock.setObjectName("runsDock")
-        # beside the diagnostics strip; the table needs the width more than the findings do
-        QTimer.singleShot(0, lambda: win.resizeDocks([win.lab.diagnostics_dock, self.dock], [360, 1000],
-                                                      Qt.Orientation.Horizontal))
+        # a tab beside the diagnostics: side by side, the two strips made the window wider than 1280 px
+        win.tabifyDockWidget(win.lab.diagnostics_dock, self.dock)
+        win.lab.diagnostics_dock.raise_()
         self.compare = CompareView()
         self.compare_tab = win.add_tab(self.compare, "Compare", refresh=False)
         self.scrubber = StepScrubber(win.dashboard.activations)
