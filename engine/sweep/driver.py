@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+import secrets
 import threading
 import time
 from datetime import datetime, timezone
@@ -70,7 +71,9 @@ class Sweep:
     def create(cls, spec: SweepSpec, root: str | Path | None = None) -> "Sweep":
         root = Path(root) if root is not None else sweeps_dir()
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.name).strip("_") or "sweep"
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        # a random tail: trials are runs named after the sweep in one run store that sweeps kept in
+        # other folders share, so two sweeps started in the same second must not share an id
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         folder, n = root / f"{slug}-{stamp}", 1
         while folder.exists():
             n += 1

@@ -182,3 +182,10 @@ def test_successive_halving_prunes_the_worse_trials_at_its_rungs(tmp_path):
     assert pruned and all(r["steps"] in (10, 30) for r in pruned)  # the rungs: 10 x 3^k below 80
     assert all(r["params"]["lr"] < 0.01 for r in pruned)  # the tiny learning rates lag at the rungs
     assert any(r["status"] == "finished" and r["steps"] == 80 for r in results)
+
+
+def test_sweeps_made_in_the_same_second_in_other_folders_get_their_own_ids(tmp_path):
+    # their trials are runs named after the sweep in the one run store both folders share
+    space = {"lr": {"low": 1e-3, "high": 1e-1, "scale": "log"}}
+    a, b = make(tmp_path / "a", space, trials=2), make(tmp_path / "b", space, trials=2)
+    assert a.id != b.id
