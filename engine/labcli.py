@@ -20,7 +20,8 @@ from .errors import ConfigError
 def add_lab_parsers(sub, number, integer, config_flags) -> None:
     """Add the lab's subcommands to engine.cli's subparsers (`number`, `integer`: its flag types;
     `config_flags(parser)`: its run-configuration flags)."""
-    from .surfaces import DEFAULT_CONDITION, OPTIMIZERS, SURFACES
+    from .config import OPTIMIZERS
+    from .surface_names import DEFAULT_CONDITION, SURFACES  # (not .surfaces: it imports torch)
     o = sub.add_parser("optimizers", help="race torch optimizers on a 2-D loss surface")
     o.add_argument("--surface", choices=SURFACES, default="taco")
     o.add_argument("--condition", type=number, default=DEFAULT_CONDITION,

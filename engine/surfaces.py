@@ -41,12 +41,12 @@ from .config import OPTIMIZERS
 from .errors import ConfigError
 from .lbfgs import make_lbfgs
 from .optim import make_optimizer
+from .surface_names import DEFAULT_CONDITION, SURFACES
 
 MOMENTUM = 0.9
 RMSPROP_DECAY = 0.9      # the lecture's decay_rate (torch's default is 0.99)
 ADAMW_DECAY = 0.01
 MAX_STEPS = 100_000
-DEFAULT_CONDITION = 100.0
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,6 @@ def _rosenbrock(p: torch.Tensor) -> torch.Tensor:
     return (1 - x) ** 2 + 100 * (y - x ** 2) ** 2
 
 
-SURFACES = ("taco", "saddle", "local_minimum", "rosenbrock")
 
 
 def make_surface(name: str, condition: float = DEFAULT_CONDITION) -> Surface:

@@ -21,3 +21,11 @@ def test_building_the_window_imports_no_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "LOADED:\n" in out.stdout, f"the window imported {out.stdout.split('LOADED:')[-1].strip()}"
+
+
+def test_parsing_the_command_line_imports_no_torch():
+    # main.py parses its arguments before the window opens: torch there delays the first paint by seconds
+    code = "import sys; from engine.cli import parse; parse(['gui']); print('TORCH' if 'torch' in sys.modules else 'NONE')"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "NONE"
