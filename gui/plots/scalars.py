@@ -18,6 +18,7 @@ from .smoothing import IncrementalEma
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 STEP_LABEL = "step (optimizer updates)"
 MAX_VAL_DOTS = 300
+LR_POINTS = 4000        # the learning-rate line's points at most (a few per pixel of a wide chart)
 LR_COLOUR = "#8c564b"   # brown: orange is taken by validation and the lr markers
 LOSS_RESOLUTION = float(np.finfo(np.float32).eps) / 2  # ~6e-8: the smallest nonzero float32 cross-entropy
 # a loss this many times its first value flattens everything before it on a linear axis: the
@@ -88,6 +89,13 @@ class _SmoothedScalarPlot(BasePlot):
     def _draw_lr(self, history) -> None:
         lr = history.column("lr")
         steps = history.column("step")
+        # runs every frame over up to a million steps: the line keeps the steps where the rate
+        # changes (a constant rate is two points), at most LR_POINTS of them
+        changes = np.flatnonzero(np.diff(lr))
+        keep = np.unique(np.concatenate(([0], changes, changes + 1, [len(lr) - 1]))) if len(lr) else changes
+        if len(keep) > LR_POINTS:
+            keep = np.linspace(0, len(lr) - 1, LR_POINTS).astype(np.int64)
+        lr, steps = lr[keep], steps[keep]
         with np.errstate(divide="ignore", invalid="ignore"):
             logs = np.where(lr > 0, np.log10(lr), np.nan)
         self.lr_curve.setData(steps, logs)
