@@ -57,33 +57,25 @@ def add_runs_parser(sub) -> None:
 
 # ======================================================================= train records itself
 def start_recording(args: argparse.Namespace, session):
-    """A writer for `train`'s run, subscribed to what its recorder sends (None with --no-record);
-    says the run's id first."""
+    """The run's record in the store (engine/worker.py's RecordedRun, as the window's workers keep
+    theirs), or None with --no-record; says the run's id first."""
     if not getattr(args, "record", True):
         return None
-    from .store import RunStore
-    store = RunStore(args.runs_dir)
-    writer = store.create_run(session.cfg.to_dict(), name=args.name, total_steps=session.total_steps)
-    run = store.resolve(writer.id)
-    store.close()
-    session.recorder.sinks.append(writer.ingest)  # every message the run sends, in order (engine/recorder.py)
-    print(f"run {run.id} ({run.name}), recorded in {store.dir}", flush=True)
-    return writer
+    from .worker import RecordedRun
+    record = RecordedRun(session, runs_dir=args.runs_dir, name=args.name)
+    print(f"run {record.id} ({record.name}), recorded in {record.dir}", flush=True)
+    return record
 
 
-def finish_recording(writer, session) -> None:
+def finish_recording(record, session) -> None:
     """Save the final weights and close the run with how it ended (call from a `finally`)."""
-    from .messages import DIVERGED
-    if writer is None:
+    if record is None:
         return
     failed = sys.exc_info()[0]
-    if failed is not None and not issubclass(failed, KeyboardInterrupt):
-        writer.close("crashed")
-    else:
-        writer.save_weights(session.model.state_dict())
-        writer.close("diverged" if session.state == DIVERGED else "finished" if session.finished else "stopped")
-    if writer.error:
-        print(f"babysit: warning: {writer.error}", file=sys.stderr)
+    crashed = failed is not None and not issubclass(failed, KeyboardInterrupt)
+    problem = record.close(crashed=f"{failed.__name__}" if crashed else None)
+    if problem:
+        print(f"babysit: warning: {problem}", file=sys.stderr)
 
 
 # ======================================================================= babysit runs ...

@@ -104,6 +104,7 @@ def run_gui(steps: int | None = None, export: str | None = None, quit: bool = Fa
         win.setup.set_value("steps", int(steps))
         win.setup.set_value("epochs", None)
     win.show()
+    win.controller.warm()   # the first run's worker process (its forkserver loads torch, apart from us)
     if not scripted:
         # torch loads on a background thread once the window has painted (an import holds the
         # GIL for long stretches; started at once it would hold up the first paint). A scripted

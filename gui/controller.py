@@ -1,21 +1,23 @@
-"""The controller: owns the training session and the GUI-side history. No widgets.
+"""The controller: owns the run (in a worker process) and the GUI-side history. No widgets.
 
     ctl = Controller()
     ctl.add_view(dashboard)          # anything with refresh(history) and reset()
-    ctl.start(cfg)                   # build the session off the GUI thread ("building"), then train
+    ctl.warm()                       # fork a worker ahead of time (after the window shows)
+    ctl.start(cfg)                   # build the run in the worker ("building"), then train
     ctl.pause(); ctl.resume(); ctl.step(cfg); ctl.stop(); ctl.reset()
     ctl.build(cfg)                   # the same build, blocking (scripts)
     ctl.set_lr(1e-2); ctl.reinit("he_normal"); ctl.set_optimizer("sgd"); ctl.set_bn(True)
 
-Data flows one way: the session's thread puts messages (engine/messages.py) in its outbox; a
+Every run trains in a worker process of its own (engine/worker.py): the window never shares an
+interpreter lock with training, and a worker that dies is reported while the window lives on.
+Data flows one way: the worker sends its run's messages (engine/messages.py) up a pipe; a
 QTimer (every TICK_MS) drains *all* of them into `history` (History.ingest) on the GUI thread, then refreshes each view
 once if a frame is due. One tick is one delivery however many steps it carries, so the GUI
-never sees one signal per training step; frames are paced by what drawing costs, so charts on a
-slow machine redraw less often instead of starving the training thread. Errors a user can cause (a bad data file, a bad value) come back as
-`errorOccurred(message)`, never as a traceback.
+never sees one signal per training step; frames are paced by what drawing costs. Errors a user
+can cause (a bad data file, a bad value) come back as `errorOccurred(message)`, never as a traceback.
 
-The engine's session module imports torch (~1.5 s), so it is imported on the first start, not
-when the window opens; `preload()` warms it up in a background thread after the window shows.
+The window's lab panels use torch in this process too; `preload()` imports it in a background
+thread after the window shows.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine.config import RunConfig
 from engine.errors import BabysitError
 from engine.history import History
+from engine.worker import Spare
 from engine.messages import (DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED,  # noqa: F401
                              RUNNING, STOPPED, Boundary, StateChange)
 
@@ -66,12 +69,11 @@ def preload_engine() -> threading.Thread:
 
 
 class _Build:
-    """One session built on a thread of its own: data, model, optimizer, and on the first Start
-    the rest of torch's import (seconds on the GUI thread, a frozen window). The result is picked
-    up by the controller's tick on the GUI thread; a cancelled build's session is just dropped."""
+    """One run built in a worker process, waited for on a thread of its own. The result is picked
+    up by the controller's tick on the GUI thread; a cancelled build's run is stopped when it ends."""
 
-    def __init__(self, cfg: RunConfig, then: str = "start"):
-        self.cfg, self.then = cfg, then
+    def __init__(self, cfg: RunConfig, spare, pace: float | None, then: str = "start"):
+        self.cfg, self.spare, self.pace, self.then = cfg, spare, pace, then
         self.session = None
         self.error: str | None = None
         self.cancelled = False
@@ -83,27 +85,28 @@ class _Build:
     def run(self) -> None:
         try:
             cfg = self.cfg.copy().validate()
-            from engine.memory import check_fits
-            from engine.session import TrainingSession, leave_a_core_free   # torch: imported on first use
-            check_fits(cfg)    # a GPU's free memory too, now that torch is loaded
-            leave_a_core_free()
-            self.session = TrainingSession(cfg, keep_history=False)  # the window's is the controller's
+            worker = self.spare.take()
+            self.spare.warm()    # the next run's worker: a fork of a process that has torch loaded
+            self.session = worker.begin(cfg, pace=self.pace)
         except BabysitError as exc:
             self.error = str(exc)
         except Exception as exc:   # a bug or an odd environment: still words, never a traceback
             self.error = f"could not set up the run: {type(exc).__name__}: {exc}"
+        if self.cancelled and self.session is not None:
+            self.session.stop(1.0)
 
 
 class Controller(QObject):
     stateChanged = Signal(str)        # idle | building | running | paused | diverged | finished | stopped | error
     progressed = Signal(dict)         # once per delivery: step, epoch, total_steps, steps_per_s, lr
     errorOccurred = Signal(str)       # a message in words (building failed, training failed)
-    sessionChanged = Signal(object)   # the new TrainingSession, or None after reset
+    sessionChanged = Signal(object)   # the new run (engine.worker.RemoteSession), or None after reset
     otherReceived = Signal(str, object)  # requested items: ("boundary", engine.boundary's payload)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.session = None           # engine.session.TrainingSession | None
+        self.session = None           # engine.worker.RemoteSession | None
+        self.spare = Spare()          # the next run's worker process, forked ahead of time
         self.history = History()
         self.views: list[View] = []
         self.state = IDLE
@@ -147,7 +150,7 @@ class Controller(QObject):
         off the GUI thread). False (and errorOccurred) on failure."""
         if self.session is not None or self._build is not None:
             self.reset()
-        job = _Build(cfg)
+        job = _Build(cfg, self.spare, self.pace)
         job.run()
         return self._install(job)
 
@@ -168,7 +171,7 @@ class Controller(QObject):
                 return False
             if self.session is not None:
                 self.reset()
-            self._build = _Build(cfg, then)
+            self._build = _Build(cfg, self.spare, self.pace, then)
             self._set_state(BUILDING)
             self._build.start()
             self.timer.start()    # tick() picks the session up when the build ends
@@ -199,10 +202,12 @@ class Controller(QObject):
             self._then(job.then)
 
     def _cancel_build(self) -> None:
-        """Stop, Reset or close during a build: its session (never started) is dropped when it ends."""
-        if self._build is not None:
-            self._build.cancelled = True
-            self._build = None
+        """Stop, Reset or close during a build: its run (never started) is stopped when it is built."""
+        job, self._build = self._build, None
+        if job is not None:
+            job.cancelled = True
+            if not job.thread.is_alive() and job.session is not None:
+                job.session.stop(1.0)   # built just now: the build's own check came before the flag
             self._set_state(IDLE)
 
     def add_findings(self, findings: list[dict], step: int = 0) -> None:
@@ -215,7 +220,6 @@ class Controller(QObject):
             self._fail(job.error)
             return False
         session = job.session
-        session.set_pace(self.pace)
         self.session = session
         self.history = History()
         self.history.config = session.cfg.to_dict()
@@ -286,9 +290,14 @@ class Controller(QObject):
         self._dirty = False            # data arrived that the views have not drawn yet
         self._next_frame_at = 0.0
 
+    def warm(self) -> None:
+        """Fork the next run's worker now, so Start trains at once (the first takes seconds: its
+        forkserver imports torch, in a process of its own)."""
+        self.spare.warm()
+
     def shutdown(self, timeout: float = 1.5) -> None:
-        """Window closing: stop and join the training thread, within `timeout` seconds (a build
-        in flight is dropped; its thread is waited for as long, so torch is not torn down under it)."""
+        """Window closing: stop the run (recorded as stopped) within about `timeout` seconds; a
+        build in flight is dropped; the spare worker is ended."""
         self.timer.stop()
         job = self._build
         self._cancel_build()
@@ -296,6 +305,7 @@ class Controller(QObject):
             job.thread.join(timeout)
         if self.session is not None:
             self.session.stop(timeout)
+        self.spare.close()
 
     # ------------------------------------------------------------------ live commands
     # each returns whether the run took the command (a refusal is shown through errorOccurred)

@@ -26,6 +26,7 @@ from multiprocessing.managers import BaseManager
 from pathlib import Path
 from typing import Any
 
+from ..worker import context
 from .trial import train_trial
 
 STOP_GRACE = 1.5  # seconds a stopped trial has to return before its worker is killed
@@ -92,17 +93,6 @@ class _Manager(BaseManager):
 _Manager.register("Channel", Channel)
 
 
-def _context():
-    """Workers fork from a forkserver that has loaded torch and the trainer once (preload.py);
-    torch is not safe to fork from the driver, whose
-    threads may hold its locks. Spawn where there is no forkserver (Windows)."""
-    if "forkserver" not in mp.get_all_start_methods():
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["engine.sweep.preload"])  # set once: the server starts on first use
-    return ctx
-
-
 class LocalExecutor:
     """A pool of `workers` processes."""
     name = "local"
@@ -110,7 +100,7 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None):
         self.workers = max(1, workers or default_workers())
         self.channel: Any = None
-        self._ctx = _context()
+        self._ctx = context()  # forks from the forkserver the window's runs fork from
         self._manager: _Manager | None = None
         self._pool: futures.ProcessPoolExecutor | None = None
 

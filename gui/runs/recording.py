@@ -1,16 +1,15 @@
-"""The window records its runs in the run store (engine/store.py), as `babysit train` does.
+"""The window's runs are recorded in the run store (engine/store.py) as they train, as `babysit train`'s are.
 
-A writer is opened when the controller builds a session and subscribed to the session's recorder
-sinks: the writer's own thread turns the messages into rows, nothing is done on the GUI thread per
-step. It is closed, with the final weights, when the run ends, is reset or replaced, or the window
-closes; its status comes from the run's last state (finished, diverged, stopped, error → crashed).
+The worker process that trains a run records it (engine/worker.py's RecordedRun): its config,
+every message, its final weights and how it ended; a worker that died is marked crashed. Here
+the window only hears of it: the browser lists the store again when a run opens or ends, and a
+run that could not be recorded is said in words (training goes on, unrecorded).
 """
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.errors import BabysitError
-from engine.messages import DIVERGED, ENDED_STATES, ERROR, IDLE, RUNNING
+from engine.messages import ENDED_STATES
 
 
 class RunRecording(QObject):
@@ -19,66 +18,33 @@ class RunRecording(QObject):
 
     def __init__(self, controller, parent: QObject | None = None):
         super().__init__(parent)
-        self.writer = None
         self.session = None
-        self.diverged = False   # the run diverged and was not resumed: it stays "diverged" when stopped
-        self.started = False    # the run was started or stepped (a diverged first step has no step count)
         controller.sessionChanged.connect(self._on_session)
         controller.stateChanged.connect(self._on_state)
 
     @property
     def run_id(self) -> str | None:
-        return self.writer.id if self.writer is not None else None
+        return self.session.run_id if self.session is not None else None
 
     def _on_session(self, session) -> None:
-        self.close()  # the run this one replaces (or a reset)
+        self.close()  # the run this one replaces (or a reset): the controller has stopped it
+        self.session = session
         if session is None:
             return
-        from engine.store import RunStore
-        try:
-            with RunStore() as store:   # BABYSIT_RUNS_DIR, else the user's data folder
-                self.writer = store.create_run(session.cfg.to_dict(), total_steps=session.total_steps)
-        except BabysitError as exc:
-            self.failed.emit(f"this run is not recorded: {exc}")
-            return
-        self.session = session
-        session.recorder.sinks.append(self.writer.ingest)  # called on the training thread; only queues
+        self._say_problems()
         self.changed.emit()
 
     def _on_state(self, state: str) -> None:
-        if state != IDLE:
-            self.started = True
-        if state in (DIVERGED, RUNNING):
-            self.diverged = state == DIVERGED
         if state in ENDED_STATES:
-            self.close()
+            self._say_problems()
+            self.changed.emit()
 
     def close(self) -> None:
-        """End the recorded run: final weights, then the status its last state says."""
-        writer, session = self.writer, self.session
-        if writer is None:
-            return
-        self.writer = self.session = None
-        diverged, started, self.diverged, self.started = self.diverged, self.started, False, False
-        try:
-            session.recorder.sinks.remove(writer.ingest)
-        except ValueError:
-            pass
-        if not started and session.step_count == 0:  # built but never trained: not worth a row
-            writer.close("stopped")
-            from engine.store import RunStore
-            try:
-                with RunStore(writer.dir) as store:
-                    store.delete(writer.id)
-            except BabysitError:
-                pass
-        else:
-            if session.state != ERROR:
-                try:
-                    writer.save_weights(session.model.state_dict())
-                except (OSError, RuntimeError) as exc:
-                    self.failed.emit(f"the run's final weights were not saved: {exc}")
-            writer.close("diverged" if diverged else None)
-        if writer.error:
-            self.failed.emit(writer.error)
-        self.changed.emit()
+        if self.session is not None:
+            self._say_problems()
+            self.session = None
+            self.changed.emit()
+
+    def _say_problems(self) -> None:
+        while self.session is not None and self.session.problems:
+            self.failed.emit(self.session.problems.pop(0))

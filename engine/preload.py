@@ -1,4 +1,5 @@
-"""Imported once by the local executor's forkserver, so every worker it forks starts warm.
+"""Imported once by the forkserver that every worker process forks from (engine/worker.py), so
+each starts warm: a run in the window, a trial of a sweep.
 
 A fresh process spends seconds before its first step: importing torch and the trainer, and
 torch's optimizers importing torch._dynamo on first construction. Done here once, the forked
@@ -6,5 +7,5 @@ workers share it (nothing here starts a thread).
 """
 import torch._dynamo  # noqa: F401
 
-from .. import trainer  # noqa: F401
-from . import trial  # noqa: F401
+from . import session, trainer, worker  # noqa: F401
+from .sweep import trial  # noqa: F401
