@@ -231,7 +231,9 @@ class History:
         (a missing key is NaN); layers: "step" and LAYER_KEYS -> (probe rows, layers), "pcts" ->
         (probe rows, layers, N_PCTS), the probe rows since the layers were last `layer_names`;
         records: the probe records the run sent (any layers), and `read_records(indices)` returns
-        the ones at these indices, in order, as the run sent them (only those kept are read)."""
+        the ones at these indices, in order, as the run sent them (only those kept are read).
+        `generation` counts the decimations of the rows it holds (live also counted those of
+        probe rows dropped when the layers changed: readers only compare it with itself)."""
         h = cls(**sizes)
         h.config, h.total_steps = config, total_steps
         halvings = h.scalars.load(scalars, scalars_row(np.array([scalars[k][-1] for k in SCALAR_KEYS]))

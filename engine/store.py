@@ -173,9 +173,12 @@ class RunStore:
         n = self._conn.execute("SELECT COUNT(*) FROM runs WHERE name LIKE ?", (base + "-%",)).fetchone()[0]
         return f"{base}-{n + 1}"
 
-    def runs(self) -> list[RunInfo]:
-        """Every run, newest first."""
-        rows = self._conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY created DESC").fetchall()
+    def runs(self, ids: list[str] | None = None) -> list[RunInfo]:
+        """Every run, newest first; or only the runs with these ids (that still exist)."""
+        query = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+        if ids is not None:
+            query += f" WHERE id IN ({', '.join('?' * len(ids))})"
+        rows = self._conn.execute(query + " ORDER BY created DESC", list(ids or ())).fetchall()
         return [self._info(r) for r in rows]
 
     def _info(self, row: tuple) -> RunInfo:
