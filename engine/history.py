@@ -11,7 +11,8 @@ each is a few kilobytes. Events (commands, divergence, diagnoses) are few and al
 
 One thread writes a History, through `ingest(message)` (engine/messages.py): the training
 session's own, the window's (filled from the run's outbox, so plot code reads numpy views without
-locks) and the command line's alike. `version` increases on
+locks) and the command line's alike; a recorded run is read into one at once (`from_arrays`:
+the same rows as those appends would keep). `version` increases on
 every append, `generation` on every decimation (a reader that cached row indices re-reads).
 """
 from __future__ import annotations
@@ -253,7 +254,7 @@ class History:
             wanted = np.union1d(kept, [records - 1])
             read = dict(zip(wanted.tolist(), read_records(wanted)))
             h.snapshots = [read[i] for i in kept.tolist()]
-            h._latest = read[records - 1]  # the same object as the last kept one, as live
+            h._latest = read[records - 1]  # when kept, the same object as the last snapshot (as live)
         h.events = [dict(e) for e in events]
         h.version = len(scalars["step"]) + len(val["step"]) + records + len(h.events)  # one per append
         h.generation = halvings

@@ -245,7 +245,7 @@ class RunStore:
     # -------------------------------------------------------------------- a run's contents
     def steps(self, run_id: str, first: int = 0, last: int | None = None) -> np.ndarray:
         """The steps first..last as a float64 table, a row a step, columns SCALAR_KEYS (NaN for
-        None). One blob per commit of the writer: a million steps read in one pass."""
+        None), read-only. One blob per commit of the writer: a million steps read in one pass."""
         last = (1 << 62) if last is None else last
         blobs = [b for (b,) in self._conn.execute(
             "SELECT data FROM steps WHERE run=? AND last >= ? AND first <= ? ORDER BY first", (run_id, first, last))]

@@ -36,7 +36,7 @@ def _cells(r: RunInfo) -> tuple[tuple[str, object], ...]:
     return ((r.name, r.name.lower()),
             (time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)), r.created),
             (r.dataset or "–", r.dataset or ""), (r.model or "–", r.model or ""),
-            (r.optimizer or "–", r.optimizer or ""), (str(r.steps), r.steps),
+            (r.optimizer or "–", r.optimizer or ""), (f"{r.steps:,}", r.steps),
             (_pct(r.train_acc), -1.0 if r.train_acc is None else r.train_acc),
             (_pct(r.val_acc), -1.0 if r.val_acc is None else r.val_acc), (r.status, r.status))
 

@@ -24,6 +24,7 @@ from .compare import CompareView
 from .recording import RunRecording
 
 CONTINUE_LR_FACTOR = 0.1   # fine-tune at a lower rate than the run ended with (CS231n lecture 7)
+MESSAGE_PX = 400           # the room the status bar's own fields leave a message in a 1280 px window
 
 
 def read_run(store: RunStore, run_id: str) -> History:
@@ -142,9 +143,11 @@ class RunsWiring(QObject):
         self.opened = run.id
         self.scrubber.set_run(run.id, history.layer_column("step"))
         self.win.tabs.setCurrentWidget(self.win.dashboard)
-        self.win.statusBar().showMessage(
-            f"recorded run {run.name} ({run.status}, {run.steps:,} steps); Start sets up a new run. "
-            "The decision boundary is not available for recorded runs.", 0)
+        # the name elided to fit: a status message wider than the window widens the window
+        bar = self.win.statusBar()
+        words = f"recorded run {{}} ({run.status}, {run.steps:,} steps)"
+        room = MESSAGE_PX - bar.fontMetrics().horizontalAdvance(words.format(""))
+        bar.showMessage(words.format(bar.fontMetrics().elidedText(run.name, Qt.TextElideMode.ElideMiddle, room)), 0)
         return True
 
     def compare_runs(self, run_ids: list[str]) -> None:

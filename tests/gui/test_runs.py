@@ -3,7 +3,7 @@ rename, delete, continue. Every test records into a runs folder of its own."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.config import RunConfig
 from engine.session import TrainingSession
@@ -196,7 +196,8 @@ def test_a_reopened_run_draws_every_loss_point_and_its_knob_markers(window):
     cfg = SHORT.copy(steps=120)
     session = TrainingSession(cfg, keep_history=False, use_outbox=False)
     with RunStore() as store:
-        writer = store.create_run(cfg.to_dict(), total_steps=session.total_steps)
+        writer = store.create_run(cfg.to_dict(), total_steps=session.total_steps,
+                                  name="a run renamed at length, to say what it was for " * 2)
     session.recorder.sinks.append(writer.ingest)
     for i in range(120):
         if i in (40, 80):
@@ -206,7 +207,10 @@ def test_a_reopened_run_draws_every_loss_point_and_its_knob_markers(window):
     writer.close("finished")
     window.runs.browser.refresh_list()
     window.runs.browser.select([writer.id])
+    width = window.width()
     window.runs.browser.open_button.click()
+    QApplication.processEvents()  # (the status bar lays out its new message)
+    assert window.minimumSizeHint().width() <= 1280 and window.width() == width  # the window keeps its size
     header, rows = window.dashboard.loss.csv_table()
     assert len(rows) == 120 and header[1] == "train_loss"
     assert window.dashboard.marker_count() == 2
