@@ -12,7 +12,7 @@ with interleaved repeats and medians (see common.py). Exit code 0 whether target
     bench_window.py    3     timer lateness and redraws while training runs flat out
     bench_history.py   4     a million steps in the history store; loss chart redraw
     bench_startup.py   5     process start to first paint
-    bench_store.py     6     listing 500 runs; recording a run as it trains vs not
+    bench_store.py     6     listing 500 runs; reopening a million-step run; recording a run as it trains vs not
     bench_sweep.py     7     a sweep's trials vs bare loops in parallel processes; Ray's overhead per trial
 Extra arguments (e.g. --threads 2) are passed to bench_engine.py.
 """

@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import BabysitError
 from .fileio import dumps
-from .history import LAYER_KEYS, SCALAR_KEYS, History
+from .history import LAYER_KEYS, N_PCTS, SCALAR_KEYS, History, scalars_row
 
 STALE_SECONDS = 10.0     # a running run without a heartbeat for this long is reported crashed
 STATUSES = ("running", "finished", "diverged", "stopped", "crashed")
@@ -173,9 +173,12 @@ class RunStore:
         n = self._conn.execute("SELECT COUNT(*) FROM runs WHERE name LIKE ?", (base + "-%",)).fetchone()[0]
         return f"{base}-{n + 1}"
 
-    def runs(self) -> list[RunInfo]:
-        """Every run, newest first."""
-        rows = self._conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY created DESC").fetchall()
+    def runs(self, ids: list[str] | None = None) -> list[RunInfo]:
+        """Every run, newest first; or only the runs with these ids (that still exist)."""
+        query = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+        if ids is not None:
+            query += f" WHERE id IN ({', '.join('?' * len(ids))})"
+        rows = self._conn.execute(query + " ORDER BY created DESC", list(ids or ())).fetchall()
         return [self._info(r) for r in rows]
 
     def _info(self, row: tuple) -> RunInfo:
@@ -242,11 +245,13 @@ class RunStore:
     # -------------------------------------------------------------------- a run's contents
     def steps(self, run_id: str, first: int = 0, last: int | None = None) -> np.ndarray:
         """The steps first..last as a float64 table, a row a step, columns SCALAR_KEYS (NaN for
-        None). One blob per commit of the writer: a million steps read in one pass."""
+        None), read-only. One blob per commit of the writer: a million steps read in one pass."""
         last = (1 << 62) if last is None else last
         blobs = [b for (b,) in self._conn.execute(
             "SELECT data FROM steps WHERE run=? AND last >= ? AND first <= ? ORDER BY first", (run_id, first, last))]
         table = np.frombuffer(b"".join(blobs), np.float64).reshape(-1, len(SCALAR_KEYS))
+        if len(table) and first <= table[0, 0] and table[-1, 0] <= last:
+            return table  # the whole run (steps are in order): no copy
         return table[(table[:, 0] >= first) & (table[:, 0] <= last)]
 
     def val(self, run_id: str) -> np.ndarray:
@@ -271,63 +276,92 @@ class RunStore:
         """The probe records of steps first..last, as the run sent them: the step's scalars (and
         validation numbers on an evaluated step) plus `layers`."""
         last = (1 << 62) if last is None else last
-        rows = self._conn.execute(
-            "SELECT r.step, v.val_loss, v.val_acc, r.names, r.stats, r.pcts, r.extra, h.edges, h.counts FROM records r"
-            " LEFT JOIN val v ON v.run = r.run AND v.step = r.step"
-            " LEFT JOIN histograms h ON h.run = r.run AND h.step = r.step WHERE r.run=? AND r.step BETWEEN ? AND ?"
-            " ORDER BY r.step", (run_id, first, last)).fetchall()
-        if not rows:
-            return []
-        table = self.steps(run_id, rows[0][0], rows[-1][0])
+        rows = self._conn.execute(_SELECT_RECORDS + "r.step BETWEEN ? AND ? ORDER BY r.step",
+                                  (run_id, first, last)).fetchall()
+        return self._as_records(rows, self.steps(run_id, rows[0][0], rows[-1][0])) if rows else []
+
+    def _records_at(self, run_id: str, steps: list[int], table: np.ndarray) -> list[dict]:
+        """The probe records of these steps (sorted), their scalars from `table` (steps())."""
+        rows = []
+        for i in range(0, len(steps), _IN_CHUNK):
+            chunk = steps[i:i + _IN_CHUNK]
+            rows += self._conn.execute(_SELECT_RECORDS + f"r.step IN ({', '.join('?' * len(chunk))}) ORDER BY r.step",
+                                       (run_id, *chunk)).fetchall()
+        return self._as_records(rows, table)
+
+    @staticmethod
+    def _as_records(rows: list[tuple], table: np.ndarray) -> list[dict]:
         steps = table[:, 0]
         out = []
         for step, val_loss, val_acc, *layers in rows:
             at = int(np.searchsorted(steps, step))
-            rec = _scalars_of(table[at]) if at < len(steps) and steps[at] == step else {"step": step}
+            rec = scalars_row(table[at]) if at < len(steps) and steps[at] == step else {"step": step}
             if val_loss is not None:
                 rec["val_loss"], rec["val_acc"] = val_loss, val_acc
             rec["layers"] = unpack_layers(*layers)
             out.append(rec)
         return out
 
-    def layer_table(self, run_id: str) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """Every probe step's per-layer numbers in one array, for charts: (steps, layer names,
-        float64 (records, layers, LAYER_KEYS)), NaN where a number does not apply. Records with
-        other layers than the newest (none, for one model) are left out."""
-        rows = self._conn.execute("SELECT step, names, stats FROM records WHERE run=? ORDER BY step",
+    def _probe_table(self, run_id: str) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray]:
+        """Every probe record's step, and the per-layer numbers of the newest layers' records as
+        the live History keeps them (the records since the layers last changed; none, for one
+        model): (all steps, their steps, layer names, float64 stats (records, layers,
+        LAYER_KEYS), percentiles (records, layers, N_PCTS), NaN where a number does not apply)."""
+        rows = self._conn.execute("SELECT step, names, stats, pcts FROM records WHERE run=? ORDER BY step",
                                   (run_id,)).fetchall()
         if not rows:
-            return np.zeros(0), [], np.zeros((0, 0, len(LAYER_KEYS)))
-        names = rows[-1][1]
-        rows = [r for r in rows if r[1] == names]
-        stats = np.frombuffer(b"".join(r[2] for r in rows), np.float64)
-        return (np.array([r[0] for r in rows], np.float64), json.loads(names),
-                stats.reshape(len(rows), -1, len(LAYER_KEYS)))
+            return (np.zeros(0, np.int64), np.zeros(0), [], np.zeros((0, 0, len(LAYER_KEYS))),
+                    np.zeros((0, 0, N_PCTS)))
+        steps, names, stats, pcts = zip(*rows)
+        start = 0
+        if names.count(names[-1]) != len(names):  # the layers changed: the records since
+            start = len(names)
+            while names[start - 1] == names[-1]:
+                start -= 1
+        n, n_layers = len(rows) - start, len(json.loads(names[-1]))
+        stats = np.frombuffer(b"".join(stats[start:]), np.float64).reshape(n, n_layers, len(LAYER_KEYS))
+        pcts, size = pcts[start:], n_layers * N_PCTS * 8
+        if None not in pcts and sum(map(len, pcts)) == n * size and len(pcts[0]) == size:  # the usual case
+            pcts = np.frombuffer(b"".join(pcts), np.float64).reshape(n, n_layers, N_PCTS)
+        else:  # some records without percentiles, or another count of them: NaN there
+            pcts = np.stack([np.frombuffer(p, np.float64).reshape(n_layers, N_PCTS) if p is not None and len(p) == size
+                             else np.full((n_layers, N_PCTS), np.nan) for p in pcts])
+        steps = np.array(steps, np.int64)
+        return steps, steps[start:].astype(np.float64), json.loads(names[-1]), stats, pcts
+
+    def layer_table(self, run_id: str) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Every probe step's per-layer numbers in one array, for charts: (steps, layer names,
+        float64 (records, layers, LAYER_KEYS)), NaN where a number does not apply. Records from
+        before the layers last changed (none, for one model) are left out, as the live History
+        leaves them out."""
+        _all, steps, names, stats, _pcts = self._probe_table(run_id)
+        return steps, names, stats
 
     def events(self, run_id: str) -> list[dict]:
         return [json.loads(d) for (d,) in
                 self._conn.execute("SELECT data FROM events WHERE run=? ORDER BY seq", (run_id,))]
 
-    def history(self, ref: str, *, full: bool = False) -> History:
-        """The run as the window's History holds it live: the same appends in the same order.
-        `full` sizes it to keep every row and snapshot (exports); otherwise it thins as live."""
+    def history(self, ref: str, *, full: bool = False, max_snapshots: int | None = None) -> History:
+        """The run as the window's History held it live: what the same appends in the same order
+        leave, read with a query per table. `full` sizes it to keep every row and snapshot
+        (exports); otherwise it thins as live. `max_snapshots` bounds the snapshots kept with
+        their histograms (thinned as live; each is read from the store, the others are not)."""
         run = self.resolve(ref)
-        rows, records = self.steps(run.id), self.records(run.id)
+        table, val = self.steps(run.id), self.val(run.id)
+        record_steps, steps, names, stats, pcts = self._probe_table(run.id)
+        sizes = {}
         if full:
-            history = History(max_rows=max(500_000, len(rows) + 2), max_probe_rows=max(50_000, len(rows) + 2),
-                              max_snapshots=max(1000, len(records) + 1))
-        else:
-            history = History()
-        history.config, history.total_steps = run.config, run.total_steps
-        for row in rows:
-            history.append_scalars(_scalars_of(row))
-        for step, val_loss, val_acc in self.val(run.id).tolist():
-            history.append_val(int(step), val_loss, val_acc)
-        for rec in records:
-            history.append_snapshot(rec)
-        for event in self.events(run.id):
-            history.append_event(event)
-        return history
+            sizes = dict(max_rows=max(500_000, len(table) + 2), max_probe_rows=max(50_000, len(val) + 2, len(steps) + 2),
+                         max_snapshots=max(1000, len(record_steps) + 1))
+        if max_snapshots is not None:
+            sizes["max_snapshots"] = max_snapshots
+        layers = {"step": steps, "pcts": pcts, **{k: stats[:, :, i] for i, k in enumerate(LAYER_KEYS)}}
+        return History.from_arrays(
+            {k: table[:, i] for i, k in enumerate(SCALAR_KEYS)},
+            {"step": val[:, 0], "val_loss": val[:, 1], "val_acc": val[:, 2]},
+            layer_names=names, layers=layers, records=len(record_steps),
+            read_records=lambda at: self._records_at(run.id, record_steps[at].tolist(), table),
+            events=self.events(run.id), config=run.config, total_steps=run.total_steps, **sizes)
 
     def load_weights(self, ref: str) -> dict:
         """The run's final weights as a state_dict of tensors (safetensors: no pickle)."""
@@ -338,11 +372,11 @@ class RunStore:
         return load_file(self.dir / run.weights)
 
 
-def _scalars_of(row: np.ndarray) -> dict[str, Any]:
-    """A step's scalars as the run sent them: step and epoch whole numbers, None for NaN."""
-    d = {k: (None if v != v else v) for k, v in zip(SCALAR_KEYS, row.tolist())}
-    d["step"], d["epoch"] = int(d["step"]), None if d["epoch"] is None else int(d["epoch"])
-    return d
+_SELECT_RECORDS = (  # a probe record with its validation numbers and histograms; a WHERE on r.step follows
+    "SELECT r.step, v.val_loss, v.val_acc, r.names, r.stats, r.pcts, r.extra, h.edges, h.counts FROM records r"
+    " LEFT JOIN val v ON v.run = r.run AND v.step = r.step"
+    " LEFT JOIN histograms h ON h.run = r.run AND h.step = r.step WHERE r.run=? AND ")
+_IN_CHUNK = 500  # steps per `IN (...)`: far below SQLite's limit on a statement's parameters
 
 
 # ======================================================================== records as blobs

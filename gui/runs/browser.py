@@ -1,29 +1,44 @@
 """The runs browser (a dock): every recorded run, sortable and filterable, renamed in place,
 with notes; Open, Compare, Continue and Delete act on the selected runs.
 
-Listing reads the store's `runs` table only (RunStore.runs: one row a run, no steps).
+Listing reads the store's `runs` table only (RunStore.runs: one row a run, no steps). While a
+listed run is running, the rows of the running runs are read again every POLL_MS (one query), so
+its step count and status follow its training, from this window or another process.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit, QMessageBox,
                                QPlainTextEdit, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from engine.errors import BabysitError
-from engine.store import RunStore
+from engine.store import RunInfo, RunStore
 
 COLUMNS = ("Name", "Date", "Dataset", "Model", "Optimizer", "Steps", "Train acc", "Val acc", "Status")
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 NOTES_ROLE = Qt.ItemDataRole.UserRole + 3
+STATUS = COLUMNS.index("Status")
+_PROGRESS = {COLUMNS.index(c) for c in ("Steps", "Train acc", "Val acc", "Status")}  # what changes while a run trains
+POLL_MS = 1500   # a running run's row is read again this often
 
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _cells(r: RunInfo) -> tuple[tuple[str, object], ...]:
+    """A run's row: (text, sort key) per column of COLUMNS."""
+    return ((r.name, r.name.lower()),
+            (time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)), r.created),
+            (r.dataset or "–", r.dataset or ""), (r.model or "–", r.model or ""),
+            (r.optimizer or "–", r.optimizer or ""), (f"{r.steps:,}", r.steps),
+            (_pct(r.train_acc), -1.0 if r.train_acc is None else r.train_acc),
+            (_pct(r.val_acc), -1.0 if r.val_acc is None else r.val_acc), (r.status, r.status))
 
 
 def _folder_name(name: str) -> str:
@@ -89,6 +104,8 @@ class RunsBrowser(QWidget):
         layout.addLayout(buttons)
         layout.addLayout(body, 1)
         self._filling = False
+        self.poll = QTimer(self, interval=POLL_MS)   # runs only while a listed run is running
+        self.poll.timeout.connect(self.refresh_running)
         self.refresh_list()
 
     # ------------------------------------------------------------------ listing
@@ -103,15 +120,8 @@ class RunsBrowser(QWidget):
         self._filling = True
         self.model.removeRows(0, self.model.rowCount())
         for r in runs:
-            values = (
-                (r.name, r.name.lower()),
-                (time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)), r.created),
-                (r.dataset or "–", r.dataset or ""), (r.model or "–", r.model or ""),
-                (r.optimizer or "–", r.optimizer or ""), (str(r.steps), r.steps),
-                (_pct(r.train_acc), -1.0 if r.train_acc is None else r.train_acc),
-                (_pct(r.val_acc), -1.0 if r.val_acc is None else r.val_acc), (r.status, r.status))
             row = []
-            for col, (text, key) in enumerate(values):
+            for col, (text, key) in enumerate(_cells(r)):
                 item = QStandardItem(text)
                 item.setData(key, SORT_ROLE)
                 item.setData(r.id, ID_ROLE)
@@ -126,6 +136,40 @@ class RunsBrowser(QWidget):
             if self.proxy.index(i, 0).data(ID_ROLE) in selected:
                 sel.select(self.proxy.index(i, 0), sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
         self._selection_changed()
+        self._poll_while_running()
+
+    def refresh_running(self) -> None:
+        """Read the rows of the listed runs still running again (one query) and update their
+        steps, accuracies and status in place: the selection, sort and an edit stay as they are."""
+        rows = {self.model.item(i, 0).data(ID_ROLE): i for i in range(self.model.rowCount())
+                if self.model.item(i, STATUS).text() == "running"}
+        if not rows:
+            self.poll.stop()
+            return
+        try:
+            with RunStore() as store:
+                runs = store.runs(list(rows))
+        except BabysitError:
+            return  # said when the list is read again; not a dialog every POLL_MS
+        if len(runs) < len(rows):  # deleted elsewhere
+            self.refresh_list()
+            return
+        self._filling = True
+        for r in runs:
+            for col, (text, key) in enumerate(_cells(r)):
+                if col in _PROGRESS:
+                    item = self.model.item(rows[r.id], col)
+                    item.setText(text)
+                    item.setData(key, SORT_ROLE)
+        self._filling = False
+        self._poll_while_running()
+
+    def _poll_while_running(self) -> None:
+        running = any(self.model.item(i, STATUS).text() == "running" for i in range(self.model.rowCount()))
+        if running and not self.poll.isActive():
+            self.poll.start()
+        elif not running:
+            self.poll.stop()
 
     def run_ids(self) -> list[str]:
         """The listed runs' ids in the order shown (sorted and filtered)."""

@@ -4,16 +4,19 @@ scrubber, the Compare tab, and continuing a run from its final weights.
     Runs dock      every recorded run (gui/runs/browser.py); listed again when a run starts or ends
     Open           the dashboard shows the run as recorded (the window is not training); the
                    scrubber beside the dashboard's tabs moves the activation histograms to step N
+                   (read from the store as it moves)
     Compare        overlays 2+ runs in the Compare tab (gui/runs/compare.py)
     Continue       the run's config (lr ÷ 10) into the setup, and a new run from its final weights
 """
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QSlider, QWidget
 
 from engine.config import RunConfig
 from engine.errors import BabysitError
+from engine.history import MAX_SNAPSHOTS, History
 from engine.store import RunStore
 
 from .browser import RunsBrowser
@@ -21,15 +24,24 @@ from .compare import CompareView
 from .recording import RunRecording
 
 CONTINUE_LR_FACTOR = 0.1   # fine-tune at a lower rate than the run ended with (CS231n lecture 7)
+MESSAGE_PX = 400           # the room the status bar's own fields leave a message in a 1280 px window
+
+
+def read_run(store: RunStore, run_id: str) -> History:
+    """A recorded run as Open shows it: every step and probe row, and the snapshots with
+    histograms that the live window kept (the scrubber reads any other from the store)."""
+    return store.history(run_id, full=True, max_snapshots=MAX_SNAPSHOTS)
 
 
 class StepScrubber(QWidget):
-    """A slider over a recorded run's snapshots: the Activations tab shows the one at step N."""
+    """A slider over a recorded run's probe steps: the Activations tab shows the histograms of
+    step N, read from the store as the slider moves (a long run has too many to hold)."""
 
     def __init__(self, activations, parent: QWidget | None = None):
         super().__init__(parent)
         self.activations = activations
-        self.snapshots: list[dict] = []
+        self.run_id: str | None = None
+        self.steps = np.zeros(0, np.int64)
         self.slider = QSlider(Qt.Orientation.Horizontal, minimumWidth=220)
         self.slider.valueChanged.connect(self._moved)
         self.label = QLabel()
@@ -42,27 +54,40 @@ class StepScrubber(QWidget):
         row.addWidget(self.label)
         self.hide()
 
-    def set_snapshots(self, snapshots: list[dict]) -> None:
-        self.snapshots = [s for s in snapshots if s.get("layers")]
-        self.setVisible(bool(self.snapshots))
-        self.slider.setRange(0, max(len(self.snapshots) - 1, 0))
+    def set_run(self, run_id: str | None, steps=()) -> None:
+        """Scrub run `run_id`'s probe records at `steps` (in order), starting at the newest, which
+        the dashboard already draws; None hides the scrubber (a live run)."""
+        self.run_id, self.steps = run_id, np.asarray(steps, np.int64)
+        self.setVisible(run_id is not None and len(self.steps) > 0)
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(len(self.steps) - 1, 0))
         self.slider.setValue(self.slider.maximum())
-        self._moved(self.slider.value())
+        self.slider.blockSignals(False)
+        self.label.setText(f"step {self.step:,}" if self.step is not None else "")
 
     def show_step(self, step: int) -> None:
-        """Move to the last snapshot at or before `step`."""
-        at = max((i for i, s in enumerate(self.snapshots) if s["step"] <= step), default=0)
-        self.slider.setValue(at)
+        """Move to the last probe step at or before `step`."""
+        self.slider.setValue(max(int(np.searchsorted(self.steps, step, side="right")) - 1, 0))
 
     @property
     def step(self) -> int | None:
-        return self.snapshots[self.slider.value()]["step"] if self.snapshots else None
+        return int(self.steps[self.slider.value()]) if len(self.steps) else None
 
     def _moved(self, i: int) -> None:
-        if not self.snapshots:
+        if self.run_id is None or not len(self.steps):
             return
-        self.activations.show_snapshot(self.snapshots[i])
-        self.label.setText(f"step {self.snapshots[i]['step']:,}")
+        step = int(self.steps[i])
+        try:
+            with RunStore() as store:
+                records = store.records(self.run_id, step, step)
+        except BabysitError as exc:
+            self.label.setText(f"step {step:,}: not readable ({exc})")
+            return
+        if not records:  # deleted meanwhile
+            self.label.setText(f"step {step:,}: no longer in the store")
+            return
+        self.activations.show_snapshot(records[0])
+        self.label.setText(f"step {step:,}")
 
 
 class RunsWiring(QObject):
@@ -94,7 +119,7 @@ class RunsWiring(QObject):
     def _new_session(self, session) -> None:
         if session is not None:   # a new run: the dashboard is live again
             self.opened = None
-            self.scrubber.set_snapshots([])
+            self.scrubber.set_run(None)
 
     def _busy(self) -> bool:
         if self.win.controller.live:
@@ -103,23 +128,26 @@ class RunsWiring(QObject):
         return False
 
     def open_run(self, run_id: str) -> bool:
-        """The dashboard shows the recorded run, every step and snapshot the store holds."""
+        """The dashboard shows the recorded run, every step and probe row the store holds; the
+        scrubber moves over every probe step."""
         if self._busy():
             return False
         try:
             with RunStore() as store:
                 run = store.resolve(run_id)
-                history = store.history(run.id, full=True)
+                history = read_run(store, run.id)
         except BabysitError as exc:
             QMessageBox.warning(self.win, "Open run", str(exc))
             return False
         self.win.controller.show_history(history)
         self.opened = run.id
-        self.scrubber.set_snapshots(history.snapshots)
+        self.scrubber.set_run(run.id, history.layer_column("step"))
         self.win.tabs.setCurrentWidget(self.win.dashboard)
-        self.win.statusBar().showMessage(
-            f"recorded run {run.name} ({run.status}, {run.steps:,} steps); Start sets up a new run. "
-            "The decision boundary is not available for recorded runs.", 0)
+        # the name elided to fit: a status message wider than the window widens the window
+        bar = self.win.statusBar()
+        words = f"recorded run {{}} ({run.status}, {run.steps:,} steps)"
+        room = MESSAGE_PX - bar.fontMetrics().horizontalAdvance(words.format(""))
+        bar.showMessage(words.format(bar.fontMetrics().elidedText(run.name, Qt.TextElideMode.ElideMiddle, room)), 0)
         return True
 
     def compare_runs(self, run_ids: list[str]) -> None:

@@ -149,3 +149,69 @@ def test_a_row_that_does_not_fit_is_dropped_and_the_others_are_kept():
     assert h.layer_column("update_ratio")[:, 0].tolist() == pytest.approx([1e-3, 3e-3, 4e-3])
     h.append_snapshot(snapshot(5))  # the store goes on
     assert h.layer_column("step").tolist() == [1, 3, 4, 5]
+
+
+def column(rows: list[dict], key: str) -> np.ndarray:
+    """One key of these rows as the run store reads it back: float64, NaN for None."""
+    return np.array([np.nan if r.get(key) is None else r[key] for r in rows], np.float64)
+
+
+def test_a_history_filled_from_whole_columns_equals_one_filled_row_by_row():
+    sizes = dict(max_rows=64, max_probe_rows=16, max_snapshots=8)
+    live = History(**sizes)
+    rows, vals, records, events = [], [], [], []
+    for s in range(1, 1001):  # every store decimates several times
+        row = {**scalars(s), "train_acc": 0.5 if s % 3 == 0 else None}  # accuracy counted on some steps
+        rows.append(row)
+        live.append_scalars(row)
+        if s % 25 == 0:
+            vals.append((s, 1.0 / s, 0.5 + s * 1e-4))
+            live.append_val(*vals[-1])
+        if s % 5 == 0:
+            rec = snapshot(s)
+            if s > 600:  # a layer more from here: the probe rows start over, the snapshots go on
+                rec["layers"].insert(1, layer("hidden2", s))
+            records.append(rec)
+            live.append_snapshot(rec)
+        if s in (300, 700):
+            events.append({"event": "lr", "step": s, "label": f"lr at step {s}"})
+            live.append_event(events[-1])
+
+    since = [r for r in records if len(r["layers"]) == 3]
+    layers = {"step": column(since, "step"),
+              "pcts": np.array([[l["pcts"] or [np.nan] * 9 for l in r["layers"]] for r in since])}
+    for key in LAYER_KEYS:
+        layers[key] = np.array([column(r["layers"], key) for r in since])
+    asked = []
+
+    def read_records(at):
+        asked.extend(at.tolist())
+        return [records[i] for i in at]
+
+    bulk = History.from_arrays(
+        {k: column(rows, k) for k in SCALAR_KEYS},
+        {"step": np.array([v[0] for v in vals], float), "val_loss": np.array([v[1] for v in vals]),
+         "val_acc": np.array([v[2] for v in vals])},
+        layer_names=["hidden1", "hidden2", "output"], layers=layers, records=len(records),
+        read_records=read_records, events=events, **sizes)
+    assert live.generation > 5 and live.scalars.stride > 8
+    np.testing.assert_equal(bulk.to_json_obj(), live.to_json_obj())
+    assert (bulk.version, bulk.scalars.stride) == (live.version, live.scalars.stride)
+    assert 0 < bulk.generation <= live.generation  # (live's also counts the probe rows dropped at the change)
+    assert bulk.latest_scalars == live.latest_scalars and bulk.latest_snapshot is records[-1]
+    assert len(asked) <= 9  # only the snapshots kept (and the newest) were read
+    # both go on alike: the same rows kept from here on too
+    decimated = bulk.generation - live.generation
+    for s in range(1001, 1500):
+        for h in (live, bulk):
+            h.append_scalars(scalars(s))
+            if s % 5 == 0:
+                h.append_snapshot(snapshot(s))
+    np.testing.assert_equal(bulk.to_json_obj(), live.to_json_obj())
+    assert bulk.generation - live.generation == decimated
+
+
+def test_a_history_filled_from_empty_columns_is_an_empty_history():
+    empty = History.from_arrays({k: np.zeros(0) for k in SCALAR_KEYS})
+    assert empty.to_json_obj() == History().to_json_obj()
+    assert len(empty) == 0 and empty.last_step == -1 and empty.latest_snapshot is None

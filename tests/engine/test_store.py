@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from engine.config import RunConfig
+from engine.history import History
 from engine.session import TrainingSession
 from engine.store import RunStore, RunStoreError
 
@@ -28,16 +29,21 @@ def wait_for(predicate, timeout=60.0, what="the condition"):
     return value
 
 
-def train_recorded(store, steps=120, lr_at=None, **kw):
-    """A real short run, every outbox message handed to the writer as the CLI does."""
+def train_recorded(store, steps=120, lr_at=None, also=(), **kw):
+    """A real short run, every outbox message handed to the writer as the CLI does (and to the
+    histories `also`, as the window's own History takes them)."""
     session = TrainingSession(RunConfig(**{**SMALL, "steps": steps, **kw}))
     writer = store.create_run(session.cfg.to_dict(), total_steps=session.total_steps)
+    for history in also:
+        history.config, history.total_steps = session.cfg.to_dict(), session.total_steps
     while not session.finished:
         if session.step_count == lr_at:
             session.set_lr(session.cfg.lr / 10)
         session.step()
         for message in session.drain():
             writer.ingest(message)
+            for history in also:
+                history.ingest(message)
     writer.save_weights(session.model.state_dict())
     writer.close("finished")
     return session, writer
@@ -45,10 +51,16 @@ def train_recorded(store, steps=120, lr_at=None, **kw):
 
 def test_a_real_run_reads_back_equal_to_what_the_session_kept(tmp_path):
     store = RunStore(tmp_path)
-    session, writer = train_recorded(store, lr_at=60)
+    few = History(max_snapshots=4)  # a window that keeps 4 snapshots with their histograms
+    session, writer = train_recorded(store, lr_at=60, also=[few])
     assert writer.error is None
     live, back = session.history.to_json_obj(), store.history(writer.id, full=True).to_json_obj()
     np.testing.assert_equal(back, live)  # every scalar, validation row, probe row, snapshot and event
+    np.testing.assert_equal(store.history(writer.id).to_json_obj(), live)  # sized as live
+    thinned = store.history(writer.id, max_snapshots=4)
+    np.testing.assert_equal(thinned.to_json_obj(), few.to_json_obj())
+    assert [s["step"] for s in thinned.snapshots] == [s["step"] for s in few.snapshots] and len(few.snapshots) <= 4
+    assert (thinned.version, thinned.last_step, thinned.latest_scalars) == (few.version, few.last_step, few.latest_scalars)
     assert any(e["event"] == "lr" for e in back["events"])
     assert back["snapshots"][-1]["layers"][0]["hist"]["counts"] == session.history.latest_snapshot["layers"][0]["hist"]["counts"]
 

@@ -6,11 +6,12 @@ import os
 import signal
 
 import pytest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.config import RunConfig
 from engine.session import TrainingSession
 from engine.store import RunStore
+from gui.runs.browser import COLUMNS, RunsBrowser
 
 SHORT = RunConfig(n_samples=300, width=16, steps=300, probe_every=5, eval_every=20)
 WAIT = 30_000
@@ -82,8 +83,12 @@ def test_reopening_shows_every_step_and_snapshot_the_store_holds(window, qtbot):
     scrub = window.runs.scrubber
     assert scrub.isVisible() and scrub.step == records[-1]["step"]
     scrub.show_step(50)
-    assert scrub.step == max(r["step"] for r in records if r["step"] <= 50)
-    assert window.dashboard.activations.csv_table()[1]  # the histograms drawn are that step's
+    at = max(r["step"] for r in records if r["step"] <= 50)
+    assert scrub.step == at and scrub.label.text() == f"step {at}"
+    # the histograms drawn are that step's, read from the store
+    (rec,) = [r for r in records if r["step"] == at]
+    drawn = [row[3] for row in window.dashboard.activations.csv_table()[1]]
+    assert drawn == [c for layer in rec["layers"] if layer["hist"] for c in layer["hist"]["counts"]]
     # Start sets up a new run as usual
     window.setup.set_config(SHORT.copy(steps=100_000))
     window.act_start.trigger()
@@ -192,7 +197,8 @@ def test_a_reopened_run_draws_every_loss_point_and_its_knob_markers(window):
     cfg = SHORT.copy(steps=120)
     session = TrainingSession(cfg, keep_history=False, use_outbox=False)
     with RunStore() as store:
-        writer = store.create_run(cfg.to_dict(), total_steps=session.total_steps)
+        writer = store.create_run(cfg.to_dict(), total_steps=session.total_steps,
+                                  name="a run renamed at length, to say what it was for " * 2)
     session.recorder.sinks.append(writer.ingest)
     for i in range(120):
         if i in (40, 80):
@@ -202,7 +208,10 @@ def test_a_reopened_run_draws_every_loss_point_and_its_knob_markers(window):
     writer.close("finished")
     window.runs.browser.refresh_list()
     window.runs.browser.select([writer.id])
+    width = window.width()
     window.runs.browser.open_button.click()
+    QApplication.processEvents()  # (the status bar lays out its new message)
+    assert window.minimumSizeHint().width() <= 1280 and window.width() == width  # the window keeps its size
     header, rows = window.dashboard.loss.csv_table()
     assert len(rows) == 120 and header[1] == "train_loss"
     assert window.dashboard.marker_count() == 2
@@ -216,3 +225,27 @@ def test_export_writes_tensorboard_event_files_for_the_selected_runs(window, tmp
     window.runs.browser.select([run_id])
     window.runs.browser.export_button.click()
     assert list((tmp_path / "tb" / "exported").glob("events.out.tfevents.*"))
+
+
+def test_the_browser_follows_a_running_run_s_steps_and_status_while_it_trains(qtbot):
+    with RunStore() as store:
+        writer = store.create_run(SHORT.to_dict(), name="training elsewhere")
+    browser = RunsBrowser()   # alone: only its own polling can show what the writer adds
+    qtbot.addWidget(browser)
+
+    def shown(column: str) -> str:
+        (row,) = range(browser.proxy.rowCount())
+        return browser.proxy.index(row, COLUMNS.index(column)).data()
+
+    assert (shown("Steps"), shown("Status")) == ("0", "running") and browser.poll.isActive()
+    step = 0
+    for upto in (100, 250):   # the writer's own thread commits them while the browser polls
+        while step < upto:
+            step += 1
+            writer.write("scalars", {"step": step, "epoch": 0, "loss": 1.0 / step, "data_loss": 1.0 / step,
+                                     "reg_loss": 0.0, "train_acc": 0.75, "lr": 0.1})
+        qtbot.waitUntil(lambda: shown("Steps") == str(upto), timeout=WAIT)
+        assert shown("Status") == "running" and shown("Train acc") == "75.0%"
+    writer.close("finished")
+    qtbot.waitUntil(lambda: shown("Status") == "finished", timeout=WAIT)
+    assert not browser.poll.isActive()   # nothing running: no more reads
