@@ -16,6 +16,9 @@ and then as long on the "Activations" tab:
                    10 ms. A late timer is what a user feels as a stuck slider or a lagging click.
   redraws per s    paint events of the visible charts' view (what reaches the screen), per
                    second; the controller's refreshes are printed beside them.
+  training ratio   steps/s of that run (in its worker process, every chart live) over both tabs
+                   ÷ steps/s of the same config trained headless as `babysit train` does, in this
+                   process with the window idle, measured right after (target >= 0.9).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from common import info_line, result_line
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("BABYSIT_SETTINGS_DIR", tempfile.mkdtemp(prefix="babysit-bench-settings-"))
+os.environ.setdefault("BABYSIT_RUNS_DIR", tempfile.mkdtemp(prefix="babysit-bench-runs-"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow(restore=False, save_settings=False)
     win.setup.set_value("steps", 100_000_000)
     win.setup.set_value("epochs", None)
+    win.knobs.set_pace(None)        # flat out: the benchmark is about speed
     win.show()
     dash = win.dashboard
 
@@ -161,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                         "steps": (win.controller.step_count - step0) / elapsed})
     win.controller.stop()
     state = win.controller.state
+    window_steps = statistics.mean(r["steps"] for r in results)
+    headless_steps = headless_steps_per_s(win.setup.valid_config(), 2 * phase_s)
 
     late_all = sorted(x for r in results for x in r["late"])
     p99 = late_all[min(len(late_all) - 1, int(0.99 * len(late_all)))] if late_all else float("inf")
@@ -177,7 +184,33 @@ def main(argv: list[str] | None = None) -> int:
                       note=f"10 ms PreciseTimer, both tabs, {len(late_all)} ticks; run state at the end: {state}"))
     print(result_line("window_redraws_per_s", redraws, ">= 30", redraws >= 30, unit="/s", fmt=".1f",
                       note="the slower tab"))
+    ratio = window_steps / headless_steps
+    print(info_line("training", f"{window_steps:.0f} steps/s in the window, {headless_steps:.0f} headless"))
+    print(result_line("window_training_vs_headless", ratio, ">= 0.9", ratio >= 0.9, fmt=".3f",
+                      note="the run's worker process with every chart live ÷ the same config headless"))
     return 0
+
+
+def headless_steps_per_s(cfg, seconds: float) -> float:
+    """The CLI's loop (engine/cli.py cmd_train): steps and drains, recorded, nothing drawn."""
+    from engine.recorder import GATHER
+    from engine.session import TrainingSession, leave_a_core_free
+    from engine.worker import RecordedRun
+    leave_a_core_free()
+    session = TrainingSession(cfg)
+    session.gather = GATHER
+    record = RecordedRun(session)
+    for _ in range(50):     # warm up: the first steps build torch's kernels
+        session.step()
+        session.drain()
+    n0, t0 = session.step_count, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        session.step()
+        session.drain()
+    rate = (session.step_count - n0) / (time.perf_counter() - t0)
+    session.flush()
+    record.close()
+    return rate
 
 
 if __name__ == "__main__":

@@ -215,8 +215,9 @@ class _Served:
         self.session.set_pace(steps_per_s)
 
     def do_stop(self) -> dict:
+        last = self.do_weights() if self.session is not None else None   # the window may still read it
         self.shut()          # everything is recorded and sent before the answer
-        return {"problems": self.problems}
+        return {"problems": self.problems, "model": last}
 
     # ------------------------------------------------------------------ the run's end
     def close_record_when_ended(self) -> None:
@@ -338,6 +339,7 @@ _FOLLOW = {
     "optimizer": lambda d: {"optimizer": d["new"], **d["params"]},
     "bn": lambda d: {"bn": d["on"]},
     "augment": lambda d: {"augment": d["on"]},
+    "average": lambda d: {"average_decay": d["decay"] if d["on"] else None},
 }
 
 
@@ -362,6 +364,7 @@ class RemoteSession:
         self.problems: list[str] = list(built["problems"])   # what the worker could not record, in words
         self._model = None
         self._arrived: list = []           # read from the pipe, not drained yet
+        self._last_model: dict | None = None   # the model the worker sent as it stopped
 
     @property
     def run_id(self) -> str | None:
@@ -369,8 +372,9 @@ class RemoteSession:
 
     @property
     def alive(self) -> bool:
-        """The run may still send something."""
-        return not self.ended and self.worker.process.is_alive()
+        """The run is still going: it takes steps or waits for them (paused, diverged). An ended
+        run's worker still answers for its model until stop()."""
+        return not self.ended and self.state not in ENDED_STATES and self.worker.process.is_alive()
 
     @property
     def finished(self) -> bool:
@@ -433,8 +437,9 @@ class RemoteSession:
 
     @property
     def model(self):
-        """A copy of the run's model as it is now (for reading, never trained here)."""
-        got = _call(self.worker, "weights")
+        """A copy of the run's model as it is now, on the CPU (for reading, never trained here);
+        after stop(), as it was at the end."""
+        got = self._last_model if self._last_model is not None else _call(self.worker, "weights")
         import torch
         from .model import MLP
         cfg = RunConfig.from_dict(got["config"])
@@ -462,6 +467,8 @@ class RemoteSession:
                 if self.worker._commands in ready:
                     status, reply = self.worker._commands.recv()
                     self.problems.extend(reply["problems"] if status == "ok" else [reply])
+                    if status == "ok" and reply["model"] is not None:
+                        self._last_model = reply["model"]
         except (EOFError, OSError):
             pass     # it left: what it sent is in the pipe
         process.join(1.0)

@@ -72,11 +72,13 @@ class PreprocessView(QtWidgets.QWidget):
     def _cloud(self, plot: pg.PlotItem, name: str, X: np.ndarray, labels: np.ndarray, n_classes: int) -> None:
         step = max(1, len(X) // MAX_POINTS)
         pts, lab = X[::step], labels[::step]
-        colours = [theme.layer_colour(k, n_classes) for k in range(n_classes)]
-        scatter = pg.ScatterPlotItem(pts[:, 0], pts[:, 1], size=5, pen=None,
-                                     brush=[pg.mkBrush(colours[k]) for k in np.clip(lab, 0, n_classes - 1)])
-        plot.addItem(scatter)
-        self.items[name].append(scatter)
+        lab = np.clip(lab, 0, n_classes - 1)
+        for k in range(n_classes):   # an item per class, one brush each: no per-point styling to build
+            mine = lab == k
+            scatter = pg.ScatterPlotItem(pts[mine, 0], pts[mine, 1], size=5, pen=None,
+                                         brush=pg.mkBrush(theme.layer_colour(k, n_classes)))
+            plot.addItem(scatter)
+            self.items[name].append(scatter)
         plot.setAspectLocked(True)
         plot.autoRange()
 

@@ -180,7 +180,8 @@ class SoftmaxPanel(QtWidgets.QWidget):
         self.index_spin.blockSignals(blocked)
         if data.n_features == 2 and self._raw_val is not None:
             palette = class_colours(data.n_classes)
-            brushes = [pg.mkBrush(*palette[k], 170) for k in data.y_val]
+            by_class = [pg.mkBrush(*palette[k], 170) for k in range(data.n_classes)]
+            brushes = [by_class[k] for k in data.y_val]
             self.points.setData(self._raw_val[:, 0], self._raw_val[:, 1], brush=brushes)
             self.example_plot.autoRange()
         if self.source_combo.currentIndex() == 1:

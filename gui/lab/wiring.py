@@ -92,7 +92,7 @@ class LabWiring(QObject):
             self._asked_key = key
         else:
             from engine.boundary import predict_grid
-            payload = predict_grid(s.model, s.data, s.device, BOUNDARY_RESOLUTION)
+            payload = predict_grid(s.model, s.data, "cpu", BOUNDARY_RESOLUTION)   # the run's model, copied here
             payload["step"] = s.step_count
             self.boundary.update_boundary(payload)
             self._boundary_key = key

@@ -38,9 +38,8 @@ def test_averaging_on_mid_run_adds_a_second_validation_curve_and_a_marker(window
     assert c.session.cfg.average_decay == 0.95
     qtbot.waitUntil(lambda: window.dashboard.marker_count() > markers, timeout=WAIT)
     qtbot.waitUntil(lambda: (c.history.val_column("step") > on_at + 20).any(), timeout=WAIT)
-    c.pause()
-    qtbot.waitUntil(lambda: c.state == "paused" and not c.session.busy, timeout=WAIT)
-    c.tick()
+    c.pause(wait=5.0)
+    qtbot.waitUntil(lambda: c.history.last_step == c.session.steps_taken(), timeout=WAIT)
     steps = c.history.val_column("step")
     for plot, key in ((window.dashboard.loss, "loss"), (window.dashboard.accuracy, "acc")):
         shown = chart_column(plot, f"val_{plot.label}_avg")
@@ -85,7 +84,7 @@ def test_choosing_lbfgs_in_the_setup_sets_the_full_batch_and_start_trains_with_i
     window.act_start.trigger()
     c = window.controller
     qtbot.waitUntil(lambda: len(c.history) >= 5, timeout=WAIT)
-    assert c.session.cfg.optimizer == "lbfgs" and c.session.trainer.batch_size == 480
+    assert c.session.cfg.optimizer == "lbfgs" and c.session.steps_per_epoch == 1   # the trainer took the full batch
     assert c.state == "running"
 
 
