@@ -35,7 +35,7 @@ from .messages import DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES
 
 REPLY_SECONDS = 10.0     # the longest a command waits for its answer (the worker answers in milliseconds)
 BUILD_SECONDS = 600.0    # building a run can take long (a big data file); Stop drops the build
-DRAIN_SECONDS = 0.05     # drain() reads the pipe for at most this long (the window's tick is 25 ms)
+DRAIN_SECONDS = 0.5      # drain() reads the pipe at most this long: a backlog arrives at once, a flood cannot hold the window
 POLL_SECONDS = 0.1       # the worker's command loop looks at its run this often between commands
 
 

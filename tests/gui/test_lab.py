@@ -330,8 +330,9 @@ def test_preprocess_view_shows_the_cloud_before_and_after_and_digits_per_feature
     spiral = build_dataset(RunConfig(dataset="moons", preprocess="center"))
     view.show_dataset(spiral)
     for name, plot in view.plots.items():
-        scatter = view.items[name][0]
-        x, y = scatter.getData()
+        clouds = [item.getData() for item in view.items[name]]   # one scatter per class
+        assert len(clouds) == spiral.n_classes
+        x, y = np.concatenate([c[0] for c in clouds]), np.concatenate([c[1] for c in clouds])
         assert len(x) > 100
         assert np.allclose([x.mean(), y.mean()], 0.0, atol=0.1) == (name != "none")  # centred after
     assert "← this run" in view.plots["center"].titleLabel.text
