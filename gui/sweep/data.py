@@ -63,6 +63,7 @@ class SweepData:
         self.trials: dict[tuple[int, int], Trial] = {}
         self.done = False
         self._changes = Changes()
+        self._ranked: dict = {}   # stage (None: all) -> (finished trials, best); emptied when one ends
 
     def clear(self, sweep_id: str | None = None) -> None:
         self.sweep_id = sweep_id
@@ -70,6 +71,7 @@ class SweepData:
         self.trials.clear()
         self.done = False
         self._changes = Changes(specs=True, ended=True, cleared=True)
+        self._ranked.clear()
 
     def set_spec(self, stage: int, spec: SweepSpec) -> None:
         self.specs[stage] = spec
@@ -116,6 +118,7 @@ class SweepData:
             self._changes.curves.add(key)
             self._changes.rows.add(key)
             self._changes.ended = True
+            self._ranked.clear()
         elif kind == "sweep_done":
             self.done = True
 
@@ -158,16 +161,24 @@ class SweepData:
         """Trials that ended with a value of the metric, in the order they ended."""
         if not self.trials:   # the driver loads Optuna: not while the window is being built
             return []
-        from engine.sweep.driver import metric_value
-        return [t for t in self.trials.values()
-                if t.status == "finished" and t.result is not None and metric_value(t.result, self.metric) is not None]
+        return self._ranking(None)[0]
 
     def best(self, stage: int | None = None) -> Trial | None:
         if not self.trials:
             return None
-        from engine.sweep.driver import ranked
-        top = ranked(self.results(stage), self.metric)
-        return self.trials[(top[0]["stage"], top[0]["trial"])] if top else None
+        return self._ranking(stage)[1]
+
+    def _ranking(self, stage: int | None) -> tuple[list[Trial], Trial | None]:
+        """(finished trials, the best of them) of a stage or all, worked out once per ended trial:
+        a frame asks several times."""
+        cached = self._ranked.get(stage)
+        if cached is None:
+            from engine.sweep.driver import metric_value, ranked
+            done = [t for t in self.trials.values()
+                    if t.status == "finished" and t.result is not None and metric_value(t.result, self.metric) is not None]
+            top = ranked(self.results(stage), self.metric)
+            cached = self._ranked[stage] = (done, self.trials[(top[0]["stage"], top[0]["trial"])] if top else None)
+        return cached
 
     def running(self) -> int:
         return sum(t.status == "running" for t in self.trials.values())

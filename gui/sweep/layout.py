@@ -148,5 +148,5 @@ class SweepTabLayout:
         self.views.addTab(live, "Trials")
         self.parallel_index = self.views.addTab(self.parallel, "Parallel coordinates")
         self.views.setCornerWidget(keys, Qt.Corner.TopRightCorner)
-        self.views.currentChanged.connect(lambda _i: self._stale() if self.views.currentWidget() is self.preview else None)
+        self.views.currentChanged.connect(lambda _i: self._wake())   # the page shown is drawn if it is behind
 

@@ -25,9 +25,11 @@ from .scales import ScaleAxis, coord, coord_range
 RUNNING = TRAIN
 ENDED = "#8c8c8c"
 FAILED = "#d62728"
+ENDED_LINE, FAILED_LINE = "#c4c4c4", "#f2a9a9"   # the two as lines under the running ones
 BEST = "#ff7f0e"
 STAGE_SYMBOLS = ("o", "t", "s", "d", "p", "h", "star")   # stage 1, 2, ... (then repeated)
 COLORMAP = pg.colormap.get("viridis")
+SHADES = 16   # colours of accuracy on the scatter
 
 
 class Chart(QWidget):
@@ -43,6 +45,8 @@ class Chart(QWidget):
         style_plot(self.plot, "", "", "")
         self.plot.setTitle(None)
         self.plot.setMenuEnabled(False)
+        for side in ("top", "right"):   # hidden, but they would still rewrite their labels on every range change
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
@@ -59,46 +63,63 @@ def stage_symbol(stage: int) -> str:
 
 
 class LossCurves(Chart):
-    """Every trial's training loss (log y); running trials blue, ended grey, diverged red; the
-    best finished trial drawn again, thick and orange, on top."""
+    """Every trial's training loss (log y): running trials blue, ended grey, diverged red, and the
+    best finished trial drawn again, thick and orange, on top.
+
+    Three long-lived items hold the lines, one per kind, each every trial of its kind as one
+    polyline broken by NaNs: a frame sets the running trials' item (and another kind's when a
+    trial changed kind), not sixteen items, each with its own bounds and path to work out."""
+    KINDS = {"running": (RUNNING, 2), "ended": (ENDED_LINE, 0), "failed": (FAILED_LINE, 1)}
 
     def __init__(self):
         super().__init__(axisItems={"left": LogAxis("left")})
         self.plot.setLabel("bottom", "step", color=FOREGROUND)
         self.plot.setLabel("left", "training loss", color=FOREGROUND)
         self.plot.setLogMode(y=True)
-        self.curves: dict[tuple, pg.PlotDataItem] = {}
-        self._status: dict[tuple, str] = {}
+        self.items: dict[str, pg.PlotDataItem] = {}
+        for kind, (colour, z) in self.KINDS.items():
+            # opaque 1 px lines: blending, or a wider pen (Qt's stroker), cost several times more to paint
+            item = pg.PlotDataItem(pen=pen(colour, 1.0), connect="finite")
+            item.setZValue(z)
+            self.plot.addItem(item)
+            self.items[kind] = item
         self.best = pg.PlotDataItem(pen=pen(BEST, 2.5))
         self.best.setZValue(10)
         self.plot.addItem(self.best)
         self.best_key: tuple | None = None
+        self.kind_of: dict[tuple, str] = {}   # every trial drawn, by the item that holds its line
+        # the view moves only when a curve leaves it: steps 0..the trials' length, whole decades of
+        # loss (an axis whose range changes every frame is laid out and labelled every frame)
+        self.plot.disableAutoRange()
+        self._extent: dict[str, tuple[float, float]] = {}
+        self._view: tuple | None = None
         self._title(0, None)
 
     def clear_trials(self) -> None:
-        for item in self.curves.values():
-            self.plot.removeItem(item)
-        self.curves.clear()
-        self._status.clear()
-        self.best.setData([], [])
+        for item in (*self.items.values(), self.best):
+            item.setData([], [])
+        self.kind_of.clear()
+        self._extent.clear()
+        self._view = None
         self.best_key = None
 
     def show_changes(self, data: SweepData, changes) -> None:
+        dirty = set()
         for key in changes.curves | changes.rows:
             t = data.trials.get(key)
             if t is None:
                 continue
-            item = self.curves.get(key)
-            if item is None:
-                item = self.curves[key] = pg.PlotDataItem()
-                self.plot.addItem(item)
-            if self._status.get(key) != t.status:
-                self._status[key] = t.status
-                colour, alpha = {"running": (RUNNING, 200), "finished": (ENDED, 110)}.get(t.status, (FAILED, 130))
-                item.setPen(pen(colour, 1.2 if t.status == "running" else 1.0, alpha=alpha))
-                item.setZValue(1 if t.status == "running" else 0)
+            kind = "running" if t.status == "running" else "ended" if t.status == "finished" else "failed"
+            old = self.kind_of.get(key)
+            if old != kind:
+                self.kind_of[key] = kind
+                dirty.update({kind, old} - {None})
             if key in changes.curves:
-                item.setData(np.asarray(t.curve_steps, dtype=float), _positive(t.losses))
+                dirty.add(kind)
+        for kind in dirty:
+            self._fill(kind, data)
+        if dirty:
+            self._fit(max((spec.steps for spec in data.specs.values()), default=1))
         best = data.best() if changes.ended else (data.trials.get(self.best_key) if self.best_key else None)
         if best is not None and (changes.ended or best.key in changes.curves):
             self.best.setData(np.asarray(best.curve_steps, dtype=float), _positive(best.losses))
@@ -107,6 +128,29 @@ class LossCurves(Chart):
         self.best_key = best.key if best is not None else None
         if changes.ended or changes.rows:
             self._title(data.running(), best)
+
+    def _fill(self, kind: str, data: SweepData) -> None:
+        trials = [data.trials[k] for k, g in self.kind_of.items() if g == kind and k in data.trials]
+        if not trials:
+            self.items[kind].setData([], [])
+            self._extent.pop(kind, None)
+            return
+        gap = [np.nan]
+        x = np.concatenate([np.concatenate([np.asarray(t.curve_steps, dtype=float), gap]) for t in trials])
+        y = np.concatenate([np.concatenate([_positive(t.losses), gap]) for t in trials])
+        self.items[kind].setData(x, y)
+        if np.isfinite(y).any():
+            self._extent[kind] = (float(np.nanmin(y)), float(np.nanmax(y)))
+
+    def _fit(self, steps: int) -> None:
+        if not self._extent:
+            return
+        lo = min(a for a, _ in self._extent.values())
+        hi = max(b for _, b in self._extent.values())
+        view = (steps, math.floor(math.log10(lo)), max(math.ceil(math.log10(hi)), math.floor(math.log10(lo)) + 1))
+        if view != self._view:
+            self._view = view
+            self.plot.setRange(xRange=(0, steps), yRange=view[1:], padding=0.02)
 
     def _title(self, running: int, best) -> None:
         self.set_title(titled_key("<b>Training loss of every trial</b>", [
@@ -165,6 +209,7 @@ class TrialScatter(Chart):
         self.space = pg.PlotCurveItem(pen=pen(MUTED, 1, DASH))   # the last stage's range
         self.failed = pg.ScatterPlotItem(symbol="x", size=8, pen=None, brush=pg.mkBrush(with_alpha(ENDED, 160)))
         self._tips: dict[tuple, str] = {}
+        self._shades = [pg.mkBrush(c) for c in COLORMAP.map(np.linspace(0, 1, SHADES), mode="qcolor")]
         self.points = pg.ScatterPlotItem(size=10, pen=pg.mkPen(FOREGROUND, width=0.6), hoverable=True,
                                          tip=lambda x, y, data: self._tips.get(tuple(data), ""))
         self.ring = pg.ScatterPlotItem(symbol="o", size=20, pen=pg.mkPen(FAILED, width=2.2), brush=None)
@@ -218,7 +263,9 @@ class TrialScatter(Chart):
         lo, hi = (float(np.nanmin(accs)), float(np.nanmax(accs))) if np.isfinite(accs).any() else (0.0, 1.0)
         self.acc_range = (lo, hi)
         span = hi - lo if hi > lo else 1.0
-        brushes = [pg.mkBrush(COLORMAP.map((a - lo) / span if math.isfinite(a) else 0.0, mode="qcolor")) for a in accs]
+        # a few shades, not one per trial: pyqtgraph renders each (symbol, brush) once and reuses it
+        shade = np.clip(np.nan_to_num((accs - lo) / span) * (SHADES - 1) + 0.5, 0, SHADES - 1).astype(int)
+        brushes = [self._shades[i] for i in shade]
         self._tips = {t.key: f"trial {t.label}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                                for k, v in t.params.items())
                       + f"\nval acc {t.val_acc:.3f} (double-click: open in the dashboard)" for t in done}

@@ -47,6 +47,7 @@ class SweepTab(SweepTabLayout, QWidget):
         self._stopping = False
         self._run_error: str | None = None
         self._preview_stale = True
+        self._parallel_stale = True
         self.timer = QTimer(self, interval=TICK_MS)
         self.timer.timeout.connect(self.tick)
         self.built = False
@@ -80,7 +81,11 @@ class SweepTab(SweepTabLayout, QWidget):
         self._sync_buttons()
 
     def _stale(self) -> None:
+        """The spec, the trials or the keys changed: the preview is drawn again when shown."""
         self._preview_stale = True
+        self._wake()
+
+    def _wake(self) -> None:
         if self.isVisible() and not self.timer.isActive():
             self.timer.start()
 
@@ -211,6 +216,10 @@ class SweepTab(SweepTabLayout, QWidget):
             self._preview_stale = False
             self._draw_preview()
         changes = self.data.take_changes()
+        self._parallel_stale |= changes.ended or changes.specs
+        if self._parallel_stale and self.views.currentWidget() is self.parallel:   # drawn when looked at
+            self._parallel_stale = False
+            self.parallel.redraw(self.data)
         if not changes:
             return
         if changes.specs:
@@ -225,7 +234,6 @@ class SweepTab(SweepTabLayout, QWidget):
         self.curves.show_changes(self.data, changes)
         if changes.ended or changes.specs:
             self.scatter.redraw(self.data)
-            self.parallel.redraw(self.data)
             self._show_edge_warnings()
             self._sync_buttons()
         if self._active and not self._run_error:

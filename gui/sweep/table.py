@@ -64,14 +64,16 @@ class TrialsTable(QTableView):
     def show_changes(self, data: SweepData, keys) -> None:
         """Write the rows of these trial keys (adding rows for new trials)."""
         self.setUpdatesEnabled(False)
+        fit = False
         try:
             for key in sorted(keys):
                 t = data.trials.get(key)
                 if t is not None:
+                    fit |= key not in self._rows or t.status != "running"
                     self._write(t)
         finally:
             self.setUpdatesEnabled(True)
-        if keys:
+        if fit:   # a new row or a final one: the columns fit their text (not on every batch of steps)
             self.horizontalHeader().resizeSections(QHeaderView.ResizeMode.ResizeToContents)
 
     def show_all(self, data: SweepData) -> None:

@@ -74,7 +74,7 @@ def test_a_sweep_run_in_the_window_fills_the_table_and_scatter_then_refines(wind
     assert tab.table.row_count() == 4
     assert len(tab.scatter.points.points()) == len(finished)
     assert set(scatter_symbols(tab)) == {"o"}
-    assert len(tab.curves.curves) == 4 and tab.curves.best_key is not None
+    assert len(tab.curves.kind_of) == 4 and tab.curves.best_key is not None
 
     # ensemble the top 2: the number shown is the engine's, beside the best single trial
     tab.k.setValue(2)
