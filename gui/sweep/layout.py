@@ -89,8 +89,10 @@ class SweepTabLayout:
         lay.addLayout(earlier)
 
     def _make_right(self) -> None:
-        self.xkey, self.ykey = QComboBox(), QComboBox()
+        self.xkey = QComboBox(toolTip="the key across: the scatter's and the preview's x axis")
+        self.ykey = QComboBox(toolTip="the key up (or the validation accuracy itself)")
         for combo in (self.xkey, self.ykey):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             combo.currentTextChanged.connect(lambda _t: self._keys_changed())
         keys = QWidget()
         row = QHBoxLayout(keys)
@@ -139,6 +141,7 @@ class SweepTabLayout:
         live.addWidget(self.table)
         live.setStretchFactor(0, 3)
         live.setStretchFactor(1, 2)
+        live.setSizes([300, 200])   # in proportion: at 1280 x 720 the table keeps a few rows
         live.setChildrenCollapsible(False)
         self.live_page = live
 

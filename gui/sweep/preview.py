@@ -59,7 +59,10 @@ class PreviewView(QWidget):
         """Draw where `spec.trials` trials fall as random and as grid (None: clear)."""
         if spec is None or xkey not in (spec.space if spec else {}):
             for p in (self.random, self.grid):
-                p.show_samples("", np.array([]), np.array([]), None, "", "")
+                p.xaxis.set_param(None)
+                p.yaxis.set_param(None)
+                p.show_samples(f"<span style='color:{MUTED}'>no preview: the spec is not valid (see the message "
+                               "under it)</span>" if spec is None else "", np.array([]), np.array([]), None, "", "")
             return
         from engine.sweep.search import dry_run   # Optuna: loaded once a preview is wanted
         n = min(spec.trials, MAX_SAMPLES)

@@ -101,7 +101,7 @@ class SweepTab(SweepTabLayout, QWidget):
             combo.blockSignals(True)
             combo.clear()
             combo.addItems(items)
-            combo.setCurrentText(keep if keep in items else default)
+            combo.setCurrentText(keep if keep in keys else default)   # accuracy as y: chosen again after a new spec
             combo.blockSignals(False)
         self._keys_changed()
 

@@ -19,7 +19,7 @@ from gui.sweep.tab import SweepTab
 WAIT = 60_000
 TINY = """name = "tiny"
 trials = 4
-steps = 120
+steps = 60
 [base]
 dataset = "spiral"
 n_samples = 300
@@ -177,8 +177,10 @@ def test_an_earlier_sweep_is_drawn_and_a_box_on_its_scatter_makes_the_next_space
     assert tab.run_button.text() == "Run stage 2"
 
 
-def test_stop_ends_every_trial_and_offers_to_resume(tab, qtbot):
-    tab.editor.set_text(TINY.replace("steps = 120", "steps = 10000000").replace("trials = 4", "trials = 2"))
+def test_stop_ends_every_trial_and_closing_the_window_stops_a_resumed_sweep(window, qtbot):
+    tab = window.sweep.tab
+    window.tabs.setCurrentWidget(tab)
+    tab.editor.set_text(TINY.replace("steps = 60", "steps = 10000000").replace("trials = 4", "trials = 2"))
     tab.workers.setValue(2)
     qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: sum(t.steps > 0 for t in tab.data.trials.values()) == 2, timeout=WAIT)
@@ -187,3 +189,9 @@ def test_stop_ends_every_trial_and_offers_to_resume(tab, qtbot):
     assert {t.status for t in tab.data.trials.values()} == {"stopped"}
     assert tab.run_button.text() == "Resume stage 1"
     assert Sweep.open(tab.data.sweep_id).results() == []   # a stopped trial is not recorded: it runs again
+
+    qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: sum(t.status == "running" and t.steps > 0 for t in tab.data.trials.values()) == 2,
+                    timeout=WAIT)
+    window.close()
+    assert not tab.runner.running   # the sweep's thread was stopped and joined as the window closed
