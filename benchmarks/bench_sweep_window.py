@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from gui.app import ensure_app
     from gui.main_window import MainWindow
 
-    app = ensure_app()
+    ensure_app()
     win = MainWindow(restore=False, save_settings=False)
     win.resize(1400, 900)
     win.show()
