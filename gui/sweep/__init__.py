@@ -1,6 +1,7 @@
 """The Sweep tab (caviar: many models in parallel, keep the best), drawn from engine/sweep.
 
     tab.py       the tab: spec, Run / Stop, refine, ensemble, earlier sweeps
+    layout.py    its widgets and where they sit
     editor.py    the spec as TOML, checked as typed, presets
     preview.py   where the trials would fall, as random and as grid
     live.py      every trial's loss curve; the accuracy scatter with a refine box
