@@ -13,6 +13,8 @@ window hands to the Runs browser's way of opening a run (gui/sweep/wiring.py).
 """
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
@@ -25,6 +27,7 @@ from .runner import SweepRunner
 from .stages import Plan, box_space, save_next_stage
 
 TICK_MS = 25              # drains at ~40 Hz: a frame every tick stays above 30 frames/s
+TABLE_SECONDS = 0.25      # the running trials' rows are written at most this often
 TOP = 0.25                # "zoom to the top quarter"
 DEFAULT_PRESET = "lr_reg_coarse_to_fine"
 ACCURACY = "validation accuracy"   # the y choice that is no key: accuracy over one key
@@ -48,6 +51,8 @@ class SweepTab(SweepTabLayout, QWidget):
         self._run_error: str | None = None
         self._preview_stale = True
         self._parallel_stale = True
+        self._rows_behind: set = set()   # table rows changed since they were last written
+        self._table_due = 0.0
         self.timer = QTimer(self, interval=TICK_MS)
         self.timer.timeout.connect(self.tick)
         self.built = False
@@ -227,10 +232,18 @@ class SweepTab(SweepTabLayout, QWidget):
                 self.curves.clear_trials()
             self._fill_keys()
             self.table.show_all(self.data)
+            self._rows_behind = set()
             self.parallel.set_columns(self.data)
             self.views.setTabVisible(self.parallel_index, len(self.data.keys()) > 2)
         else:
-            self.table.show_changes(self.data, changes.rows)
+            self._rows_behind |= changes.rows
+            now = time.monotonic()
+            # steps ticking in the table a few times a second are enough; a trial that starts or
+            # ends is written at once
+            if changes.ended or now >= self._table_due or any(k not in self.table.keys_shown for k in changes.rows):
+                self.table.show_changes(self.data, self._rows_behind)
+                self._rows_behind = set()
+                self._table_due = now + TABLE_SECONDS
         self.curves.show_changes(self.data, changes)
         if changes.ended or changes.specs:
             self.scatter.redraw(self.data)

@@ -105,6 +105,10 @@ class TrialsTable(QTableView):
                     item.setToolTip(t.message)
 
     # ------------------------------------------------------------------ reading and selecting
+    @property
+    def keys_shown(self):
+        return self._rows.keys()
+
     def row_count(self) -> int:
         return self.proxy.rowCount()
 
