@@ -59,8 +59,7 @@ class PreviewView(QWidget):
         """Draw where `spec.trials` trials fall as random and as grid (None: clear)."""
         if spec is None or xkey not in (spec.space if spec else {}):
             for p in (self.random, self.grid):
-                p.xaxis.set_param(None)
-                p.yaxis.set_param(None)
+                p.view.setVisible(spec is not None)   # no empty axes in old units under the message
                 p.show_samples(f"<span style='color:{MUTED}'>no preview: the spec is not valid (see the message "
                                "under it)</span>" if spec is None else "", np.array([]), np.array([]), None, "", "")
             return
@@ -68,6 +67,7 @@ class PreviewView(QWidget):
         n = min(spec.trials, MAX_SAMPLES)
         more = f" (the first {n})" if spec.trials > n else ""
         for name, plot in (("random", self.random), ("grid", self.grid)):
+            plot.view.setVisible(True)
             # the same budget both ways; TPE's first trials are random ones
             variant = spec.copy(sampler=name, trials=spec.trials)
             samples = dry_run(variant, n)
