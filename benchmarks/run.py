@@ -14,6 +14,7 @@ with interleaved repeats and medians (see common.py). Exit code 0 whether target
     bench_startup.py   5     process start to first paint
     bench_store.py     6     listing 500 runs; reopening a million-step run; recording a run as it trains vs not
     bench_sweep.py     7     a sweep's trials vs bare loops in parallel processes; Ray's overhead per trial
+    bench_sweep_window.py 8  the Sweep tab's redraws with 16 live trials
 Extra arguments (e.g. --threads 2) are passed to bench_engine.py.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHMARKS = ("bench_engine.py", "bench_history.py", "bench_startup.py", "bench_window.py", "bench_store.py",
-              "bench_sweep.py")
+              "bench_sweep.py", "bench_sweep_window.py")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,6 +95,8 @@ class MainWindow(WindowFiles, QMainWindow):
         self.lab = LabWiring(self)
         from gui.runs.wiring import RunsWiring   # recording, Runs dock, Compare tab (gui/runs)
         self.runs = RunsWiring(self)
+        from gui.sweep.wiring import SweepWiring   # the Sweep tab (gui/sweep)
+        self.sweep = SweepWiring(self)
 
         # ---- wiring (one way each)
         c = self.controller
