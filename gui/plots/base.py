@@ -527,11 +527,12 @@ class BasePlot(QtWidgets.QWidget):
 
 @contextlib.contextmanager
 def _uncached(scene: QtWidgets.QGraphicsScene) -> Iterator[None]:
-    """Items painted afresh for an export. An item cached in device coordinates
-    (cache_static_items: axes, titles, legends) may be drawn from its on-screen pixmap, at the
-    screen's scale and range, while everything else is drawn at the export's: an exporter that
-    scales the scene (a PNG larger or smaller than the layout) then puts the step axis's labels
-    where they were on screen, not under the data (markers read at ~0.8x their step)."""
+    """Items painted afresh for an export, their cached pixmaps dropped. An export paints into
+    an image, a device of its own, and Qt keeps a pixmap per device for an item cached in device
+    coordinates (cache_static_items: axes, titles, legends); but whether the item changed since
+    is one flag per item, cleared by the next on-screen repaint. A second export at the same
+    scale then blitted the first export's step axis under the data of a longer run (markers
+    read at ~0.8x their step; SVGs, never cached, were right). tests/gui/test_export_pixels.py"""
     none = QtWidgets.QGraphicsItem.CacheMode.NoCache
     cached = [(item, item.cacheMode()) for item in scene.items() if item.cacheMode() != none]
     for item, _ in cached:
