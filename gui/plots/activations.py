@@ -146,7 +146,8 @@ class ActivationsPlot(BasePlot):
         for curve in (self.mean_curve, self.std_curve):  # a point per layer: never clip or thin out
             curve.setClipToView(False)
             curve.setDownsampling(auto=False)
-        self.pct_plot = self.add_plot(1, 1, "Distribution over time", STEP_LABEL, "activation value")
+        self.pct_plot = self.add_plot(1, 1, "Distribution over time", STEP_LABEL, "activation value",
+                                      short_ylabel="value")
         # the median as a line (subsampled: it is a summary already), the other percentiles as
         # nested bands (TensorBoard's distribution view draws no outlines either)
         self.median_curve = self.add_curve(self.pct_plot, "median", None, downsample_method="subsample")
@@ -321,8 +322,8 @@ class ActivationsPlot(BasePlot):
         if not log:
             entries.insert(0, (theme.BOLD_LINE + theme.DOT_GLYPH, theme.FOREGROUND, "mean"))
         self.depth_plot.setTitle(theme.titled_key("Across depth", entries), color=theme.FOREGROUND, size="10pt")
-        self.depth_plot.setLabel("left", "activation std (log)" if log else "activation value",
-                                 color=theme.FOREGROUND, **{"font-size": "9pt"})
+        self.set_axis_label(self.depth_plot, "left", *(("activation std (log)", "std (log)") if log
+                                                       else ("activation value", "value")))
         self.depth_plot.enableAutoRange(axis="y", enable=True)
         self._redraw_histograms()
 

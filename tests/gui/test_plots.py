@@ -738,3 +738,68 @@ def test_the_std_across_depth_is_on_a_log_axis_and_the_mean_a_click_away(dash, q
     act.log_std_check.setChecked(False)
     assert act.mean_curve.isVisible() and not act.depth_plot.getAxis("left").logMode
     np.testing.assert_allclose(act.std_curve.getData()[1], stds, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------- 1280 x 720
+def fits(chart) -> bool:
+    ci, view = chart.glw.ci.geometry(), chart.glw.viewport().rect()
+    return ci.width() <= view.width() + 0.5 and ci.height() <= view.height() + 0.5
+
+
+def test_at_1280x720_every_training_chart_fits_its_view_with_every_layer_named(window, qtbot):
+    h = train(20, commands=False, depth=10)
+    window.resize(1280, 720)
+    dash = window.dashboard
+    dash.refresh(h)
+    charts = [dash.loss, dash.accuracy, dash.update_ratio, dash.gradients]
+    qtbot.waitUntil(lambda: all(fits(c) for c in charts))   # nothing laid out past a chart's edge
+    for chart in (dash.update_ratio, dash.gradients):
+        legend, view = chart.legend, chart.glw.viewport().rect()
+        box = legend.mapRectToScene(legend.boundingRect())
+        assert box.bottom() <= view.height() and box.right() <= view.width(), chart.name
+        assert all(name in legend.text for name in h.layer_names), chart.name   # 11 names, none cut
+    # the gradient chart's two plots side by side: each tall enough for its y axis to read
+    assert dash.gradients.side_by_side
+    for plot in (dash.gradients.norm_plot, dash.gradients.frac_plot):
+        assert plot.getViewBox().height() > 60
+    # the y axes' titles fit along them, shortened where the whole one would not
+    from PySide6.QtGui import QFont, QFontMetricsF
+    font = QFont()
+    font.setPointSizeF(9)   # (theme.style_plot's)
+    for chart in (dash.loss, dash.accuracy):
+        for side, whole in (("left", chart.ylabel), ("right", "learning rate (log)")):
+            axis = chart.plot.getAxis(side)
+            assert QFontMetricsF(font).horizontalAdvance(axis.labelText) <= chart.plot.getViewBox().height()
+            assert axis.labelText != whole    # (too long for this height: the short title)
+
+
+def test_a_tall_gradient_chart_stacks_its_plots(dash, history, qtbot):
+    dash.resize(900, 1100)
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.refresh(history)
+    qtbot.waitUntil(lambda: not dash.gradients.side_by_side)
+    norm, frac = dash.gradients.norm_plot, dash.gradients.frac_plot
+    assert frac.sceneBoundingRect().top() >= norm.sceneBoundingRect().bottom() - 1   # one above the other
+
+
+def test_a_caption_too_long_for_its_bar_ends_in_an_ellipsis_and_shows_whole_on_hover(qtbot):
+    from PySide6.QtGui import QFontMetrics
+
+    from gui.plots.layers import UpdateRatioPlot
+    chart = UpdateRatioPlot()
+    qtbot.addWidget(chart)
+    note = chart.note
+    full = note.toolTip()
+    assert "rule of thumb" in full and note.full_text() == full
+    chart.resize(900, 300)
+    chart.show()
+    qtbot.waitExposed(chart)
+    qtbot.waitUntil(lambda: note.text() == full)               # room for all of it
+    chart.resize(260, 300)                                     # three lines' worth in a two-line bar
+    qtbot.waitUntil(lambda: note.text() != full)
+    shown = note.text()
+    assert shown.endswith("…") and full.startswith(shown[:-1].rstrip(",;:")) and note.toolTip() == full
+    metrics = QFontMetrics(note.font())
+    height = metrics.boundingRect(note.contentsRect(), int(QtCore.Qt.TextFlag.TextWordWrap), shown).height()
+    assert height <= 2 * metrics.lineSpacing() <= note.height()                    # two whole lines, none cut
