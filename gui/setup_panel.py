@@ -15,7 +15,7 @@ an invalid value never reaches the engine.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget)
 
@@ -51,7 +51,26 @@ RELEVANT = {
 ENABLED = {"init_std": lambda c: c.init in STD_INITS}
 
 
-LABEL_WIDTH = 118
+LABEL_WIDTH = 118       # the label column, where there is room ("Validation fraction" on one line)
+MIN_LABEL_WIDTH = 84    # ... and when the panel is at its narrowest (longer labels wrap)
+
+
+class _FormLabel(QLabel):
+    """A row's label: LABEL_WIDTH wide where there is room, wrapped down to MIN_LABEL_WIDTH where
+    there is not, so that the panel fits its scroll area's narrowest width. Every label asks for
+    the same widths, so the label columns of the groups (one form each) line up."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        self.setContentsMargins(0, 4, 0, 0)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return QSize(LABEL_WIDTH, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(MIN_LABEL_WIDTH, super().minimumSizeHint().height())
 
 
 # L-BFGS's line search compares losses of one objective: the whole training set, no dropout
@@ -102,11 +121,7 @@ class SetupPanel(QWidget):
             form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             form.setContentsMargins(8, 6, 8, 6)
             for key in keys:
-                label = QLabel(FIELDS[key].label)
-                label.setMinimumWidth(LABEL_WIDTH)   # one label column across all groups
-                label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
-                label.setContentsMargins(0, 4, 0, 0)
-                form.addRow(label, self._make_row(key, FIELDS[key]))
+                form.addRow(_FormLabel(FIELDS[key].label), self._make_row(key, FIELDS[key]))
             if title == "Advanced":
                 self._advanced_toggle = QToolButton()
                 self._advanced_toggle.setText("Advanced ▸")

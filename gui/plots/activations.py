@@ -1,12 +1,12 @@
 """Activation distributions: the CS231n lecture figure, live.
 
 Top row: one histogram per hidden layer (up to MAX_HISTOGRAMS, evenly spaced over depth), side
-by side on one x scale (the engine bins all layers of a snapshot over one range) and one count
-scale, titled with the layer's mean and std. Bottom left: mean and std across depth. Bottom right: one layer's distribution over
-time as nested percentile bands (TensorBoard's distribution view: min–max, ±1.5σ, ±1σ, ±0.5σ
-percentiles and the median), the layer picked in the combo box.
-
-Histogram plots are rebuilt only when the hidden layers change (a new run), never per frame.
+by side on one x scale and one count scale, or each over its own data ("each to its data", or a
+double-click on one: see histograms.py), titled with the layer's mean and std. Bottom left: mean
+and std across depth, the std on a log axis by default (a collapse by a factor per layer is a
+straight line). Bottom right: one layer's distribution over time as nested percentile bands
+(TensorBoard's distribution view: min–max, ±1.5σ, ±1σ, ±0.5σ percentiles and the median), the
+layer picked in the combo box.
 """
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from . import theme
+from .axes import LogAxis
 from .base import BasePlot
+from .histograms import HistogramRow
 from .layers import hidden_indices, probe_steps
 from .scalars import STEP_LABEL
 
@@ -120,28 +122,23 @@ class ActivationsPlot(BasePlot):
         self._snapshot = None
         self._rows = -1
         self._bands_stale = False  # the step range moved while off screen: bands binned for the old one
-        self._hist_names: list[str] = []
-        self._hist_items: list[tuple[str, pg.PlotItem, pg.PlotDataItem]] = []
         self._layer_names: list[str] = []
-        self._titles: dict[str, str] = {}
-        self._hist_range = None
-        self._hist_total: float | None = None  # values in the sample the count range was set for
         self._depth_ticks = None
         super().__init__(parent)
 
     # ------------------------------------------------------------------ construction
     def build(self) -> None:
         ci = self.glw.ci
-        self.hist_row = ci.addLayout(row=0, col=0, colspan=2)
-        self.hist_row.setSpacing(2)
+        row = ci.addLayout(row=0, col=0, colspan=2)
+        row.setSpacing(2)
+        self.histograms = HistogramRow(row, self.cache_static_items)   # (the new plots' axes too)
+        self.glw.scene().sigMouseClicked.connect(self._clicked)
         # the legend is in the title: inside the plot it would cover the deepest layers' points
-        self.depth_plot = self.add_plot(
-            1, 0, theme.titled_key("Across depth", [
-                (theme.BOLD_LINE + theme.DOT_GLYPH, theme.FOREGROUND, "mean"),
-                (theme.DASHED + theme.SQUARE, theme.MUTED, "std")]),
-            "hidden layer (1 = nearest the input)", "activation value", time_based=False)
-        self.depth_plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=theme.pen(theme.MUTED, 1, theme.DOT)),
-                                ignoreBounds=True)
+        self.depth_plot = self.add_plot(1, 0, "Across depth", "hidden layer (1 = nearest the input)",
+                                        "activation value", time_based=False,
+                                        axisItems={"left": LogAxis(orientation="left")})
+        self.zero_line = pg.InfiniteLine(pos=0.0, angle=0, pen=theme.pen(theme.MUTED, 1, theme.DOT))
+        self.depth_plot.addItem(self.zero_line, ignoreBounds=True)
         self.mean_curve = self.add_curve(self.depth_plot, "mean", None, pen=theme.pen(theme.FOREGROUND, 1.4),
                                          symbol="o", symbolSize=9, symbolPen=pg.mkPen(theme.FOREGROUND))
         self.std_curve = self.add_curve(self.depth_plot, "std", None, pen=theme.pen(theme.MUTED, 1.4, theme.DASH),
@@ -149,7 +146,8 @@ class ActivationsPlot(BasePlot):
         for curve in (self.mean_curve, self.std_curve):  # a point per layer: never clip or thin out
             curve.setClipToView(False)
             curve.setDownsampling(auto=False)
-        self.pct_plot = self.add_plot(1, 1, "Distribution over time", STEP_LABEL, "activation value")
+        self.pct_plot = self.add_plot(1, 1, "Distribution over time", STEP_LABEL, "activation value",
+                                      short_ylabel="value")
         # the median as a line (subsampled: it is a summary already), the other percentiles as
         # nested bands (TensorBoard's distribution view draws no outlines either)
         self.median_curve = self.add_curve(self.pct_plot, "median", None, downsample_method="subsample")
@@ -165,7 +163,21 @@ class ActivationsPlot(BasePlot):
         layout.setColumnStretchFactor(0, 2)
         layout.setColumnStretchFactor(1, 3)
 
-        self.bar.addWidget(QtWidgets.QLabel("distribution over time of"))
+        self.zoom_check = QtWidgets.QCheckBox("each to its data")
+        self.zoom_check.setToolTip(
+            "on: each histogram over its own values' range, drawn from the layer's percentiles (its axis "
+            "says how narrow it is); off: every layer on one shared range and count scale, as in the "
+            "lecture's figure. Double-click a histogram to switch it alone.")
+        self.zoom_check.toggled.connect(self.set_zoom_all)
+        self.bar.addWidget(self.zoom_check)
+        self.log_std_check = QtWidgets.QCheckBox("log std")
+        self.log_std_check.setToolTip("the std across depth on a log axis: a spread that shrinks by the same "
+                                      "factor at every layer is a straight line (the mean is shown when off)")
+        self.log_std_check.setChecked(True)
+        self.log_std_check.toggled.connect(self._set_depth_scale)
+        self.bar.addWidget(self.log_std_check)
+        self.bar.addSpacing(8)
+        self.bar.addWidget(QtWidgets.QLabel("over time:"))
         self.layer_box = QtWidgets.QComboBox()
         self.layer_box.setMinimumWidth(110)
         self.layer_box.currentIndexChanged.connect(lambda _: self._layer_picked())
@@ -174,6 +186,7 @@ class ActivationsPlot(BasePlot):
         self.add_note("bands: percentiles 30.9–69.1, 15.9–84.1, 6.7–93.3 and 0–100 "
                       "(±0.5σ, ±1σ, ±1.5σ of a normal; min–max), as TensorBoard draws them")
         self._style_percentiles(0, 1)
+        self._set_depth_scale(True)
 
     def _style_percentiles(self, j: int, n: int) -> None:
         colour = theme.layer_colour(j, max(n, 1))
@@ -232,32 +245,6 @@ class ActivationsPlot(BasePlot):
             self._rows = -1
             self.redraw()
 
-    def _sync_histograms(self, hidden: list[str]) -> None:
-        """One histogram plot per shown hidden layer, rebuilt only when the layers change."""
-        if hidden == self._hist_names:
-            return
-        self.hist_row.clear()
-        self._hist_items = []
-        self._hist_names = list(hidden)
-        self._titles, self._hist_range, self._hist_total = {}, None, None
-        n_all = len(self._layer_names) or len(hidden) + 1
-        for col, i in enumerate(shown_layers(len(hidden))):
-            name = hidden[i]
-            j = self._layer_names.index(name) if name in self._layer_names else i
-            plot = self.hist_row.addPlot(row=0, col=col)
-            theme.style_plot(plot, name, "activation value", "count" if col == 0 else "")
-            plot.setMenuEnabled(True)
-            colour = theme.layer_colour(j, n_all)
-            item = pg.PlotDataItem([0.0, 1.0], [0.0], stepMode="center", fillLevel=0.0,
-                                   brush=theme.with_alpha(colour, 150), pen=theme.pen(colour, 1.0), name=name)
-            plot.addItem(item)
-            if col > 0:  # one count scale for all (set in _draw_snapshot): values on the first only
-                plot.getAxis("left").setStyle(showValues=False)
-                plot.getAxis("left").setWidth(8)
-            plot.enableAutoRange(enable=False)
-            self._hist_items.append((name, plot, item))
-        self.cache_static_items()  # the new plots' axes and titles too
-
     # ------------------------------------------------------------------ feeding
     def update_data(self, history, full: bool) -> None:
         self._sync_layers(history.layer_names)
@@ -277,54 +264,9 @@ class ActivationsPlot(BasePlot):
 
     def _draw_snapshot(self, snap: dict) -> None:
         layers = [l for l in snap.get("layers") or [] if l.get("hist")]
-        self._sync_histograms([l["name"] for l in layers])
-        by_name = {l["name"]: l for l in layers}
-        drawn = []
-        for name, plot, item in self._hist_items:
-            layer = by_name[name]
-            edges = np.asarray(layer["hist"]["edges"], dtype=np.float64)
-            counts = np.asarray(layer["hist"]["counts"], dtype=np.float64)
-            item.setData(edges, counts)
-            drawn.append((plot, edges, counts))
-            # three short lines: a long one would set a minimum width that ten layers cannot share
-            title = (f"{name}<br><span style='font-size:8pt; color:{theme.MUTED}'>mean "
-                     f"{_num(layer.get('act_mean'))}<br>std {_num(layer.get('act_std'))}</span>")
-            if self._titles.get(name) != title:  # a title set again re-lays its text out
-                self._titles[name] = title
-                # never narrower than before: a title that changes width re-lays out the whole
-                # row, so every histogram's axes generate their ticks again (~2 ms each)
-                width = plot.titleLabel.minimumWidth()
-                plot.setTitle(title, color=theme.FOREGROUND, size="9pt")
-                if plot.titleLabel.minimumWidth() < width:
-                    plot.titleLabel.setMinimumWidth(width)
-        # one x scale (the engine bins every layer of a snapshot over one range) and one count
-        # scale, set explicitly: linked auto-ranges would follow the first layer's tallest bin only
-        if drawn:
-            lo = min(e[0] for _, e, _ in drawn)
-            hi = max(e[-1] for _, e, _ in drawn)
-            top = max(float(c.max()) if c.size else 0.0 for _, _, c in drawn) or 1.0
-            x, y = self._hist_range or ((math.inf, -math.inf), (0.0, 0.0))
-            # kept while the new bins still fit and fill most of it: a range that moves every
-            # snapshot makes every histogram's axes lay out their ticks again
-            # (the engine bins each snapshot over its own min..max, so both wobble from one
-            # snapshot to the next: a new range gets some room to spare)
-            if not (x[0] <= lo and hi <= x[1] and (hi - lo) >= 0.5 * (x[1] - x[0])):
-                pad = 0.12 * (hi - lo)
-                x = (lo - pad, hi + pad)
-            # an epoch's short last batch gives a smaller sample (a quarter of it with the default
-            # setup): its counts are compared as if from a sample of the size the range was set for
-            total = float(drawn[0][2].sum()) or 1.0
-            scaled = top * (self._hist_total or total) / total
-            # (the counts drawn never exceed the axis; only "much shorter" is judged as if from
-            # the same sample size)
-            if not (top <= y[1] and scaled >= 0.4 * y[1]):
-                y = (0.0, top * 1.3)
-                self._hist_total = total
-            if (x, y) != self._hist_range:
-                self._hist_range = (x, y)
-                for plot, _, _ in drawn:
-                    plot.setXRange(*x, padding=0)
-                    plot.setYRange(*y, padding=0)
+        hidden = [l["name"] for l in layers]
+        self.histograms.sync(hidden, shown_layers(len(hidden)), self._layer_names)
+        self.histograms.draw(layers)
         x = np.arange(1, len(layers) + 1, dtype=np.float64)
         means = np.array([_float(l.get("act_mean")) for l in layers])
         stds = np.array([_float(l.get("act_std")) for l in layers])
@@ -337,7 +279,53 @@ class ActivationsPlot(BasePlot):
             self._depth_ticks = ticks
             self.depth_plot.getAxis("bottom").setTicks(ticks)
         self.mean_curve.setData(x, means, symbolBrush=brushes)
+        if self.log_std_check.isChecked():
+            stds = np.where(stds > 0, stds, np.nan)   # a log axis has no 0 (zero init): no point
         self.std_curve.setData(x, stds, symbolBrush=[theme.with_alpha(b, 150) for b in brushes])
+
+    # ------------------------------------------------------------------ zoom and scales
+    def set_zoom_all(self, on: bool) -> None:
+        """Every histogram over its own data (on) or all on the shared range (off)."""
+        if self.zoom_check.isChecked() != bool(on):
+            self.zoom_check.setChecked(bool(on))   # comes back here
+            return
+        self.histograms.set_zoom_all(on)
+        self._redraw_histograms()
+
+    def set_zoomed(self, name: str, on: bool) -> None:
+        """One layer's histogram over its own data (on) or the shared range (off)."""
+        if (name in self.histograms.zoomed) != bool(on):
+            self.histograms.toggle(name)
+            self._redraw_histograms()
+
+    def zoomed(self) -> set[str]:
+        """The layers drawn over their own data."""
+        return set(self.histograms.zoomed)
+
+    def _clicked(self, event) -> None:
+        if event.double():
+            name = self.histograms.plot_at(event.scenePos())
+            if name is not None:
+                self.set_zoomed(name, name not in self.histograms.zoomed)
+
+    def _redraw_histograms(self) -> None:
+        if self._snapshot is not None:
+            self._draw_snapshot(self._snapshot)
+
+    def _set_depth_scale(self, log: bool) -> None:
+        """Std on a log axis (mean hidden: it is often 0 or below) or both on a linear one."""
+        self.depth_plot.setLogMode(y=bool(log))
+        self.mean_curve.setLogMode(False, False)   # (hidden on the log axis; its values kept as they are)
+        self.mean_curve.setVisible(not log)
+        self.zero_line.setVisible(not log)
+        entries = [(theme.DASHED + theme.SQUARE, theme.MUTED, "std (log)" if log else "std")]
+        if not log:
+            entries.insert(0, (theme.BOLD_LINE + theme.DOT_GLYPH, theme.FOREGROUND, "mean"))
+        self.depth_plot.setTitle(theme.titled_key("Across depth", entries), color=theme.FOREGROUND, size="10pt")
+        self.set_axis_label(self.depth_plot, "left", *(("activation std (log)", "std (log)") if log
+                                                       else ("activation value", "value")))
+        self.depth_plot.enableAutoRange(axis="y", enable=True)
+        self._redraw_histograms()
 
     def _index(self, name: str, fallback: int) -> int:
         return self._layer_names.index(name) if name in self._layer_names else fallback
@@ -368,10 +356,8 @@ class ActivationsPlot(BasePlot):
             fill.set_band(np.zeros(0), np.zeros(0), np.zeros(0))
         self.mean_curve.setData([], [])
         self.std_curve.setData([], [])
-        self.hist_row.clear()
-        self._hist_items = []
-        self._hist_names = []
-        self._titles, self._hist_range, self._depth_ticks, self._hist_total = {}, None, None, None
+        self.histograms.clear()
+        self._depth_ticks = None
         self._layer_names = []
         self.layer_box.blockSignals(True)
         self.layer_box.clear()
@@ -382,7 +368,11 @@ class ActivationsPlot(BasePlot):
     # ------------------------------------------------------------------ tests and export
     def histogram_items(self) -> dict[str, pg.PlotDataItem]:
         """Layer name -> its histogram item (x: bin edges, y: counts)."""
-        return {name: item for name, _, item in self._hist_items}
+        return {name: item for name, _, item in self.histograms.items}
+
+    def histogram_plots(self) -> dict[str, pg.PlotItem]:
+        """Layer name -> the plot its histogram is drawn in."""
+        return {name: plot for name, plot, _ in self.histograms.items}
 
     def csv_table(self) -> tuple[list[str], list[list]]:
         """The latest histograms: layer, bin_left, bin_right, count (every hidden layer)."""
@@ -401,7 +391,3 @@ class ActivationsPlot(BasePlot):
 
 def _float(v) -> float:
     return np.nan if v is None else float(v)
-
-
-def _num(v) -> str:
-    return "–" if v is None else f"{float(v):.3g}"

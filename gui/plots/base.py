@@ -129,6 +129,7 @@ class BasePlot(QtWidgets.QWidget):
         self._label_watch: set[pg.PlotItem] = set()              # plots whose labels follow their range
         self._events: list[dict] = []                            # events marked so far
         self.fixed_y: set[pg.PlotItem] = set()                   # time plots with a fixed 0..1 y range
+        self._axis_labels: dict[pg.AxisItem, tuple] = {}         # axis -> (plot, text, short text, style)
         self._make_export_actions()
         self.build()
         self.cache_static_items()
@@ -177,6 +178,13 @@ class BasePlot(QtWidgets.QWidget):
         super().showEvent(event)
         self.ensure_current()
         self.shown.emit(self)
+
+    def refit_later(self) -> None:
+        """The layout at the view's size again, after its minimum changed (a title or a legend
+        laid out anew): the view sets the layout's size only when the view itself is resized, and
+        never below the layout's minimum then, so a layout whose minimum shrank stayed too large
+        for the view, cut at its edge."""
+        QtCore.QTimer.singleShot(0, self, lambda: self.glw.ci.setGeometry(self.glw.range))
 
     def settle(self) -> None:
         """Apply pending auto-ranges now rather than lazily inside the next paint: a range set
@@ -229,12 +237,18 @@ class BasePlot(QtWidgets.QWidget):
         self._stale = self._stale_full = False
 
     def add_plot(self, row: int, col: int, title: str, xlabel: str, ylabel: str, *, time_based: bool = True,
-                 log_y: bool = False, layout: pg.GraphicsLayout | None = None, **kw) -> pg.PlotItem:
+                 log_y: bool = False, layout: pg.GraphicsLayout | None = None, short_ylabel: str | None = None,
+                 **kw) -> pg.PlotItem:
         if log_y:
             kw.setdefault("axisItems", {"left": LogAxis(orientation="left")})
         kw.setdefault("viewBox", LiveViewBox())
         plot = (layout or self.glw.ci).addPlot(row=row, col=col, **kw)
         theme.style_plot(plot, title, xlabel, ylabel)
+        if short_ylabel is not None:
+            self.set_axis_label(plot, "left", ylabel, short_ylabel)
+        if time_based and xlabel != "step":
+            # (the step axis's title sets a minimum width: two plots side by side may not have it)
+            self.set_axis_label(plot, "bottom", xlabel, "step")
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
         if log_y:
@@ -249,6 +263,23 @@ class BasePlot(QtWidgets.QWidget):
                 box.setEnabled(False)
                 box.setToolTip("not for the step charts")
         return plot
+
+    def set_axis_label(self, plot: pg.PlotItem, side: str, text: str, short: str, **style) -> None:
+        """An axis title that says `short` where `text` would not fit along the axis (a chart a
+        few hundred pixels high cuts a long rotated title at both ends)."""
+        axis = plot.getAxis(side)
+        if axis not in self._axis_labels:
+            plot.getViewBox().sigResized.connect(lambda *_: self._fit_axis_label(axis))
+        self._axis_labels[axis] = (plot, text, short, {"color": theme.FOREGROUND, "font-size": "9pt", **style})
+        self._fit_axis_label(axis)
+
+    def _fit_axis_label(self, axis: pg.AxisItem) -> None:
+        plot, text, short, style = self._axis_labels[axis]
+        vb = plot.getViewBox()
+        room = vb.height() if axis.orientation in ("left", "right") else vb.width()
+        chosen = text if _label_metrics().horizontalAdvance(text) <= room else short
+        if axis.labelText != chosen or axis.labelStyle != style:
+            axis.setLabel(chosen, **style)
 
     def add_curve(self, plot: pg.PlotItem, name: str, csv_name: str | None = None, **opts) -> pg.PlotDataItem:
         """A long-lived curve; fed later with setData. `csv_name` heads its CSV column (None: not exported)."""
@@ -527,11 +558,12 @@ class BasePlot(QtWidgets.QWidget):
 
 @contextlib.contextmanager
 def _uncached(scene: QtWidgets.QGraphicsScene) -> Iterator[None]:
-    """Items painted afresh for an export. An item cached in device coordinates
-    (cache_static_items: axes, titles, legends) may be drawn from its on-screen pixmap, at the
-    screen's scale and range, while everything else is drawn at the export's: an exporter that
-    scales the scene (a PNG larger or smaller than the layout) then puts the step axis's labels
-    where they were on screen, not under the data (markers read at ~0.8x their step)."""
+    """Items painted afresh for an export, their cached pixmaps dropped. An export paints into
+    an image, a device of its own, and Qt keeps a pixmap per device for an item cached in device
+    coordinates (cache_static_items: axes, titles, legends); but whether the item changed since
+    is one flag per item, cleared by the next on-screen repaint. A second export at the same
+    scale then blitted the first export's step axis under the data of a longer run (markers
+    read at ~0.8x their step; SVGs, never cached, were right). tests/gui/test_export_pixels.py"""
     none = QtWidgets.QGraphicsItem.CacheMode.NoCache
     cached = [(item, item.cacheMode()) for item in scene.items() if item.cacheMode() != none]
     for item, _ in cached:
@@ -544,11 +576,54 @@ def _uncached(scene: QtWidgets.QGraphicsScene) -> Iterator[None]:
 
 
 class _Note(QtWidgets.QLabel):
-    """A label whose tooltip is its text (seen whole however narrow the bar)."""
+    """A caption on at most two lines: cut short with "…" where the bar is too narrow for all of
+    it (never cut mid-line by the bar's edge), and whole in its tooltip."""
+
+    LINES = 2
+
+    def __init__(self, text: str = ""):
+        super().__init__()
+        self._full = ""
+        self.setText(text)
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
-        super().setText(text)
+        self._full = text
         self.setToolTip(text)
+        self._fit()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        self.ensurePolished()   # (the style sheet's font size)
+        width = self.contentsRect().width()
+        metrics = QtGui.QFontMetrics(self.font())
+        flags = int(QtCore.Qt.TextFlag.TextWordWrap)
+        room = self.LINES * metrics.lineSpacing()
+
+        def fits(t: str) -> bool:
+            return metrics.boundingRect(QtCore.QRect(0, 0, max(width, 1), 10_000), flags, t).height() <= room
+        text = self._full
+        if width > 0 and not fits(text):
+            words = text.split(" ")
+            lo, hi = 0, len(words)           # the most words that fit with "…" after them
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if fits(" ".join(words[:mid]) + "…") else (lo, mid - 1)
+            text = " ".join(words[:lo]).rstrip(",;:") + "…"
+        if super().text() != text:
+            super().setText(text)
+
+
+def _label_metrics() -> QtGui.QFontMetricsF:
+    """Metrics of an axis title (9 pt, theme.style_plot)."""
+    font = QtGui.QFont()
+    font.setPointSizeF(9)
+    return QtGui.QFontMetricsF(font)
 
 
 def _small_font() -> QtGui.QFont:

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6 import QtGui
 
 from engine import thresholds
 
@@ -19,6 +20,7 @@ from .scalars import STEP_LABEL
 
 RATIO_GUIDE = 1e-3          # Karpathy's rule of thumb: updates ~1e-3 of the weights
 HEALTHY_BAND = (1e-4, 1e-2)
+STACK_HEIGHT = 360          # the gradient chart stacks its two plots from this height, else side by side
 
 
 def hidden_indices(names: list[str]) -> list[int]:
@@ -52,6 +54,7 @@ class LayerCurves:
         self.undefined = undefined  # said in the legend of a layer with no value lately (all NaN)
         self.width, self.hidden_only = width, hidden_only
         self.names: list[str] = []
+        self.legend_rows = 14   # names per legend column (set_legend_rows: as many as the chart's height holds)
         self.curves: list[tuple[int, LineColumn]] = []
         self.lines = MultiLine()
         plot.addItem(self.lines)  # (takes the plot's log mode)
@@ -83,12 +86,20 @@ class LayerCurves:
         self._set_legend()
         return True
 
+    def set_legend_rows(self, rows: int) -> bool:
+        """Names per legend column; whether that changed the legend."""
+        if rows == self.legend_rows:
+            return False
+        self.legend_rows = rows
+        self._set_legend()
+        return self.legend is not None
+
     def _set_legend(self) -> None:
         if self.legend is not None:
             names = self.names
             self.legend.setText(theme.legend_html(
                 [(names[j] + self._zero.get(j, ""),
-                  theme.layer_colour(j, len(names))) for j, _ in self.curves]))
+                  theme.layer_colour(j, len(names))) for j, _ in self.curves], self.legend_rows))
 
     def set(self, steps: np.ndarray, matrix: np.ndarray) -> None:
         self.lines.setDots(len(steps) < 3)  # a dot per point while there are too few for a line
@@ -149,6 +160,14 @@ class _LayerTimePlot(BasePlot):
         self.frame_generation = 0
         self.curve_sets: list[LayerCurves] = []
         super().__init__(parent)
+        self.glw.ci.geometryChanged.connect(self.fit_to_height)
+
+    def fit_to_height(self) -> None:
+        """Legends in as many columns as the chart's height needs: a name that does not fit is cut."""
+        line = QtGui.QFontMetrics(theme.legend_font()).lineSpacing() + 2   # (the table's cell padding)
+        rows = max(2, int((self.glw.ci.geometry().height() - 12) // line))
+        if any([c.set_legend_rows(rows) for c in self.curve_sets]):   # (a list: every set)
+            self.refit_later()
 
     def update_data(self, history, full: bool) -> None:
         rows = history.probes.n if history.probes is not None else 0
@@ -182,7 +201,7 @@ class UpdateRatioPlot(_LayerTimePlot):
 
     def build(self) -> None:
         self.plot = self.add_plot(0, 0, "Update ratio per layer  ‖ΔW‖ / ‖W‖", STEP_LABEL,
-                                  "‖ΔW‖ / ‖W‖ per step (log)", log_y=True)
+                                  "‖ΔW‖ / ‖W‖ per step (log)", log_y=True, short_ylabel="‖ΔW‖/‖W‖ (log)")
         lo, hi = HEALTHY_BAND
         # InfiniteLine/LinearRegionItem are not log-aware: in log mode their positions are log10
         self.band = pg.LinearRegionItem(values=(np.log10(lo), np.log10(hi)), orientation="horizontal",
@@ -204,7 +223,7 @@ class UpdateRatioPlot(_LayerTimePlot):
         # the probes give no ratio for all-zero weights
         self.layers = LayerCurves(self, self.plot, "update_ratio", legend=self.legend, undefined="n/a: ‖W‖ = 0")
         self.curve_sets = [self.layers]
-        self.add_note("‖W after − W before‖ / ‖W before‖ across each optimizer step; "
+        self.note = self.add_note("‖W after − W before‖ / ‖W before‖ across each optimizer step; "
                       "rule of thumb ≈ 1e-3, shaded band 1e-4 … 1e-2")
 
     def draw(self, history, steps: np.ndarray) -> None:
@@ -224,10 +243,6 @@ class GradientPlot(_LayerTimePlot):
     def build(self) -> None:
         self.norm_plot = self.add_plot(0, 0, "Gradient norm per layer  ‖∇W‖", STEP_LABEL,
                                        "‖∇W‖ (log)", log_y=True)
-        # the fraction chart below has the same steps and says so: two more rows of data instead
-        self.norm_plot.getAxis("bottom").showLabel(False)
-        self.glw.ci.layout.setRowStretchFactor(0, 3)   # norms span decades; the fraction reads in less
-        self.glw.ci.layout.setRowStretchFactor(1, 2)
         self.frac_plot = self.add_plot(1, 0, "Dead fraction per hidden layer", STEP_LABEL, "fraction")
         self.frac_plot.setYRange(0.0, 1.0, padding=0.02)
         # three labels read at any height (six overlap on a short chart)
@@ -236,11 +251,36 @@ class GradientPlot(_LayerTimePlot):
         self.fixed_y.add(self.frac_plot)
         self.legend = theme.legend_label()
         self.glw.ci.addItem(self.legend, row=0, col=1, rowspan=2)
+        self.side_by_side = False
         self.norms = LayerCurves(self, self.norm_plot, "grad_norm", legend=self.legend, zero_floor=True)
         self.fracs = LayerCurves(self, self.frac_plot, "dead_frac", hidden_only=True)
         self.curve_sets = [self.norms, self.fracs]
         self.note = self.add_note()
         self._set_frac_key("dead_frac")
+
+    def fit_to_height(self) -> None:
+        """Norms above fractions where the chart is tall enough for both to read, else side by
+        side (a short chart stacked gave each plot a few dozen pixels: no readable y axis)."""
+        side = self.glw.ci.geometry().height() < STACK_HEIGHT
+        if side != self.side_by_side:
+            self.side_by_side = side
+            ci = self.glw.ci
+            for item in (self.norm_plot, self.frac_plot, self.legend):
+                ci.removeItem(item)
+            ci.addItem(self.norm_plot, row=0, col=0)
+            ci.addItem(self.frac_plot, row=0 if side else 1, col=1 if side else 0)
+            ci.addItem(self.legend, row=0, col=2 if side else 1, rowspan=1 if side else 2)
+            # norms span decades: stacked, they get more of the height than the fraction
+            rows, cols = ((1, 0), (1, 1, 0)) if side else ((3, 2), (1, 0, 0))
+            for i, stretch in enumerate(rows):
+                ci.layout.setRowStretchFactor(i, stretch)
+            for i, stretch in enumerate(cols):
+                ci.layout.setColumnStretchFactor(i, stretch)
+            # stacked, the fraction plot below says the steps: two more rows of data instead
+            self.norm_plot.getAxis("bottom").showLabel(side)
+            self._set_titles()
+            self.refit_later()
+        super().fit_to_height()
 
     def extra_exports(self) -> dict[str, pg.PlotItem]:
         return {"saturated_fraction" if self.frac_key == "sat_frac" else "dead_fraction": self.frac_plot}
@@ -250,13 +290,19 @@ class GradientPlot(_LayerTimePlot):
         return self.fracs.key
 
     def _set_frac_key(self, key: str) -> None:
-        if key == "sat_frac":
-            title, note = "Saturated fraction per hidden layer", "saturated: tanh |a| > 0.99, sigmoid a < 0.01 or > 0.99"
-        else:
-            title, note = "Dead fraction per hidden layer", "dead: ReLU-family outputs ≤ 0"
-        self.frac_plot.setTitle(title, color=theme.FOREGROUND, size="10pt")
         self.fracs.key = key
-        self.note.setText(note)
+        self.note.setText("saturated: tanh |a| > 0.99, sigmoid a < 0.01 or > 0.99" if key == "sat_frac"
+                          else "dead: ReLU-family outputs ≤ 0")
+        self._set_titles()
+
+    def _set_titles(self) -> None:
+        """Side by side, each plot has half the width: the titles in fewer words (a title is
+        never cut: it widens its plot, and two long ones pushed the legend out of view)."""
+        kind = "Saturated fraction" if self.frac_key == "sat_frac" else "Dead fraction"
+        norm, frac = (("Gradient norm", kind) if self.side_by_side else
+                      ("Gradient norm per layer  ‖∇W‖", f"{kind} per hidden layer"))
+        self.norm_plot.setTitle(norm, color=theme.FOREGROUND, size="10pt")
+        self.frac_plot.setTitle(frac, color=theme.FOREGROUND, size="10pt")
 
     def sync_layers(self, history) -> bool:
         key = fraction_key(history)

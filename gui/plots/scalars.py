@@ -33,6 +33,7 @@ class _SmoothedScalarPlot(BasePlot):
     key = ""        # history.column key of the train curve
     val_key = ""    # history.val_column key
     ylabel = ""
+    short_ylabel: str | None = None   # where the chart is too short for ylabel
     label = ""      # "loss" / "accuracy", used in curve names
 
     def __init__(self, parent=None):
@@ -41,7 +42,7 @@ class _SmoothedScalarPlot(BasePlot):
         super().__init__(parent)
 
     def build(self) -> None:
-        self.plot = self.add_plot(0, 0, self.title, STEP_LABEL, self.ylabel,
+        self.plot = self.add_plot(0, 0, self.title, STEP_LABEL, self.ylabel, short_ylabel=self.short_ylabel,
                                   axisItems={"right": LogAxis(orientation="right")})
         self._build_lr_axis()
         self.set_key()
@@ -76,7 +77,7 @@ class _SmoothedScalarPlot(BasePlot):
         axis.linkToView(self.lr_view)
         axis.setLogMode(True)
         axis.enableAutoSIPrefix(False)   # a "(x0.001)" on a log axis of rates misleads
-        axis.setLabel("learning rate (log)", color=LR_COLOUR)
+        self.set_axis_label(self.plot, "right", "learning rate (log)", "lr (log)", color=LR_COLOUR)
         self.lr_curve = pg.PlotCurveItem(pen=theme.pen(LR_COLOUR, 1.4, theme.DASH, alpha=200), connect="finite")
         self.lr_view.addItem(self.lr_curve)
         self._lr_range: tuple[float, float] | None = None
@@ -115,16 +116,30 @@ class _SmoothedScalarPlot(BasePlot):
     def line_data(self, history, steps, values, smoothed, full: bool) -> list[np.ndarray]:
         return [values, smoothed]
 
-    def key_entries(self) -> list[tuple[str, str, str]]:
+    def key_entries(self, short: bool = False) -> list[tuple[str, str, str]]:
+        """The title's key: (glyph, colour, what); `short`: in fewer words, for a narrow chart."""
         return [(theme.LINE, theme.on_white(theme.TRAIN, 90), "train"),
-                (theme.BOLD_LINE, theme.TRAIN, "train, smoothed"),
-                (theme.DOT_GLYPH, theme.VAL, "validation")] + (
-                [(theme.BOLD_LINE, theme.VAL_AVG, "val., averaged weights")]
+                (theme.BOLD_LINE, theme.TRAIN, "smoothed" if short else "train, smoothed"),
+                (theme.DOT_GLYPH, theme.VAL, "val." if short else "validation")] + (
+                [(theme.BOLD_LINE, theme.VAL_AVG, "avg" if short else "val., averaged weights")]
                 if getattr(self, "_avg_shown", False) else []) + [
-                (theme.DASHED, LR_COLOUR, "lr (right)")]
+                (theme.DASHED, LR_COLOUR, "lr" if short else "lr (right)")]
 
     def set_key(self) -> None:
-        self.plot.setTitle(theme.titled_key(self.title, self.key_entries()), color=theme.FOREGROUND, size="10pt")
+        """The title and its key, in fewer words where the whole key would make the chart wider
+        than its view (a title is never cut: it widens its plot, and the chart is cut instead)."""
+        room = self.glw.width() - 120   # the axes either side and the margins
+        text = theme.titled_key(self.title, self.key_entries())
+        if theme.html_width(text, 10) > room:
+            text = theme.titled_key(self.title, self.key_entries(short=True))
+        if text != getattr(self, "_key_text", None):
+            self._key_text = text
+            self.plot.setTitle(text, color=theme.FOREGROUND, size="10pt")
+            self.refit_later()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.set_key()
 
     @property
     def smoothing(self) -> float:
@@ -184,6 +199,7 @@ class LossPlot(_SmoothedScalarPlot):
     key = "loss"
     val_key = "val_loss"
     ylabel = "loss (cross-entropy, nats)"
+    short_ylabel = "loss (nats)"
     label = "loss"
     smoothing_changed = QtCore.Signal(float)
 
@@ -215,11 +231,11 @@ class LossPlot(_SmoothedScalarPlot):
         self.slider.valueChanged.connect(self._slider_moved)
         self.log_box.toggled.connect(self.set_log_y)
 
-    def key_entries(self) -> list[tuple[str, str, str]]:
-        entries = super().key_entries()
+    def key_entries(self, short: bool = False) -> list[tuple[str, str, str]]:
+        entries = super().key_entries(short)
         if self._data_shown:
-            entries[1] = (theme.BOLD_LINE, theme.TRAIN, "total (data + L2), smoothed")
-            entries.insert(2, (theme.DASHED, theme.DATA_LOSS, "data loss, smoothed"))
+            entries[1] = (theme.BOLD_LINE, theme.TRAIN, "total" if short else "total (data + L2), smoothed")
+            entries.insert(2, (theme.DASHED, theme.DATA_LOSS, "data" if short else "data loss, smoothed"))
         return entries
 
     def _slider_moved(self, value: int) -> None:
@@ -309,6 +325,7 @@ class AccuracyPlot(_SmoothedScalarPlot):
     key = "train_acc"
     val_key = "val_acc"
     ylabel = "accuracy (fraction correct)"
+    short_ylabel = "accuracy"
     label = "accuracy"
 
     def build(self) -> None:

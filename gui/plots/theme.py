@@ -86,7 +86,8 @@ def legend_html(entries: list[tuple[str, QtGui.QColor]], rows_per_column: int = 
         return ""
     cols = -(-len(entries) // rows_per_column)
     rows = -(-len(entries) // cols)
-    cells = [f"<td style='padding-right:8px'><span style='color:{c.name()}'>&#9644;&#9644;</span>&nbsp;{name}</td>"
+    # one glyph and little padding: a legend of two columns must fit beside two plots at 1280 px
+    cells = [f"<td style='padding-right:5px'><span style='color:{c.name()}'>&#9644;</span>&nbsp;{name}</td>"
              for name, c in entries]
     body = "".join("<tr>" + "".join(cells[r + k * rows] for k in range(cols) if r + k * rows < len(cells)) + "</tr>"
                    for r in range(rows))
@@ -107,7 +108,24 @@ def titled_key(title: str, entries: list[tuple[str, str, str]]) -> str:
     return f"{title}&nbsp;&nbsp;&nbsp;&nbsp;<span style='font-size:8pt; color:{MUTED}'>{key}</span>"
 
 
+def html_width(html: str, size_pt: float) -> float:
+    """Pixels wide a LabelItem draws this rich text (on one line) in a font of size_pt."""
+    doc = QtGui.QTextDocument()
+    font = QtGui.QFont()
+    font.setPointSizeF(size_pt)
+    doc.setDefaultFont(font)
+    doc.setHtml(f"<span style='font-size:{size_pt}pt'>{html}</span>")
+    return doc.idealWidth()
+
+
 LINE, BOLD_LINE, DASHED, DOT_GLYPH, SQUARE = "&#9472;&#9472;", "&#9473;&#9473;", "&#9590;&#9590;&#9590;", "&#9679;", "&#9632;"
+
+
+def legend_font() -> QtGui.QFont:
+    """The font of a legend_label's text."""
+    f = QtGui.QFont()
+    f.setPointSizeF(8)
+    return f
 
 
 def legend_label() -> pg.LabelItem:

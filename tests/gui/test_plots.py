@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QFileDialog
+from PySide6 import QtCore
+from PySide6.QtGui import QImage, QMouseEvent
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from engine.config import RunConfig
 from engine.history import History
@@ -510,7 +511,7 @@ def test_the_count_axis_holds_through_an_epochs_smaller_last_batch(dash, history
     import copy
     dash.refresh(history)
     act = dash.activations
-    plot = act._hist_items[0][1]
+    plot = act.histogram_plots()["hidden1"]
     full = history.latest_snapshot
     before = plot.viewRange()[1]
 
@@ -521,11 +522,12 @@ def test_the_count_axis_holds_through_an_epochs_smaller_last_batch(dash, history
                 layer["hist"]["counts"] = [round(c * factor) for c in layer["hist"]["counts"]]
         return s
     for factor in (0.25, 1.0, 0.25, 1.0):   # a quarter of the sample: the short batch, then full ones
-        act._draw_snapshot(scaled(full, factor))
+        act.show_snapshot(scaled(full, factor))
         assert plot.viewRange()[1] == pytest.approx(before)
-    act._hist_range = act._hist_total = None  # as for a new run whose first probe is a short batch
-    act._draw_snapshot(scaled(full, 0.25))   # a range set on the short batch...
-    act._draw_snapshot(scaled(full, 1.0))    # ... never draws a full batch's bars above it
+    act.clear_data()                         # as for a new run whose first probe is a short batch
+    act.show_snapshot(scaled(full, 0.25))    # a range set on the short batch...
+    act.show_snapshot(scaled(full, 1.0))     # ... never draws a full batch's bars above it
+    plot = act.histogram_plots()["hidden1"]
     top = max(max(l["hist"]["counts"]) for l in full["layers"] if l["hist"])
     assert plot.viewRange()[1][1] >= top
     tall = copy.deepcopy(full)
@@ -534,7 +536,7 @@ def test_the_count_axis_holds_through_an_epochs_smaller_last_batch(dash, history
             counts = layer["hist"]["counts"]
             moved = sum(counts[1:])
             layer["hist"]["counts"] = [counts[0] + moved] + [0] * (len(counts) - 1)   # all in one bin
-    act._draw_snapshot(tall)
+    act.show_snapshot(tall)
     assert plot.viewRange()[1][1] > 1.2 * before[1]        # a taller histogram gets a taller axis
 
 
@@ -640,3 +642,164 @@ def test_zero_gradients_among_others_leave_no_gap_in_the_gradient_lines(dash):
     floor = dash.gradients.norms.floor_line
     assert floor.isVisible() and y[1] == floor.value() < np.log10(norms[norms > 0].min())
     assert column.yData[1] == 0.0                     # the data (and the CSV) keep the zero
+
+
+# ---------------------------------------------------------------------------- own-range histograms
+def test_a_histogram_from_percentiles_puts_each_share_between_its_percentiles():
+    from engine.thresholds import PERCENTILES
+    from gui.plots.histograms import own_range_histogram
+    values = np.random.default_rng(0).normal(0.0, 1e-6, 20_000)
+    pcts = np.percentile(values, PERCENTILES)
+    edges, heights = own_range_histogram(pcts)
+    np.testing.assert_allclose(edges, pcts)                       # its own range: 1e-6 wide, not [-1, 1]
+    np.testing.assert_allclose(heights * np.diff(edges), np.diff(PERCENTILES) / 100)  # areas are the shares
+    assert heights[3] == heights.max() and heights[0] < heights[3] / 5                # a bell, not a block
+    # a ReLU layer: more than half its values exactly 0 -> one narrow bar holding that share at 0
+    relu = np.percentile(np.maximum(values, 0), PERCENTILES)
+    edges, heights = own_range_histogram(relu)
+    widths = np.diff(edges)
+    assert np.all(widths > 0) and (heights * widths).sum() == pytest.approx(1.0)
+    spike = int(np.argmax(heights))
+    assert edges[spike] <= 0 <= edges[spike + 1] and heights[spike] * widths[spike] == pytest.approx(0.5, abs=0.01)
+    assert own_range_histogram([0.0] * 9) is None and own_range_histogram(None) is None
+
+
+def tiny_tanh_history() -> History:
+    return train(1, commands=False, depth=5, activation="tanh", init="normal", init_std=0.01, probe_every=1,
+                 optimizer="momentum", lr=0.01)   # (Adam would grow the tiny weights by ~lr a step)
+
+
+def test_each_histogram_zooms_to_its_data_with_one_click_and_back(dash, qtbot):
+    h = tiny_tanh_history()
+    dash.resize(1400, 900)
+    dash.show()
+    dash.tabs.setCurrentWidget(dash.activations)
+    qtbot.waitExposed(dash)
+    dash.refresh(h)
+    act = dash.activations
+    plots = act.histogram_plots()
+    layers = {l["name"]: l for l in h.latest_snapshot["layers"] if l["hist"]}
+    shared = {name: tuple(p.viewRange()[0]) for name, p in plots.items()}
+    assert len(set(shared.values())) == 1                         # one x scale for all
+    assert shared["hidden1"][0] <= -1.0 and shared["hidden1"][1] >= 1.0   # tanh: bins over [-1, 1]
+
+    qtbot.mouseClick(act.zoom_check, QtCore.Qt.MouseButton.LeftButton)      # "each to its data"
+    assert act.zoomed() == set(plots)
+    widths = []
+    for name, plot in plots.items():
+        pcts = layers[name]["pcts"]
+        x0, x1 = plot.viewRange()[0]
+        assert x0 <= pcts[0] and pcts[-1] <= x1 and (x1 - x0) < 1.5 * (pcts[-1] - pcts[0]), name
+        x, y = act.histogram_items()[name].getData()
+        assert x[0] == pytest.approx(pcts[0]) and np.sum(y * np.diff(x)) == pytest.approx(1.0)
+        widths.append(x1 - x0)
+    # the lecture's picture: every layer narrower than the one before, by orders of magnitude
+    assert all(b < 0.5 * a for a, b in zip(widths, widths[1:])) and widths[-1] < 1e-4 * widths[0], widths
+
+    act.set_zoomed("hidden2", False)                              # one back to the shared range alone
+    assert tuple(plots["hidden2"].viewRange()[0]) == shared["hidden2"]
+    assert act.zoomed() == set(plots) - {"hidden2"}
+    qtbot.mouseClick(act.zoom_check, QtCore.Qt.MouseButton.LeftButton)      # all back, a click away
+    assert act.zoomed() == set()
+    assert {tuple(p.viewRange()[0]) for p in plots.values()} == {shared["hidden1"]}
+    np.testing.assert_array_equal(act.histogram_items()["hidden3"].yData, layers["hidden3"]["hist"]["counts"])
+
+
+def test_a_double_click_zooms_one_histogram(dash, qtbot):
+    dash.resize(1400, 900)
+    dash.show()
+    dash.tabs.setCurrentWidget(dash.activations)
+    qtbot.waitExposed(dash)
+    dash.refresh(tiny_tanh_history())
+    act = dash.activations
+    plot = act.histogram_plots()["hidden3"]
+    centre = act.glw.mapFromScene(plot.sceneBoundingRect().center())
+    # a double click as a mouse sends it: press, release, double-click press, release (QTest's
+    # mouseDClick sends its double-click press before its first release)
+    view = act.glw.viewport()
+    left = QtCore.Qt.MouseButton.LeftButton
+    qtbot.mouseClick(view, left, pos=centre)
+    QApplication.sendEvent(view, QMouseEvent(QtCore.QEvent.Type.MouseButtonDblClick, QtCore.QPointF(centre),
+                                             view.mapToGlobal(QtCore.QPointF(centre)), left, left,
+                                             QtCore.Qt.KeyboardModifier.NoModifier))
+    qtbot.mouseRelease(view, left, pos=centre)
+    qtbot.waitUntil(lambda: act.zoomed() == {"hidden3"})
+    assert plot.viewRange()[0][1] - plot.viewRange()[0][0] < 0.01
+
+
+def test_the_std_across_depth_is_on_a_log_axis_and_the_mean_a_click_away(dash, qtbot):
+    h = tiny_tanh_history()
+    dash.refresh(h)
+    act = dash.activations
+    stds = [l["act_std"] for l in h.latest_snapshot["layers"] if l["hist"]]
+    assert act.log_std_check.isChecked() and act.depth_plot.getAxis("left").logMode
+    np.testing.assert_allclose(act.std_curve.getData()[1], np.log10(stds), rtol=1e-6)   # drawn log10
+    assert not act.mean_curve.isVisible()
+    act.log_std_check.setChecked(False)
+    assert act.mean_curve.isVisible() and not act.depth_plot.getAxis("left").logMode
+    np.testing.assert_allclose(act.std_curve.getData()[1], stds, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------- 1280 x 720
+def fits(chart) -> bool:
+    ci, view = chart.glw.ci.geometry(), chart.glw.viewport().rect()
+    return ci.width() <= view.width() + 0.5 and ci.height() <= view.height() + 0.5
+
+
+def test_at_1280x720_every_training_chart_fits_its_view_with_every_layer_named(window, qtbot):
+    h = train(20, commands=False, depth=10)
+    window.resize(1280, 720)
+    dash = window.dashboard
+    dash.refresh(h)
+    charts = [dash.loss, dash.accuracy, dash.update_ratio, dash.gradients]
+    qtbot.waitUntil(lambda: all(fits(c) for c in charts))   # nothing laid out past a chart's edge
+    for chart in (dash.update_ratio, dash.gradients):
+        legend, view = chart.legend, chart.glw.viewport().rect()
+        box = legend.mapRectToScene(legend.boundingRect())
+        assert box.bottom() <= view.height() and box.right() <= view.width(), chart.name
+        assert all(name in legend.text for name in h.layer_names), chart.name   # 11 names, none cut
+    # the gradient chart's two plots side by side: each tall enough for its y axis to read
+    assert dash.gradients.side_by_side
+    for plot in (dash.gradients.norm_plot, dash.gradients.frac_plot):
+        assert plot.getViewBox().height() > 60
+    # the y axes' titles fit along them, shortened where the whole one would not
+    from PySide6.QtGui import QFont, QFontMetricsF
+    font = QFont()
+    font.setPointSizeF(9)   # (theme.style_plot's)
+    for chart in (dash.loss, dash.accuracy):
+        for side, whole in (("left", chart.ylabel), ("right", "learning rate (log)")):
+            axis = chart.plot.getAxis(side)
+            assert QFontMetricsF(font).horizontalAdvance(axis.labelText) <= chart.plot.getViewBox().height()
+            assert axis.labelText != whole    # (too long for this height: the short title)
+
+
+def test_a_tall_gradient_chart_stacks_its_plots(dash, history, qtbot):
+    dash.resize(900, 1100)
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.refresh(history)
+    qtbot.waitUntil(lambda: not dash.gradients.side_by_side)
+    norm, frac = dash.gradients.norm_plot, dash.gradients.frac_plot
+    assert frac.sceneBoundingRect().top() >= norm.sceneBoundingRect().bottom() - 1   # one above the other
+
+
+def test_a_caption_too_long_for_its_bar_ends_in_an_ellipsis_and_shows_whole_on_hover(qtbot):
+    from PySide6.QtGui import QFontMetrics
+
+    from gui.plots.layers import UpdateRatioPlot
+    chart = UpdateRatioPlot()
+    qtbot.addWidget(chart)
+    note = chart.note
+    full = note.toolTip()
+    assert "rule of thumb" in full and note.full_text() == full
+    chart.resize(900, 300)
+    chart.show()
+    qtbot.waitExposed(chart)
+    qtbot.waitUntil(lambda: note.text() == full)               # room for all of it
+    chart.resize(260, 300)                                     # three lines' worth in a two-line bar
+    qtbot.waitUntil(lambda: note.text() != full)
+    shown = note.text()
+    assert shown.endswith("…") and full.startswith(shown[:-1].rstrip(",;:")) and note.toolTip() == full
+    metrics = QFontMetrics(note.font())
+    height = metrics.boundingRect(note.contentsRect(), int(QtCore.Qt.TextFlag.TextWordWrap), shown).height()
+    assert height <= 2 * metrics.lineSpacing() <= note.height()                    # two whole lines, none cut

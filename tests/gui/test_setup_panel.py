@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtWidgets import QGroupBox, QWidget
 
 from engine.config import RunConfig
 from gui.main_window import MainWindow
@@ -185,3 +186,19 @@ def test_a_network_too_big_for_the_memory_is_marked_and_cannot_start(qtbot, monk
     win.setup.widgets["width"].setText("64")
     assert win.act_start.isEnabled()
     win.close()
+
+
+def test_every_field_and_unit_fits_the_panel_at_its_narrowest(window, qtbot):
+    # the splitter dragged all the way left at 1280 x 720: the scroll area at its minimum width
+    # (no horizontal scroll bar) still shows every editor and unit whole
+    window.resize(1280, 720)
+    window.splitter.setSizes([0, 1280])
+    window.setup.set_value("lr", 1e6)                     # a warning line under a field too
+    qtbot.waitUntil(lambda: window.setup_scroll.width() == window.setup_scroll.minimumWidth())
+    viewport = window.setup_scroll.viewport()
+    panel = window.setup
+    shown = [w for w in panel.findChildren(QWidget) if w.isVisibleTo(panel) and not isinstance(w, QGroupBox)]
+    assert len(shown) > 40
+    for w in shown:
+        right = w.mapTo(panel, w.rect().topRight()).x()
+        assert right < viewport.width(), f"{w.objectName() or type(w).__name__} {getattr(w, 'text', lambda: '')()!r} is cut"
