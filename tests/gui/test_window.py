@@ -177,14 +177,14 @@ def test_deliveries_are_far_fewer_than_training_steps(window, qtbot):
     start(window, qtbot, min_steps=20)
     c = window.controller
     assert c.deliveries < c.history.last_step
-    # hold the GUI's timer: the training thread keeps going, the outbox fills up
+    # hold the GUI's timer: the worker keeps training, the pipe to the window fills up
     c.timer.stop()
     drawn, deliveries, frames = c.history.last_step, c.deliveries, c.frames
     # the loop writes steps in batches of up to GATHER: the newest of them may not be sent yet
     qtbot.waitUntil(lambda: c.session.steps_taken() >= drawn + 300 + GATHER, timeout=WAIT)
     c.tick()
-    assert c.deliveries == deliveries + 1                 # 300+ steps arrived in ONE delivery
-    assert c.history.last_step >= drawn + 300
+    assert c.deliveries == deliveries + 1                 # what waited arrived in ONE delivery:
+    assert c.history.last_step > drawn + 2 * GATHER       # many batches of steps (a pipe's worth at least)
     assert c.frames <= frames + 1                         # ... and at most one redraw
     c.timer.start()
 
