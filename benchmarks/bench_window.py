@@ -34,6 +34,8 @@ from common import info_line, result_line
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("BABYSIT_SETTINGS_DIR", tempfile.mkdtemp(prefix="babysit-bench-settings-"))
+# the window records its runs: into a store of the benchmark's own, not the user's (whose runs
+# browser would list every benchmark run at each start of the window)
 os.environ.setdefault("BABYSIT_RUNS_DIR", tempfile.mkdtemp(prefix="babysit-bench-runs-"))
 
 

@@ -15,11 +15,12 @@ module loads on a background thread after the first paint (see Controller.preloa
 """
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QPointF, Qt, QTimer
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
@@ -58,6 +59,28 @@ def ensure_app() -> QApplication:
     app.setWindowIcon(make_icon())
     collect_garbage_on_the_gui_thread()
     return app
+
+
+class _AfterFirstPaint(QObject):
+    """Calls `then` once, `delay_ms` after `widget` is first painted (or after `latest_ms`, should
+    it never be painted: a window opened minimised)."""
+
+    def __init__(self, widget, then, delay_ms: int, latest_ms: int):
+        super().__init__(widget)
+        self._then, self._delay_ms = then, delay_ms
+        widget.installEventFilter(self)
+        QTimer.singleShot(latest_ms, self, self._fire)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Paint:
+            obj.removeEventFilter(self)
+            QTimer.singleShot(self._delay_ms, self, self._fire)
+        return False
+
+    def _fire(self) -> None:
+        if self._then is not None:
+            then, self._then = self._then, None
+            then()
 
 
 def export_folder_problem(folder: str) -> str | None:
@@ -103,13 +126,17 @@ def run_gui(steps: int | None = None, export: str | None = None, quit: bool = Fa
     if steps is not None:
         win.setup.set_value("steps", int(steps))
         win.setup.set_value("epochs", None)
+    # the window's own objects live as long as the process: out of the collector's sight, the GUI
+    # thread's first collection does not walk them all (it came before the first paint)
+    gc.freeze()
     win.show()
     win.controller.warm()   # the first run's worker process (its forkserver loads torch, apart from us)
     if not scripted:
         # torch loads on a background thread once the window has painted (an import holds the
-        # GIL for long stretches; started at once it would hold up the first paint). A scripted
-        # run presses Start at once and its build imports torch: no preload left pending after it
-        QTimer.singleShot(300, preload_engine)
+        # GIL for long stretches; started earlier it holds up the first paint, and the first
+        # paint can come later than any fixed delay). A scripted run presses Start at once and
+        # its build imports torch: no preload left pending after it
+        _AfterFirstPaint(win, preload_engine, delay_ms=300, latest_ms=5000)
         return app.exec()
 
     result: dict = {"code": None, "handled": False}

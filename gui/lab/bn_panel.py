@@ -53,6 +53,17 @@ class BatchNormPanel(QtWidgets.QWidget):
         bar.addWidget(self.test_batch_spin)
         bar.addStretch(1)
         lay.addLayout(bar)
+        self.curves: dict[str, pg.PlotDataItem] = {}   # made on the first show (see _build_plots)
+        self._plots_box = QtWidgets.QVBoxLayout()
+        lay.addLayout(self._plots_box, 1)
+        self.caption = QtWidgets.QLabel()
+        self.caption.setWordWrap(True)
+        lay.addWidget(self.caption)
+        self._say_idle()
+
+    def _build_plots(self) -> None:
+        """The charts, made when the tab is first shown: a tab never looked at costs the window's
+        start nothing."""
         glw = pg.GraphicsLayoutWidget()
         glw.setBackground(theme.BACKGROUND)
         self.mean_plot = glw.addPlot(0, 0)
@@ -62,7 +73,6 @@ class BatchNormPanel(QtWidgets.QWidget):
         self.acc_plot = glw.addPlot(1, 0, colspan=2)
         theme.style_plot(self.acc_plot, "Validation accuracy: eval mode (running statistics) vs train mode "
                                         "(the batch's own)", "step", "accuracy")
-        self.curves = {}
         for key, plot, colour, name, width in (
                 ("batch_mean", self.mean_plot, BATCH, "batch", 1), ("running_mean", self.mean_plot, RUNNING, "running", 2),
                 ("batch_var", self.var_plot, BATCH, "batch", 1), ("running_var", self.var_plot, RUNNING, "running", 2),
@@ -72,11 +82,13 @@ class BatchNormPanel(QtWidgets.QWidget):
                 plot.addLegend(offset=(-10, 10), labelTextColor=theme.FOREGROUND, brush=pg.mkBrush(255, 255, 255, 215))
             self.curves[key] = plot.plot(pen=theme.pen(colour, width), name=name)
         self.acc_plot.setYRange(0, 1.02, padding=0)
-        lay.addWidget(glw, 1)
-        self.caption = QtWidgets.QLabel()
-        self.caption.setWordWrap(True)
-        lay.addWidget(self.caption)
-        self._say_idle()
+        self._plots_box.addWidget(glw)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if not self.curves:   # the first show
+            self._build_plots()
+            self._draw()
+        super().showEvent(event)
 
     def _say_idle(self) -> None:
         self.caption.setText("Turn batch norm on (setup, or the live 'batch norm' box) and train: the batch's "
@@ -146,6 +158,8 @@ class BatchNormPanel(QtWidgets.QWidget):
         return point
 
     def _draw(self) -> None:
+        if not self.curves:
+            return   # drawn when first shown
         layer = self.layer_combo.currentIndex()
         pts = [p for p in self.points if len(p["layers"]) > layer >= 0]
         steps = np.array([p["step"] for p in pts], dtype=np.float64)

@@ -28,24 +28,48 @@ class PreprocessView(QtWidgets.QWidget):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.glw = pg.GraphicsLayoutWidget()
-        self.glw.setBackground(theme.BACKGROUND)
-        layout.addWidget(self.glw, 1)
+        self._plots_box = QtWidgets.QVBoxLayout()
+        layout.addLayout(self._plots_box, 1)
         self.caption = QtWidgets.QLabel("No data yet: start a run to see its inputs under each preprocessing.")
         self.caption.setStyleSheet(f"color: {theme.MUTED};")
         self.caption.setWordWrap(True)
         layout.addWidget(self.caption)
+        # the charts are made, and a run's data drawn, when the tab is shown: a tab never looked at
+        # costs neither the window's start nor each Start anything
         self.plots: dict[str, pg.PlotItem] = {}
+        self.items: dict[str, list] = {name: [] for name in PREPROCESS}
+        self.views: dict[str, np.ndarray] = {}
+        self._data = None          # the dataset to show
+        self._drawn = None         # ... and the one drawn
+
+    def _build_plots(self) -> None:
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setBackground(theme.BACKGROUND)
+        self._plots_box.addWidget(self.glw)
         for col, name in enumerate(PREPROCESS):
             plot = self.glw.ci.addPlot(row=0, col=col)
             plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=theme.pen(theme.MUTED, 1, theme.DOT)))
             plot.addItem(pg.InfiniteLine(pos=0.0, angle=90, pen=theme.pen(theme.MUTED, 1, theme.DOT)))
             self.plots[name] = plot
-        self.items: dict[str, list] = {name: [] for name in PREPROCESS}
-        self.views: dict[str, np.ndarray] = {}
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self._draw()
+        super().showEvent(event)
 
     def show_dataset(self, data) -> None:
-        """Draw `data`'s raw training inputs under each preprocessing."""
+        """Draw `data`'s raw training inputs under each preprocessing (on a tab not shown while the
+        window is: when the tab is shown)."""
+        self._data = data
+        if not (self.window().isVisible() and not self.isVisible()):
+            self._draw()
+
+    def _draw(self) -> None:
+        data = self._data
+        if not self.plots:
+            self._build_plots()
+        if data is None or data is self._drawn:
+            return
+        self._drawn = data
         raw = data.raw_train if data.raw_train is not None else data.X_train
         self.views = preprocessing_views(raw)
         labels = np.asarray(data.y_train)

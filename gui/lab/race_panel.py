@@ -53,7 +53,7 @@ class RacePanel(QtWidgets.QWidget):
         self._pending: dict | None = None
         self._defaults: dict | None = None     # the drawn surface's own lrs and start
         self._build_controls(surface, optimizers, steps)
-        self._build_plots()
+        self._plots_built = False   # made by the first race (the first show): a hidden tab costs the window nothing
         self._poller = QtCore.QTimer(self, interval=30)
         self._poller.timeout.connect(self._poll)
         self._anim = QtCore.QTimer(self, interval=ANIM_MS)
@@ -135,6 +135,11 @@ class RacePanel(QtWidgets.QWidget):
         self.race_button.clicked.connect(self.race)
         self.replay_button.clicked.connect(self.replay)
         self._sync_condition()
+
+    def _ensure_plots(self) -> None:
+        if not self._plots_built:
+            self._plots_built = True
+            self._build_plots()
 
     def _build_plots(self) -> None:
         glw = pg.GraphicsLayoutWidget()
@@ -257,6 +262,7 @@ class RacePanel(QtWidgets.QWidget):
     def race(self) -> bool:
         """Run the race with the current settings in a worker thread (the newest request wins)."""
         self._shown_once = True
+        self._ensure_plots()
         args = self.settings()
         if isinstance(args, str):
             self._show_error(args)

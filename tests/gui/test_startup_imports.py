@@ -29,3 +29,22 @@ def test_parsing_the_command_line_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "NONE"
+
+
+def test_lab_tabs_make_their_charts_when_first_shown(window, qtbot):
+    # every chart made costs the window's start ~30 ms: a tab not shown has none yet
+    import pyqtgraph as pg
+    from engine.config import RunConfig
+    from engine.data import build_dataset
+
+    lab = window.lab
+    tabs = (lab.race, lab.bn_test, lab.preprocess)
+    assert [len(t.findChildren(pg.GraphicsLayoutWidget)) for t in tabs] == [0, 0, 0]
+    lab.preprocess.show_dataset(build_dataset(RunConfig(dataset="moons")))   # a Start, the tab hidden
+    assert lab.preprocess.plots == {}
+    for tab in tabs:
+        window.tabs.setCurrentWidget(tab)
+        qtbot.waitUntil(lambda t=tab: len(t.findChildren(pg.GraphicsLayoutWidget)) == 1)
+    x, _y = lab.preprocess.items["none"][0].getData()    # the run's data, drawn once shown
+    assert len(x) > 100
+    lab.race.stop()
