@@ -3,7 +3,7 @@
     QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py
 
 Trains the default run, moves the learning rate and re-initialises mid-run (markers), then the
-tanh tiny-init preset for the activations view and the init lab (all ten layers of the lecture's
+tanh tiny-init preset for the activations view (each histogram over its own data) and the init lab (all ten layers of the lecture's
 10 x 500 net), the preprocessing tab, and the lr_too_high preset diverging (log loss axis, the
 diverged step marked); grabs each screen into docs/screenshots/.
 The scripted run (`python main.py gui --steps 300 --export DIR --quit`) makes dashboard.png.
@@ -43,6 +43,13 @@ def main() -> int:
         end = time.monotonic() + seconds
         until(lambda: time.monotonic() > end)
 
+    def save(name):
+        # a first paint lets the axes widen for their tick labels (pyqtgraph does it while
+        # painting, and lays out anew after): the second shows them laid out
+        win.grab()
+        settle(0.3)
+        win.grab().save(str(OUT / name))
+
     def steps():
         s = win.controller.session
         return s.step_count if s is not None else 0
@@ -57,13 +64,13 @@ def main() -> int:
     until(lambda: steps() >= 1200)
     win.toggle_pause()
     settle(1.0)
-    win.grab().save(str(OUT / "window.png"))
+    save("window.png")
     win.tabs.setCurrentWidget(win.lab.boundary)
     win.toggle_pause()
     settle(1.5)
-    win.grab().save(str(OUT / "boundary.png"))
+    save("boundary.png")
 
-    def preset_shot(name, dashboard_tab, done, shot):
+    def preset_shot(name, dashboard_tab, done, shot, prepare=lambda: None):
         """Train preset `name` with the dashboard's tab `dashboard_tab` shown until `done()`; grab."""
         win.lab.load_preset(name)
         win.tabs.setCurrentWidget(win.dashboard)
@@ -72,18 +79,23 @@ def main() -> int:
         until(done)
         if win.controller.state == "running":
             win.toggle_pause()
+        prepare()
         settle(1.0)
-        win.grab().save(str(OUT / shot))
+        save(shot)
 
-    preset_shot("tanh_tiny_init", 1, lambda: steps() >= 300, "activations.png")
+    # the first probe (step 1): the spread shrinks by the same factor at every layer, as in the
+    # lecture (training soon grows the layers nearest the output); each histogram over its own data
+    preset_shot("tanh_tiny_init", 1, lambda: steps() >= 3, "activations.png",
+                lambda: win.dashboard.activations.set_zoom_all(True))
+    win.dashboard.activations.set_zoom_all(False)
     win.tabs.setCurrentWidget(win.lab.init_lab)
     lab = win.lab.init_lab
     until(lambda: lab.result is not None and len(lab.result["layers"]) == 10 and not lab.running)
     settle(1.0)
-    win.grab().save(str(OUT / "initlab.png"))
+    save("initlab.png")
     win.tabs.setCurrentWidget(win.lab.preprocess)
     settle(0.5)
-    win.grab().save(str(OUT / "preprocessing.png"))
+    save("preprocessing.png")
 
     preset_shot("lr_too_high", 0, lambda: win.controller.state == "diverged", "diverged.png")
     win.close()

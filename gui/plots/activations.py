@@ -124,6 +124,7 @@ class ActivationsPlot(BasePlot):
         self._bands_stale = False  # the step range moved while off screen: bands binned for the old one
         self._layer_names: list[str] = []
         self._depth_ticks = None
+        self._log_range: tuple[int, int] | None = None   # decades of the log std axis
         super().__init__(parent)
 
     # ------------------------------------------------------------------ construction
@@ -281,7 +282,20 @@ class ActivationsPlot(BasePlot):
         self.mean_curve.setData(x, means, symbolBrush=brushes)
         if self.log_std_check.isChecked():
             stds = np.where(stds > 0, stds, np.nan)   # a log axis has no 0 (zero init): no point
+            self._set_log_range(stds)
         self.std_curve.setData(x, stds, symbolBrush=[theme.with_alpha(b, 150) for b in brushes])
+
+    def _set_log_range(self, stds: np.ndarray) -> None:
+        """Whole decades around the stds: a log axis within one decade (1.1 to 1.5) has no tick
+        to label, and the range moves only when a std leaves it."""
+        pos = stds[np.isfinite(stds)]
+        if not len(pos):
+            return
+        lo, hi = math.floor(math.log10(pos.min())), math.ceil(math.log10(pos.max()))
+        rng = (lo, max(hi, lo + 1))
+        if rng != self._log_range:
+            self._log_range = rng
+            self.depth_plot.setYRange(*rng, padding=0.05)   # (log10 units on a log axis)
 
     # ------------------------------------------------------------------ zoom and scales
     def set_zoom_all(self, on: bool) -> None:
@@ -324,7 +338,8 @@ class ActivationsPlot(BasePlot):
         self.depth_plot.setTitle(theme.titled_key("Across depth", entries), color=theme.FOREGROUND, size="10pt")
         self.set_axis_label(self.depth_plot, "left", *(("activation std (log)", "std (log)") if log
                                                        else ("activation value", "value")))
-        self.depth_plot.enableAutoRange(axis="y", enable=True)
+        self.depth_plot.enableAutoRange(axis="y", enable=not log)   # (log: whole decades, _set_log_range)
+        self._log_range = None
         self._redraw_histograms()
 
     def _index(self, name: str, fallback: int) -> int:
@@ -357,7 +372,7 @@ class ActivationsPlot(BasePlot):
         self.mean_curve.setData([], [])
         self.std_curve.setData([], [])
         self.histograms.clear()
-        self._depth_ticks = None
+        self._depth_ticks = self._log_range = None
         self._layer_names = []
         self.layer_box.blockSignals(True)
         self.layer_box.clear()

@@ -280,6 +280,7 @@ class BasePlot(QtWidgets.QWidget):
         chosen = text if _label_metrics().horizontalAdvance(text) <= room else short
         if axis.labelText != chosen or axis.labelStyle != style:
             axis.setLabel(chosen, **style)
+            axis.resizeEvent()   # the title is centred there: a new text of the old width is not
 
     def add_curve(self, plot: pg.PlotItem, name: str, csv_name: str | None = None, **opts) -> pg.PlotDataItem:
         """A long-lived curve; fed later with setData. `csv_name` heads its CSV column (None: not exported)."""

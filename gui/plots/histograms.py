@@ -208,11 +208,20 @@ class HistogramRow:
 
 
 def _ticks(x0: float, x1: float) -> list[list[tuple[float, str]]]:
-    """Two or three round values across (x0, x1), labelled short ("5e-4": a plot is ~100 px wide)."""
-    raw = (x1 - x0) / 3
-    base = 10.0 ** math.floor(math.log10(raw))
-    step = min(m for m in (1, 2, 5, 10) if m * base >= raw) * base
-    values = np.arange(math.ceil(x0 / step), math.floor(x1 / step) + 1) * step
+    """Two or three round values well inside (x0, x1), labelled short ("5e-4": a plot is ~100 px
+    wide); a label near an edge would reach past the axis, and pyqtgraph hides it."""
+    span = x1 - x0
+    lo, hi = x0 + 0.12 * span, x1 - 0.12 * span
+    step = 10.0 ** math.ceil(math.log10(span))
+    values = np.zeros(0)
+    for _ in range(12):   # 1, 0.5, 0.2, 0.1, ... of the span's decade, until two fit
+        values = np.arange(math.ceil(lo / step), math.floor(hi / step) + 1) * step
+        if len(values) >= 2:
+            break
+        step /= 2.5 if str(step / 10.0 ** math.floor(math.log10(step)))[0] == "5" else 2
+    if len(values) > 3:   # (five of them overlap on a narrow plot) every other one, 0 kept
+        step *= 2
+        values = values[np.isclose(np.round(values / step) * step, values, rtol=0, atol=step * 1e-6)]
     return [[(float(v), "0" if abs(v) < step / 2 else _short(v)) for v in values]]
 
 
