@@ -32,7 +32,7 @@ from .knobs import KnobsPanel, check_lr
 from .plots import Dashboard
 from .setup_panel import SetupPanel
 from .state import RunState
-from .widgets import Banner, StatusBar
+from .widgets import Banner, ElidedLabel, StatusBar
 from .window_files import WindowFiles
 
 STATE_COLORS = {BUILDING: "#1d4f85", RUNNING: "#2e7d32", PAUSED: "#8a5a00", DIVERGED: "#c62828", FINISHED: "#1d4f85",
@@ -174,9 +174,8 @@ class MainWindow(WindowFiles, QMainWindow):
     def _make_status_bar(self) -> None:
         sb = StatusBar(self)
         self.setStatusBar(sb)
-        self.state_label = QLabel()
+        self.state_label = ElidedLabel()
         self.state_label.setObjectName("stateLabel")
-        self.state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.step_label = QLabel()
         self.epoch_label = QLabel()
         self.rate_label = QLabel()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLayout, QLineEdit, QSlider, QStatusBar, QToolButton,
                                QWidget)
 
@@ -236,6 +237,25 @@ class FlowLayout(QLayout):
         return y + line_h - rect.y() + m.bottom()
 
 
+class ElidedLabel(QLabel):
+    """One line that ends in "…" where it does not fit, the whole text in its tooltip: a long
+    state or message never widens the window (a diverged run's state did, at 1280 px)."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(0, super().minimumSizeHint().height())
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        self.style().drawItemText(painter, rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                                  self.palette(), self.isEnabled(), shown, QPalette.ColorRole.WindowText)
+
+
 class StatusBar(QStatusBar):
     """A status bar whose passing messages never hide the run's state. QStatusBar's own
     temporary message covers every normal widget (the state label too), so a "preset loaded:
@@ -244,7 +264,7 @@ class StatusBar(QStatusBar):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.note = QLabel()
+        self.note = ElidedLabel()
         self.note.setContentsMargins(12, 0, 6, 0)
         self._expiry = QTimer(self, singleShot=True, timeout=self.clearMessage)
 
@@ -255,7 +275,6 @@ class StatusBar(QStatusBar):
 
     def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's name)
         self.note.setText(text)
-        self.note.setToolTip(text)
         self._expiry.stop()
         if timeout > 0:
             self._expiry.start(timeout)

@@ -568,3 +568,14 @@ def test_a_new_user_gets_a_watchable_pace_and_the_speed_knob_paces_the_run(qtbot
     qtbot.addWidget(again)
     assert again.knobs.pace is None  # the chosen speed is remembered
     again.close()
+
+
+def test_a_long_state_never_widens_the_window_and_is_whole_in_its_tooltip(window, qtbot):
+    window.resize(1280, 720)
+    long = "diverged at step 2: the loss is NaN. " + "Lower the learning rate or re-initialise. " * 12
+    window.state_label.setText(long)
+    window.statusBar().showMessage(long)
+    qtbot.waitUntil(lambda: window.width() <= 1280 and window.state_label.isVisible(), timeout=WAIT)
+    window.resize(1280, 720)
+    assert window.width() <= 1280 and window.minimumSizeHint().width() <= 1280
+    assert window.state_label.toolTip() == long
