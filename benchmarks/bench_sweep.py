@@ -29,7 +29,7 @@ from common import BENCH_CONFIG, info_line, machine, result_line
 os.environ.setdefault("BABYSIT_SWEEPS_DIR", tempfile.mkdtemp(prefix="babysit-bench-sweeps-"))
 
 from engine.sweep.driver import Sweep  # noqa: E402
-from engine.sweep.executor import _context  # noqa: E402
+from engine.worker import context  # noqa: E402
 from engine.sweep.space import parse_spec  # noqa: E402
 
 TARGET = 0.85
@@ -70,7 +70,7 @@ def local_round(workers: int, steps: int, bare_first: bool) -> tuple[float, floa
 
     def bare():  # in fresh processes, like the sweep's (the forkserver has loaded torch for both)
         t0 = time.perf_counter()
-        with futures.ProcessPoolExecutor(workers, mp_context=_context()) as pool:
+        with futures.ProcessPoolExecutor(workers, mp_context=context()) as pool:
             loops = list(pool.map(bare_loop, [steps] * workers))
         return sum(s / c for s, c, _ in loops), sum(s for s, _, _ in loops) / (time.perf_counter() - t0)
 

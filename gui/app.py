@@ -130,8 +130,12 @@ def run_gui(steps: int | None = None, export: str | None = None, quit: bool = Fa
     # thread's first collection does not walk them all (it came before the first paint)
     gc.freeze()
     win.show()
-    win.controller.warm()   # the first run's worker process (its forkserver loads torch, apart from us)
-    if not scripted:
+    if scripted:
+        win.controller.warm()   # Start comes at once: its worker process is made now
+    else:
+        # the first run's worker process: its forkserver loads torch in a process of its own, but
+        # on a core the first paint needs, so after it
+        _AfterFirstPaint(win, win.controller.warm, delay_ms=0, latest_ms=5000)
         # torch loads on a background thread once the window has painted (an import holds the
         # GIL for long stretches; started earlier it holds up the first paint, and the first
         # paint can come later than any fixed delay). A scripted run presses Start at once and
