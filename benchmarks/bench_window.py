@@ -197,7 +197,7 @@ def headless_steps_per_s(cfg, seconds: float) -> float:
     """The CLI's loop (engine/cli.py cmd_train): steps and drains, recorded, nothing drawn."""
     from engine.recorder import GATHER
     from engine.session import TrainingSession, leave_a_core_free
-    from engine.worker import RecordedRun
+    from engine.recording import RecordedRun
     leave_a_core_free()
     session = TrainingSession(cfg)
     session.gather = GATHER

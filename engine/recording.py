@@ -3,6 +3,7 @@
     writer = store.create_run(cfg.to_dict(), total_steps=n)    # engine/store.py
     for message in session.drain(): writer.ingest(message)      # or writer.write(kind, payload)
     writer.save_weights(model.state_dict()); writer.close("finished")
+    rec = RecordedRun(session); ...; rec.close()                # a session's whole record (train, the window's worker)
 
 `write`/`ingest` only put the message on a queue; a thread of the writer's own wakes every
 COMMIT_SECONDS, turns what arrived into rows and commits them, so a run
@@ -24,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from .errors import BabysitError
 from .fileio import atomic_path, dumps
 from .history import SCALAR_KEYS
+from .messages import DIVERGED, ERROR, LIVE_STATES, StateChange
 from .store import RunStore, RunStoreError, connect, pack_layers
 
 COMMIT_SECONDS = 0.5     # the writer commits what arrived this often (kill -9 loses at most this much)
@@ -236,3 +239,65 @@ class RunWriter:
                 conn.execute("ROLLBACK")
             self.error, self._retrying = f"recording run {self.id} failed: {exc} (retrying)", True
             return False
+
+
+class RecordedRun:
+    """A session and its run in the run store: opened with the session, closed with its final
+    weights and how it ended. `babysit train` and the window's worker both use it.
+
+        rec = RecordedRun(session, runs_dir=None, name=None)   # every message the run sends is written
+        rec.close()                                            # weights, then finished|diverged|stopped
+    """
+
+    def __init__(self, session, *, runs_dir: str | Path | None = None, name: str | None = None):
+        self.session = session
+        self.diverged = False   # the run diverged and was not resumed: it stays "diverged" when stopped
+        with RunStore(runs_dir) as store:
+            self.writer = store.create_run(session.cfg.to_dict(), name=name, total_steps=session.total_steps)
+            info = store.resolve(self.writer.id)
+        self.id, self.name, self.dir = info.id, info.name, store.dir
+        session.recorder.sinks.append(self._ingest)  # on the training thread: it only queues
+
+    def _ingest(self, message: Any) -> None:
+        if isinstance(message, StateChange) and message.state in (DIVERGED, *LIVE_STATES):
+            self.diverged = message.state == DIVERGED
+        self.writer.ingest(message)
+
+    @property
+    def closed(self) -> bool:
+        return self.writer is None
+
+    def close(self, crashed: str | None = None) -> str | None:
+        """End the record (from the thread that owns the session, once no step runs); returns a
+        problem in words (the weights or the store could not be written), else None. A run built
+        but never stepped is not worth a row: it is deleted."""
+        writer, self.writer = self.writer, None
+        if writer is None:
+            return None
+        session = self.session
+        try:
+            session.recorder.sinks.remove(self._ingest)
+        except ValueError:
+            pass
+        if crashed is not None:
+            writer.write("state", {"state": ERROR, "error": crashed})
+            writer.close("crashed")
+            return writer.error
+        if session.step_count == 0 and not self.diverged:
+            writer.close("stopped")
+            try:
+                with RunStore(writer.dir) as store:
+                    store.delete(writer.id)
+            except BabysitError:
+                pass
+            return writer.error
+        problem = None
+        if session.state != ERROR:
+            try:
+                writer.save_weights(session.model.state_dict())
+            except (OSError, RuntimeError) as exc:
+                problem = f"the run's final weights were not saved: {exc}"
+        status = ("crashed" if session.state == ERROR else "diverged" if self.diverged
+                  else "finished" if session.finished else "stopped")
+        writer.close(status)
+        return writer.error or problem

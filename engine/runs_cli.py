@@ -57,11 +57,11 @@ def add_runs_parser(sub) -> None:
 
 # ======================================================================= train records itself
 def start_recording(args: argparse.Namespace, session):
-    """The run's record in the store (engine/worker.py's RecordedRun, as the window's workers keep
+    """The run's record in the store (engine/recording.py's RecordedRun, as the window's workers keep
     theirs), or None with --no-record; says the run's id first."""
     if not getattr(args, "record", True):
         return None
-    from .worker import RecordedRun
+    from .recording import RecordedRun
     record = RecordedRun(session, runs_dir=args.runs_dir, name=args.name)
     print(f"run {record.id} ({record.name}), recorded in {record.dir}", flush=True)
     return record

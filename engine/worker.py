@@ -9,7 +9,7 @@
 Two pipes join the window and the worker. Commands go down the first and are answered at once:
 checked there and queued to be applied between steps, exactly as in one process
 (engine/session.py), or refused in words. The run's messages come up the second, in batches
-as the recorder writes them. The worker records its own run in the run store (RecordedRun,
+as the recorder writes them. The worker records its own run in the run store (engine/recording.py's RecordedRun,
 the same code `babysit train` uses), so what the window shows and what the store holds come
 from one stream. A worker that dies (killed, out of memory, a crash inside torch) ends its
 pipes: the window is told in words, keeps the curves it had, and the run is marked crashed.
@@ -21,7 +21,6 @@ nothing with the window but the pipes.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import queue
 import signal
 import threading
@@ -32,10 +31,14 @@ from typing import Any
 from .config import RunConfig
 from .errors import BabysitError
 from .messages import DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, Event, Scalars, StateChange
+from .recording import RecordedRun
 
 REPLY_SECONDS = 10.0     # the longest a command waits for its answer (the worker answers in milliseconds)
 BUILD_SECONDS = 600.0    # building a run can take long (a big data file); Stop drops the build
 DRAIN_SECONDS = 0.5      # drain() reads the pipe at most this long: a backlog arrives at once, a flood cannot hold the window
+# the session's commands a worker takes by name (engine/session.py's TrainingSession)
+SESSION_CALLS = frozenset({"set_lr", "reinit", "set_optimizer", "set_bn", "set_average", "set_augment",
+                           "request_boundary", "start", "pause", "resume", "single_step", "set_pace"})
 POLL_SECONDS = 0.1       # the worker's command loop looks at its run this often between commands
 
 
@@ -47,71 +50,6 @@ def context():
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["engine.preload"])  # set once: the server starts on first use
     return ctx
-
-
-# ====================================================================== a run and its record
-class RecordedRun:
-    """A session and its run in the run store: opened with the session, closed with its final
-    weights and how it ended. `babysit train` and the window's worker both use it.
-
-        rec = RecordedRun(session, runs_dir=None, name=None)   # every message the run sends is written
-        rec.close()                                            # weights, then finished|diverged|stopped
-    """
-
-    def __init__(self, session, *, runs_dir: str | Path | None = None, name: str | None = None):
-        from .store import RunStore
-        self.session = session
-        self.diverged = False   # the run diverged and was not resumed: it stays "diverged" when stopped
-        with RunStore(runs_dir) as store:
-            self.writer = store.create_run(session.cfg.to_dict(), name=name, total_steps=session.total_steps)
-            info = store.resolve(self.writer.id)
-        self.id, self.name, self.dir = info.id, info.name, store.dir
-        session.recorder.sinks.append(self._ingest)  # on the training thread: it only queues
-
-    def _ingest(self, message: Any) -> None:
-        if isinstance(message, StateChange) and message.state in (DIVERGED, *LIVE_STATES):
-            self.diverged = message.state == DIVERGED
-        self.writer.ingest(message)
-
-    @property
-    def closed(self) -> bool:
-        return self.writer is None
-
-    def close(self, crashed: str | None = None) -> str | None:
-        """End the record (from the thread that owns the session, once no step runs); returns a
-        problem in words (the weights or the store could not be written), else None. A run built
-        but never stepped is not worth a row: it is deleted."""
-        writer, self.writer = self.writer, None
-        if writer is None:
-            return None
-        session = self.session
-        try:
-            session.recorder.sinks.remove(self._ingest)
-        except ValueError:
-            pass
-        if crashed is not None:
-            writer.write("state", {"state": ERROR, "error": crashed})
-            writer.close("crashed")
-            return writer.error
-        if session.step_count == 0 and not self.diverged:
-            writer.close("stopped")
-            from .store import RunStore
-            try:
-                with RunStore(writer.dir) as store:
-                    store.delete(writer.id)
-            except BabysitError:
-                pass
-            return writer.error
-        problem = None
-        if session.state != ERROR:
-            try:
-                writer.save_weights(session.model.state_dict())
-            except (OSError, RuntimeError) as exc:
-                problem = f"the run's final weights were not saved: {exc}"
-        status = ("crashed" if session.state == ERROR else "diverged" if self.diverged
-                  else "finished" if session.finished else "stopped")
-        writer.close(status)
-        return writer.error or problem
 
 
 # ====================================================================== the worker's side
@@ -179,8 +117,12 @@ class _Served:
                 "run": None if self.record is None else {"id": self.record.id, "name": self.record.name,
                                                          "dir": str(self.record.dir)}}
 
-    def do_command(self, op: str, kw: dict) -> str:
-        self.session._submit(op, **kw)  # checked here (refused in words), applied between steps
+    def do_call(self, name: str, args: tuple, kw: dict) -> str:
+        """One of the session's own commands (engine/session.py), by name: checked there (refused in
+        words) and applied between steps, exactly as in one process. The run's state after it."""
+        if name not in SESSION_CALLS:
+            raise BabysitError(f"a training process does not take '{name}'")
+        getattr(self.session, name)(*args, **kw)
         return self.session.state
 
     def do_load_weights(self, weights: dict) -> None:
@@ -192,27 +134,8 @@ class _Served:
         state = {k: v.detach().cpu().numpy().copy() for k, v in self.session.model.state_dict().items()}
         return {"config": self.session.cfg.to_dict(), "weights": state}
 
-    def do_start(self) -> str:
-        self.session.start()
-        return self.session.state
-
-    def do_pause(self, wait: float = 0.0) -> str:
-        self.session.pause(wait)
-        return self.session.state
-
-    def do_resume(self) -> str:
-        self.session.resume()
-        return self.session.state
-
-    def do_single_step(self) -> str:
-        self.session.single_step()
-        return self.session.state
-
     def do_steps_taken(self) -> int:
         return self.session.step_count
-
-    def do_set_pace(self, steps_per_s: float | None) -> None:
-        self.session.set_pace(steps_per_s)
 
     def do_stop(self) -> dict:
         last = self.do_weights() if self.session is not None else None   # the window may still read it
@@ -381,51 +304,49 @@ class RemoteSession:
         return self.state == FINISHED
 
     # ------------------------------------------------------------------ commands
-    def _command(self, op: str, **kw: Any) -> None:
-        self._note_state(_call(self.worker, "command", {"op": op, "kw": kw}))
+    def _session(self, name: str, *args: Any, timeout: float = REPLY_SECONDS, **kw: Any) -> None:
+        """Call the worker's session's own `name` (engine/session.py: checked there, refused in words)."""
+        self._note_state(_call(self.worker, "call", {"name": name, "args": args, "kw": kw}, timeout))
 
     def set_lr(self, lr: float) -> None:
-        self._command("lr", value=lr)
+        self._session("set_lr", lr)
 
     def reinit(self, scheme: str, init_std: float | None = None) -> None:
-        from .config import canonical_init
-        self._command("reinit", scheme=canonical_init(scheme), init_std=init_std)
+        self._session("reinit", scheme, init_std)
 
     def set_optimizer(self, name: str, **params: Any) -> None:
-        self._command("optimizer", name=name, params=params)
+        self._session("set_optimizer", name, **params)
 
     def set_bn(self, on: bool) -> None:
-        self._command("bn", on=bool(on))
+        self._session("set_bn", on)
 
     def set_average(self, on: bool, decay: float | None = None) -> None:
-        if decay is None:
-            decay = self.cfg.average_decay if self.cfg.average_decay is not None else 0.99
-        self._command("average", on=bool(on), decay=decay)
+        self._session("set_average", on, decay)
 
     def set_augment(self, on: bool) -> None:
-        self._command("augment", on=bool(on))
+        self._session("set_augment", on)
 
     def request_boundary(self, resolution: int = 80) -> None:
-        self._command("boundary", resolution=int(resolution))
+        self._session("request_boundary", resolution)
+
+    def start(self) -> None:
+        self._session("start")
+
+    def pause(self, wait: float = 0.0) -> None:
+        self._session("pause", wait, timeout=REPLY_SECONDS + wait)
+
+    def resume(self) -> None:
+        self._session("resume")
+
+    def single_step(self) -> None:
+        self._session("single_step")
+
+    def set_pace(self, steps_per_s: float | None) -> None:
+        self._session("set_pace", steps_per_s)
 
     def load_weights(self, state_dict: dict) -> None:
         weights = {k: (v.detach().cpu().numpy() if hasattr(v, "detach") else v) for k, v in state_dict.items()}
         _call(self.worker, "load_weights", {"weights": weights})
-
-    def start(self) -> None:
-        self._note_state(_call(self.worker, "start"))
-
-    def pause(self, wait: float = 0.0) -> None:
-        self._note_state(_call(self.worker, "pause", {"wait": wait}, REPLY_SECONDS + wait))
-
-    def resume(self) -> None:
-        self._note_state(_call(self.worker, "resume"))
-
-    def single_step(self) -> None:
-        self._note_state(_call(self.worker, "single_step"))
-
-    def set_pace(self, steps_per_s: float | None) -> None:
-        _call(self.worker, "set_pace", {"steps_per_s": steps_per_s})
 
     def steps_taken(self) -> int:
         """The steps the worker has taken by now (the newest may not have arrived here yet)."""
