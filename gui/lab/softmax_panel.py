@@ -170,24 +170,28 @@ class SoftmaxPanel(QtWidgets.QWidget):
         if session is None:
             self.source_combo.setCurrentIndex(0)
             return
-        from engine.softmax import ExampleReader, raw_example
-        data = session.data
-        self._reader = ExampleReader(data)
-        self._raw_val = np.stack([raw_example(data, i) for i in range(data.n_val)]) if data.n_val else None
+        n_val = session.data.n_val
         blocked = self.index_spin.blockSignals(True)
-        self.index_spin.setMaximum(max(data.n_val - 1, 0))
-        self.index_spin.setValue(min(self.index_spin.value(), max(data.n_val - 1, 0)))
+        self.index_spin.setMaximum(max(n_val - 1, 0))
+        self.index_spin.setValue(min(self.index_spin.value(), max(n_val - 1, 0)))
         self.index_spin.blockSignals(blocked)
-        if data.n_features == 2 and self._raw_val is not None:
-            palette = class_colours(data.n_classes)
-            by_class = [pg.mkBrush(*palette[k], 170) for k in range(data.n_classes)]
-            brushes = [by_class[k] for k in data.y_val]
-            self.points.setData(self._raw_val[:, 0], self._raw_val[:, 1], brush=brushes)
-            self.example_plot.autoRange()
         if self.source_combo.currentIndex() == 1:
             self.read()
         else:
             self.source_combo.setCurrentIndex(1)
+
+    def _prepare(self) -> None:
+        """The run's validation examples, read once when first needed: it imports torch, which a
+        Start must not wait for on the GUI thread while nobody looks at this tab."""
+        from engine.softmax import ExampleReader, raw_example
+        data = self.session.data
+        self._reader = ExampleReader(data)
+        self._raw_val = np.stack([raw_example(data, i) for i in range(data.n_val)]) if data.n_val else None
+        if data.n_features == 2 and self._raw_val is not None:
+            palette = class_colours(data.n_classes)
+            by_class = [pg.mkBrush(*palette[k], 170) for k in range(data.n_classes)]
+            self.points.setData(self._raw_val[:, 0], self._raw_val[:, 1], brush=[by_class[k] for k in data.y_val])
+            self.example_plot.autoRange()
 
     def select(self, index: int) -> None:
         self._shown_once = True
@@ -199,9 +203,11 @@ class SoftmaxPanel(QtWidgets.QWidget):
         """Read the chosen example through the live model now; False (and words) when there is none."""
         if not self.live:
             return False
-        if self.session is None or self._reader is None:
+        if self.session is None:
             self._fail("Start a run: its validation examples appear here.")
             return False
+        if self._reader is None:
+            self._prepare()
         from engine.errors import BabysitError
         index = self.index_spin.value()
         try:
@@ -236,6 +242,8 @@ class SoftmaxPanel(QtWidgets.QWidget):
 
     def select_nearest(self, x: float, y: float) -> int | None:
         """Choose the validation point nearest (x, y) in the data's units (2-D data only)."""
+        if self.session is not None and self._reader is None:
+            self._prepare()
         if self._raw_val is None or self._raw_val.shape[1] != 2:
             return None
         index = int(np.argmin(((self._raw_val - [x, y]) ** 2).sum(axis=1)))
