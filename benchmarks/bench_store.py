@@ -117,15 +117,12 @@ def measure_reopen(directory: str, run_id: str) -> tuple[float, str]:
     """Seconds from a fresh connection to every dashboard chart painted once, as Open does: the
     run read into a History (gui/runs/wiring.read_run), the real Dashboard (1400 x 900,
     offscreen) refreshed from it, the Training tab painted, then the Activations tab shown and
-    painted. The window imports scipy (the charts' smoothing) in the background at start; so
-    does this, before the clock starts."""
+    painted."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from gui.app import ensure_app
     from gui.plots.dashboard import Dashboard
-    from gui.plots.smoothing import ema_smooth
     from gui.runs.wiring import read_run
     app = ensure_app()
-    ema_smooth([1.0, 2.0], 0.5)
     dash = Dashboard()
     dash.resize(1400, 900)
     dash.show()

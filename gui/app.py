@@ -10,8 +10,9 @@ plot as PNG, SVG and CSV, the dashboard PNG, metrics.csv and metrics.json into `
 returns non-zero, with a message on stderr, when anything fails. It never touches the user's
 remembered settings.
 
-Startup is kept short by showing the window before torch is imported: the engine's session
-module loads on a background thread after the first paint (see Controller.preload_engine).
+Startup is kept short by never importing torch in the window's process to show or train a run:
+runs train in worker processes (engine/worker.py), whose forkserver imports torch once, after
+the first paint.
 """
 from __future__ import annotations
 
@@ -107,7 +108,6 @@ def run_gui(steps: int | None = None, export: str | None = None, quit: bool = Fa
             print(f"babysit: error: {problem}", file=sys.stderr)
             return 2
     app = ensure_app()
-    from .controller import preload_engine
     from .main_window import MainWindow
     from engine.errors import BabysitError
 
@@ -136,11 +136,8 @@ def run_gui(steps: int | None = None, export: str | None = None, quit: bool = Fa
         # the first run's worker process: its forkserver loads torch in a process of its own, but
         # on a core the first paint needs, so after it
         _AfterFirstPaint(win, win.controller.warm, delay_ms=0, latest_ms=5000)
-        # torch loads on a background thread once the window has painted (an import holds the
-        # GIL for long stretches; started earlier it holds up the first paint, and the first
-        # paint can come later than any fixed delay). A scripted run presses Start at once and
-        # its build imports torch: no preload left pending after it
-        _AfterFirstPaint(win, preload_engine, delay_ms=300, latest_ms=5000)
+        # what the first paint made lives as long as the window: out of the collector's sight too
+        _AfterFirstPaint(win, gc.freeze, delay_ms=300, latest_ms=5000)
         return app.exec()
 
     result: dict = {"code": None, "handled": False}

@@ -16,12 +16,11 @@ once if a frame is due. One tick is one delivery however many steps it carries, 
 never sees one signal per training step; frames are paced by what drawing costs. Errors a user
 can cause (a bad data file, a bad value) come back as `errorOccurred(message)`, never as a traceback.
 
-The window's lab panels use torch in this process too; `preload()` imports it in a background
-thread after the window shows.
+The window's process never imports torch to start, train or draw a run (an import holds the
+interpreter lock for seconds): torch lives in the workers.
 """
 from __future__ import annotations
 
-import gc
 import threading
 import time
 import traceback
@@ -45,27 +44,6 @@ BUILDING = "building"   # the window's own state: a session is being built off t
 class View(Protocol):
     def refresh(self, history: History) -> Any: ...
     def reset(self) -> Any: ...
-
-
-def preload_engine() -> threading.Thread:
-    """Import the torch-heavy engine in a background thread so the first Start is quick."""
-    def work() -> None:
-        try:
-            import engine.session  # noqa: F401
-        except Exception:  # a broken install shows itself, in words, when Start is pressed
-            pass
-        try:  # the charts' smoothing uses scipy (~2 s to import): not on the GUI thread's first frame
-            from gui.plots.smoothing import _lfilter_or_none
-            _lfilter_or_none()
-        except Exception:
-            pass
-        # the imports made some hundred thousand objects that live as long as the process; with
-        # collection done on the GUI thread (gui.app) their first pass would stall it for ~0.2 s:
-        # they are moved out of the collector's sight instead (no pass over them, now or later)
-        gc.freeze()
-    t = threading.Thread(target=work, name="babysit-preload", daemon=True)
-    t.start()
-    return t
 
 
 class _Build:

@@ -14,41 +14,32 @@ from __future__ import annotations
 
 import numpy as np
 
-_LFILTER: list = []
-
-
-def _lfilter_or_none():
-    """scipy's lfilter, imported on first use: scipy costs 1-2 s of start-up, and the window
-    must paint first. scipy ships with scikit-learn (a dependency); the loop below is the fallback."""
-    if not _LFILTER:
-        try:
-            from scipy.signal import lfilter
-        except ImportError:  # pragma: no cover - exercised only without scipy
-            lfilter = None
-        _LFILTER.append(lfilter)
-    return _LFILTER[0]
+# the longest stretch summed at once: w ** -CHUNK must stay far inside float64 (see _ema_finite)
+CHUNK = 4096
 
 
 def _ema_finite(x: np.ndarray, w: float, last: float, count: int) -> tuple[np.ndarray, float, int]:
-    """Smooth finite values `x` continuing from state (last, count). Returns (smoothed, last, count)."""
+    """Smooth finite values `x` continuing from state (last, count). Returns (smoothed, last, count).
+
+    The recurrence ema_k = w ema_{k-1} + (1 - w) x_k, solved in closed form over a stretch of L rows:
+    ema_k = w^(k+1) (last + (1 - w) sum_{j<=k} w^-(j+1) x_j), one cumsum per stretch; L keeps
+    w^-L below 1e260, and the sum is dominated by its newest terms, so the error stays at k eps."""
     n = len(x)
     if n == 0:
         return np.empty(0), last, count
     if w == 0.0:
         return x.astype(np.float64, copy=True), float(x[-1]), count + n
-    _lfilter = _lfilter_or_none()
-    if _lfilter is not None:
-        # y[k] = (1-w) x[k] + w y[k-1], with y[-1] = last  (transposed direct form: zi = w*last)
-        ema, _ = _lfilter([1.0 - w], [1.0, -w], x.astype(np.float64), zi=[w * last])
-    else:
-        ema = np.empty(n)
-        acc = last
-        for k, v in enumerate(x.tolist()):
-            acc = w * acc + (1.0 - w) * v
-            ema[k] = acc
+    span = max(1, min(CHUNK, int(600.0 / -np.log(w))))
+    powers = np.power(w, np.arange(1, span + 1, dtype=np.float64))       # w^(k+1), k = 0 .. span-1
+    ema = np.empty(n)
+    for lo in range(0, n, span):
+        chunk = x[lo:lo + span].astype(np.float64)
+        p = powers[: len(chunk)]
+        ema[lo:lo + len(chunk)] = p * (last + (1.0 - w) * np.cumsum(chunk / p))
+        last = float(ema[lo + len(chunk) - 1])
     steps = np.arange(count + 1, count + n + 1, dtype=np.float64)
     smoothed = ema / (1.0 - np.power(w, steps))
-    return smoothed, float(ema[-1]), count + n
+    return smoothed, last, count + n
 
 
 def ema_smooth(values, weight: float) -> np.ndarray:

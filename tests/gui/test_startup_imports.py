@@ -1,5 +1,6 @@
 """The window paints before torch loads: building it must not import torch or scipy (each costs
-1-3 s of start-up; benchmarks/bench_startup.py measures the time itself)."""
+1-3 s of start-up; benchmarks/bench_startup.py measures the time itself). Nor does training a
+run: torch lives in the worker processes, and an import in the window holds the GUI thread."""
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,35 @@ def test_building_the_window_imports_no_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+    assert "LOADED:\n" in out.stdout, f"the window imported {out.stdout.split('LOADED:')[-1].strip()}"
+
+
+def test_training_a_run_imports_no_torch_or_scipy_in_the_window(tmp_path):
+    code = (
+        "import os, sys, time\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        f"os.environ['BABYSIT_SETTINGS_DIR'] = {str(tmp_path / 'settings')!r}\n"
+        f"os.environ['BABYSIT_RUNS_DIR'] = {str(tmp_path / 'runs')!r}\n"
+        "if __name__ == '__main__':\n"
+        "    from gui.app import ensure_app\n"
+        "    from gui.main_window import MainWindow\n"
+        "    app = ensure_app(); w = MainWindow(restore=False, save_settings=False)\n"
+        "    w.setup.set_value('steps', 300); w.setup.set_value('epochs', None); w.knobs.set_pace(None)\n"
+        "    w.show(); w.start()\n"
+        "    end = time.monotonic() + 90\n"
+        "    while w.controller.state != 'finished' and time.monotonic() < end:\n"
+        "        app.processEvents(); time.sleep(0.01)\n"
+        "    w.dashboard.tabs.setCurrentIndex(1); app.processEvents()   # the activations drawn too\n"
+        "    print('STATE:' + w.controller.state + ' STEPS:' + str(len(w.controller.history)), flush=True)\n"
+        "    print('LOADED:' + ','.join(m for m in ('torch', 'scipy') if m in sys.modules), flush=True)\n"
+        "    w.controller.shutdown(); os._exit(0)\n"
+    )
+    script = tmp_path / "train_in_window.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert "STATE:finished STEPS:300" in out.stdout, out.stdout + out.stderr
     assert "LOADED:\n" in out.stdout, f"the window imported {out.stdout.split('LOADED:')[-1].strip()}"
 
 
