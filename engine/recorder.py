@@ -25,7 +25,7 @@ from .probes import Probe
 from .trainer import Step
 
 GATHER = 32              # steps written in one pass by the background loop ...
-GATHER_SECONDS = 1 / 30  # ... never held back longer than a frame of the window at 30 per second
+GATHER_SECONDS = 1 / 60  # ... never held back longer than a frame of the window at 60 per second
 GATHER_BYTES = 16 << 20  # ... nor while their activations take more memory than this
 
 

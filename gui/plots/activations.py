@@ -11,6 +11,7 @@ layer picked in the combo box.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -24,6 +25,9 @@ from .layers import hidden_indices, probe_steps
 from .scalars import STEP_LABEL
 
 MAX_HISTOGRAMS = 8  # deeper nets show this many, evenly spaced over depth (first and last kept)
+# the newest probe's histograms are redrawn at most this often (a new one comes every few ms
+# flat out: faster than an eye can read, and the costliest part of the tab's frame)
+SNAPSHOT_SECONDS = 0.25
 # band (lower, upper) indices into engine.probes.PERCENTILES, outermost first
 _BANDS = ((0, 8), (1, 7), (2, 6), (3, 5))
 _BAND_ALPHA = (35, 55, 80, 110)
@@ -120,12 +124,15 @@ class ActivationsPlot(BasePlot):
 
     def __init__(self, parent=None):
         self._snapshot = None
+        self._snapshot_drawn_at = -math.inf
         self._rows = -1
         self._bands_stale = False  # the step range moved while off screen: bands binned for the old one
         self._layer_names: list[str] = []
         self._depth_ticks = None
         self._log_range: tuple[int, int] | None = None   # decades of the log std axis
         super().__init__(parent)
+        # draws a snapshot held back by SNAPSHOT_SECONDS
+        self._snapshot_timer = QtCore.QTimer(self, singleShot=True, timeout=self._draw_newest_snapshot)
 
     # ------------------------------------------------------------------ construction
     def build(self) -> None:
@@ -252,11 +259,21 @@ class ActivationsPlot(BasePlot):
         snap = history.latest_snapshot
         if snap is not None and (full or snap is not self._snapshot):
             self._snapshot = snap
-            self._draw_snapshot(snap)
+            wait = self._snapshot_drawn_at + SNAPSHOT_SECONDS - time.monotonic()
+            if full or wait <= 0:
+                self._draw_newest_snapshot()
+            elif not self._snapshot_timer.isActive():
+                self._snapshot_timer.start(int(wait * 1000) + 1)   # the newest by then: never left behind
         rows = history.probes.n if history.probes is not None else 0
         if full or rows != self._rows:
             self._rows = rows
             self._draw_percentiles(history)
+
+    def _draw_newest_snapshot(self) -> None:
+        self._snapshot_timer.stop()
+        self._snapshot_drawn_at = time.monotonic()
+        if self._snapshot is not None:
+            self._draw_snapshot(self._snapshot)
 
     def show_snapshot(self, snap: dict) -> None:
         """Draw this snapshot's histograms (a recorded run's step scrubber, gui/runs)."""
@@ -366,6 +383,8 @@ class ActivationsPlot(BasePlot):
 
     def clear_data(self) -> None:
         super().clear_data()
+        self._snapshot_timer.stop()
+        self._snapshot_drawn_at = -math.inf
         self.median_curve.setData([], [])
         for fill in self.pct_fills:
             fill.set_band(np.zeros(0), np.zeros(0), np.zeros(0))
@@ -378,6 +397,7 @@ class ActivationsPlot(BasePlot):
         self.layer_box.clear()
         self.layer_box.blockSignals(False)
         self._snapshot = None
+        self._snapshot_drawn_at = -math.inf
         self._rows = -1
 
     # ------------------------------------------------------------------ tests and export

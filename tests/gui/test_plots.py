@@ -167,6 +167,26 @@ def test_histograms_show_the_latest_counts_of_each_hidden_layer(dash, history):
     np.testing.assert_allclose(means, [l["act_mean"] for l in layers])
 
 
+def test_a_snapshot_held_back_by_the_histograms_pace_is_drawn_soon_after(dash, qtbot):
+    # flat out a probe comes every few ms: the histograms redraw at most every SNAPSHOT_SECONDS,
+    # but the newest one is drawn when its turn comes, also when no more data arrives (a pause)
+    s = TrainingSession(RunConfig(steps=200, device="cpu", n_samples=300, probe_every=5, eval_every=50))
+    dash.tabs.setCurrentWidget(dash.activations)
+    for _ in range(30):
+        s.step()
+    dash.refresh(s.history)
+    for _ in range(20):
+        s.step()
+    dash.refresh(s.history)
+
+    def shows_newest() -> bool:
+        newest = [l for l in s.history.latest_snapshot["layers"] if l["hist"]]
+        items = dash.activations.histogram_items()
+        return all(np.array_equal(items[l["name"]].yData, l["hist"]["counts"]) for l in newest)
+    qtbot.waitUntil(shows_newest, timeout=2000)
+    assert s.history.latest_snapshot["step"] == 50
+
+
 def test_smoothing_slider_redraws_from_the_last_history(dash, history):
     dash.refresh(history)
     dash.loss.slider.setValue(0)  # weight 0: the smoothed curve is the raw one
