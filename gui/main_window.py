@@ -304,7 +304,11 @@ class MainWindow(WindowFiles, QMainWindow):
         return self.run_state.update({"init": scheme} if std is None else {"init": scheme, "init_std": std})
 
     # ================================================================== feedback
-    def _on_setup_changed(self) -> None:
+    def refresh_title(self, recorded: str | None = None) -> None:
+        """The title names what the dashboard shows: the setup's run, or a recorded run opened."""
+        if recorded is not None:
+            self.setWindowTitle(f"babysit — recorded run {recorded}")
+            return
         cfg = self.run_state.config()
         try:
             title = (f"babysit — {cfg.dataset} · {cfg.depth}×{cfg.width} {cfg.activation}"
@@ -312,6 +316,9 @@ class MainWindow(WindowFiles, QMainWindow):
         except (TypeError, ValueError):
             title = "babysit"
         self.setWindowTitle(title)
+
+    def _on_setup_changed(self) -> None:
+        self.refresh_title()
         if self.controller.session is None and self.controller.error is None:
             self._on_state(IDLE)
         else:

@@ -4,7 +4,9 @@
 RunConfig, step it, read the loss, evaluate): another training loop would be a change here alone. It runs
 in a worker process (a local pool worker or a Ray task) and talks to the driver only through the
 channel (engine/sweep/executor.py): progress batches, successive-halving reports, the stop flag.
-Every trial is a run in the run store, written by the worker that trains it.
+Every trial is a run in the run store, written by the worker that trains it through the same
+recorder as any run (engine/recorder.py): its probes, validation passes and the diagnostics'
+findings at the config's cadence, so a trial opened in the dashboard shows every chart.
 
 Early stopping, checked in the worker every step:
 - the lecture's 3x rule: the loss exceeds 3x the first step's loss. It is not an Optuna pruner:
@@ -63,11 +65,15 @@ def _open_run(task: dict[str, Any]):
 def _train(task: dict[str, Any], channel, result: dict[str, Any], writer) -> None:
     import torch
     from ..config import RunConfig
+    from ..diagnostics import Diagnostics
+    from ..recorder import GATHER, Recorder
     from ..trainer import Trainer
 
     torch.set_num_threads(1)  # one core per trial: the pool already uses every core
-    trainer = Trainer(RunConfig.from_dict(task["config"]))
-    trainer.probing = trainer.evaluating = False  # a trial needs its loss, not the probes
+    cfg = RunConfig.from_dict(task["config"])
+    trainer = Trainer(cfg)
+    recorder = Recorder(trainer.probe, lambda: Diagnostics(cfg, trainer.data.n_classes), [writer.ingest])
+    recorder.gather = GATHER
     key = (task["stage"], task["trial"])
     rungs = set(task.get("rungs", ()))
     every = max(1, trainer.total_steps // CURVE_POINTS)
@@ -78,9 +84,11 @@ def _train(task: dict[str, Any], channel, result: dict[str, Any], writer) -> Non
     while not trainer.finished:
         done = trainer.step()
         if done.diverged:
-            status, message = "diverged", trainer.divergence(done.scalars.loss).data["message"]
+            event = trainer.divergence(done.scalars.loss)
+            recorder.event(event)
+            status, message = "diverged", event.data["message"]
             break
-        writer.ingest(done.scalars)  # a queue put: the writer's own thread commits
+        recorder.add(done)  # queue puts: the writer's own thread commits
         step, loss = done.scalars.step, done.scalars.loss
         if first is None:
             first = loss
@@ -106,14 +114,17 @@ def _train(task: dict[str, Any], channel, result: dict[str, Any], writer) -> Non
                 status, message = "stopped", "the sweep was stopped"
                 break
             pending_steps, pending_losses = [], []
+    recorder.flush()
     _news(channel, key, pending_steps, pending_losses)
     result["steps"] = trainer.step_count
     result["status"], result["message"] = status, message
     if status != "stopped":
+        evaluated = trainer.step_count == trainer.total_steps   # the trainer's own last pass is recorded
         _evaluate(trainer, result)
         if result["val_loss"] is not None:
-            writer.write("record", {"step": trainer.step_count, "val_loss": result["val_loss"],
-                                    "val_acc": result["val_acc"], "layers": []})
+            if not evaluated:
+                writer.write("record", {"step": trainer.step_count, "val_loss": result["val_loss"],
+                                        "val_acc": result["val_acc"], "layers": []})
             writer.save_weights(trainer.model.state_dict())
 
 

@@ -120,6 +120,7 @@ class RunsWiring(QObject):
         if session is not None:   # a new run: the dashboard is live again
             self.opened = None
             self.scrubber.set_run(None)
+            self.win.refresh_title()
 
     def _busy(self) -> bool:
         if self.win.controller.live:
@@ -143,6 +144,9 @@ class RunsWiring(QObject):
         self.opened = run.id
         self.scrubber.set_run(run.id, history.layer_column("step"))
         self.win.tabs.setCurrentWidget(self.win.dashboard)
+        c = run.config
+        self.win.refresh_title(f"{run.name} ({c.get('dataset')} · {c.get('depth')}×{c.get('width')} "
+                               f"{c.get('activation')} · {c.get('optimizer')} lr {c.get('lr'):g})")
         # the name elided to fit: a status message wider than the window widens the window
         bar = self.win.statusBar()
         words = f"recorded run {{}} ({run.status}, {run.steps:,} steps)"

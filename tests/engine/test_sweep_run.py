@@ -93,6 +93,12 @@ def test_every_trial_is_a_run_in_the_store(cli_sweep):
         finished = next(t for t in out["trials"] if t["status"] == "finished")
         assert store.val(finished["run"]).size  # its validation numbers
         assert len(store.scalars(finished["run"])["loss"]) == finished["steps"]  # and every step's loss
+        # recorded as any run is: probes at the config's cadence (every 10 steps), each with its
+        # layers' statistics and histograms, so the dashboard draws every chart of an opened trial
+        steps, names, stats = store.layer_table(finished["run"])
+        assert list(steps[:3]) == [1, 10, 20] and len(steps) == 21 and names[0] == "hidden1"
+        layers = store.records(finished["run"], 200, 200)[0]["layers"]
+        assert layers[0]["hist"]["counts"] and layers[0]["update_ratio"] > 0
     assert {t["status"]: runs[t["run"]].status for t in out["trials"]} == \
         {"finished": "finished", "diverged": "diverged", "crashed": "crashed"}
     assert all(info.name == f"{out['sweep']}/1-{t['trial']}" for t in out["trials"] for info in [runs[t["run"]]])

@@ -94,6 +94,8 @@ def test_a_sweep_run_in_the_window_fills_the_table_and_scatter_then_refines(wind
     assert window.runs.opened == run_id
     assert window.tabs.currentWidget() is window.dashboard
     assert len(window.controller.history) == tab.data.trials[best].steps
+    # the title names the trial shown, not the setup panel's next run
+    assert window.windowTitle().startswith(f"babysit — recorded run {tab.sweep.id}/{best[0]}-{best[1]} (")
 
     # zoom to the top quarter: stage 2's space is in the editor, Run runs it in the same sweep
     window.tabs.setCurrentWidget(tab)
