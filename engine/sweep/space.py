@@ -267,8 +267,9 @@ def distinct_values(params: list[dict[str, Any]]) -> dict[str, int]:
     return {k: len({repr(p[k]) for p in params if k in p}) for k in keys}
 
 
-def edge_warnings(spec: SweepSpec, best: dict[str, Any], margin: float = 0.05) -> list[str]:
-    """The keys on which the best trial sits within `margin` of a range's end (widen the range)."""
+def edge_warnings(spec: SweepSpec, best: dict[str, Any], margin: float = 0.05, who: str = "the best trial") -> list[str]:
+    """The keys on which the best trial (`who`, in words) sits within `margin` of a range's end
+    (widen the range)."""
     out = []
     for key, p in spec.space.items():
         if not p.is_range or key not in best:
@@ -277,7 +278,7 @@ def edge_warnings(spec: SweepSpec, best: dict[str, Any], margin: float = 0.05) -
         u = p.to_axis(best[key])
         if u <= lo + margin * (hi - lo) or u >= hi - margin * (hi - lo):
             end = "low" if abs(best[key] - p.low) < abs(best[key] - p.high) else "high"
-            out.append(f"the best trial's {key} = {best[key]:.4g} sits at the {end} edge of its range "
+            out.append(f"{who}'s {key} = {best[key]:.4g} sits at the {end} edge of its range "
                        f"[{p.low:.4g}, {p.high:.4g}]: widen the range and search again")
     return out
 

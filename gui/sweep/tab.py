@@ -276,7 +276,10 @@ class SweepTab(SweepTabLayout, QWidget):
         stage = self.data.last_stage
         best = self.data.best(stage)
         spec = self.data.specs.get(stage)
-        words = edge_warnings(spec, best.params) if best is not None and spec is not None else []
+        # the sweep's best may be in an earlier stage: then say whose range this is
+        who = (f"the best trial ({best.label})" if best is self.data.best() else f"stage {stage}'s best trial ({best.label})"
+               ) if best is not None else ""
+        words = edge_warnings(spec, best.params, who=who) if best is not None and spec is not None else []
         self.warning.setText("⚠ " + "\n⚠ ".join(words) if words else "")
         self.warning.setVisible(bool(words))
 

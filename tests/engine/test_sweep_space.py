@@ -123,6 +123,9 @@ def test_edge_warning_when_the_best_sits_on_a_range_end():
     warnings = edge_warnings(s, {"lr": 0.9, "l2": 1e-3})
     assert len(warnings) == 1 and "lr" in warnings[0] and "high edge" in warnings[0]
     assert edge_warnings(s, {"lr": 1e-2, "l2": 1e-3}) == []
+    # the window names whose range it is when the sweep's best is in an earlier stage
+    named = edge_warnings(s, {"lr": 0.9, "l2": 1e-3}, who="stage 2's best trial (2-20)")
+    assert named[0].startswith("stage 2's best trial (2-20)'s lr = 0.9 sits at the high edge")
 
 
 def _trial(n, acc, probs, labels):
