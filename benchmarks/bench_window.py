@@ -18,8 +18,9 @@ and then as long on the "Activations" tab:
   redraws per s    paint events of the visible charts' view (what reaches the screen), per
                    second; the controller's refreshes are printed beside them.
   training ratio   steps/s of that run (in its worker process, every chart live) over both tabs
-                   ÷ steps/s of the same config trained headless as `babysit train` does, in this
-                   process with the window idle, measured right after (target >= 0.9).
+                   ÷ steps/s of the same config trained headless as `babysit train` does (a worker
+                   process, its messages read and nothing drawn), the window idle, measured right
+                   after (target >= 0.9).
 """
 from __future__ import annotations
 
@@ -193,24 +194,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def headless_steps_per_s(cfg, seconds: float) -> float:
-    """The CLI's loop (engine/cli.py cmd_train): steps and drains, recorded, nothing drawn."""
-    from engine.recorder import GATHER
-    from engine.session import TrainingSession, leave_a_core_free
-    from engine.recording import RecordedRun
-    leave_a_core_free()
-    session = TrainingSession(cfg)
-    session.gather = GATHER
-    record = RecordedRun(session)
-    for _ in range(50):     # warm up: the first steps build torch's kernels
-        session.step()
+    """`babysit train`'s way (engine/cli.py cmd_train): a worker process trains and records the
+    run; this process reads its messages as they come, and draws nothing."""
+    from engine.worker import Worker
+    session = Worker().begin(cfg, runs_dir=os.environ["BABYSIT_RUNS_DIR"])
+    session.start()
+    while session.step_count < 50:     # warm up: the first steps build torch's kernels
+        session.wait(0.1)
         session.drain()
     n0, t0 = session.step_count, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        session.step()
+        session.wait(0.1)
         session.drain()
     rate = (session.step_count - n0) / (time.perf_counter() - t0)
-    session.flush()
-    record.close()
+    session.stop()
     return rate
 
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 from .config import RunConfig
 from .errors import BabysitError
 from .labcli import LAB_COMMANDS, add_lab_parsers
-from .runs_cli import add_record_flags, add_runs_parser, cmd_runs, finish_recording, start_recording
+from .runs_cli import add_record_flags, add_runs_parser, cmd_runs
 
 PROG = "babysit"
 
@@ -146,52 +146,75 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 # ======================================================================= commands
 def cmd_train(args: argparse.Namespace) -> int:
-    from .messages import DIVERGED, Event
-    from .recorder import GATHER
-    from .session import TrainingSession, leave_a_core_free
-    leave_a_core_free()
+    """Train headless in a worker process (engine/worker.py), as the window does: the run is
+    built, recorded and trained there; its messages come up a pipe to the progress bar, the
+    metrics file and the summary. A worker that dies (out of memory, killed) is said in words."""
+    from .history import History
+    from .messages import DIVERGED, ERROR, Event, Scalars
+    from .worker import Worker
     cfg = config_from_args(args)
     out = MetricsFile(args.metrics_out) if args.metrics_out else None  # checked before anything trains
-    recording = None
+    worker = Worker()
     try:
-        session = TrainingSession(cfg)  # its history takes every message (History.ingest)
-        session.gather = GATHER  # messages come in batches at most GATHER_SECONDS apart
-        recording = start_recording(args, session)  # the run store takes every message too (--no-record: None)
-        bar = Progress(session.total_steps, enabled=not args.quiet)
-
-        def deliver() -> None:
-            messages = session.drain()
-            if out is not None:
-                out.write(messages)
-            for m in messages:
-                if isinstance(m, Event) and m.kind == "diagnosis":
-                    bar.clear()
-                    print(_finding_line(m.as_dict()), file=sys.stderr)
-
-        t0 = time.perf_counter()
-        try:
-            while not session.finished and session.state != DIVERGED:
-                session.step()
-                deliver()
-                bar.update(session.step_count, session.last_finite_loss)
-        except KeyboardInterrupt:
-            bar.clear()
-            print("interrupted: stopping (metrics so far are kept)", file=sys.stderr)
-        finally:
-            session.flush()  # the steps still waiting to be written
-            deliver()
-            bar.clear()
-        elapsed = time.perf_counter() - t0
-    finally:
+        # a name taken or a store that cannot be written is the user's to fix before training
+        session = worker.begin(cfg, record=getattr(args, "record", True), runs_dir=args.runs_dir, name=args.name,
+                               must_record=True)
+    except BabysitError:
+        worker.kill()
         if out is not None:
             out.close()
-        if recording is not None:
-            finish_recording(recording, session)
-    _summary(session, elapsed, args.metrics_out if out is None or out.error is None else None)
+        raise
+    if session.run is not None:
+        print(f"run {session.run['id']} ({session.run['name']}), recorded in {session.run['dir']}", flush=True)
+    for problem in session.problems:
+        print(f"{PROG}: warning: {problem}", file=sys.stderr)
+    history = History()
+    bar = Progress(session.total_steps, enabled=not args.quiet)
+    last_loss: list[float | None] = [None]
+
+    def deliver() -> None:
+        messages = session.drain()
+        if out is not None:
+            out.write(messages)
+        for m in messages:
+            history.ingest(m)
+            if isinstance(m, Scalars) and math.isfinite(m.loss):
+                last_loss[0] = m.loss
+            elif isinstance(m, Event) and m.kind == "diagnosis":
+                bar.clear()
+                print(_finding_line(m.as_dict()), file=sys.stderr)
+
+    t0 = time.perf_counter()
+    try:
+        session.start()
+        while session.alive and session.state != DIVERGED:
+            session.wait(0.1)
+            deliver()
+            bar.update(session.step_count, last_loss[0])
+    except KeyboardInterrupt:
+        bar.clear()
+        print("interrupted: stopping (metrics so far are kept)", file=sys.stderr)
+    except BabysitError as exc:   # the worker stopped answering: what it sent is still read below
+        bar.clear()
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+    finally:
+        elapsed = time.perf_counter() - t0
+        failed = session.state if session.state in (DIVERGED, ERROR) else None   # stop() says "stopped"
+        session.stop()   # recorded with its final weights; what it sent meanwhile waits for drain()
+        deliver()
+        bar.clear()
+        if out is not None:
+            out.close()
+    for problem in session.problems:
+        print(f"{PROG}: warning: {problem}", file=sys.stderr)
+    state = failed or session.state
+    _summary(session, history, state, elapsed, args.metrics_out if out is None or out.error is None else None)
+    if state == ERROR:   # e.g. the training process died: the steps it sent are summed up above
+        print(f"{PROG}: error: {session.error}", file=sys.stderr)
     if out is not None and out.error is not None:
         print(f"{PROG}: error: {out.error}", file=sys.stderr)
         return 1
-    return 1 if session.state == DIVERGED else 0  # scripts can tell a diverged run from a finished one
+    return 1 if state in (DIVERGED, ERROR) else 0  # scripts can tell a failed run from a finished one
 
 
 class MetricsFile:
@@ -246,9 +269,8 @@ def _finding_line(event: dict) -> str:
     return format_finding(event)
 
 
-def _summary(session, elapsed: float, metrics_out: str | None) -> None:
+def _summary(session, h, state: str, elapsed: float, metrics_out: str | None) -> None:
     from .messages import DIVERGED
-    h = session.history
     steps = session.step_count
     lines = [f"trained {steps} steps in {elapsed:.1f} s ({steps / max(elapsed, 1e-9):.0f} steps/s) "
              f"on {session.cfg.dataset} ({session.data.n_train} train / {session.data.n_val} val, "
@@ -263,7 +285,7 @@ def _summary(session, elapsed: float, metrics_out: str | None) -> None:
                      f"(mean of {span})   train acc {float(acc[-k:].mean()):.3f}")
     if len(h.val_column("step")):
         lines.append(f"val loss {float(h.val_column('val_loss')[-1]):.4f}   val acc {float(h.val_column('val_acc')[-1]):.3f}")
-    if session.state == DIVERGED:
+    if state == DIVERGED:
         lines.append(f"DIVERGED: {session.error}")
     if metrics_out:
         lines.append(f"metrics: {metrics_out}")

@@ -56,28 +56,6 @@ def add_runs_parser(sub) -> None:
 
 
 # ======================================================================= train records itself
-def start_recording(args: argparse.Namespace, session):
-    """The run's record in the store (engine/recording.py's RecordedRun, as the window's workers keep
-    theirs), or None with --no-record; says the run's id first."""
-    if not getattr(args, "record", True):
-        return None
-    from .recording import RecordedRun
-    record = RecordedRun(session, runs_dir=args.runs_dir, name=args.name)
-    print(f"run {record.id} ({record.name}), recorded in {record.dir}", flush=True)
-    return record
-
-
-def finish_recording(record, session) -> None:
-    """Save the final weights and close the run with how it ended (call from a `finally`)."""
-    if record is None:
-        return
-    failed = sys.exc_info()[0]
-    crashed = failed is not None and not issubclass(failed, KeyboardInterrupt)
-    problem = record.close(crashed=f"{failed.__name__}" if crashed else None)
-    if problem:
-        print(f"babysit: warning: {problem}", file=sys.stderr)
-
-
 # ======================================================================= babysit runs ...
 def cmd_runs(args: argparse.Namespace) -> int:
     from .store import RunStore

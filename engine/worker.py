@@ -96,7 +96,7 @@ class _Served:
 
     # ------------------------------------------------------------------ commands
     def do_begin(self, config: dict, runs_dir: str | None, record: bool, name: str | None,
-                 pace: float | None) -> dict:
+                 pace: float | None, must_record: bool = False) -> dict:
         from .memory import check_fits
         from .session import TrainingSession, leave_a_core_free
         cfg = RunConfig.from_dict(config).validate()
@@ -108,6 +108,8 @@ class _Served:
             try:
                 self.record = RecordedRun(self.session, runs_dir=runs_dir, name=name)
             except BabysitError as exc:   # the store cannot be used: train anyway, and say so
+                if must_record:
+                    raise
                 self.problems.append(f"this run is not recorded: {exc}")
         self.sender = threading.Thread(target=self.send_messages, name="babysit-send", daemon=True)
         self.sender.start()
@@ -206,14 +208,15 @@ class Worker:
         their_out.close()
 
     def begin(self, cfg: RunConfig, *, record: bool = True, runs_dir: str | Path | None = None,
-              name: str | None = None, pace: float | None = None) -> "RemoteSession":
-        """Build the run in the worker. BabysitError in words if it is refused (too big, bad data);
-        the worker is then gone."""
+              name: str | None = None, pace: float | None = None, must_record: bool = False) -> "RemoteSession":
+        """Build the run in the worker. BabysitError in words if it is refused (too big, bad data;
+        with must_record, a store that cannot record it); the worker is then gone. Without
+        must_record a run the store cannot take trains unrecorded, and `problems` says why."""
         if record and runs_dir is None:
             from .store import default_runs_dir    # the window's environment, not the forkserver's
             runs_dir = default_runs_dir()
         kw = {"config": cfg.to_dict(), "runs_dir": None if runs_dir is None else str(runs_dir),
-              "record": record, "name": name, "pace": pace}
+              "record": record, "name": name, "pace": pace, "must_record": must_record}
         reply = _call(self, "begin", kw, BUILD_SECONDS)
         self.process.name = "babysit-run"    # no longer a spare: it trains a run
         return RemoteSession(self, reply)
@@ -397,6 +400,12 @@ class RemoteSession:
             self.worker.kill()   # not leaving: it must not train on unseen
 
     # ------------------------------------------------------------------ messages
+    def wait(self, timeout: float) -> None:
+        """Block until a message batch arrives, the worker ends, or `timeout` seconds pass."""
+        from multiprocessing.connection import wait
+        if not self.ended and not self._arrived:
+            wait([self.worker._out, self.worker.process.sentinel], timeout)
+
     def drain(self, max_items: int | None = None) -> list:
         """The messages that have arrived (max_items is only a hint: whole batches are taken), read
         for at most DRAIN_SECONDS: a worker that sends as fast as it is read cannot hold the caller.

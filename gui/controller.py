@@ -35,9 +35,10 @@ from engine.worker import Spare
 from engine.messages import (DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED,  # noqa: F401
                              RUNNING, STOPPED, Boundary, StateChange)
 
-TICK_MS = 16             # ~60 Hz drains: a frame is drawn on the first tick it is due, within a few ms of its pace
+TICK_MS = 10             # drains at ~100 Hz: a frame is drawn on the first tick it is due, within a few ms of its pace
 DRAW_SHARE = 0.7         # drawing may take this share of the GUI thread (training has a process and a core of its own)
 MAX_FRAME_WAIT = 0.5     # ... but the charts move at least twice a second
+MAX_FRAMES_PER_S = 40    # ... and at most this often: more costs training's core on a small machine, unseen
 
 BUILDING = "building"   # the window's own state: a session is being built off the GUI thread
 
@@ -391,7 +392,7 @@ class Controller(QObject):
         self.frame_cost = cost if self.frame_cost == 0 else 0.6 * self.frame_cost + 0.4 * cost
         # half a tick of slack: a frame due just after this tick is drawn now, not a tick late
         wait = self.frame_cost / DRAW_SHARE - 0.5 * self.timer.interval() / 1000.0
-        self._next_frame_at = self._frame_started + min(MAX_FRAME_WAIT, max(0.0, wait))
+        self._next_frame_at = self._frame_started + min(MAX_FRAME_WAIT, max(1.0 / MAX_FRAMES_PER_S, wait))
         self._frame_started = None
 
     def progress(self) -> dict:

@@ -1,7 +1,9 @@
 """The headless CLI: a real training run writes the documented schema; mistakes exit 2 in one line."""
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -104,14 +106,56 @@ def test_a_diverged_run_exits_1_and_says_so(capsys):
 
 
 def test_an_unexpected_failure_is_one_line_not_a_traceback(capsys, monkeypatch):
-    import engine.session
+    import engine.history
 
-    def boom(self):
+    def boom(self, message):
         raise RuntimeError("simulated")
-    monkeypatch.setattr(engine.session.TrainingSession, "step", boom)
-    assert main(["train", "--steps", "3", "--quiet"]) == 1
+    monkeypatch.setattr(engine.history.History, "ingest", boom)
+    assert main(["train", "--steps", "3", "--quiet", "--no-record"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["babysit: error: train failed: RuntimeError: simulated"]
+
+
+def test_a_training_process_that_dies_is_said_in_words_and_the_run_marked_crashed(tmp_path):
+    # train runs in a worker process, as the window's runs do: killed (the OOM killer, by hand),
+    # the command says so in one line, exits 1, and the store marks the run crashed
+    import signal
+    env = dict(os.environ, BABYSIT_RUNS_DIR=str(tmp_path))
+    p = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "train", "--steps", "100000000"],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_line = p.stdout.readline()
+    assert run_line.startswith("run "), run_line
+    from engine.store import RunStore
+    run_id = run_line.split()[1]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:   # a few steps recorded: the run is training
+        with RunStore(tmp_path) as store:
+            if store.resolve(run_id).steps > 50:
+                break
+        time.sleep(0.1)
+    os.kill(_training_process(p.pid), signal.SIGKILL)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 1, err
+    assert "the training process died (killed (out of memory, or by hand): SIGKILL)" in err
+    assert "Traceback" not in err
+    with RunStore(tmp_path) as store:
+        assert store.resolve(run_id).status == "crashed"
+
+
+def _training_process(pid: int) -> int:
+    """The worker that trains: forked by the command's forkserver, so its grandchild."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    children = [c for c, parent in parents.items() if parent == pid]
+    grandchildren = [g for g, parent in parents.items() if parent in children]
+    assert len(grandchildren) == 1, grandchildren
+    return grandchildren[0]
 
 
 def test_the_summary_ends_with_the_mean_of_the_last_steps(tmp_path):
