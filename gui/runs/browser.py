@@ -106,10 +106,16 @@ class RunsBrowser(QWidget):
         self._filling = False
         self.poll = QTimer(self, interval=POLL_MS)   # runs only while a listed run is running
         self.poll.timeout.connect(self.refresh_running)
-        self.refresh_list()
+        self._listed = False   # the store is read when the list is first shown, not before the window's first paint
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if not self._listed:
+            self.refresh_list()
 
     # ------------------------------------------------------------------ listing
     def refresh_list(self) -> None:
+        self._listed = True
         selected = set(self.selected_ids())
         try:
             with RunStore() as store:

@@ -232,6 +232,8 @@ def test_the_browser_follows_a_running_run_s_steps_and_status_while_it_trains(qt
         writer = store.create_run(SHORT.to_dict(), name="training elsewhere")
     browser = RunsBrowser()   # alone: only its own polling can show what the writer adds
     qtbot.addWidget(browser)
+    assert browser.proxy.rowCount() == 0   # the store is read when the list is first shown
+    browser.show()
 
     def shown(column: str) -> str:
         (row,) = range(browser.proxy.rowCount())
