@@ -110,8 +110,9 @@ class RunsBrowser(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
-        if not self._listed:
-            self.refresh_list()
+        # a dock tab behind another is shown and hidden again as the window first lays out: the
+        # list is read only if it is still in view once the event loop turns
+        QTimer.singleShot(0, lambda: self.refresh_list() if self.isVisible() and not self._listed else None)
 
     # ------------------------------------------------------------------ listing
     def refresh_list(self) -> None:

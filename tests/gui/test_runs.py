@@ -234,6 +234,7 @@ def test_the_browser_follows_a_running_run_s_steps_and_status_while_it_trains(qt
     qtbot.addWidget(browser)
     assert browser.proxy.rowCount() == 0   # the store is read when the list is first shown
     browser.show()
+    qtbot.waitUntil(lambda: browser.proxy.rowCount() == 1, timeout=WAIT)
 
     def shown(column: str) -> str:
         (row,) = range(browser.proxy.rowCount())
