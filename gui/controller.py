@@ -54,6 +54,7 @@ class _Build:
     def __init__(self, cfg: RunConfig, spare, pace: float | None, then: str = "start"):
         self.cfg, self.spare, self.pace, self.then = cfg, spare, pace, then
         self.session = None
+        self.history: History | None = None
         self.error: str | None = None
         self.cancelled = False
         self.thread = threading.Thread(target=self.run, name="babysit-build", daemon=True)
@@ -67,6 +68,7 @@ class _Build:
             worker = self.spare.take()
             self.spare.warm()    # the next run's worker: a fork of a process that has torch loaded
             self.session = worker.begin(cfg, pace=self.pace)
+            self.history = History()   # its columns' allocation is ~10 ms the GUI thread need not wait for
         except BabysitError as exc:
             self.error = str(exc)
         except Exception as exc:   # a bug or an odd environment: still words, never a traceback
@@ -200,7 +202,7 @@ class Controller(QObject):
             return False
         session = job.session
         self.session = session
-        self.history = History()
+        self.history = job.history
         self.history.config = session.cfg.to_dict()
         self.history.total_steps = session.total_steps  # the charts' step axis stops there
         self.add_findings(session.cfg.warning_findings())   # e.g. lecture 6's lr 1e6: run, but say so
