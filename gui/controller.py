@@ -180,7 +180,10 @@ class Controller(QObject):
             self._set_state(IDLE)     # first: the error's words are the last thing the window shows
             self.timer.stop()
         if self._install(job):
-            self._then(job.then)
+            # the next turn of the event loop: installing and starting are two waits for the
+            # worker's pipe and the views, a timer between them runs on time
+            QTimer.singleShot(0, lambda: self._then(job.then) if self.session is job.session
+                              and self.state == IDLE else None)
 
     def _cancel_build(self) -> None:
         """Stop, Reset or close during a build: its run (never started) is stopped when it is built."""
