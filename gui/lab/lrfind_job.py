@@ -49,6 +49,7 @@ class SweepJob:
                     return
                 self._worker, self.process = worker, worker.process
             session = worker.begin(self.cfg, record=False)
+            worker.process.name = "babysit-lrfind"   # not a run that trains (begin named it one)
             session.lr_find(self.weights, **self.params)
         except BabysitError as exc:
             self.error = str(exc)
