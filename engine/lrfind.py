@@ -25,7 +25,6 @@ The weights are never left changed: the sweep runs on its own trainer and model;
 """
 from __future__ import annotations
 
-import copy
 import math
 from typing import Callable
 
@@ -132,9 +131,3 @@ def suggest_lr(lrs: list[float], losses: list[float], margin: float = 0.0) -> di
     suggested = max(float(lrs[i_climb]) / 10.0, float(lrs[0]))
     return {"suggested_lr": suggested, "steepest_lr": steepest, "min_lr": float(lrs[i_min]),
             "climb_lr": float(lrs[i_climb])}
-
-
-def snapshot_state(model: torch.nn.Module) -> dict:
-    """A detached deep copy of a model's state_dict (what to pass as model_state from a GUI)."""
-    with torch.no_grad():
-        return copy.deepcopy({k: v.detach() for k, v in model.state_dict().items()})

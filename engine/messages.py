@@ -3,7 +3,8 @@
 A run sends, in order: `Scalars` for every step, a `Record` for every probed or evaluated step
 (after that step's scalars), an `Event` for every command applied, finding and failure (after
 the steps before it), a `StateChange` when the run starts, pauses, ends, and `Boundary` when
-asked for. Nothing here holds a tensor, so a message can be pickled across a process pipe.
+asked for. A worker running the LR finder (engine/worker.py) sends `LRFind` too. Nothing here
+holds a tensor, so a message can be pickled across a process pipe.
 `as_dict()` is the JSON form (the metrics file, the history's exports).
 
 The run states are defined here once, for the engine and the window alike (no torch import).
@@ -111,4 +112,12 @@ class Boundary:
         return {**self.grid, "step": self.step}
 
 
-Message = Scalars | Record | Event | StateChange | Boundary
+@dataclass
+class LRFind:
+    """The LR range test (engine/lrfind.py) in a worker of its own: kind "step" for each step
+    (data: i, lr, loss smoothed), then "done" (data: the test's result) or "error" (data: message)."""
+    kind: str
+    data: dict[str, Any]
+
+
+Message = Scalars | Record | Event | StateChange | Boundary | LRFind

@@ -7,9 +7,11 @@
     reader = ExampleReader(dataset)
     reader.read(session.model, index=7)   # one validation example through a copy of the live model
 
-`a` is torch.softmax (it subtracts max z first, so large logits do not overflow); `t` and `sum_t`
+`a` is the stable softmax (max z subtracted first, so large logits do not overflow); `t` and `sum_t`
 are the notes' e^z as written, which may be inf for logits above ~709 (then only `a` is
-meaningful). The loss is torch's cross_entropy on the logits.
+meaningful). The loss is -log a_y through the same shift (log-sum-exp), as cross-entropy computes it.
+The worked example is numpy only: the window shows it without loading torch. ExampleReader
+imports torch when it reads (it runs in the run's worker process, engine/worker.py).
 
 ExampleReader never touches the model it reads: it copies the weights (state_dict clones, a few
 microseconds for the lab's nets) into a private twin and runs that in eval mode, as at test time
@@ -20,32 +22,37 @@ from __future__ import annotations
 
 import math
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from .data import Dataset
 from .errors import ConfigError
-from .model import MLP
-from .twin import twin
+
+if TYPE_CHECKING:
+    from .model import MLP
 
 
 def softmax_steps(logits, label: int | None = None) -> dict:
-    z = torch.as_tensor(np.asarray(logits, dtype=np.float64))
-    if z.ndim != 1 or z.numel() < 1:
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 1 or z.size < 1:
         raise ConfigError("softmax needs a vector of at least one logit")
-    if not bool(torch.isfinite(z).all()):
+    if not np.isfinite(z).all():
         raise ConfigError("the logits must be finite numbers")
-    if label is not None and not 0 <= label < z.numel():
-        raise ConfigError(f"the label must be a class index from 0 to {z.numel() - 1} (got {label})")
-    t = torch.exp(z)
-    a = torch.softmax(z, dim=0)
-    predicted = int(torch.argmax(z))
-    hard = torch.zeros_like(a)
+    if label is not None and not 0 <= label < z.size:
+        raise ConfigError(f"the label must be a class index from 0 to {z.size - 1} (got {label})")
+    with np.errstate(over="ignore"):   # e^z as the notes write it may overflow: `a` never does
+        t = np.exp(z)
+    shifted = np.exp(z - z.max())
+    a = shifted / shifted.sum()
+    predicted = int(np.argmax(z))
+    hard = np.zeros_like(a)
     hard[predicted] = 1.0
-    loss = float(F.cross_entropy(z[None], torch.tensor([label]))) if label is not None else None
+    # -log a_y = log sum e^(z - max) - (z_y - max): finite even where a_y underflows to 0
+    loss = float(np.log(shifted.sum()) - (z[label] - z.max())) if label is not None else None
     return {"z": z.tolist(), "t": t.tolist(), "sum_t": float(t.sum()), "a": a.tolist(),
-            "hard_max": hard.tolist(), "predicted": predicted, "label": label, "loss": loss}
+            "hard_max": hard.tolist(), "predicted": predicted, "label": None if label is None else int(label),
+            "loss": loss}
 
 
 def format_softmax(result: dict) -> str:
@@ -78,20 +85,22 @@ class ExampleReader:
         self._twin: MLP | None = None
 
     def _twin_for(self, model: MLP, state: dict) -> MLP:
+        from .twin import twin
         if (self._twin is None or set(self._twin.state_dict()) != set(state)
                 or self._twin.activation_name != model.activation_name):
             self._twin = twin(model).cpu()
         return self._twin
 
-    @torch.no_grad()
     def read(self, model: MLP, index: int) -> dict:
+        import torch
         if not 0 <= index < self.data.n_val:
             raise ConfigError(f"pick a validation example from 0 to {self.data.n_val - 1} (got {index})")
-        state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        twin = self._twin_for(model, state)
-        twin.load_state_dict(state)
-        twin.eval()
-        logits = twin(torch.as_tensor(self.data.X_val[index:index + 1], dtype=torch.float32))[0]
+        with torch.no_grad():
+            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            twin = self._twin_for(model, state)
+            twin.load_state_dict(state)
+            twin.eval()
+            logits = twin(torch.as_tensor(self.data.X_val[index:index + 1], dtype=torch.float32))[0]
         if not bool(torch.isfinite(logits).all()):
             raise ConfigError("the model's logits are not finite (has the run diverged?)")
         result = softmax_steps(logits.double().tolist(), label=int(self.data.y_val[index]))

@@ -2,7 +2,7 @@
 
     InitLabPanel      the lecture's init experiment: histograms per layer, mean/std across depth
     DiagnosticsPanel  engine.diagnostics findings in plain words, each once
-    LRFinderDialog    LR range test in a background thread; emits lr_chosen(float)
+    LRFinderDialog    LR range test in a worker process of its own; emits lr_chosen(float)
     BoundaryView      predicted class over the input plane with the training points
     PreprocessView    the training inputs under none / center / standardize, side by side
     RacePanel         torch optimizers raced on 2-D loss surfaces, animated step by step

@@ -5,11 +5,13 @@ accuracy in eval mode (running statistics) beside train mode (each batch's own),
     panel.set_session(session)      # the window does this on every new run
     panel.refresh(history)          # once per delivery: a new point while someone looks
 
-Each point is engine.bnstats.read_test_time on a copy of the live weights (the run is never
-touched): one random training batch of the run's batch size through the copy in train mode for
-the statistics, the validation set through it in both modes for the accuracies. At most one point
-per READ_EVERY_S; the window's steps between points are not read. The curves show one batch-norm
-layer's unit 0 (mean and variance), which the layer picker changes.
+Each point is engine.bnstats.read_test_time on a copy of the live weights, made in the run's
+worker process (engine.remote.RemoteSession.bn_test_time: the run is never touched, the window
+never loads torch): one random training batch of the run's batch size through the copy in train
+mode for the statistics, the validation set through it in both modes for the accuracies. At most
+one point per READ_EVERY_S; the window's steps between points are not read. The curves show one
+batch-norm layer's unit 0 (mean and variance), which the layer picker changes. A stopped run's
+worker is gone: the caption says so and the curves keep its points.
 """
 from __future__ import annotations
 
@@ -35,7 +37,6 @@ class BatchNormPanel(QtWidgets.QWidget):
         self.error: str | None = None
         self._last_read = 0.0
         self._rng = np.random.default_rng(0)
-        self._val = None
         self._build()
 
     def _build(self) -> None:
@@ -99,7 +100,6 @@ class BatchNormPanel(QtWidgets.QWidget):
     def set_session(self, session) -> None:
         self.session = session
         self.points = []
-        self._val = None
         for curve in self.curves.values():
             curve.setData([], [])
         self._say_idle()
@@ -109,7 +109,7 @@ class BatchNormPanel(QtWidgets.QWidget):
         s = self.session
         if s is None or not self.isVisible() or time.monotonic() - self._last_read < READ_EVERY_S:
             return
-        if not s.model.bn:
+        if not s.cfg.bn:
             self._say_idle()
             return
         if self.points and self.points[-1]["step"] == s.step_count:
@@ -122,21 +122,20 @@ class BatchNormPanel(QtWidgets.QWidget):
     def read(self) -> dict | None:
         """Read a point from the live model now (None when there is no batch-norm run)."""
         s = self.session
-        if s is None or not s.model.bn:
+        if s is None or not s.cfg.bn:
             return None
-        import torch
-        from engine.bnstats import read_test_time
+        from engine.errors import BabysitError
         self._last_read = time.monotonic()
         data = s.data
-        if self._val is None:
-            self._val = (torch.as_tensor(data.X_val), torch.as_tensor(data.y_val))
         size = min(s.cfg.batch_size, data.n_train)
-        batch = torch.as_tensor(data.X_train[self._rng.choice(data.n_train, size, replace=False)])
         step = s.step_count
-        try:
-            point = read_test_time(s.model, batch, *self._val, test_batch=self.test_batch_spin.value() or None)
-        except (RuntimeError, KeyError, ValueError) as exc:   # batch norm switched mid-read: the next one
-            self.error = f"could not read the model this time ({type(exc).__name__})"
+        try:   # in the run's worker: milliseconds
+            point = s.bn_test_time(self._rng.choice(data.n_train, size, replace=False),
+                                   test_batch=self.test_batch_spin.value() or None)
+        except BabysitError as exc:   # the run has ended, batch norm switched mid-read...: words, points kept
+            self.error = str(exc)
+            self.caption.setText(f"<span style='color:#b52b27'>{exc}</span>" +
+                                 (" The curves show the points read before." if self.points else ""))
             return None
         point["step"] = step
         self.points.append(point)

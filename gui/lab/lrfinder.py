@@ -1,24 +1,22 @@
-"""LR finder dialog: run engine.lrfind.lr_range_test off the GUI thread and pick a learning rate.
+"""LR finder dialog: run engine.lrfind.lr_range_test in a worker process and pick a learning rate.
 
-    dlg = LRFinderDialog(cfg, model_state=session.model)   # or model_state=None: the run's init
+    dlg = LRFinderDialog(cfg, weights=session.weights(), spare=controller.spare)   # weights=None: the run's init
     dlg.lr_chosen.connect(session.set_lr)
     dlg.show()                                             # starts at once (autostart=True)
 
-The sweep runs in a plain Python thread (it is pure engine code); it reports through a queue
-that a QTimer drains every 50 ms, so the dialog never blocks and no Qt object is touched off
-the GUI thread. The curve is loss (smoothed; raw minibatch losses faint) against the LR on a
-log axis; the suggestion is a dashed vertical line with its value. The line can be dragged to
-pick another LR; "Use this learning rate" emits `lr_chosen(lr)` for the line's position.
-Closing the dialog cancels a sweep still running and waits for its thread to end.
+The sweep runs in a worker process of its own (gui/lab/lrfind_job.py: taken from `spare`, or
+forked), so the window never loads torch; its steps come up that worker's message pipe, which a
+QTimer drains every 50 ms. The curve is loss (smoothed; raw minibatch losses faint) against the
+LR on a log axis; the suggestion is a dashed vertical line with its value. The line can be
+dragged to pick another LR; "Use this learning rate" emits `lr_chosen(lr)` for the line's
+position. Closing the dialog cancels a sweep still running and ends its worker.
 
-The live model is never modified: lr_range_test copies its state into a model of its own.
-Take the state between steps (e.g. while paused) so it is not read mid-update.
+The live run is never touched: the sweep starts from a numpy copy of its weights. Take them
+between steps (e.g. while paused) so they are not read mid-update.
 """
 from __future__ import annotations
 
 import math
-import queue
-import threading
 
 import numpy as np
 import pyqtgraph as pg
@@ -28,7 +26,7 @@ from engine.config import RunConfig, format_lr
 
 from ..knobs import check_lr
 from ..plots import theme
-from .jobs import post_outcome
+from .lrfind_job import SweepJob
 
 
 class LRFinderDialog(QtWidgets.QDialog):
@@ -37,19 +35,20 @@ class LRFinderDialog(QtWidgets.QDialog):
 
     POLL_MS = 50
 
-    def __init__(self, cfg: RunConfig, parent: QtWidgets.QWidget | None = None, *, dataset=None,
-                 model_state=None, start: float = 1e-7, end: float = 10.0, steps: int = 100,
+    def __init__(self, cfg: RunConfig, parent: QtWidgets.QWidget | None = None, *, weights: dict | None = None,
+                 spare=None, start: float = 1e-7, end: float = 10.0, steps: int = 100,
                  autostart: bool = True, note: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Learning-rate finder")
         self.cfg = cfg
-        self._kwargs = dict(dataset=dataset, start=start, end=end, steps=steps, model_state=model_state)
+        self._kwargs = dict(start=start, end=end, steps=steps)
+        self._weights = weights    # numpy arrays by state_dict name, or None
+        self._spare = spare        # engine.worker.Spare to take the worker from (None: fork one)
         self._note = note
         self.result_data: dict | None = None
         self.error: str | None = None
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._job: SweepJob | None = None
+        self._running = False
         self._lrs: list[float] = []
         self._losses: list[float] = []
         self._build()
@@ -62,9 +61,9 @@ class LRFinderDialog(QtWidgets.QDialog):
     def _build(self) -> None:
         self.resize(760, 520)
         lay = QtWidgets.QVBoxLayout(self)
-        start_from = ("from the run's current weights" if self._kwargs["model_state"] is not None
+        start_from = ("from the run's current weights" if self._weights is not None
                       else f"from freshly initialised weights ({self.cfg.init})")
-        intro = QtWidgets.QLabel(
+        self.intro = intro = QtWidgets.QLabel(
             f"Training {start_from} while the learning rate rises from {format_lr(self._kwargs['start'])} "
             f"to {format_lr(self._kwargs['end'])} over {self._kwargs['steps']} steps ({self.cfg.optimizer}). "
             "The suggestion is where the loss starts to climb (20% above its minimum, and at least a tenth "
@@ -114,55 +113,50 @@ class LRFinderDialog(QtWidgets.QDialog):
     def start(self) -> None:
         if self.running:
             return
-        self._cancel.clear()
         self._lrs, self._losses = [], []
         self.result_data, self.error = None, None
         self.use_button.setEnabled(False)
         self.line.hide()
-        self._thread = threading.Thread(target=self._work, name="babysit-lrfind", daemon=True)
-        self._thread.start()
+        self._job = SweepJob(self.cfg, self._weights, self._kwargs, spare=self._spare)
+        self._running = True
         self._timer.start()
-        self.status.setText("running…")
+        self.status.setText("starting a process for the sweep…")
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._running
 
-    def _work(self) -> None:
-        # worker thread: engine code only; everything goes back through the queue
-        def progress(i: int, lr: float, loss: float) -> bool:
-            self._queue.put(("step", (i, lr, loss)))
-            return self._cancel.is_set()
-        def run() -> dict:
-            from engine.lrfind import lr_range_test  # torch: imported off the GUI thread, on first use
-            return lr_range_test(self.cfg, progress=progress, **self._kwargs)
-        post_outcome(self._queue, "the LR range test", run)
+    @property
+    def process(self):
+        """The sweep's worker process (multiprocessing.Process), once it has one."""
+        return None if self._job is None else self._job.process
 
     def _poll(self) -> None:
+        job = self._job
+        if job.error is not None:
+            self._fail(job.error)
+            return
         new = False
-        while True:
-            try:
-                kind, payload = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if kind == "step":
-                i, lr, loss = payload
-                self._lrs.append(lr)
-                self._losses.append(loss)
-                self.progress.setValue(i + 1)
+        for m in job.messages():
+            if m.kind == "step":
+                self._lrs.append(m.data["lr"])
+                self._losses.append(m.data["loss"])
+                self.progress.setValue(m.data["i"] + 1)
                 new = True
-            elif kind == "done":
-                self._finish(payload)
+            elif m.kind == "done":
+                self._finish(m.data)
                 return
-            elif kind == "error":
-                self._fail(payload)
+            else:
+                self._fail(m.data["message"])
                 return
         if new:
             self._draw(self._lrs, self._losses)
             self.status.setText(f"lr {format_lr(self._lrs[-1])}: smoothed loss {self._losses[-1]:.4g}")
+        elif job.started and not self._lrs:
+            self.status.setText("running…")
 
     def _finish(self, result: dict) -> None:
-        self._timer.stop()
+        self._end_job()
         self.result_data = result
         self._draw(result["lrs"], result["losses"], result["raw_losses"], climb_lr=result.get("climb_lr"))
         self.progress.setValue(self.progress.maximum())
@@ -188,7 +182,7 @@ class LRFinderDialog(QtWidgets.QDialog):
         self.test_finished.emit(result)
 
     def _fail(self, message: str) -> None:
-        self._timer.stop()
+        self._end_job()
         self.error = message
         self.status.setText(f"<span style='color:#b52b27'>{message}</span>")
         self.test_finished.emit({"error": message})
@@ -239,12 +233,17 @@ class LRFinderDialog(QtWidgets.QDialog):
         self.accept()
 
     # ------------------------------------------------------------------ closing
-    def stop(self, timeout: float = 10.0) -> None:
-        """Cancel a running sweep and wait for its thread (called on close)."""
-        self._cancel.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def _end_job(self) -> None:
+        """The sweep has ended (or is cancelled): its worker is no longer needed."""
         self._timer.stop()
+        self._running = False
+        if self._job is not None:
+            self._job.stop()
+
+    def stop(self) -> None:
+        """Cancel a running sweep and end its worker (called on close)."""
+        if self._running:
+            self._end_job()
 
     def done(self, r: int) -> None:  # accept()/reject()/Esc all end here
         self.stop()

@@ -7,9 +7,11 @@
     panel.refresh(history)                     # once per delivery while training (the window calls it)
 
 A digit is shown as its 8x8 image (any square number of features as a square image); 2-D data as
-the validation points, the chosen one ringed: click a point to choose it. The model is read with
-engine.softmax.ExampleReader: a private copy of the live weights in eval mode, as at test time, so
-the run is never touched. engine is imported on first use (it loads torch).
+the validation points, the chosen one ringed: click a point to choose it. The model is read in the
+run's worker process (engine.remote.RemoteSession.softmax_example, engine.softmax.ExampleReader
+there): a private copy of the live weights in eval mode, as at test time, so the run is never
+touched and the window never loads torch. A stopped run's worker is gone: the panel says so and
+keeps its last reading. The worked example is engine.softmax.softmax_steps, numpy only.
 """
 from __future__ import annotations
 
@@ -34,9 +36,9 @@ class SoftmaxPanel(QtWidgets.QWidget):
         self.result: dict | None = None
         self.error: str | None = None
         self.session = None
-        self._reader = None
+        self._prepared = False     # the run's validation examples, in their own units (see _prepare)
         self._raw_val: np.ndarray | None = None
-        self._shown_once = False   # the first drawing waits for the first show: engine loads torch
+        self._shown_once = False   # the first drawing waits for the first show: a tab never opened costs nothing
         self._build()
 
     # ------------------------------------------------------------------ construction
@@ -163,7 +165,7 @@ class SoftmaxPanel(QtWidgets.QWidget):
     def set_session(self, session) -> None:
         """The run whose validation examples to read (None: back to the worked example)."""
         self.session = session
-        self._reader = None
+        self._prepared = False
         self._raw_val = None
         self.points.clear()
         self.image.clear()
@@ -181,11 +183,11 @@ class SoftmaxPanel(QtWidgets.QWidget):
             self.source_combo.setCurrentIndex(1)
 
     def _prepare(self) -> None:
-        """The run's validation examples, read once when first needed: it imports torch, which a
-        Start must not wait for on the GUI thread while nobody looks at this tab."""
-        from engine.softmax import ExampleReader, raw_example
+        """The run's validation examples in their own units, made once when first needed (a Start
+        need not wait for them while nobody looks at this tab)."""
+        from engine.softmax import raw_example
         data = self.session.data
-        self._reader = ExampleReader(data)
+        self._prepared = True
         self._raw_val = np.stack([raw_example(data, i) for i in range(data.n_val)]) if data.n_val else None
         if data.n_features == 2 and self._raw_val is not None:
             palette = class_colours(data.n_classes)
@@ -206,17 +208,15 @@ class SoftmaxPanel(QtWidgets.QWidget):
         if self.session is None:
             self._fail("Start a run: its validation examples appear here.")
             return False
-        if self._reader is None:
+        if not self._prepared:
             self._prepare()
         from engine.errors import BabysitError
         index = self.index_spin.value()
         try:
-            result = self._reader.read(self.session.model, index)
-        except BabysitError as exc:
-            self._fail(str(exc))
-            return False
-        except (RuntimeError, KeyError) as exc:   # the run switched batch norm mid-read: next time
-            self._fail(f"could not read the model this time ({type(exc).__name__}); it is read again on the next step")
+            result = self.session.softmax_example(index)   # in the run's worker: milliseconds
+        except BabysitError as exc:   # the run has ended, its model met mid-change...: words, the last reading kept
+            shown = self.result.get("index") if self.result else None
+            self._fail(str(exc) + ("" if shown is None else f" (the bars show example {shown} as last read)"))
             return False
         self._show_example(index)
         self._draw(result)
@@ -242,7 +242,7 @@ class SoftmaxPanel(QtWidgets.QWidget):
 
     def select_nearest(self, x: float, y: float) -> int | None:
         """Choose the validation point nearest (x, y) in the data's units (2-D data only)."""
-        if self.session is not None and self._reader is None:
+        if self.session is not None and not self._prepared:
             self._prepare()
         if self._raw_val is None or self._raw_val.shape[1] != 2:
             return None

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
@@ -176,7 +177,6 @@ class LabWiring(QObject):
 
     # ------------------------------------------------------------------ LR finder
     def open_lr_finder(self):
-        from engine.lrfind import snapshot_state  # imports torch: only when asked for
         win = self.win
         if self.lr_dialog is not None:  # one finder at a time: the open one comes to the front
             self.lr_dialog.raise_()
@@ -188,19 +188,20 @@ class LabWiring(QObject):
             return None
         was_running = win.controller.state == RUNNING
         win.controller.pause(wait=2.0)  # the range test starts from the weights as they are now
-        note = ""
-        state = None
+        weights, note = None, ""
         if s is not None:
-            state = snapshot_state(s.model)
-            if win.controller.state == DIVERGED or not all(bool(t.isfinite().all()) for t in state.values()
-                                                          if t.is_floating_point()):
+            try:
+                weights = s.weights()    # numpy, from the run's worker (after a stop: its last weights)
+            except BabysitError as exc:
+                note = f"The run's weights could not be read ({exc}): the sweep starts from freshly initialised weights."
+            if weights is not None and (win.controller.state == DIVERGED or not all_finite(weights)):
                 # a sweep from blown-up weights records nothing: it starts from a fresh init instead
-                state = None
+                weights = None
                 note = ("The run has diverged: the sweep starts from freshly initialised weights "
                         f"({s.cfg.init}), not the run's.")
         try:
             cfg = s.cfg.copy() if s is not None else win.setup.config()
-            dlg = LRFinderDialog(cfg, win, dataset=s.data if s is not None else None, model_state=state, note=note)
+            dlg = LRFinderDialog(cfg, win, weights=weights, spare=win.controller.spare, note=note)
         except BabysitError as exc:
             QMessageBox.warning(win, "Learning-rate finder", str(exc))
             return None
@@ -224,3 +225,8 @@ class LabWiring(QObject):
         dlg.show()
         self.lr_dialog = dlg
         return dlg
+
+
+def all_finite(weights: dict) -> bool:
+    """No NaN or inf among a state dict's floating-point arrays (the step counts are integers)."""
+    return all(bool(np.isfinite(v).all()) for v in weights.values() if np.issubdtype(v.dtype, np.floating))

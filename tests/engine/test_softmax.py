@@ -70,3 +70,15 @@ def test_raw_example_undoes_the_preprocessing():
     assert pixels.shape == (64,) and pixels.min() >= -1e-4 and pixels.max() <= 16 + 1e-4
     digits = load_digits().data
     assert np.abs(digits - pixels).sum(axis=1).min() < 1e-3    # one of the bundled images, exactly
+
+
+def test_the_worked_example_matches_torch_on_the_same_numbers():
+    rng = np.random.default_rng(0)
+    for scale in (1.0, 30.0, 400.0):
+        z = rng.normal(size=7) * scale
+        r = softmax_steps(z.tolist(), label=2)
+        zt = torch.as_tensor(z)
+        assert r["a"] == pytest.approx(torch.softmax(zt, 0).tolist(), rel=1e-12, abs=1e-300)
+        assert r["loss"] == pytest.approx(float(torch.nn.functional.cross_entropy(zt[None], torch.tensor([2]))),
+                                          rel=1e-12)
+        assert r["predicted"] == int(torch.argmax(zt))

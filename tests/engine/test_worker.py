@@ -5,11 +5,12 @@ import os
 import signal
 import time
 
+import numpy as np
 import pytest
 
 from engine.config import RunConfig
 from engine.errors import BabysitError
-from engine.messages import ENDED_STATES, Event, Scalars, StateChange
+from engine.messages import ENDED_STATES, Event, LRFind, Scalars, StateChange
 from engine.store import RunStore
 from engine.worker import Worker
 
@@ -109,3 +110,87 @@ def test_a_run_that_finishes_is_closed_finished_with_its_weights(runs_dir):
         assert info.status == "finished" and info.steps == 40
         weights = store.load_weights(info.id)
     assert set(weights) == set(model.state_dict())
+
+
+# ----------------------------------------------------------------------------- the lab's readings
+def lr_find_end(run, timeout: float = WAIT):
+    """Drain until the range test's "done" or "error"; (its step messages, that last message)."""
+    got = wait_for(run, lambda got: any(isinstance(m, LRFind) and m.kind != "step" for m in got), timeout)
+    lr = [m for m in got if isinstance(m, LRFind)]
+    return [m for m in lr if m.kind == "step"], lr[-1]
+
+
+def test_the_lab_reads_the_model_in_the_worker_as_it_would_here():
+    import torch
+    from engine.bnstats import read_test_time
+    from engine.softmax import ExampleReader
+    run = Worker().begin(RunConfig(dataset="digits", bn=True, batch_size=32, steps=1000), record=False)
+    for n in (1, 2, 3):
+        run.single_step()
+        wait_for(run, lambda got, n=n: n in steps_of(got))
+    model, d = run.model, run.data                       # the same weights, read here (paused: they hold still)
+    got = run.softmax_example(3)
+    expected = ExampleReader(d).read(model, 3)
+    assert got["index"] == 3 and got["label"] == expected["label"]
+    assert got["z"] == pytest.approx(expected["z"], rel=1e-5, abs=1e-6)
+    indices = list(range(10, 42))
+    point = run.bn_test_time(indices, test_batch=None)
+    here = read_test_time(model, torch.as_tensor(d.X_train[indices]), torch.as_tensor(d.X_val),
+                          torch.as_tensor(d.y_val))
+    assert point["modes"]["eval"] == pytest.approx(here["modes"]["eval"], rel=1e-5)
+    assert point["layers"][0]["unit0_batch_mean"] == pytest.approx(here["layers"][0]["unit0_batch_mean"], rel=1e-4)
+    assert "Expected more than 1 value per channel" in point["single"]
+    with pytest.raises(BabysitError, match="validation example from 0"):
+        run.softmax_example(d.n_val)
+    weights = run.weights()
+    assert {k: v.shape for k, v in weights.items()} == {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    run.stop()
+    with pytest.raises(BabysitError, match="ended"):       # the worker is gone: said in words
+        run.softmax_example(3)
+    assert all(np.array_equal(weights[k], v) for k, v in run.weights().items())   # the final weights stay
+
+
+def test_the_lr_range_test_runs_in_a_worker_and_sends_its_steps_up():
+    from engine.lrfind import lr_range_test
+    cfg = RunConfig(n_samples=300, optimizer="sgd")
+    run = Worker().begin(cfg, record=False)
+    run.lr_find(None, start=1e-4, end=10.0, steps=30)
+    steps, end = lr_find_end(run)
+    assert end.kind == "done" and run.state == "idle"     # the run itself never trained
+    result = end.data
+    assert [m.data["i"] for m in steps] == list(range(len(result["lrs"])))
+    assert [m.data["lr"] for m in steps] == result["lrs"]
+    here = lr_range_test(cfg, start=1e-4, end=10.0, steps=30)   # the same sweep in this process
+    assert result["lrs"] == here["lrs"] and result["losses"] == pytest.approx(here["losses"], rel=1e-4)
+    assert result["suggested_lr"] == pytest.approx(here["suggested_lr"], rel=1e-4)
+    run.stop()
+    assert run.worker.process.exitcode == 0
+
+
+def test_the_lr_range_test_starts_from_given_weights_and_can_be_cancelled():
+    trained = Worker().begin(RunConfig(n_samples=300, steps=300, seed=1), record=False)
+    trained.start()
+    wait_for(trained, lambda got: any(isinstance(m, StateChange) and m.state == "finished" for m in got))
+    weights = trained.weights()
+    trained.stop()
+    run = Worker().begin(RunConfig(n_samples=300, seed=1), record=False)
+    run.lr_find(weights, start=1e-6, end=1e-5, steps=5000)      # far too many steps to end on its own
+    wait_for(run, lambda got: any(isinstance(m, LRFind) for m in got))
+    with pytest.raises(BabysitError, match="already running"):
+        run.lr_find(None, steps=10)
+    run.lr_find_cancel()
+    steps, end = lr_find_end(run)
+    assert end.kind == "done" and end.data["cancelled"] and len(end.data["lrs"]) < 5000
+    fresh = Worker().begin(RunConfig(n_samples=300, seed=1), record=False)
+    fresh.lr_find(None, start=1e-6, end=1e-5, steps=5)
+    _, fresh_end = lr_find_end(fresh)
+    assert end.data["raw_losses"][0] < 0.5 * fresh_end.data["raw_losses"][0]   # the trained weights' loss
+    wrong = {k: v[..., :1] for k, v in weights.items()}
+    fresh.lr_find(wrong, steps=10)
+    _, error = lr_find_end(fresh)
+    assert error.kind == "error" and "does not fit" in error.data["message"]
+    run.lr_find(None, start=1e-6, end=1e-5, steps=5000)
+    wait_for(run, lambda got: any(isinstance(m, LRFind) for m in got))
+    run.stop(1.0)                                               # stopped mid-sweep: the worker leaves
+    assert run.worker.process.exitcode == 0
+    fresh.stop()

@@ -1,6 +1,8 @@
 """gui.lab widgets, each on its own: init lab, diagnostics panel, LR finder dialog, boundary view."""
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 import numpy as np
@@ -164,22 +166,15 @@ def test_diagnostics_panel_as_a_controller_view(qtbot):
 SMALL = RunConfig(n_samples=300, optimizer="sgd")
 
 
-def test_lr_finder_runs_in_the_background_and_emits_the_choice(qtbot, monkeypatch):
-    import engine.lrfind
-    gate, sweep = threading.Event(), engine.lrfind.lr_range_test
-
-    def held_back(*a, **kw):  # the sweep waits until the GUI thread has checked it runs
-        gate.wait(10.0)
-        return sweep(*a, **kw)
-    monkeypatch.setattr(engine.lrfind, "lr_range_test", held_back)
+def test_lr_finder_runs_in_a_worker_process_and_emits_the_choice(qtbot):
     dlg = LRFinderDialog(SMALL, steps=40, start=1e-4, end=100.0)
     qtbot.addWidget(dlg)
     dlg.show()
     assert dlg.running and dlg.result_data is None                    # the GUI thread was not blocked
-    gate.set()
     qtbot.waitUntil(lambda: dlg.result_data is not None, timeout=30000)
     res = dlg.result_data
     assert not dlg.running and dlg.use_button.isEnabled()
+    assert dlg.process.pid != os.getpid() and not dlg.process.is_alive()   # swept elsewhere; that worker has left
     x, y = dlg.curve.getData()
     assert len(x) == len(res["lrs"]) and np.allclose(y, res["losses"])
     assert dlg.line.isVisible() and 10 ** dlg.line.value() == pytest.approx(res["suggested_lr"])
@@ -199,21 +194,29 @@ def test_lr_finder_dragged_line_and_close_while_running(qtbot):
     with qtbot.waitSignal(dlg.lr_chosen, timeout=1000) as blocker:
         dlg.use_button.click()
     assert blocker.args[0] == pytest.approx(1e-2)
-    slow = LRFinderDialog(SMALL, steps=2000, start=1e-7, end=1e-6)    # would take seconds
+    slow = LRFinderDialog(SMALL, steps=100_000, start=1e-7, end=1e-6)  # would take minutes
     qtbot.addWidget(slow)
+    qtbot.waitUntil(lambda: slow.progress.value() > 0, timeout=30000)  # sweeping in its worker
     assert slow.running
-    slow.reject()                                                      # closing cancels and joins
-    assert not slow.running and slow.use_button.isEnabled() is False
+    slow.reject()                                                      # closing cancels and ends the worker
+    assert not slow.running and not slow.process.is_alive() and slow.use_button.isEnabled() is False
 
 
 def test_lr_finder_reports_errors_in_words(qtbot):
     other = TrainingSession(RunConfig(n_samples=300, width=8), use_outbox=False).model
-    dlg = LRFinderDialog(SMALL, model_state=other, steps=10)
+    weights = {k: v.numpy() for k, v in other.state_dict().items()}
+    dlg = LRFinderDialog(SMALL, weights=weights, steps=10)
     qtbot.addWidget(dlg)
     with qtbot.waitSignal(dlg.test_finished, timeout=30000) as blocker:
         pass
     assert "error" in blocker.args[0] and "does not fit" in dlg.status.text()
     assert not dlg.use_button.isEnabled()
+    died = LRFinderDialog(SMALL, steps=100_000, start=1e-7, end=1e-6)
+    qtbot.addWidget(died)
+    qtbot.waitUntil(lambda: died.progress.value() > 0, timeout=30000)
+    os.kill(died.process.pid, signal.SIGKILL)                         # out of memory, say
+    qtbot.waitUntil(lambda: died.error is not None, timeout=30000)
+    assert "died" in died.status.text() and "SIGKILL" in died.status.text() and not died.running
 
 
 # ----------------------------------------------------------------------------- boundary view

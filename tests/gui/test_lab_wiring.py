@@ -25,8 +25,11 @@ def test_lr_finder_from_the_window_sets_the_chosen_lr(window, qtbot):
     qtbot.waitUntil(lambda: dlg.chosen_lr is not None and not dlg.running, timeout=WAIT)
     chosen = dlg.chosen_lr
     assert 1e-7 < chosen < 10
+    assert "freshly initialised" in dlg.intro.text()
     dlg.use_button.click()
     assert window.setup.config().lr == pytest.approx(chosen, rel=1e-4)  # the field shows 6 digits
+    window.act_start.trigger()        # the finder took the window's spare worker: the next one trains
+    qtbot.waitUntil(lambda: window.controller.step_count > 0, timeout=WAIT)
 
 
 def test_decision_boundary_refreshes_while_training_on_2d_data(window, qtbot):
@@ -92,7 +95,7 @@ def test_lr_finder_opens_once_and_resumes_the_run_it_paused(window, qtbot):
     window.act_start.trigger()
     qtbot.waitUntil(lambda: window.controller.state == "running", timeout=WAIT)
     dlg = window.lab.open_lr_finder()
-    assert window.controller.state == "paused"
+    assert window.controller.state == "paused" and "the run's current weights" in dlg.intro.text()
     assert window.lab.open_lr_finder() is dlg  # a second Ctrl+L brings the same dialog forward
     qtbot.waitUntil(lambda: dlg.chosen_lr is not None and not dlg.running, timeout=WAIT)
     dlg.use_button.click()

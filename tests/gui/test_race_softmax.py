@@ -1,15 +1,34 @@
-"""The optimizer race and softmax panels: what they draw is what the engine computed."""
+"""The optimizer race, softmax and batch-norm panels: what they draw is what the engine computed
+(the softmax and batch-norm readings in the run's worker process, as in the window)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from engine.config import RunConfig
-from engine.session import TrainingSession
 from engine.softmax import ExampleReader
+from engine.worker import Worker
 from gui.lab import RacePanel, SoftmaxPanel
 
 WAIT = 30_000
+
+
+@pytest.fixture
+def remote():
+    """Runs in worker processes, as the window makes them (not recorded); stopped after the test."""
+    runs = []
+
+    def begin(cfg):
+        runs.append(Worker().begin(cfg, record=False))
+        return runs[-1]
+    yield begin
+    for run in runs:
+        run.stop(1.0)
+
+
+def drained_steps(run) -> int:
+    run.drain()           # the window's controller does this every tick
+    return run.step_count
 
 
 # ----------------------------------------------------------------------------- optimizer race
@@ -100,27 +119,31 @@ def test_softmax_panel_shows_the_notes_worked_example(softmax):
     assert "numbers" in softmax.error
 
 
-def test_softmax_panel_reads_a_digit_of_the_live_run(softmax):
-    session = TrainingSession(RunConfig(dataset="digits", steps=100, batch_size=32), keep_history=False,
-                              use_outbox=False)
-    softmax.set_session(session)
+def test_softmax_panel_reads_a_digit_of_the_live_run(softmax, remote, qtbot):
+    run = remote(RunConfig(dataset="digits", steps=100_000, batch_size=32))
+    softmax.set_session(run)
     softmax.select(5)
-    expected = ExampleReader(session.data).read(session.model, 5)
-    assert softmax.result["z"] == pytest.approx(expected["z"]) and softmax.result["label"] == expected["label"]
-    assert bar_heights(softmax.logit_bars) == pytest.approx(expected["z"])
+    expected = ExampleReader(run.data).read(run.model, 5)   # the same reading, made here from the same weights
+    assert softmax.result["z"] == pytest.approx(expected["z"], rel=1e-5, abs=1e-6)
+    assert softmax.result["label"] == expected["label"]
+    assert bar_heights(softmax.logit_bars) == pytest.approx(softmax.result["z"])
     assert softmax.image.image.shape == (8, 8)
-    for _ in range(40):
-        session.step()
+    run.start()
+    qtbot.waitUntil(lambda: drained_steps(run) >= 40, timeout=WAIT)
     before = softmax.result["loss"]
     softmax.refresh(None)                                   # the window calls this once per delivery
     assert softmax.result["loss"] != before and softmax.result["index"] == 5
+    run.stop()                                              # its worker is gone: said in words, the bars kept
+    softmax.index_spin.setValue(6)
+    assert "ended" in softmax.error and "example 5 as last read" in softmax.error
+    assert softmax.result["index"] == 5
 
 
-def test_softmax_panel_picks_the_nearest_2d_point(softmax):
-    session = TrainingSession(RunConfig(dataset="spiral", n_samples=300), keep_history=False, use_outbox=False)
-    softmax.set_session(session)
+def test_softmax_panel_picks_the_nearest_2d_point(softmax, remote):
+    run = remote(RunConfig(dataset="spiral", n_samples=300))
+    softmax.set_session(run)
     from engine.softmax import raw_example
-    x, y = raw_example(session.data, 17)
+    x, y = raw_example(run.data, 17)
     assert softmax.select_nearest(x + 1e-4, y) == 17
     assert softmax.result["index"] == 17
     assert list(softmax.chosen.getData()[0]) == pytest.approx([x])
@@ -143,26 +166,28 @@ def test_race_tab_is_in_the_window(window, qtbot):
 
 
 # ----------------------------------------------------------------------------- batch norm at test time
-def test_bn_panel_follows_a_batch_norm_run(qtbot):
+def test_bn_panel_follows_a_batch_norm_run(qtbot, remote):
     from gui.lab import BatchNormPanel
     panel = BatchNormPanel()
     qtbot.addWidget(panel)
     panel.show()
-    session = TrainingSession(RunConfig(dataset="digits", bn=True, batch_size=32, steps=100), keep_history=False,
-                              use_outbox=False)
-    panel.set_session(session)
+    run = remote(RunConfig(dataset="digits", bn=True, batch_size=32, steps=60))
+    panel.set_session(run)
     assert panel.read() is not None
-    for _ in range(60):
-        session.step()
-    point = panel.read()
+    run.start()
+    qtbot.waitUntil(lambda: drained_steps(run) == 60 and run.state == "finished", timeout=WAIT)
+    point = panel.read()                                    # a finished run's worker still answers
     assert [p["step"] for p in panel.points] == [0, 60]
     from engine.bnstats import evaluate_modes
-    assert point["modes"] == evaluate_modes(session.model, torch_tensor(session.data.X_val),
-                                            torch_tensor(session.data.y_val))
+    here = evaluate_modes(run.model, torch_tensor(run.data.X_val), torch_tensor(run.data.y_val))
+    assert point["modes"]["eval"] == pytest.approx(here["eval"], rel=1e-5)
+    assert point["modes"]["train"] == pytest.approx(here["train"], rel=1e-5)
     assert list(panel.curves["running_mean"].getData()[1]) == pytest.approx(
         [p["layers"][0]["unit0_running_mean"] for p in panel.points])
     assert list(panel.curves["eval"].getData()[1]) == pytest.approx([p["modes"]["eval"][1] for p in panel.points])
     assert "Expected more than 1 value per channel" in panel.caption.text()
+    run.stop()                                              # its worker is gone: said in words, the points kept
+    assert panel.read() is None and "ended" in panel.caption.text() and len(panel.points) == 2
     panel.set_session(None)
     assert panel.points == [] and panel.read() is None
 
