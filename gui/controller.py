@@ -81,12 +81,12 @@ class Controller(QObject):
     stateChanged = Signal(str)        # idle | building | running | paused | diverged | finished | stopped | error
     progressed = Signal(dict)         # once per delivery: step, epoch, total_steps, steps_per_s, lr
     errorOccurred = Signal(str)       # a message in words (building failed, training failed)
-    sessionChanged = Signal(object)   # the new run (engine.worker.RemoteSession), or None after reset
+    sessionChanged = Signal(object)   # the new run (engine.remote.RemoteSession), or None after reset
     otherReceived = Signal(str, object)  # requested items: ("boundary", engine.boundary's payload)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.session = None           # engine.worker.RemoteSession | None
+        self.session = None           # engine.remote.RemoteSession | None
         self.spare = Spare()          # the next run's worker process, forked ahead of time
         self.history = History()
         self.views: list[View] = []
