@@ -98,8 +98,9 @@ class _Columns:
         self.latest: dict[str, Any] | None = None  # the newest row offered, stored or not
         # "step" is always one number per row; the other keys have the per-row `shape`, or their own
         shapes = {"step": (), **(shapes or {})}
-        self.data = {k: np.full((self.capacity, *shapes.get(k, shape)), np.nan,
-                                dtype=np.float64 if k == "step" else dtype)
+        # never read past n, so not filled: pages are touched only as rows arrive, and making a
+        # run's columns on the GUI thread costs nothing
+        self.data = {k: np.empty((self.capacity, *shapes.get(k, shape)), dtype=np.float64 if k == "step" else dtype)
                      for k in keys}
         self._cols = [(k, self.data[k]) for k in keys]
 
@@ -145,8 +146,7 @@ class _Columns:
         kept, self._thin, halvings = _kept(len(columns["step"]), self.capacity)
         rows = kept if halvings else slice(0, len(kept))  # every row kept: no gather
         for k, col in self._cols:
-            if k in columns:
-                col[: len(kept)] = np.asarray(columns[k])[rows]
+            col[: len(kept)] = np.asarray(columns[k])[rows] if k in columns else np.nan
         self._n = len(kept)
         self.latest = latest
         return halvings

@@ -92,8 +92,13 @@ class _SmoothedScalarPlot(BasePlot):
         steps = history.column("step")
         # runs every frame over up to a million steps: the line keeps the steps where the rate
         # changes (a constant rate is two points), at most LR_POINTS of them
+        # (a mask, not np.unique: that imports numpy.ma, a stall on the first frame of a run)
         changes = np.flatnonzero(np.diff(lr))
-        keep = np.unique(np.concatenate(([0], changes, changes + 1, [len(lr) - 1]))) if len(lr) else changes
+        ends = np.zeros(len(lr), bool)
+        if len(lr):
+            ends[[0, -1]] = True
+        ends[changes] = ends[changes + 1] = True
+        keep = np.flatnonzero(ends)
         if len(keep) > LR_POINTS:
             keep = np.linspace(0, len(lr) - 1, LR_POINTS).astype(np.int64)
         lr, steps = lr[keep], steps[keep]
