@@ -172,8 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar = Progress(session.total_steps, enabled=not args.quiet)
     last_loss: list[float | None] = [None]
 
-    def deliver() -> None:
-        messages = session.drain()
+    def deliver(messages: list) -> None:
         if out is not None:
             out.write(messages)
         for m in messages:
@@ -183,14 +182,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             elif isinstance(m, Event) and m.kind == "diagnosis":
                 bar.clear()
                 print(_finding_line(m.as_dict()), file=sys.stderr)
+        bar.update(session.step_count, last_loss[0])
 
     t0 = time.perf_counter()
     try:
         session.start()
-        while session.alive and session.state != DIVERGED:
-            session.wait(0.1)
-            deliver()
-            bar.update(session.step_count, last_loss[0])
+        session.follow(deliver)
     except KeyboardInterrupt:
         bar.clear()
         print("interrupted: stopping (metrics so far are kept)", file=sys.stderr)
@@ -201,7 +198,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - t0
         failed = session.state if session.state in (DIVERGED, ERROR) else None   # stop() says "stopped"
         session.stop()   # recorded with its final weights; what it sent meanwhile waits for drain()
-        deliver()
+        deliver(session.drain())
         bar.clear()
         if out is not None:
             out.close()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -240,6 +240,13 @@ class RemoteSession:
             self.worker.kill()   # not leaving: it must not train on unseen
 
     # ------------------------------------------------------------------ messages
+    def follow(self, deliver: Callable[[list], Any], until: Callable[[], bool] = lambda: False) -> None:
+        """Hand each batch of messages to `deliver` as it arrives, while the run trains (not
+        paused by a divergence) and `until()` is false: a headless reader's whole loop."""
+        while self.alive and self.state != DIVERGED and not until():
+            self.wait(0.1)
+            deliver(self.drain())
+
     def wait(self, timeout: float) -> None:
         """Block until a message batch arrives, the worker ends, or `timeout` seconds pass."""
         from multiprocessing.connection import wait
