@@ -338,7 +338,7 @@ class MainWindow(WindowFiles, QMainWindow):
         colour = STATE_COLORS.get(state, "#333")
         if state == IDLE and c.session is None and not self.setup.is_valid():
             colour = STATE_COLORS[ERROR]
-        self.state_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
+        self._colour_state(colour)
         if state in ENDED_STATES or state == PAUSED:
             self.rate_label.setText("– steps/s")
         if state == DIVERGED:
@@ -352,6 +352,12 @@ class MainWindow(WindowFiles, QMainWindow):
             self.banner.show_message("Training diverged; the run has ended. The curves are kept: export "
                                      "them, or Reset (Ctrl+R) to set up a new run.", "warning")
         self._update_actions()
+
+    def _colour_state(self, colour: str) -> None:
+        # a style sheet is parsed and the label restyled at each set: only when it changes
+        if self.state_label.property("colour") != colour:
+            self.state_label.setProperty("colour", colour)
+            self.state_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
 
     def _idle_text(self) -> str:
         if self.controller.session is not None:
@@ -387,7 +393,7 @@ class MainWindow(WindowFiles, QMainWindow):
         self.statusBar().showMessage(message, 15000)
         if self.controller.session is None:
             self.state_label.setText("could not start — see the message above")
-            self.state_label.setStyleSheet(f"color: {STATE_COLORS[ERROR]}; font-weight: bold;")
+            self._colour_state(STATE_COLORS[ERROR])
 
     def _update_actions(self) -> None:
         c = self.controller
@@ -403,7 +409,7 @@ class MainWindow(WindowFiles, QMainWindow):
         self.act_stop.setEnabled(has_session and state not in ENDED_STATES)
         self.act_reset.setEnabled(c.session is not None)
         self.act_load_cfg.setEnabled(not has_session)
-        self.setup.set_read_only(has_session)  # the one place: a run's setup is fixed while it exists
+        self.setup.set_read_only(has_session, later=True)  # the one place: a run's setup is fixed while it exists
 
     # ================================================================== closing
     def closeEvent(self, event: QCloseEvent) -> None:

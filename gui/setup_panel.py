@@ -15,7 +15,7 @@ an invalid value never reaches the engine.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget)
 
@@ -346,11 +346,21 @@ class SetupPanel(QWidget):
         self.summary.setVisible(bool(problems))
 
     # ------------------------------------------------------------------ locking
-    def set_read_only(self, on: bool) -> None:
-        """While a run exists the panel shows its configuration but cannot be edited."""
+    def set_read_only(self, on: bool, later: bool = False) -> None:
+        """While a run exists the panel shows its configuration but cannot be edited. `later`:
+        greyed on the next turn of the event loop (greying repaints the whole panel; Start's own
+        turn stays short, and a timer between the two runs on time)."""
+        if on == self._read_only:
+            return
         self._read_only = on
-        for title, box in self._group_boxes.items():
-            box.setEnabled(not on)
+        if later:
+            QTimer.singleShot(0, self._grey)
+        else:
+            self._grey()
+
+    def _grey(self) -> None:
+        for box in self._group_boxes.values():
+            box.setEnabled(not self._read_only)
 
     def is_read_only(self) -> bool:
         return self._read_only
