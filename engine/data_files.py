@@ -54,7 +54,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return arr.astype(dtype.newbyteorder("="))   # native order (and a writable copy)
 
 
-def _find_idx_pair(folder: Path) -> tuple[Path, Path]:
+def find_idx_pair(folder: Path) -> tuple[Path, Path]:
     """The train images/labels files in folder; the t10k (test) pair only if no train pair exists."""
     found: dict[tuple[str, str], list[Path]] = {}
     for p in folder.iterdir():
@@ -84,7 +84,7 @@ def load_idx_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
         raise DataError(f"IDX folder not found: {folder}")
     if not folder.is_dir():
         raise DataError(f"{folder}: the idx dataset needs a folder holding the IDX files, not a file")
-    images_path, labels_path = _find_idx_pair(folder)
+    images_path, labels_path = find_idx_pair(folder)
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim < 2:
         raise DataError(f"{images_path}: expected images (at least 2 dimensions), found a 1-D IDX array")
