@@ -200,8 +200,8 @@ def format_bytes(n: float) -> str:
 
 # ----------------------------------------------------------------------------- file headers
 def _idx_shape(folder: Path) -> tuple[int, int, int]:
-    from .data import _find_idx_pair   # the loader's own rule for which files are the pair
-    images, _labels = _find_idx_pair(folder)
+    from .data_files import find_idx_pair   # the loader's own rule for which files are the pair
+    images, _labels = find_idx_pair(folder)
     opener = gzip.open if images.suffix == ".gz" else open
     with opener(images, "rb") as f:
         magic = f.read(4)

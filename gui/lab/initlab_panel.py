@@ -15,6 +15,8 @@ in as many rows as the width needs, then the mean, the std (log axis) and the sa
   relu + xavier        the spread shrinks with depth; relu + he keeps it
   + batch norm         any init: every layer keeps unit-ish spread
 
+The figure (the histograms and the across-depth plots) is drawn by gui/lab/initlab_plots.py.
+
 The forward pass runs in a worker thread (10 x 500 on 1000 examples: 0.25 s on one busy CPU
 core, 30 x 1000: 2 s) and is drawn when it arrives; settings are checked at once on the GUI
 thread. Changes are debounced (150 ms) so typing a std or spinning the depth runs it once.
@@ -22,23 +24,18 @@ thread. Changes are debounced (150 ms) so typing a std or spinning the depth run
 from __future__ import annotations
 
 import html
-import math
 import queue
 import threading
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from engine.config import ACTIVATIONS, INITS, STD_INITS, RunConfig, canonical_init
 from engine.errors import BabysitError
-from engine.thresholds import SATURATION, fraction_key
 
 from ..plots import theme
 from ..widgets import FloatEdit, FlowLayout, set_invalid
+from .initlab_plots import InitLabPlots
 from .jobs import post_outcome
-
-MIN_HIST_WIDTH = 110      # pixels per histogram; narrower windows wrap them onto more rows
 
 
 def _run_initlab(**kw):
@@ -46,7 +43,7 @@ def _run_initlab(**kw):
     return run_initlab(**kw)
 
 
-class InitLabPanel(QtWidgets.QWidget):
+class InitLabPanel(InitLabPlots, QtWidgets.QWidget):
     """Controls + histograms per layer + mean/std/fraction across depth. `ran(dict)` after each run."""
 
     ran = QtCore.Signal(dict)
@@ -59,9 +56,6 @@ class InitLabPanel(QtWidgets.QWidget):
         self.result: dict | None = None
         self.error: str | None = None
         self._run_func = run_func or _run_initlab
-        self._hist_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
-        self._columns = 0
-        self._zoomed: set[int] = set()   # histograms drawn over their own data's range
         self._ran_once = False
         self._debounce = QtCore.QTimer(self, singleShot=True, interval=150)
         self._debounce.timeout.connect(self.run)
@@ -143,36 +137,6 @@ class InitLabPanel(QtWidgets.QWidget):
         self.log_check.toggled.connect(self._set_std_curve)
         self.zoom_check.toggled.connect(self.set_zoom_all)
         self._sync_std_enabled()
-
-    def _build_plots(self) -> None:
-        # two scenes: the histogram row's column widths then depend on its plots only
-        self.hist_glw = pg.GraphicsLayoutWidget()
-        self.hist_glw.setBackground(theme.BACKGROUND)
-        self.hist_layout = self.hist_glw.ci
-        self.hist_layout.setSpacing(2)
-        self.hist_glw.scene().sigMouseClicked.connect(self._hist_clicked)
-        self.glw = pg.GraphicsLayoutWidget()
-        self.glw.setBackground(theme.BACKGROUND)
-        self.layout().addWidget(self.hist_glw, 3)
-        self.layout().addWidget(self.glw, 2)
-        bottom = []
-        for col, (title, ylabel) in enumerate((("Mean across depth", "activation mean"),
-                                               ("Std across depth", "activation std"),
-                                               ("Saturated / zero fraction", "fraction of outputs"))):
-            p = self.glw.ci.addPlot(row=0, col=col)
-            theme.style_plot(p, title, "hidden layer", ylabel)
-            bottom.append(p)
-        self.mean_plot, self.std_plot, self.frac_plot = bottom
-        self.mean_plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=theme.pen(theme.MUTED, 1, theme.DOT)))
-        self.frac_plot.setYRange(0, 1.02, padding=0)
-        self.frac_plot.enableAutoRange(axis="y", enable=False)
-        sym = dict(symbol="o", symbolSize=7)
-        self.mean_curve = self.mean_plot.plot(pen=theme.pen(theme.TRAIN, 1.6), symbolBrush=theme.TRAIN,
-                                              symbolPen=theme.TRAIN, name="mean", **sym)
-        self.std_curve = self.std_plot.plot(pen=theme.pen(theme.VAL, 1.6), symbolBrush=theme.VAL,
-                                            symbolPen=theme.VAL, name="std", **sym)
-        self.frac_curve = self.frac_plot.plot(pen=theme.pen("#d62728", 1.6), symbolBrush="#d62728",
-                                              symbolPen="#d62728", name="fraction", **sym)
 
     # ------------------------------------------------------------------ parameters
     def params(self) -> dict:
@@ -301,168 +265,6 @@ class InitLabPanel(QtWidgets.QWidget):
         self.wait()
         self._poller.stop()
         super().closeEvent(event)
-
-    # ------------------------------------------------------------------ drawing
-    def _draw(self, result: dict) -> None:
-        layers = result["layers"]
-        act = result.get("activation", self.act_combo.currentText())
-        self._ensure_hist_plots(len(layers))
-        self._draw_histograms()
-        x = np.arange(1, len(layers) + 1, dtype=np.float64)
-        means = np.array([l["act_mean"] for l in layers], dtype=np.float64)
-        self.mean_curve.setData(x, means)
-        # y ranges include 0, so noise-sized wiggles (tanh N(0,1): std 0.9815..0.982) read as flat
-        lo, hi = min(0.0, means.min()), max(0.0, means.max())
-        half = max(hi - lo, 0.1) * 0.6
-        self.mean_plot.setYRange((lo + hi) / 2 - half, (lo + hi) / 2 + half, padding=0)
-        stds = np.array([l["act_std"] for l in layers], dtype=np.float64)
-        self._stds = stds
-        self._set_std_curve()
-        key = fraction_key(act)
-        fracs = [l.get(key) for l in layers]
-        self.frac_curve.setData(x, [np.nan if f is None else f for f in fracs])
-        self.frac_plot.setTitle("Saturated fraction (|a| near its limits)" if act in SATURATION
-                                else "Zero fraction (outputs ≤ 0)", color=theme.FOREGROUND, size="10pt")
-        for p in (self.mean_plot, self.std_plot, self.frac_plot):
-            p.setXRange(0.5, len(layers) + 0.5, padding=0)
-            p.getAxis("bottom").setTicks([[(float(i), str(i)) for i in range(1, len(layers) + 1)]])
-        self.status.setText(self._summary(result, stds, fracs, key))
-
-    def set_zoom_all(self, on: bool) -> None:
-        """Every histogram over its own data's range (on) or over the range they share (off)."""
-        if self.zoom_check.isChecked() != bool(on):
-            self.zoom_check.setChecked(bool(on))   # comes back here
-            return
-        self._zoomed = set(range(len(self._hist_items))) if on else set()
-        self._draw_histograms()
-
-    def set_zoomed(self, index: int, on: bool) -> None:
-        """Histogram `index` (0-based) over its own data's range (on) or the shared one."""
-        (self._zoomed.add if on else self._zoomed.discard)(index)
-        self._draw_histograms()
-
-    def zoomed(self, index: int) -> bool:
-        return index in self._zoomed
-
-    def _hist_clicked(self, event) -> None:
-        if not event.double():
-            return
-        for i, (plot, _) in enumerate(self._hist_items):
-            if plot.sceneBoundingRect().contains(event.scenePos()):
-                self.set_zoomed(i, i not in self._zoomed)
-                return
-
-    def _draw_histograms(self) -> None:
-        if self.result is None:
-            return
-        for i, ((plot, curve), layer) in enumerate(zip(self._hist_items, self.result["layers"])):
-            hist = layer["zoom"] if i in self._zoomed and layer.get("zoom") else layer["hist"]
-            edges = np.asarray(hist["edges"], dtype=np.float64)
-            counts = np.asarray(hist["counts"], dtype=np.float64)
-            curve.setData(edges, counts)
-            zoom = " (zoomed)" if hist is not layer["hist"] else ""
-            plot.setTitle(f"{layer['name']}{zoom}<br><span style='font-size:8pt'>μ {layer['act_mean']:.2g}  "
-                          f"σ {layer['act_std']:.2g}</span>", color=theme.FOREGROUND, size="9pt")
-            plot.titleLabel.setMaximumHeight(38)     # setTitle fixes the row at 30 px: one line only
-            plot.layout.setRowFixedHeight(0, 38)
-            plot.setXRange(edges[0], edges[-1], padding=0.08)
-            # each layer on its own y scale, as in the lecture's figure: a spike and a spread both fill it
-            plot.setYRange(0, max(counts.max(), 1) * 1.05, padding=0)
-            plot.getAxis("bottom").setTicks([[(float(v), f"{v:.2g}") for v in _nice_ticks(edges[0], edges[-1])]])
-
-    def _set_std_curve(self, *_args) -> None:
-        stds = getattr(self, "_stds", None)
-        log = self.log_check.isChecked()
-        self.std_plot.setLogMode(y=log)
-        if stds is None:
-            return
-        # a log axis cannot show 0; only zero init gives exactly 0
-        self.std_curve.setData(np.arange(1, len(stds) + 1, dtype=np.float64), np.maximum(stds, 1e-30) if log else stds)
-        if log:
-            # whole decades (a log axis over 0.969..0.971 would show no tick labels at all)
-            pos = stds[stds > 0]
-            lo = math.floor(math.log10(pos.min())) if pos.size else -1
-            hi = math.ceil(math.log10(pos.max())) if pos.size else 0
-            self.std_plot.setYRange(lo, max(hi, lo + 1), padding=0.02)   # log10 units in log mode
-        else:
-            self.std_plot.setYRange(0, max(float(stds.max()), 1e-12) * 1.15, padding=0)
-
-    def columns_for(self, n: int) -> int:
-        """Histograms per row for n layers at the current width: as many as fit MIN_HIST_WIDTH
-        pixels, the rows then filled evenly (10 layers, room for 8: two rows of 5)."""
-        fit = max(1, int(self.hist_glw.width() - 12) // MIN_HIST_WIDTH)
-        rows = math.ceil(n / min(n, fit))
-        return math.ceil(n / rows)
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        super().resizeEvent(event)
-        n = len(self._hist_items)
-        if n and self.columns_for(n) != self._columns:
-            self._ensure_hist_plots(n, force=True)
-            self._draw_histograms()
-
-    def _ensure_hist_plots(self, n: int, force: bool = False) -> None:
-        if len(self._hist_items) == n and not force:
-            return
-        self.hist_layout.clear()
-        self._hist_items = []
-        cols = self._columns = self.columns_for(n)
-        if self.zoom_check.isChecked():
-            self._zoomed = set(range(n))
-        else:
-            self._zoomed = {i for i in self._zoomed if i < n}
-        brush = theme.with_alpha(theme.TRAIN, 150)
-        for i in range(n):
-            # styled before it joins the layout: an axis narrowed afterwards kept its old width
-            plot = pg.PlotItem()
-            plot.setTitle(" ")   # the title row exists before the plot is laid out (see _draw)
-            plot.titleLabel.setMaximumHeight(38)
-            plot.layout.setRowFixedHeight(0, 38)
-            plot.setMouseEnabled(x=False, y=False)
-            plot.hideButtons()
-            plot.setMenuEnabled(False)
-            left = plot.getAxis("left")
-            left.setStyle(showValues=False)
-            left.setWidth(6)
-            for side in ("left", "bottom"):
-                plot.getAxis(side).setPen(pg.mkPen(theme.FOREGROUND))
-                plot.getAxis(side).setTextPen(pg.mkPen(theme.FOREGROUND))
-            curve = plot.plot(stepMode="center", fillLevel=0, brush=brush, pen=theme.pen(theme.TRAIN, 1))
-            self.hist_layout.addItem(plot, row=i // cols, col=i % cols)
-            self._hist_items.append((plot, curve))
-        for c in range(self.hist_layout.layout.columnCount()):
-            self.hist_layout.layout.setColumnStretchFactor(c, 1 if c < cols else 0)
-
-    def _summary(self, result: dict, stds: np.ndarray, fracs: list, key: str) -> str:
-        init = result.get("init", "")
-        std_txt = f" (std {result['init_std']:g})" if init in STD_INITS else ""
-        head = (f"{result.get('depth', len(stds))} x {result.get('width', '')} {result.get('activation', '')}, "
-                f"init {init}{std_txt}{', batch norm' if result.get('bn') else ''}, "
-                f"{result.get('n', self.n)} unit-gaussian inputs.")
-        first, last = float(stds[0]), float(stds[-1])
-        ratio = last / first if first > 0 else math.nan
-        words = f" Std {first:.3g} in layer 1, {last:.3g} in layer {len(stds)}"
-        words += f" ({ratio:.2g}x)." if math.isfinite(ratio) else "."  # (no ratio to a layer 1 of std 0)
-        known = [f for f in fracs if f is not None]
-        if known:
-            what = "saturated" if key == "sat_frac" else "at or below zero"
-            words += f" Up to {100 * max(known):.0f}% of a layer's outputs {what}."
-        return head + words
-
-
-def _nice_ticks(lo: float, hi: float) -> list[float]:
-    """Round ticks for a narrow histogram: 0 when inside, and on each side of it the largest
-    single-digit multiple of a power of ten within the range (e.g. 0 and 4 for 0..4.4)."""
-    def inner(x: float) -> float:
-        base = 10 ** math.floor(math.log10(x))
-        return max(k * base for k in range(1, 10) if k * base <= x * (1 + 1e-9))
-
-    ticks = [0.0] if lo <= 0.0 <= hi else []
-    if hi > 0:
-        ticks.append(inner(hi))
-    if lo < 0:
-        ticks.append(-inner(-lo))
-    return sorted(set(ticks))
 
 
 class _Tagged:

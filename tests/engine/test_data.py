@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from engine.config import RunConfig
-from engine.data import Dataset, build_dataset, make_dataset, read_idx, split_dataset
+from engine.data import Dataset, build_dataset, make_dataset, split_dataset
+from engine.data_files import read_idx
 from engine.errors import DataError
 
 

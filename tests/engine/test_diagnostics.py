@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from engine import diagnostics as D
+from engine import diagnostics_rules as R
 from engine.config import RunConfig
 from engine.diagnostics import Diagnostics, format_finding
 from engine.presets import load_preset
@@ -113,7 +113,7 @@ def test_lr_too_low_on_flat_loss_with_tiny_updates():
                  layers=lambda s: healthy_layers(update_ratio=2e-7), val=lambda s: (0.33, 1.9))
     assert "lr_too_low" in codes(found)
     f = found[codes(found).index("lr_too_low")]
-    assert f["step"] >= D.LR_LOW_WINDOW and "1e-06" in f["message"]
+    assert f["step"] >= R.LR_LOW_WINDOW and "1e-06" in f["message"]
 
 
 def test_flat_loss_with_moving_weights_or_near_zero_is_not_lr_too_low():
@@ -126,7 +126,7 @@ def test_flat_loss_with_moving_weights_or_near_zero_is_not_lr_too_low():
 def test_update_ratio_low_and_high():
     low = feed(diag(), 60, loss=flat, layers=lambda s: healthy_layers(update_ratio=1e-7))
     assert "update_ratio_low" in codes(low)
-    assert low[codes(low).index("update_ratio_low")]["step"] == 10 * (D.UR_WINDOW - 1)  # probes 1, 10, .., 40
+    assert low[codes(low).index("update_ratio_low")]["step"] == 10 * (R.UR_WINDOW - 1)  # probes 1, 10, .., 40
     high = feed(diag(), 60, layers=lambda s: healthy_layers(update_ratio=0.5))
     assert codes(high) == ["update_ratio_high"] and high[0]["layer"] == "hidden1"
     # a converged net's updates shrink: not a learning-rate problem
@@ -198,8 +198,8 @@ def test_overfitting_needs_a_gap_and_a_rising_validation_loss():
 def test_underfitting_after_enough_steps():
     low = dict(acc=lambda s: 0.45, loss=lambda s: 1.0, val=lambda s: (0.44, 1.0))
     d = diag()
-    assert "underfitting" not in codes(feed(d, D.UNDERFIT_MIN_STEPS - 10, **low))
-    found = feed(d, 100, start=D.UNDERFIT_MIN_STEPS - 9, **low)
+    assert "underfitting" not in codes(feed(d, R.UNDERFIT_MIN_STEPS - 10, **low))
+    found = feed(d, 100, start=R.UNDERFIT_MIN_STEPS - 9, **low)
     assert codes(found) == ["underfitting"]
     assert feed(diag(), 1200, acc=lambda s: 0.9, loss=lambda s: 0.3, val=lambda s: (0.88, 0.32)) == []
 
@@ -214,7 +214,7 @@ def test_findings_shape_once_per_code_and_format():
     for f in first:
         assert {"code", "step", "message", "idea", "try", "severity"} <= set(f)
         assert "event" not in f and "label" not in f
-        assert f["severity"] in D.SEVERITIES and f["message"] and f["idea"] and f["try"]
+        assert f["severity"] in R.SEVERITIES and f["message"] and f["idea"] and f["try"]
     line = format_finding(first[0])
     assert line.startswith(f"step {first[0]['step']} ") and first[0]["code"] in line and "Try:" in line
 
@@ -293,7 +293,7 @@ def test_update_ratio_far_above_the_rule_after_raising_the_lr_is_found():
     assert 200 < f["step"] <= 320                   # 10 probes after the change
     assert "since the learning-rate change at step 200" in f["message"] and "learning rate 0.3" in f["message"]
     ratios = s.history.layer_column("update_ratio")[s.history.layer_column("step") > 200]
-    assert (ratios[:10] > D.UPDATE_RATIO_AFTER_CHANGE).any()     # what the finding reports is in the data
+    assert (ratios[:10] > R.UPDATE_RATIO_AFTER_CHANGE).any()     # what the finding reports is in the data
 
 
 def test_after_a_reinit_findings_count_from_it_and_no_underfitting_right_after():
