@@ -12,16 +12,16 @@ edit. The window's gate on that state sends a change of lr, optimizer or bn to a
 as a command; a refused command leaves the state (and so every view of it) as it was. Reset keeps
 the state: what was found while training becomes the next run's setup. Start builds the run off
 the GUI thread (the controller's "building" state). Configuration files, exports and remembered
-settings are the window's part in gui.window_files.
+settings are the window's part in gui.window_files; its actions, menus, toolbar and status bar
+are made in gui.window_chrome.
 """
 from __future__ import annotations
 
 import os
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter, QStyle,
-                               QTabWidget, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QSplitter, QStyle, QTabWidget, QVBoxLayout, QWidget
 
 from engine.errors import ConfigError
 
@@ -32,14 +32,15 @@ from .knobs import KnobsPanel, check_lr
 from .plots import Dashboard
 from .setup_panel import SetupPanel
 from .state import RunState
-from .widgets import Banner, ElidedLabel, StatusBar
+from .widgets import Banner
+from .window_chrome import WindowChrome
 from .window_files import WindowFiles
 
 STATE_COLORS = {BUILDING: "#1d4f85", RUNNING: "#2e7d32", PAUSED: "#8a5a00", DIVERGED: "#c62828", FINISHED: "#1d4f85",
                 STOPPED: "#555555", ERROR: "#c62828", IDLE: "#555555"}
 
 
-class MainWindow(WindowFiles, QMainWindow):
+class MainWindow(WindowFiles, WindowChrome, QMainWindow):
     closed = Signal()   # after the training thread is stopped, as the window closes
 
     def __init__(self, *, settings_dir: str | os.PathLike | None = None, restore: bool = True,
@@ -112,85 +113,6 @@ class MainWindow(WindowFiles, QMainWindow):
             self.restore_settings()
         self._on_setup_changed()
         self._on_state(IDLE)
-
-    # ================================================================== building
-    def _make_actions(self) -> None:
-        style = self.style()
-        SP = QStyle.StandardPixmap
-
-        def action(text: str, slot, keys: str | QKeySequence.StandardKey | None = None, tip: str = "",
-                   icon: QStyle.StandardPixmap | None = None) -> QAction:
-            a = QAction(text, self)
-            if icon is not None:
-                a.setIcon(style.standardIcon(icon))
-            if keys is not None:
-                a.setShortcut(QKeySequence(keys))
-            if tip:
-                a.setToolTip(f"{tip} ({a.shortcut().toString()})" if keys is not None else tip)
-                a.setStatusTip(tip)
-            a.triggered.connect(slot)
-            self.addAction(a)   # shortcuts work even with the toolbar hidden
-            return a
-
-        self.act_start = action("Start", self.start, "F5", "build the run from the setup and train", SP.SP_MediaPlay)
-        self.act_pause = action("Pause", self.toggle_pause, "Space", "pause / resume training", SP.SP_MediaPause)
-        self.act_step = action("Step", self.step, "F10", "take exactly one optimizer step", SP.SP_MediaSkipForward)
-        self.act_stop = action("Stop", self.stop, "Shift+F5", "end the run; its curves stay", SP.SP_MediaStop)
-        self.act_reset = action("Reset", self.reset, "Ctrl+R", "clear the run and edit the setup again",
-                                SP.SP_BrowserReload)
-        self.act_save_cfg = action("Save configuration…", self.save_config_dialog, QKeySequence.StandardKey.Save)
-        self.act_load_cfg = action("Load configuration…", self.load_config_dialog, QKeySequence.StandardKey.Open)
-        self.act_export_png = action("Export dashboard PNG…", self.export_png_dialog)
-        self.act_export_all = action("Export all plots…", self.export_all_dialog)
-        self.act_export_metrics = action("Export metrics…", self.export_metrics_dialog)
-        self.act_quit = action("Quit", self.close, QKeySequence.StandardKey.Quit)
-
-    def _make_menus_and_toolbar(self) -> None:
-        m = self.menuBar().addMenu("&File")
-        for a in (self.act_save_cfg, self.act_load_cfg, None, self.act_export_png, self.act_export_all,
-                  self.act_export_metrics, None, self.act_quit):
-            m.addSeparator() if a is None else m.addAction(a)
-        r = self.menuBar().addMenu("&Run")
-        for a in (self.act_start, self.act_pause, self.act_step, self.act_stop, None, self.act_reset):
-            r.addSeparator() if a is None else r.addAction(a)
-        self.view_menu = self.menuBar().addMenu("&View")
-
-        tb = QToolBar("Run")
-        tb.setObjectName("runToolbar")
-        tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for a in (self.act_start, self.act_pause, self.act_step, self.act_stop, None, self.act_reset):
-            tb.addSeparator() if a is None else tb.addAction(a)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
-        self.toolbar = tb
-        self.view_menu.addAction(tb.toggleViewAction())
-        toggle_setup = QAction("Setup panel", self, checkable=True, checked=True)
-        toggle_setup.toggled.connect(self.setup_scroll.setVisible)
-        self.view_menu.addAction(toggle_setup)
-        toggle_knobs = QAction("Live knobs", self, checkable=True, checked=True)
-        toggle_knobs.toggled.connect(self.knobs.setVisible)
-        self.view_menu.addAction(toggle_knobs)
-
-    def _make_status_bar(self) -> None:
-        sb = StatusBar(self)
-        self.setStatusBar(sb)
-        self.state_label = ElidedLabel()
-        self.state_label.setObjectName("stateLabel")
-        self.step_label = QLabel()
-        self.epoch_label = QLabel()
-        self.rate_label = QLabel()
-        self.progress = QProgressBar()
-        self.progress.setFixedWidth(180)
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("%p%")
-        for w in (self.step_label, self.epoch_label, self.rate_label):
-            w.setContentsMargins(6, 0, 6, 0)
-        self.rate_label.setMinimumWidth(self.rate_label.fontMetrics().horizontalAdvance("99,999 steps/s") + 14)
-        self.epoch_label.setMinimumWidth(self.epoch_label.fontMetrics().horizontalAdvance("epoch 99,999") + 14)
-        sb.add_state_widget(self.state_label)
-        for w in (self.step_label, self.epoch_label, self.rate_label, self.progress):
-            sb.addPermanentWidget(w)
-        self._on_progress({"step": 0, "epoch": 0, "total_steps": 0, "steps_per_s": 0.0})
 
     # ================================================================== extension points
     def add_tab(self, widget: QWidget, title: str, *, refresh: bool = True) -> int:
