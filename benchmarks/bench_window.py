@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def training_rounds(win, rounds: int, run_loop) -> tuple[list[float], float, float]:
-    """The window's run and a headless one (`babysit train`'s way, engine/cli.py cmd_train: a
+    """The window's run and a headless one (`babysit train`'s way, engine/train_cli.py: a
     worker trains and records the run, this process reads its messages and draws nothing) take
     turns of ROUND_S seconds, the other paused; which goes first alternates. Returns each round's
     window ÷ headless steps/s, and the median steps/s of each."""
