@@ -42,6 +42,9 @@ class BandItem(QtWidgets.QGraphicsPathItem):
 
     def redraw(self) -> None:
         x, lo, hi = self._data
+        if not len(x):              # a new run's empty band: nothing to measure
+            self.setPath(QtGui.QPainterPath())
+            return
         view = self.parentItem()
         while view is not None and not isinstance(view, pg.ViewBox):
             view = view.parentItem()
