@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     win.resize(1400, 900)
     win.show()
     tab = win.sweep.tab
-    win.tabs.setCurrentWidget(tab)
+    win.tabs.setCurrentWidget(win.sweep.page)
     spec = load_spec(os.path.join(common.ROOT, "resources", "sweeps", "lr_reg_coarse_to_fine.toml"))
     sweep = Sweep.create(spec.copy(trials=1000))
     tab.open_sweep(sweep.id)   # an empty sweep: its spec gives the scatter its scales

@@ -10,7 +10,7 @@ import math
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLayout, QLineEdit, QSlider, QStatusBar, QToolButton,
-                               QWidget)
+                               QVBoxLayout, QWidget)
 
 INVALID_STYLE = "border: 1px solid #d9534f; background: #fff3f2;"
 
@@ -286,3 +286,28 @@ class StatusBar(QStatusBar):
         self._expiry.stop()
         self.note.clear()
         self.note.setToolTip("")
+
+
+class LazyTab(QWidget):
+    """A tab page whose content is made when first shown or asked for (`content()`): a tab nobody
+    opens costs the window's start nothing."""
+
+    def __init__(self, make, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._make = make
+        self._content: QWidget | None = None
+        QVBoxLayout(self).setContentsMargins(0, 0, 0, 0)
+
+    def content(self) -> QWidget:
+        if self._content is None:
+            self._content = self._make()
+            self.layout().addWidget(self._content)
+        return self._content
+
+    @property
+    def made(self) -> bool:
+        return self._content is not None
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.content()
+        super().showEvent(event)

@@ -24,6 +24,28 @@ def test_building_the_window_imports_no_torch(tmp_path):
     assert "LOADED:\n" in out.stdout, f"the window imported {out.stdout.split('LOADED:')[-1].strip()}"
 
 
+def test_a_tab_is_made_when_first_opened(tmp_path):
+    # the Sweep tab (gui/sweep) costs the first paint nothing until someone opens it
+    lazy = ("gui.sweep.tab",)
+    code = (
+        "import os, sys\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        f"os.environ['BABYSIT_SETTINGS_DIR'] = {str(tmp_path)!r}\n"
+        "from gui.app import ensure_app\n"
+        "from gui.main_window import MainWindow\n"
+        "app = ensure_app(); w = MainWindow(restore=False, save_settings=False); w.show(); app.processEvents()\n"
+        f"print('AT START:' + ','.join(m for m in {lazy!r} if m in sys.modules), flush=True)\n"
+        "w.tabs.setCurrentIndex(w.sweep.index); app.processEvents()\n"
+        f"print('OPENED:' + ','.join(m for m in {lazy!r} if m in sys.modules), flush=True)\n"
+        "print('SHOWN:' + str(w.sweep.tab.isVisible()), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "AT START:\n" in out.stdout, out.stdout
+    assert f"OPENED:{','.join(lazy)}\n" in out.stdout and "SHOWN:True" in out.stdout, out.stdout
+
+
 def test_training_a_run_imports_no_torch_or_scipy_in_the_window(tmp_path):
     code = (
         "import os, sys, time\n"

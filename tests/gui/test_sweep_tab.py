@@ -63,7 +63,7 @@ def scatter_symbols(tab: SweepTab) -> list[str]:
 
 def test_a_sweep_run_in_the_window_fills_the_table_and_scatter_then_refines(window, qtbot):
     tab = window.sweep.tab
-    window.tabs.setCurrentWidget(tab)
+    window.tabs.setCurrentWidget(window.sweep.page)
     tab.editor.set_text(TINY)
     tab.workers.setValue(2)
     sweep = run_to_the_end(qtbot, tab)
@@ -98,7 +98,7 @@ def test_a_sweep_run_in_the_window_fills_the_table_and_scatter_then_refines(wind
     assert window.windowTitle().startswith(f"babysit — recorded run {tab.sweep.id}/{best[0]}-{best[1]} (")
 
     # zoom to the top quarter: stage 2's space is in the editor, Run runs it in the same sweep
-    window.tabs.setCurrentWidget(tab)
+    window.tabs.setCurrentWidget(window.sweep.page)
     qtbot.mouseClick(tab.top_button, Qt.MouseButton.LeftButton)
     assert tab.run_button.text() == "Run stage 2"
     tab.trials.setValue(2)
@@ -181,7 +181,7 @@ def test_an_earlier_sweep_is_drawn_and_a_box_on_its_scatter_makes_the_next_space
 
 def test_stop_ends_every_trial_and_closing_the_window_stops_a_resumed_sweep(window, qtbot):
     tab = window.sweep.tab
-    window.tabs.setCurrentWidget(tab)
+    window.tabs.setCurrentWidget(window.sweep.page)
     tab.editor.set_text(TINY.replace("steps = 60", "steps = 10000000").replace("trials = 4", "trials = 2"))
     tab.workers.setValue(2)
     qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
