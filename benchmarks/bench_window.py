@@ -5,8 +5,9 @@
 Across a Start: a 10 ms Qt.PreciseTimer runs from just before Start is pressed until the run has
 delivered its first steps and a second more (its first frames), twice: the first Start ~0.3 s
 after the window shows, while its first worker's forkserver is still importing torch (what a
-user meets first), and a second Start after Reset.
-The run is built off the GUI thread; p99 lateness of both is the result (target <= 16 ms).
+user meets first), then WARM_STARTS more, each after Reset, their ticks taken together (one
+Start has ~110 ticks: its p99 would be its worst tick). The run is built off the GUI thread; the
+larger of the two p99 latenesses is the result (target <= 16 ms); the worst tick is printed too.
 
 The real MainWindow (offscreen Qt platform, 1400 x 900) trains the default setup with a step
 target too far to reach, so training runs at full speed the whole time, every chart fed live.
@@ -41,6 +42,7 @@ os.environ.setdefault("BABYSIT_SETTINGS_DIR", tempfile.mkdtemp(prefix="babysit-b
 # browser would list every benchmark run at each start of the window)
 os.environ.setdefault("BABYSIT_RUNS_DIR", tempfile.mkdtemp(prefix="babysit-bench-runs-"))
 ROUND_S = 1.0   # one turn of the window's run or of the headless one, in the training ratio
+WARM_STARTS = 4  # Starts after the first, their ticks taken together (2 in --quick)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,13 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     cold_s = first_steps.pop() - t0 if first_steps else float("inf")
     if win.controller.error is not None or win.controller.state != "running":
         raise RuntimeError(f"the run did not start: {win.banner.text()}")
-    win.controller.stop()
-    win.reset()
-    t0 = time.perf_counter()
-    warm = lateness_while(win.start, started, 60.0)
-    warm_s = first_steps.pop() - t0 if first_steps else float("inf")
-    for name, late, took in (("first Start (the forkserver loading torch)", cold, cold_s), ("second Start", warm, warm_s)):
-        print(info_line(name, f"{took:.2f} s to the first steps; timer lateness p99 {p99(late):.1f} ms, "
+    # the Starts after it (Reset, Start): one Start gives ~110 ticks, whose p99 is just its worst
+    # tick, so the ticks of WARM_STARTS of them are taken together
+    warm: list[float] = []
+    warm_s: list[float] = []
+    for _ in range(2 if args.quick else WARM_STARTS):
+        win.controller.stop()
+        win.reset()
+        t0 = time.perf_counter()
+        warm += lateness_while(win.start, started, 60.0)
+        warm_s.append(first_steps.pop() - t0 if first_steps else float("inf"))
+    for name, late, took in (("first Start (the forkserver loading torch)", cold, f"{cold_s:.2f}"),
+                             (f"{len(warm_s)} Starts after it", warm, "/".join(f"{s:.2f}" for s in warm_s))):
+        print(info_line(name, f"{took} s to the first steps; timer lateness p99 {p99(late):.1f} ms, "
                               f"max {max(late):.1f} ms over {len(late)} ticks"))
     start_p99 = max(p99(cold), p99(warm))
 
@@ -186,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                                            f"{r['paints']:.1f} paints/s, {r['frames']:.1f} refreshes/s; "
                                            f"training {r['steps']:.0f} steps/s"))
     print(result_line("window_start_timer_lateness_p99", start_p99, "<= 16 ms", start_p99 <= 16, unit="ms",
-                      fmt=".1f", note="10 ms PreciseTimer from Start to 1 s after the first steps, the first and a second Start"))
+                      fmt=".1f", note="10 ms PreciseTimer from Start to 1 s after the first steps: the first Start, and the ones after it"))
     print(result_line("window_timer_lateness_p99", p99, "<= 16 ms", p99 <= 16, unit="ms", fmt=".1f",
                       note=f"10 ms PreciseTimer, both tabs, {len(late_all)} ticks; run state at the end: {state}"))
     print(result_line("window_redraws_per_s", redraws, ">= 30", redraws >= 30, unit="/s", fmt=".1f",
