@@ -21,7 +21,6 @@ interpreter lock for seconds): torch lives in the workers.
 """
 from __future__ import annotations
 
-import threading
 import time
 import traceback
 from typing import Any, Protocol
@@ -35,46 +34,16 @@ from engine.worker import Spare
 from engine.messages import (DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED,  # noqa: F401
                              RUNNING, STOPPED, Boundary, StateChange)
 
-TICK_MS = 10             # drains at ~100 Hz: a frame is drawn on the first tick it is due, within a few ms of its pace
-DRAW_SHARE = 0.7         # drawing may take this share of the GUI thread (training has a process and a core of its own)
-MAX_FRAME_WAIT = 0.5     # ... but the charts move at least twice a second
-MAX_FRAMES_PER_S = 40    # ... and at most this often: more costs training's core on a small machine, unseen
+from .pacing import FramePacer
+from .run_build import RunBuild
+
+TICK_MS = 10             # drains at ~100 Hz: a frame is drawn on the first tick it is due (gui/pacing.py)
 
 BUILDING = "building"   # the window's own state: a session is being built off the GUI thread
 
 class View(Protocol):
     def refresh(self, history: History) -> Any: ...
     def reset(self) -> Any: ...
-
-
-class _Build:
-    """One run built in a worker process, waited for on a thread of its own. The result is picked
-    up by the controller's tick on the GUI thread; a cancelled build's run is stopped when it ends."""
-
-    def __init__(self, cfg: RunConfig, spare, pace: float | None, then: str = "start"):
-        self.cfg, self.spare, self.pace, self.then = cfg, spare, pace, then
-        self.session = None
-        self.history: History | None = None
-        self.error: str | None = None
-        self.cancelled = False
-        self.thread = threading.Thread(target=self.run, name="babysit-build", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def run(self) -> None:
-        try:
-            cfg = self.cfg.copy().validate()
-            worker = self.spare.take()
-            self.spare.warm()    # the next run's worker: a fork of a process that has torch loaded
-            self.session = worker.begin(cfg, pace=self.pace)
-            self.history = History()   # its columns' allocation is ~10 ms the GUI thread need not wait for
-        except BabysitError as exc:
-            self.error = str(exc)
-        except Exception as exc:   # a bug or an odd environment: still words, never a traceback
-            self.error = f"could not set up the run: {type(exc).__name__}: {exc}"
-        if self.cancelled and self.session is not None:
-            self.session.stop(1.0)
 
 
 class Controller(QObject):
@@ -92,10 +61,10 @@ class Controller(QObject):
         self.views: list[View] = []
         self.state = IDLE
         self.error: str | None = None
-        self._build: _Build | None = None   # a session being built off the GUI thread
+        self._build: RunBuild | None = None   # a session being built off the GUI thread
         self.pace: float | None = None      # steps per second for every run (None: flat out)
         # per run (see _reset_counters): deliveries = ticks that carried data, frames = view
-        # refreshes (<= deliveries: drawing is paced), frame_cost = what a frame took lately
+        # refreshes (<= deliveries: drawing is paced by `pacer`)
         self._reset_counters()
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
@@ -131,7 +100,7 @@ class Controller(QObject):
         off the GUI thread). False (and errorOccurred) on failure."""
         if self.session is not None or self._build is not None:
             self.reset()
-        job = _Build(cfg, self.spare, self.pace)
+        job = RunBuild(cfg, self.spare, self.pace)
         job.run()
         return self._install(job)
 
@@ -152,7 +121,7 @@ class Controller(QObject):
                 return False
             if self.session is not None:
                 self.reset()
-            self._build = _Build(cfg, self.spare, self.pace, then)
+            self._build = RunBuild(cfg, self.spare, self.pace, then)
             self._set_state(BUILDING)
             self._build.start()
             self.timer.start()    # tick() picks the session up when the build ends
@@ -199,7 +168,7 @@ class Controller(QObject):
         for finding in findings:
             self.history.append_event({"event": "diagnosis", "label": finding["code"], **finding, "step": step})
 
-    def _install(self, job: "_Build") -> bool:
+    def _install(self, job: "RunBuild") -> bool:
         if job.error is not None:
             self._fail(job.error)
             return False
@@ -268,11 +237,10 @@ class Controller(QObject):
     def _reset_counters(self) -> None:
         self._failed_views: set[int] = set()
         self.deliveries = self.frames = 0
-        self.steps_per_s = self.frame_cost = self._refresh_cost = 0.0
+        self.steps_per_s = 0.0
         self._rate_mark: tuple[float, int] | None = None
-        self._frame_started: float | None = None
         self._dirty = False            # data arrived that the views have not drawn yet
-        self._next_frame_at = 0.0
+        self.pacer = FramePacer()
 
     def warm(self) -> None:
         """Fork the next run's worker now, so Start trains at once (the first takes seconds: its
@@ -349,9 +317,9 @@ class Controller(QObject):
         if items:
             self.deliveries += 1
             self._dirty = True
-        self._note_frame_cost(now)
+        self.pacer.settle(self.views, self.timer.interval() / 1000.0)
         ending = bool(states) and states[-1].state in ENDED_STATES + (PAUSED, DIVERGED)
-        if self._dirty and (ending or now >= self._next_frame_at):
+        if self._dirty and (ending or self.pacer.due(now)):
             self._draw(now)
         if items:
             self._measure_rate()
@@ -371,34 +339,7 @@ class Controller(QObject):
                 self._view_failed(v, exc)
         self._dirty = False
         self.frames += 1
-        self._frame_started = now
-        self._refresh_cost = time.perf_counter() - t
-
-    def _note_frame_cost(self, now: float) -> None:
-        """Pace the drawing so that clicks, sliders and timers still find the GUI thread free.
-
-        A frame costs the views' refresh plus the repaint Qt does after it. Both are timed where
-        they run: the refresh here, the repaint by the views themselves (`take_paint_seconds`).
-        Wall-clock gaps between ticks are not used: they also count the time the GUI thread
-        waits for a core, which is not drawing. The next frame
-        waits cost / DRAW_SHARE after the last one began, so drawing takes at most about that
-        share of the GUI thread and a frame cheaper than a tick or so is drawn every tick."""
-        if self._frame_started is None:
-            return
-        paint = 0.0
-        for v in self.views:
-            take = getattr(v, "take_paint_seconds", None)
-            if take is not None:
-                try:
-                    paint += float(take())
-                except Exception:   # pacing is a nicety: never let it break the delivery
-                    pass
-        cost = self._refresh_cost + paint
-        self.frame_cost = cost if self.frame_cost == 0 else 0.6 * self.frame_cost + 0.4 * cost
-        # half a tick of slack: a frame due just after this tick is drawn now, not a tick late
-        wait = self.frame_cost / DRAW_SHARE - 0.5 * self.timer.interval() / 1000.0
-        self._next_frame_at = self._frame_started + min(MAX_FRAME_WAIT, max(1.0 / MAX_FRAMES_PER_S, wait))
-        self._frame_started = None
+        self.pacer.drawn(now, time.perf_counter() - t)
 
     def progress(self) -> dict:
         s = self.session
