@@ -67,7 +67,7 @@ class InitLabPanel(InitLabPlots, QtWidgets.QWidget):
         self._poller = QtCore.QTimer(self, interval=30)
         self._poller.timeout.connect(self._poll)
         self._build_controls(depth, width, activation, init, init_std, bn, seed)
-        self._build_plots()
+        self._init_plots()
 
     # ------------------------------------------------------------------ construction
     def _build_controls(self, depth, width, activation, init, init_std, bn, seed) -> None:
@@ -183,6 +183,7 @@ class InitLabPanel(InitLabPlots, QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ running
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.ensure_plots()
         super().showEvent(event)
         if not self._ran_once:
             QtCore.QTimer.singleShot(0, self.run)

@@ -1,8 +1,8 @@
 """The init lab's figure: one activation histogram per hidden layer, in as many rows as the width
 needs, above the mean, the std and the saturated/zero fraction across depth.
 
-InitLabPlots is a part of InitLabPanel (gui/lab/initlab_panel.py), which builds the figure once
-(_build_plots) and hands it each run_initlab result to draw (_draw). The histograms share one x
+InitLabPlots is a part of InitLabPanel (gui/lab/initlab_panel.py), which makes the figure once,
+when first shown or drawn (ensure_plots), and hands it each run_initlab result to draw (_draw). The histograms share one x
 range, or each shows its own data's range ("zoom to data", or a double-click on one); the std
 is on a log axis while the panel's "log std" box is ticked. It reads the panel's controls
 (act_combo, zoom_check, log_check), `result`, `n` and writes its status line.
@@ -25,10 +25,18 @@ MIN_HIST_WIDTH = 110      # pixels per histogram; narrower windows wrap them ont
 class InitLabPlots:
     """The histograms and the across-depth plots of InitLabPanel (a mixin: a QWidget part)."""
 
-    def _build_plots(self) -> None:
+    def _init_plots(self) -> None:
         self._hist_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
         self._columns = 0
         self._zoomed: set[int] = set()   # histograms drawn over their own data's range
+        self.glw = None                  # the charts, made when first shown or drawn (ensure_plots)
+
+    def ensure_plots(self) -> None:
+        """Make the charts now if they are not yet: a tab nobody opens costs the window's start nothing."""
+        if self.glw is None:
+            self._build_plots()
+
+    def _build_plots(self) -> None:
         # two scenes: the histogram row's column widths then depend on its plots only
         self.hist_glw = pg.GraphicsLayoutWidget()
         self.hist_glw.setBackground(theme.BACKGROUND)
@@ -59,6 +67,7 @@ class InitLabPlots:
                                               symbolPen="#d62728", name="fraction", **sym)
 
     def _draw(self, result: dict) -> None:
+        self.ensure_plots()
         layers = result["layers"]
         act = result.get("activation", self.act_combo.currentText())
         self._ensure_hist_plots(len(layers))
@@ -127,6 +136,8 @@ class InitLabPlots:
 
     def _set_std_curve(self, *_args) -> None:
         stds = getattr(self, "_stds", None)
+        if self.glw is None:
+            return          # drawn with the log box's state when the charts are made
         log = self.log_check.isChecked()
         self.std_plot.setLogMode(y=log)
         if stds is None:

@@ -97,6 +97,9 @@ def test_lab_tabs_make_their_charts_when_first_shown(window, qtbot):
     for tab in tabs:
         window.tabs.setCurrentWidget(tab)
         qtbot.waitUntil(lambda t=tab: len(t.findChildren(pg.GraphicsLayoutWidget)) == 1)
+    assert len(lab.init_lab.findChildren(pg.GraphicsLayoutWidget)) == 0   # the init lab: its histograms and depth plots
+    window.tabs.setCurrentWidget(lab.init_lab)
+    qtbot.waitUntil(lambda: len(lab.init_lab.findChildren(pg.GraphicsLayoutWidget)) == 2)
     x, _y = lab.preprocess.items["none"][0].getData()    # the run's data, drawn once shown
     assert len(x) > 100
     lab.race.stop()
