@@ -100,6 +100,7 @@ def test_lab_tabs_make_their_charts_when_first_shown(window, qtbot):
     assert len(lab.init_lab.findChildren(pg.GraphicsLayoutWidget)) == 0   # the init lab: its histograms and depth plots
     window.tabs.setCurrentWidget(lab.init_lab)
     qtbot.waitUntil(lambda: len(lab.init_lab.findChildren(pg.GraphicsLayoutWidget)) == 2)
+    qtbot.waitUntil(lambda: lab.init_lab.result is not None, timeout=60_000)   # its first figure, drawn
     x, _y = lab.preprocess.items["none"][0].getData()    # the run's data, drawn once shown
     assert len(x) > 100
     lab.race.stop()
