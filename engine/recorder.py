@@ -1,6 +1,7 @@
 """The recorder: what leaves a training step, in step order, to the run's sinks.
 
-    recorder = Recorder(probe, make_diagnostics, sinks=[history.ingest, outbox.put])
+    recorder = make_recorder(trainer, sinks=[history.ingest, outbox.put])   # a run's, with its diagnostics
+    recorder = Recorder(probe, make_diagnostics, sinks=[...])                # the parts, by hand
     recorder.add(step)        # a Trainer.Step: its scalars, then its record (probed/evaluated)
     recorder.event(event)     # a command applied, a failure: after every step added before it
     recorder.flush()          # write what waits
@@ -22,11 +23,20 @@ from typing import Callable
 from .diagnostics import Diagnostics
 from .messages import Event, Message, Record, Scalars
 from .probes import Probe
-from .trainer import Step
+from .trainer import Step, Trainer
 
 GATHER = 32              # steps written in one pass by the background loop ...
 GATHER_SECONDS = 1 / 60  # ... never held back longer than a frame of the window at 60 per second
 GATHER_BYTES = 16 << 20  # ... nor while their activations take more memory than this
+
+
+def make_recorder(trainer: Trainer, sinks: list[Callable[[Message], None]], *, gather: int = 1) -> "Recorder":
+    """A run's recorder: its trainer's probe, and diagnostics (engine/diagnostics.py) that watch the
+    stream and add "diagnosis" events, made again for a fresh network (a re-init). The session
+    and a sweep's trial both record through one of these."""
+    recorder = Recorder(trainer.probe, lambda: Diagnostics(trainer.cfg, trainer.data.n_classes), sinks)
+    recorder.gather = gather
+    return recorder
 
 
 class Recorder:

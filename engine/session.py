@@ -24,7 +24,7 @@ from .diagnostics import Diagnostics
 from .errors import BabysitError
 from .history import History
 from .messages import DIVERGED, Event, Message, Scalars, StateChange
-from .recorder import GATHER, Recorder
+from .recorder import GATHER, make_recorder
 from .runner import Runner
 from .trainer import Trainer, leave_a_core_free  # noqa: F401  (callers import it from here)
 
@@ -43,8 +43,7 @@ class TrainingSession:
             sinks.append(self.history.ingest)
         if self.outbox is not None:
             sinks.append(self.outbox.put)
-        # the diagnostics watch the stream and add "diagnosis" events (engine/diagnostics.py)
-        self.recorder = Recorder(self.trainer.probe, lambda: Diagnostics(self.cfg, self.data.n_classes), sinks)
+        self.recorder = make_recorder(self.trainer, sinks)
         self.runner = Runner(self)
 
     # ================================================================== the run's parts

@@ -65,15 +65,13 @@ def _open_run(task: dict[str, Any]):
 def _train(task: dict[str, Any], channel, result: dict[str, Any], writer) -> None:
     import torch
     from ..config import RunConfig
-    from ..diagnostics import Diagnostics
-    from ..recorder import GATHER, Recorder
+    from ..recorder import GATHER, make_recorder
     from ..trainer import Trainer
 
     torch.set_num_threads(1)  # one core per trial: the pool already uses every core
     cfg = RunConfig.from_dict(task["config"])
     trainer = Trainer(cfg)
-    recorder = Recorder(trainer.probe, lambda: Diagnostics(cfg, trainer.data.n_classes), [writer.ingest])
-    recorder.gather = GATHER
+    recorder = make_recorder(trainer, [writer.ingest], gather=GATHER)
     key = (task["stage"], task["trial"])
     rungs = set(task.get("rungs", ()))
     every = max(1, trainer.total_steps // CURVE_POINTS)
