@@ -28,7 +28,7 @@ import numpy as np
 
 PLANNED = 150     # boundaries a run of its planned length holds (about)
 CAP = 200         # past the plan, the spacing doubles each time a run holds this many more
-SHARE = 0.02      # of the training thread's time, at most, spent drawing recorded boundaries
+SHARE = 0.01      # of the training thread's time, at most, spent drawing recorded boundaries
 LEVELS = 255      # confidence 0..1 kept as 0..LEVELS
 
 
@@ -73,7 +73,7 @@ def pack_grid(payload: dict) -> bytes:
     """The classes and the quantised confidence, one blob (rows follow y, as in the payload)."""
     classes = np.asarray(payload["classes"])
     dtype = np.uint8 if int(payload["n_classes"]) <= 256 else np.uint16
-    conf = np.rint(np.clip(np.asarray(payload["confidence"], np.float64), 0.0, 1.0) * LEVELS).astype(np.uint8)
+    conf = np.rint(np.clip(np.asarray(payload["confidence"], np.float32), 0.0, 1.0) * LEVELS).astype(np.uint8)
     return zlib.compress(classes.astype(dtype).tobytes() + conf.tobytes())
 
 

@@ -87,8 +87,9 @@ class Plane:
         was_training = model.training
         model.eval()
         try:
-            prob = torch.softmax(model(self.inputs).float(), dim=1)
-            conf, cls = prob.max(dim=1)
+            logits = model(self.inputs).float()
+            top, cls = logits.max(dim=1)
+            conf = torch.exp(top - torch.logsumexp(logits, dim=1))   # the top softmax probability, softmax unmade
             # one host transfer each: the only sync points of a read
             shape = (self.resolution, self.resolution)
             classes, confidence = cls.cpu().numpy().reshape(shape), conf.cpu().numpy().reshape(shape)
