@@ -113,7 +113,10 @@ def _train(task: dict[str, Any], channel, result: dict[str, Any], writer) -> Non
                 status, message = "stopped", "the sweep was stopped"
                 break
             pending_steps, pending_losses = [], []
-    recorder.end()   # what waits, and the final weights' decision boundary (2-D data)
+    if status == "diverged":   # (by the 3x rule too): its weights' boundary would say nothing
+        recorder.flush()
+    else:
+        recorder.end()         # what waits, and the final weights' decision boundary (2-D data)
     _news(channel, key, pending_steps, pending_losses)
     result["steps"] = trainer.step_count
     result["status"], result["message"] = status, message
