@@ -84,7 +84,8 @@ class StepScrubber(QWidget):
             self.boundary.clear(None, OLD_RUN if dataset in TOY_DATASETS else NOT_2D.format(dataset=dataset))
             return
         try:
-            self._show_boundary(int(self.boundary_steps[-1]))
+            with RunStore() as store:
+                self._show_boundary(store, int(self.boundary_steps[-1]))
         except BabysitError as exc:
             self.boundary.clear(None, f"This run's decision boundary could not be read: {exc}")
 
@@ -101,28 +102,27 @@ class StepScrubber(QWidget):
             return
         step = int(self.steps[i])
         probe = last_at_or_before(self.probe_steps, step)
+        drawn = last_at_or_before(self.boundary_steps, step)
         try:
-            if probe is not None and probe != self._shown[0]:
-                with RunStore() as store:
+            with RunStore() as store:
+                if probe is not None and probe != self._shown[0]:
                     records = store.records(self.run_id, probe, probe)
-                if not records:  # deleted meanwhile
-                    self._say(f"step {step:,}: no longer in the store")
-                    return
-                self.activations.show_snapshot(records[0])
-                self._shown = (probe, self._shown[1])
-            drawn = last_at_or_before(self.boundary_steps, step)
-            if drawn is not None and drawn != self._shown[1]:
-                self._show_boundary(drawn)
+                    if not records:  # deleted meanwhile
+                        self._say(f"step {step:,}: no longer in the store")
+                        return
+                    self.activations.show_snapshot(records[0])
+                    self._shown = (probe, self._shown[1])
+                if drawn is not None and drawn != self._shown[1]:
+                    self._show_boundary(store, drawn)
         except BabysitError as exc:
             self._say(f"step {step:,}: not readable ({exc})")
             return
         self._say(f"step {step:,}")
 
-    def _show_boundary(self, step: int) -> None:
+    def _show_boundary(self, store: RunStore, step: int) -> None:
         if self.boundary is None:
             return
-        with RunStore() as store:
-            payload = store.boundary(self.run_id, step)
+        payload = store.boundary(self.run_id, step)
         if payload is not None:
             self.boundary.update_boundary(payload)
             self._shown = (self._shown[0], step)
