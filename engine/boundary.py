@@ -102,7 +102,8 @@ class Plane:
 class RunBoundaries:
     """The boundaries a run records as it trains (engine/recorder.py asks): on the cadence of
     engine/boundaries.py, each timed so their cost stays a small share of training, at
-    RECORDED_RESOLUTION (the live tab's 80 costs half as much again per grid)."""
+    RECORDED_RESOLUTION, coarser than the live tab's: a grid costs a forward pass per point, and
+    a run records many."""
 
     def __init__(self, trainer, planned_steps: int | None = None):   # trainer: engine.trainer.Trainer
         self.trainer = trainer
