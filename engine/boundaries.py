@@ -9,7 +9,8 @@ No torch: the window reads a recorded run's boundaries through this module.
 When: at step 1, then at probe steps EVERY apart, EVERY chosen so the planned run holds about
 PLANNED boundaries; a run that goes on past that doubles the spacing each time it holds CAP more
 than it did, so its count grows with the log of its length. And never more often than keeps
-their cost at SHARE of the training thread's time: a big model's grid costs many steps.
+their cost at SHARE of the training thread's time (after the first EARLY): a big model's grid
+costs many steps.
 The final weights' boundary is the recorder's (engine/recorder.py), whatever the cadence says.
 
 How: the plane (axes, training points, class count) once per run, as JSON; each boundary as the
@@ -29,6 +30,7 @@ import numpy as np
 PLANNED = 150     # boundaries a run of its planned length holds (about)
 CAP = 200         # past the plan, the spacing doubles each time a run holds this many more
 SHARE = 0.01      # of the training thread's time, at most, spent drawing recorded boundaries
+EARLY = 10        # the first boundaries keep to the spacing only, not to the share
 LEVELS = 255      # confidence 0..1 kept as 0..LEVELS
 
 
@@ -57,8 +59,9 @@ class Cadence:
 
     def spent(self, seconds: float) -> None:
         """A boundary took this long: the next waits until training has had seconds / SHARE. Not
-        the first: it pays once for torch's first pass over the grid."""
-        if self.share is not None and self.count > 1:
+        the first EARLY: they show the start of training, where the boundary moves most, and
+        pay once for torch's first passes over the grid."""
+        if self.share is not None and self.count > EARLY:
             self._not_before = self.clock() + seconds / self.share
 
 

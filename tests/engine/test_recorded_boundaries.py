@@ -4,7 +4,7 @@ import math
 import sqlite3
 
 import numpy as np
-from engine.boundaries import CAP, LEVELS, PLANNED, Cadence, pack_grid, pack_plane, unpack
+from engine.boundaries import CAP, EARLY, LEVELS, PLANNED, Cadence, pack_grid, pack_plane, unpack
 from engine.boundary import RECORDED_RESOLUTION, predict_grid
 from engine.config import RunConfig
 from engine.messages import Boundary, Event, Scalars
@@ -39,17 +39,19 @@ def test_a_run_past_its_plan_spaces_its_boundaries_out():
     assert len(steps) < 4 * CAP < 1500   # (as planned, 10 steps apart, it would be 1500)
 
 
-def test_boundaries_keep_to_their_share_of_the_training_time():
+def test_boundaries_keep_to_their_share_of_the_training_time_after_the_early_ones():
     now = [0.0]
     cadence = Cadence(3000, 10, share=0.02, clock=lambda: now[0])
-    assert cadence.due(1)
-    cadence.spent(1.0)            # the first pays for warming up: not counted
-    assert cadence.every == 20 and cadence.due(20)
+    early = [1, *range(20, 20 * EARLY, 20)]
+    for step in early:           # the start of training, at the spacing whatever they cost
+        assert cadence.due(step)
+        cadence.spent(1.0)
+    assert cadence.every == 20 and cadence.due(20 * EARLY)
     cadence.spent(0.01)           # the next waits 0.01 / 0.02 = half a second of training
     now[0] += 0.4
-    assert not cadence.due(40)
+    assert not cadence.due(20 * EARLY + 20)
     now[0] += 0.2
-    assert cadence.due(60)
+    assert cadence.due(20 * EARLY + 40)
 
 
 # ----------------------------------------------------------------------------- as blobs
