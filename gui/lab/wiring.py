@@ -101,7 +101,7 @@ class LabWiring(QObject):
     def _on_other(self, kind: str, payload) -> None:
         """A boundary from the run: the answer to the tab's request, or one the run recorded (on
         its cadence, and for its final weights as it ended). Either is drawn unless the tab shows
-        a later step, once per delivery; while the tab is hidden the newest waits until it is shown."""
+        a later step; while the tab is hidden the newest waits until it is shown."""
         if kind != "boundary":
             return
         if not payload.get("recorded"):
@@ -110,9 +110,8 @@ class LabWiring(QObject):
         newest = self._kept or self.boundary.payload
         if newest is not None and payload["step"] < newest["step"]:
             return
-        if self._kept is None and self.boundary.isVisible():   # once, for the newest of this delivery
-            QTimer.singleShot(0, self._draw_kept)
         self._kept = payload
+        self._draw_kept()
 
     def _draw_kept(self, *_args) -> None:
         if self._kept is not None and self.boundary.isVisible():
