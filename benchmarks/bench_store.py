@@ -15,7 +15,9 @@ time to read its step columns, its per-layer table and to fill a History from it
 
 Recording: the default run (RunConfig(): spiral, 2x64 ReLU, Adam, a probe every 10 steps)
 trained by `session.step()` with its outbox drained after each step, as `babysit train` does,
-with and without every message handed to a RunWriter; blocks of steps interleaved (common.py).
+with and without every message handed to a RunWriter, and without and with the decision
+boundaries a recorded run draws (on the cadence of the default run's 3000 planned steps, the
+densest a default run gets); blocks of steps interleaved (common.py).
 Each block is timed in process CPU time, which counts the writer's own thread too (its inserts
 and commits), not only the training thread's queue puts; a recorded block ends with
 `writer.flush()`, so the writer's work on its messages falls inside it (one commit more per
@@ -146,16 +148,26 @@ def measure_recording(directory: str, block: int, repeats: int) -> dict[str, lis
     plain = TrainingSession(RunConfig(steps=10_000_000))
     recorded = TrainingSession(RunConfig(steps=10_000_000))
     writer = store.create_run(recorded.cfg.to_dict())
+    recorded.recorder.draw_boundaries(recorded.trainer, planned_steps=RunConfig().steps)
+    # the boundaries keep to a share of their run's training time; the two runs take turns here,
+    # so the recorded run's cadence reads a clock that runs during its own blocks only
+    own = {"at": 0.0, "since": None}
+    recorded.recorder.boundaries.cadence.clock = lambda: own["at"] + (time.perf_counter() - own["since"])
 
     def blocks(session, sink, flush):
         def run() -> float:
+            if session is recorded:
+                own["since"] = time.perf_counter()
             t0 = time.process_time()
             for _ in range(block):
                 session.step()
                 for message in session.drain():
                     sink(message)
             flush()  # the writer's work on this block's messages is charged to this block
-            return block / (time.process_time() - t0)
+            took = time.process_time() - t0
+            if session is recorded:
+                own["at"] += time.perf_counter() - own["since"]
+            return block / took
         return run
 
     variants = {"plain": blocks(plain, lambda m: None, lambda: None),

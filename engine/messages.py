@@ -2,8 +2,8 @@
 
 A run sends, in order: `Scalars` for every step, a `Record` for every probed or evaluated step
 (after that step's scalars), an `Event` for every command applied, finding and failure (after
-the steps before it), a `StateChange` when the run starts, pauses, ends, and `Boundary` when
-asked for. A worker running the LR finder (engine/worker.py) sends `LRFind` too. Nothing here
+the steps before it), a `StateChange` when the run starts, pauses, ends, and a `Boundary` when
+asked for, and, for a run that records them, after the steps it belongs to and before the end. A worker running the LR finder (engine/worker.py) sends `LRFind` too. Nothing here
 holds a tensor, so a message can be pickled across a process pipe.
 `as_dict()` is the JSON form (the metrics file, the history's exports).
 
@@ -104,12 +104,15 @@ class StateChange:
 
 @dataclass
 class Boundary:
-    """The predicted class over the input plane (engine/boundary.py's payload) after `step`."""
+    """The predicted class over the input plane (engine/boundary.py's payload) after `step`.
+    `recorded`: one of the run's own, on its cadence (engine/boundaries.py) or for its final
+    weights, kept in the run store; otherwise asked for (the window's tab), and not kept."""
     step: int
     grid: dict[str, Any]
+    recorded: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.grid, "step": self.step}
+        return {**self.grid, "step": self.step, "recorded": self.recorded}
 
 
 @dataclass

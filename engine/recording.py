@@ -28,8 +28,10 @@ import numpy as np
 from .errors import BabysitError
 from .fileio import atomic_path, dumps
 from .history import SCALAR_KEYS
-from .messages import DIVERGED, ERROR, LIVE_STATES, StateChange
-from .store import RunStore, RunStoreError, connect, pack_layers
+from .boundaries import pack_grid, pack_plane
+from .layer_blobs import pack_layers
+from .messages import DIVERGED, ERROR, LIVE_STATES, Boundary, StateChange
+from .store import RunStore, RunStoreError, connect
 
 COMMIT_SECONDS = 0.5     # the writer commits what arrived this often (kill -9 loses at most this much)
 HEARTBEAT_SECONDS = 2.0  # an idle writer (a paused run) still stamps its heartbeat this often
@@ -37,15 +39,17 @@ HEARTBEAT_SECONDS = 2.0  # an idle writer (a paused run) still stamps its heartb
 STATUS_OF_STATE = {"idle": "running", "running": "running", "paused": "running", "diverged": "diverged",
                    "finished": "finished", "stopped": "stopped", "error": "crashed"}
 TRAIN_MEAN = 50  # the final train loss/accuracy is the mean of the last steps (one batch is noisy)
-_KINDS = {"scalars": "scalars", "record": "record", "event": "event", "statechange": "state"}
+_KINDS = {"scalars": "scalars", "record": "record", "event": "event", "statechange": "state", "boundary": "boundary"}
 
 
 def as_payload(message: Any) -> tuple[str | None, Any]:
     """(kind, payload) of a message: an outbox pair (kind, payload) as it is, a typed message
-    (engine/messages.py: Scalars, Record, Event, StateChange) as its JSON form. A kind the store
-    does not keep (a boundary) comes back as None."""
+    (engine/messages.py: Scalars, Record, Event, StateChange, a recorded Boundary) as its JSON
+    form. A kind the store does not keep (a boundary the window asked for) comes back as None."""
     if isinstance(message, tuple):
         return message
+    if isinstance(message, Boundary) and not message.recorded:
+        return None, None
     kind = _KINDS.get(type(message).__name__.lower())
     if hasattr(message, "as_dict"):
         return kind, message.as_dict()
@@ -60,6 +64,8 @@ class _Batch:
     records: list[tuple] = field(default_factory=list)
     histograms: list[tuple] = field(default_factory=list)
     events: list[tuple] = field(default_factory=list)
+    planes: list[tuple] = field(default_factory=list)      # the run's boundary plane, with its first boundary
+    boundaries: list[tuple] = field(default_factory=list)
     run: dict[str, Any] = field(default_factory=dict)  # columns of the run's row to set
     flushed: list[threading.Event] = field(default_factory=list)  # flush() calls waiting for this commit
     n: int = 0
@@ -75,6 +81,7 @@ class RunWriter:
         self._retrying = False
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._seq = 0                   # events in the order they came
+        self._plane: tuple[int, int] | None = None   # the boundaries' grid (columns, rows), once stored
         self._status = "running"        # from the last state message
         self._losses: deque = deque(maxlen=TRAIN_MEAN)
         self._accs: deque = deque(maxlen=TRAIN_MEAN)
@@ -200,13 +207,21 @@ class RunWriter:
             self._status = batch.run["status"] = STATUS_OF_STATE.get(state, "running")
             if error:
                 batch.run["error"] = error
+        elif kind == "boundary":
+            grid = (len(payload["x"]), len(payload["y"]))
+            if self._plane is None:
+                batch.planes.append((run_id, pack_plane(payload)))
+                self._plane = grid
+            elif grid != self._plane:
+                raise ValueError(f"its grid is {grid[0]} x {grid[1]}, the run's boundaries' {self._plane[0]} x {self._plane[1]}")
+            batch.boundaries.append((run_id, int(payload["step"]), pack_grid(payload)))
         elif kind == "weights":
             batch.run["weights"] = payload
         elif kind == "flush":
             batch.flushed.append(payload)
             return
         else:
-            return  # a kind the store does not keep (a boundary)
+            return  # a kind the store does not keep
         batch.n += 1
 
     def _commit(self, conn: sqlite3.Connection, batch: _Batch) -> bool:
@@ -229,6 +244,8 @@ class RunWriter:
                              batch.histograms)
             conn.executemany("INSERT INTO events (run, seq, step, kind, label, data) VALUES (?,?,?,?,?,?)",
                              batch.events)
+            conn.executemany("INSERT OR REPLACE INTO boundary_planes (run, plane) VALUES (?,?)", batch.planes)
+            conn.executemany("INSERT OR REPLACE INTO boundaries (run, step, grid) VALUES (?,?,?)", batch.boundaries)
             conn.execute(f"UPDATE runs SET {', '.join(f'{k}=?' for k in run)} WHERE id=?", (*run.values(), self.id))
             conn.execute("COMMIT")
             if self._retrying:  # written after all; a lost message's error stays
@@ -257,6 +274,7 @@ class RecordedRun:
             info = store.resolve(self.writer.id)
         self.id, self.name, self.dir = info.id, info.name, store.dir
         session.recorder.sinks.append(self._ingest)  # on the training thread: it only queues
+        session.record_boundaries()
 
     def _ingest(self, message: Any) -> None:
         if isinstance(message, StateChange) and message.state in (DIVERGED, *LIVE_STATES):
@@ -271,10 +289,12 @@ class RecordedRun:
         """End the record (from the thread that owns the session, once no step runs); returns a
         problem in words (the weights or the store could not be written), else None. A run built
         but never stepped is not worth a row: it is deleted."""
-        writer, self.writer = self.writer, None
-        if writer is None:
+        if self.writer is None:
             return None
         session = self.session
+        if crashed is None and session.state != ERROR:
+            session.recorder.end()   # the final weights' boundary, unless it was sent as the run ended
+        writer, self.writer = self.writer, None
         try:
             session.recorder.sinks.remove(self._ingest)
         except ValueError:

@@ -92,7 +92,6 @@ class RemoteSession:
         self.step_count = 0
         self.ended = False                  # the pipe is closed: everything the run sent has arrived
         self.problems: list[str] = list(built["problems"])   # what the worker could not record, in words
-        self._model = None
         self._arrived: list = []           # read from the pipe, not drained yet
         self._last_model: dict | None = None   # the model the worker sent as it stopped
 
@@ -170,21 +169,6 @@ class RemoteSession:
 
     def _model_now(self) -> dict:
         return self._last_model if self._last_model is not None else call(self.worker, "weights")
-
-    @property
-    def model(self):
-        """A copy of the run's model as it is now, on the CPU (for reading, never trained here);
-        after stop(), as it was at the end. Builds a torch model in this process: the window
-        reads through softmax_example(), bn_test_time() and weights() instead."""
-        got = self._model_now()
-        import torch
-        from .model import MLP
-        cfg = RunConfig.from_dict(got["config"])
-        d = self.data
-        if self._model is None or self._model.bn != cfg.bn:
-            self._model = MLP(d.n_features, d.n_classes, cfg.depth, cfg.width, cfg.activation, bn=cfg.bn).eval()
-        self._model.load_state_dict({k: torch.from_numpy(v) for k, v in got["weights"].items()})
-        return self._model
 
     def softmax_example(self, index: int) -> dict:
         """engine/softmax.py's reading of validation example `index` through the model now, made in

@@ -23,8 +23,8 @@ from .data import Dataset
 from .diagnostics import Diagnostics
 from .errors import BabysitError
 from .history import History
-from .messages import DIVERGED, Event, Message, Scalars, StateChange
-from .recorder import GATHER, Recorder
+from .messages import DIVERGED, FINISHED, STOPPED, Event, Message, Scalars, StateChange
+from .recorder import GATHER, make_recorder
 from .runner import Runner
 from .trainer import Trainer, leave_a_core_free  # noqa: F401  (callers import it from here)
 
@@ -43,8 +43,7 @@ class TrainingSession:
             sinks.append(self.history.ingest)
         if self.outbox is not None:
             sinks.append(self.outbox.put)
-        # the diagnostics watch the stream and add "diagnosis" events (engine/diagnostics.py)
-        self.recorder = Recorder(self.trainer.probe, lambda: Diagnostics(self.cfg, self.data.n_classes), sinks)
+        self.recorder = make_recorder(self.trainer, sinks)
         self.runner = Runner(self)
 
     # ================================================================== the run's parts
@@ -115,6 +114,12 @@ class TrainingSession:
 
     def set_augment(self, on: bool) -> None:
         self._submit("augment", on=bool(on))
+
+    def record_boundaries(self) -> None:
+        """Send the run's own decision boundaries from now on (2-D data only): at step 1, on a
+        cadence (engine/boundaries.py) and for the final weights when the run ends. A run
+        recorded in the store and the window's runs do; they cost training a small share."""
+        self.recorder.draw_boundaries(self.trainer)
 
     def request_boundary(self, resolution: int = 80) -> None:
         """Ask for the predicted class over the input plane (2-D data only); a `Boundary` arrives
@@ -206,5 +211,7 @@ class TrainingSession:
         return message
 
     def announce(self, change: StateChange) -> None:
+        if change.state in (FINISHED, STOPPED):   # the loop's thread, its last step taken
+            self.recorder.end()
         self.recorder.announce(change)
 

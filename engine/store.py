@@ -12,8 +12,9 @@ browser, status, heartbeat); `steps` (each commit's steps as one float64 blob: a
 million steps in one pass, where a row a step takes seconds to turn into Python objects); `val`
 (a row per evaluated step); `records` (a row per probe step: the per-layer numbers and
 percentiles as float64 blobs) and `histograms` (its histograms' edges and counts, apart: a chart
-of every probe step reads the small rows only); `events` (JSON). The tables of blobs keep
-SQLite's rowid (WITHOUT ROWID suits small rows only).
+of every probe step reads the small rows only); `events` (JSON); `boundaries` (a row per
+recorded decision boundary, its grid of one run's `boundary_planes` row: engine/boundaries.py).
+The tables of blobs keep SQLite's rowid (WITHOUT ROWID suits small rows only).
 
 A run's writer (engine/recording.py) commits what arrives within half a second and stamps the
 run's heartbeat; a run still marked running whose heartbeat is older than `stale_after` is reported
@@ -22,7 +23,6 @@ run's heartbeat; a run still marked running whose heartbeat is older than `stale
 from __future__ import annotations
 
 import json
-import math
 import os
 import secrets
 import sqlite3
@@ -34,9 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from .boundaries import unpack
 from .errors import BabysitError
 from .fileio import dumps
 from .history import LAYER_KEYS, N_PCTS, SCALAR_KEYS, History, scalars_row
+from .layer_blobs import unpack_layers
 
 STALE_SECONDS = 10.0     # a running run without a heartbeat for this long is reported crashed
 STATUSES = ("running", "finished", "diverged", "stopped", "crashed")
@@ -58,6 +60,8 @@ CREATE TABLE IF NOT EXISTS histograms (
 CREATE TABLE IF NOT EXISTS events (
     run TEXT NOT NULL, seq INTEGER NOT NULL, step INTEGER, kind TEXT, label TEXT, data TEXT NOT NULL,
     PRIMARY KEY (run, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS boundary_planes (run TEXT PRIMARY KEY, plane BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS boundaries (run TEXT NOT NULL, step INTEGER NOT NULL, grid BLOB NOT NULL, UNIQUE (run, step));
 """
 SCALAR_COLUMNS = (*SCALAR_KEYS, "val_loss", "val_acc")  # what `scalars()` returns
 RUN_COLUMNS = ("id", "name", "created", "heartbeat", "status", "config", "dataset", "model", "optimizer", "lr",
@@ -234,7 +238,7 @@ class RunStore:
         if run.status == "running":
             raise RunStoreError(f"run {run.id} ({run.name}) is still being written; stop it first")
         self._conn.execute("BEGIN IMMEDIATE")
-        for table in ("steps", "val", "records", "histograms", "events"):
+        for table in ("steps", "val", "records", "histograms", "events", "boundaries", "boundary_planes"):
             self._conn.execute(f"DELETE FROM {table} WHERE run=?", (run.id,))
         self._conn.execute("DELETE FROM runs WHERE id=?", (run.id,))
         self._conn.execute("COMMIT")
@@ -341,6 +345,20 @@ class RunStore:
         return [json.loads(d) for (d,) in
                 self._conn.execute("SELECT data FROM events WHERE run=? ORDER BY seq", (run_id,))]
 
+    def boundary_steps(self, run_id: str) -> list[int]:
+        """The steps the run recorded a decision boundary after, in order (none: not 2-D data, or
+        recorded before boundaries were)."""
+        return [s for (s,) in self._conn.execute("SELECT step FROM boundaries WHERE run=? ORDER BY step", (run_id,))]
+
+    def boundary(self, run_id: str, step: int | None = None) -> dict | None:
+        """The boundary recorded at the last step <= `step` (None: the last of all), as
+        engine/boundary.py's predict_grid payload with its "step"; None if there is none by then."""
+        row = self._conn.execute(
+            "SELECT b.step, p.plane, b.grid FROM boundaries b JOIN boundary_planes p ON p.run = b.run"
+            " WHERE b.run=? AND b.step <= ? ORDER BY b.step DESC LIMIT 1",
+            (run_id, (1 << 62) if step is None else int(step))).fetchone()
+        return None if row is None else unpack(row[1], row[2], row[0])
+
     def history(self, ref: str, *, full: bool = False, max_snapshots: int | None = None) -> History:
         """The run as the window's History held it live: what the same appends in the same order
         leave, read with a query per table. `full` sizes it to keep every row and snapshot
@@ -377,57 +395,3 @@ _SELECT_RECORDS = (  # a probe record with its validation numbers and histograms
     " LEFT JOIN val v ON v.run = r.run AND v.step = r.step"
     " LEFT JOIN histograms h ON h.run = r.run AND h.step = r.step WHERE r.run=? AND ")
 _IN_CHUNK = 500  # steps per `IN (...)`: far below SQLite's limit on a statement's parameters
-
-
-# ======================================================================== records as blobs
-def pack_layers(layers: list[dict]) -> tuple:
-    """A probe record's layers as (names JSON, stats, pcts, extra JSON, edges, counts): float64
-    blobs (L, len(LAYER_KEYS)) and (L, percentiles), histograms as float64 edges (L, bins + 1) and
-    int32 counts (L, bins); a layer without one is a NaN row / -1 counts. Keys outside these go to
-    `extra` (usually None), so nothing a probe sends is lost. Runs on the writer's thread: one
-    numpy call per blob, from plain lists."""
-    nan = math.nan
-    n_p = max((len(l["pcts"]) for l in layers if l.get("pcts")), default=0)
-    n_b = max((len(l["hist"]["counts"]) for l in layers if l.get("hist")), default=0)
-    no_pcts, no_edges, no_counts = [nan] * n_p, [nan] * (n_b + 1), [-1] * n_b
-    stats, pcts, edges, counts, extra = [], [], [], [], []
-    for l in layers:
-        stats.append([nan if (v := l.get(k)) is None else v for k in LAYER_KEYS])
-        left = {k: v for k, v in l.items() if k not in _PACKED}
-        p, h = l.get("pcts"), l.get("hist")
-        if p is not None and len(p) != n_p:
-            left["pcts"], p = p, None  # an odd length: kept as it came
-        if h is not None and (len(h) != 2 or len(h.get("counts", ())) != n_b):
-            left["hist"], h = h, None
-        pcts.append(p or no_pcts)
-        edges.append(h["edges"] if h else no_edges)
-        counts.append(h["counts"] if h else no_counts)
-        extra.append(left)
-    return (json.dumps([l.get("name") for l in layers]), np.array(stats, np.float64).tobytes(),
-            np.array(pcts, np.float64).tobytes() if n_p else None, dumps(extra) if any(extra) else None,
-            np.array(edges, np.float64).tobytes() if n_b else None,
-            np.array(counts, np.int32).tobytes() if n_b else None)
-
-
-_PACKED = {"name", "pcts", "hist", *LAYER_KEYS}  # the keys pack_layers puts in its blobs
-
-
-def unpack_layers(names: str, stats: bytes, pcts: bytes | None, extra: str | None, edges: bytes | None,
-                  counts: bytes | None) -> list[dict]:
-    """pack_layers' blobs back into the layers as the probe sent them (NaN back to None)."""
-    names = json.loads(names)
-    L = len(names)
-    stats_l = np.frombuffer(stats, np.float64).reshape(L, len(LAYER_KEYS)).tolist()
-    pcts_l = np.frombuffer(pcts, np.float64).reshape(L, -1).tolist() if pcts else [None] * L
-    edges_l = np.frombuffer(edges, np.float64).reshape(L, -1).tolist() if edges else [None] * L
-    counts_l = np.frombuffer(counts, np.int32).reshape(L, -1).tolist() if counts else [None] * L
-    extras = json.loads(extra) if extra else [{}] * L
-    layers = []
-    for name, values, p, e, c, more in zip(names, stats_l, pcts_l, edges_l, counts_l, extras):
-        layer = {"name": name}
-        layer.update((k, None if v != v else v) for k, v in zip(LAYER_KEYS, values))  # v != v: NaN
-        layer["hist"] = {"edges": e, "counts": c} if c is not None and c[0] >= 0 else None
-        layer["pcts"] = p if p is not None and p[0] == p[0] else None  # a layer without is all NaN
-        layer.update(more)
-        layers.append(layer)
-    return layers

@@ -110,6 +110,7 @@ class _Served:
         leave_a_core_free()
         self.session = TrainingSession(cfg, keep_history=False)
         self.session.set_pace(pace)
+        self.session.record_boundaries()   # the window draws an ended run's from these: it has no torch
         if record:
             try:
                 self.record = RecordedRun(self.session, runs_dir=runs_dir, name=name)

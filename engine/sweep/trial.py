@@ -6,7 +6,8 @@ in a worker process (a local pool worker or a Ray task) and talks to the driver 
 channel (engine/sweep/executor.py): progress batches, successive-halving reports, the stop flag.
 Every trial is a run in the run store, written by the worker that trains it through the same
 recorder as any run (engine/recorder.py): its probes, validation passes and the diagnostics'
-findings at the config's cadence, so a trial opened in the dashboard shows every chart.
+findings at the config's cadence, and its decision boundaries (2-D data), so a trial opened in the
+dashboard shows every chart.
 
 Early stopping, checked in the worker every step:
 - the lecture's 3x rule: the loss exceeds 3x the first step's loss. It is not an Optuna pruner:
@@ -65,15 +66,13 @@ def _open_run(task: dict[str, Any]):
 def _train(task: dict[str, Any], channel, result: dict[str, Any], writer) -> None:
     import torch
     from ..config import RunConfig
-    from ..diagnostics import Diagnostics
-    from ..recorder import GATHER, Recorder
+    from ..recorder import GATHER, make_recorder
     from ..trainer import Trainer
 
     torch.set_num_threads(1)  # one core per trial: the pool already uses every core
     cfg = RunConfig.from_dict(task["config"])
     trainer = Trainer(cfg)
-    recorder = Recorder(trainer.probe, lambda: Diagnostics(cfg, trainer.data.n_classes), [writer.ingest])
-    recorder.gather = GATHER
+    recorder = make_recorder(trainer, [writer.ingest], gather=GATHER, boundaries=True)
     key = (task["stage"], task["trial"])
     rungs = set(task.get("rungs", ()))
     every = max(1, trainer.total_steps // CURVE_POINTS)
@@ -114,7 +113,10 @@ def _train(task: dict[str, Any], channel, result: dict[str, Any], writer) -> Non
                 status, message = "stopped", "the sweep was stopped"
                 break
             pending_steps, pending_losses = [], []
-    recorder.flush()
+    if status == "diverged":   # (by the 3x rule too): its weights' boundary would say nothing
+        recorder.flush()
+    else:
+        recorder.end()         # what waits, and the final weights' decision boundary (2-D data)
     _news(channel, key, pending_steps, pending_losses)
     result["steps"] = trainer.step_count
     result["status"], result["message"] = status, message

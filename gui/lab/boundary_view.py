@@ -81,6 +81,8 @@ class BoundaryView(QtWidgets.QWidget):
                                  brush=[brushes[k] for k in np.clip(labels, 0, n - 1)])
         else:
             self.scatter.clear()
+        self.plot.setTitle("Decision boundary" + (f" at step {payload['step']:,}" if payload.get("step") is not None
+                                                  else ""), color=theme.FOREGROUND, size="10pt")
         self.plot.setXRange(xs[0], xs[-1], padding=0)
         self.plot.setYRange(ys[0], ys[-1], padding=0)
         step = payload.get("step")
@@ -90,15 +92,19 @@ class BoundaryView(QtWidgets.QWidget):
             ix = np.clip(np.rint((np.asarray(pts["x"]) - xs[0]) / (dx or 1)).astype(int), 0, len(xs) - 1)
             iy = np.clip(np.rint((np.asarray(pts["y"]) - ys[0]) / (dy or 1)).astype(int), 0, len(ys) - 1)
             acc = f"; {100 * float(np.mean(classes[iy, ix] == labels)):.0f}% of the training points classified correctly"
-        self.caption.setText(f"{'step ' + str(step) + ': ' if step is not None else ''}predicted class over the "
+        self.caption.setText(f"{f'step {step:,}: ' if step is not None else ''}predicted class over the "
                              f"plane, paler where the model is unsure{acc}.")
 
-    def clear(self, n_features: int | None = None) -> None:
-        """Empty the view for a new run with `n_features` inputs (None: not known yet)."""
+    def clear(self, n_features: int | None = None, reason: str | None = None) -> None:
+        """Empty the view for a new run with `n_features` inputs (None: not known yet), saying why
+        there is no boundary in `reason` if given."""
         self.payload = None
         self.image.clear()
         self.scatter.clear()
-        if n_features is None or n_features == 2:
+        self.plot.setTitle("Decision boundary", color=theme.FOREGROUND, size="10pt")
+        if reason is not None:
+            self.caption.setText(reason)
+        elif n_features is None or n_features == 2:
             self.caption.setText(WAITING)
         else:
             self.caption.setText(f"A decision boundary needs 2-D inputs: this dataset has {n_features} features, "

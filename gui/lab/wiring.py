@@ -1,7 +1,8 @@
 """Puts the lecture lab into the main window: tabs, a diagnostics dock, a Lab menu.
 
     Decision boundary tab   predicted class over the input plane (2-D datasets), refreshed a few
-                            times a second while training; computed on the training thread
+                            times a second while training; computed on the training thread, as
+                            are those the run records (drawn too), its final one included
     Init lab tab            the forward-only init experiment
     Optimizer race tab      torch optimizers on 2-D loss surfaces, animated (lecture 7)
     Softmax tab             one example's logits, probabilities and loss, live while training
@@ -65,6 +66,8 @@ class LabWiring(QObject):
         self._boundary_waiting = False   # one request in flight at a time: a slow grid never piles up
         self._boundary_key: tuple | None = None  # (step, events) of the boundary shown
         self._asked_key: tuple | None = None     # ... of the one asked for
+        self._kept: dict | None = None           # the newest boundary the run sent, not drawn yet (tab hidden)
+        win.tabs.currentChanged.connect(self._draw_kept)
         self.timer = QTimer(self, interval=BOUNDARY_INTERVAL_MS)
         self.timer.timeout.connect(self.ask_boundary)
         self.timer.start()
@@ -73,36 +76,46 @@ class LabWiring(QObject):
 
     # ------------------------------------------------------------------ decision boundary
     def ask_boundary(self) -> None:
-        """A new boundary while someone looks at the tab: asked of the training thread while the
-        run is live (running, or paused: it applies commands while it waits), one at a time;
-        computed here once for a run that has ended (its thread is gone, the model is idle).
-        Not running, a boundary is made again only when the model changed: a step, or a command
-        (re-init, batch norm...) counted by the run's events. A diverged model has no boundary."""
+        """A fresh boundary while someone looks at the tab and the run is live (running, or paused:
+        it applies commands while it waits), asked of the training thread, one at a time. Not
+        running, it is asked again only when the model changed: a step, or a command (re-init,
+        batch norm...) counted by the run's events. A diverged model has no boundary. An ended run
+        is not asked: its worker sent the final weights' boundary as it ended (the run records
+        its own boundaries as it trains, and the window draws those too: _on_other)."""
+        self._draw_kept()
         c = self.win.controller
         s = c.session
         if s is None or s.data.n_features != 2 or not self.boundary.isVisible() or c.state == DIVERGED:
             return  # nothing to draw, or nobody looks at it: spare the training thread
-        if self._boundary_waiting and not s.alive:
-            self._boundary_waiting = False  # the loop ended before answering: it never will
+        if not s.alive:
+            self._boundary_waiting = False  # a loop that ended before answering never will
+            return
         key = (s.step_count, len(c.history.events))
         if self._boundary_waiting or (c.state != RUNNING and self._boundary_key == key):
             return
-        if s.alive:
-            s.request_boundary(BOUNDARY_RESOLUTION)
-            self._boundary_waiting = True
-            self._asked_key = key
-        else:
-            from engine.boundary import predict_grid
-            payload = predict_grid(s.model, s.data, "cpu", BOUNDARY_RESOLUTION)   # the run's model, copied here
-            payload["step"] = s.step_count
-            self.boundary.update_boundary(payload)
-            self._boundary_key = key
+        s.request_boundary(BOUNDARY_RESOLUTION)
+        self._boundary_waiting = True
+        self._asked_key = key
         self.boundary_requests += 1
 
     def _on_other(self, kind: str, payload) -> None:
-        if kind == "boundary":
+        """A boundary from the run: the answer to the tab's request, or one the run recorded (on
+        its cadence, and for its final weights as it ended). Either is drawn unless the tab shows
+        a later step; while the tab is hidden the newest waits until it is shown."""
+        if kind != "boundary":
+            return
+        if not payload.get("recorded"):
             self._boundary_waiting = False
             self._boundary_key = self._asked_key
+        newest = self._kept or self.boundary.payload
+        if newest is not None and payload["step"] < newest["step"]:
+            return
+        self._kept = payload
+        self._draw_kept()
+
+    def _draw_kept(self, *_args) -> None:
+        if self._kept is not None and self.boundary.isVisible():
+            payload, self._kept = self._kept, None
             self.boundary.update_boundary(payload)
 
     def _new_session(self, session) -> None:
@@ -111,6 +124,7 @@ class LabWiring(QObject):
             self.preprocess.show_dataset(session.data)
         self._boundary_waiting = False
         self._boundary_key = self._asked_key = None
+        self._kept = None
 
     def _boundary_clicked(self, event) -> None:
         """A click on the decision boundary chooses the nearest validation point in the Softmax tab."""

@@ -3,16 +3,15 @@ scrubber, the Compare tab, and continuing a run from its final weights.
 
     Runs dock      every recorded run (gui/runs/browser.py); listed again when a run starts or ends
     Open           the dashboard shows the run as recorded (the window is not training); the
-                   scrubber beside the dashboard's tabs moves the activation histograms to step N
-                   (read from the store as it moves)
+                   scrubber beside the dashboard's tabs (and under the decision boundary) moves the
+                   activation histograms and the boundary to step N (gui/runs/scrubber.py)
     Compare        overlays 2+ runs in the Compare tab (gui/runs/compare.py)
     Continue       the run's config (lr ÷ 10) into the setup, and a new run from its final weights
 """
 from __future__ import annotations
 
-import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QSlider, QWidget
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QMessageBox
 
 from engine.config import RunConfig
 from engine.errors import BabysitError
@@ -22,6 +21,7 @@ from engine.store import RunStore
 from .browser import RunsBrowser
 from .compare import CompareView
 from .recording import RunRecording
+from .scrubber import StepScrubber
 
 CONTINUE_LR_FACTOR = 0.1   # fine-tune at a lower rate than the run ended with (CS231n lecture 7)
 MESSAGE_PX = 400           # the room the status bar's own fields leave a message in a 1280 px window
@@ -31,63 +31,6 @@ def read_run(store: RunStore, run_id: str) -> History:
     """A recorded run as Open shows it: every step and probe row, and the snapshots with
     histograms that the live window kept (the scrubber reads any other from the store)."""
     return store.history(run_id, full=True, max_snapshots=MAX_SNAPSHOTS)
-
-
-class StepScrubber(QWidget):
-    """A slider over a recorded run's probe steps: the Activations tab shows the histograms of
-    step N, read from the store as the slider moves (a long run has too many to hold)."""
-
-    def __init__(self, activations, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.activations = activations
-        self.run_id: str | None = None
-        self.steps = np.zeros(0, np.int64)
-        self.slider = QSlider(Qt.Orientation.Horizontal, minimumWidth=220)
-        self.slider.valueChanged.connect(self._moved)
-        self.label = QLabel()
-        self.label.setToolTip("the decision boundary is not available for recorded runs: "
-                              "the store keeps only the final weights")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 4, 0)
-        row.addWidget(QLabel("histograms at"))
-        row.addWidget(self.slider)
-        row.addWidget(self.label)
-        self.hide()
-
-    def set_run(self, run_id: str | None, steps=()) -> None:
-        """Scrub run `run_id`'s probe records at `steps` (in order), starting at the newest, which
-        the dashboard already draws; None hides the scrubber (a live run)."""
-        self.run_id, self.steps = run_id, np.asarray(steps, np.int64)
-        self.setVisible(run_id is not None and len(self.steps) > 0)
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, max(len(self.steps) - 1, 0))
-        self.slider.setValue(self.slider.maximum())
-        self.slider.blockSignals(False)
-        self.label.setText(f"step {self.step:,}" if self.step is not None else "")
-
-    def show_step(self, step: int) -> None:
-        """Move to the last probe step at or before `step`."""
-        self.slider.setValue(max(int(np.searchsorted(self.steps, step, side="right")) - 1, 0))
-
-    @property
-    def step(self) -> int | None:
-        return int(self.steps[self.slider.value()]) if len(self.steps) else None
-
-    def _moved(self, i: int) -> None:
-        if self.run_id is None or not len(self.steps):
-            return
-        step = int(self.steps[i])
-        try:
-            with RunStore() as store:
-                records = store.records(self.run_id, step, step)
-        except BabysitError as exc:
-            self.label.setText(f"step {step:,}: not readable ({exc})")
-            return
-        if not records:  # deleted meanwhile
-            self.label.setText(f"step {step:,}: no longer in the store")
-            return
-        self.activations.show_snapshot(records[0])
-        self.label.setText(f"step {step:,}")
 
 
 class RunsWiring(QObject):
@@ -104,8 +47,9 @@ class RunsWiring(QObject):
         win.lab.diagnostics_dock.raise_()
         self.compare = CompareView()
         self.compare_tab = win.add_tab(self.compare, "Compare", refresh=False)
-        self.scrubber = StepScrubber(win.dashboard.activations)
+        self.scrubber = StepScrubber(win.dashboard.activations, win.lab.boundary)
         win.dashboard.tabs.setCornerWidget(self.scrubber, Qt.Corner.TopRightCorner)
+        win.lab.boundary.layout().addWidget(self.scrubber.twin)
         self.opened: str | None = None   # the recorded run the dashboard shows
 
         self.recording.changed.connect(self.browser.refresh_list)
@@ -137,12 +81,13 @@ class RunsWiring(QObject):
             with RunStore() as store:
                 run = store.resolve(run_id)
                 history = read_run(store, run.id)
+                boundary_steps = store.boundary_steps(run.id)
         except BabysitError as exc:
             QMessageBox.warning(self.win, "Open run", str(exc))
             return False
         self.win.controller.show_history(history)
         self.opened = run.id
-        self.scrubber.set_run(run.id, history.layer_column("step"))
+        self.scrubber.set_run(run.id, history.layer_column("step"), boundary_steps, run.config)
         self.win.tabs.setCurrentWidget(self.win.dashboard)
         c = run.config
         self.win.refresh_title(f"{run.name} ({c.get('dataset')} · {c.get('depth')}×{c.get('width')} "

@@ -99,6 +99,11 @@ def test_every_trial_is_a_run_in_the_store(cli_sweep):
         assert list(steps[:3]) == [1, 10, 20] and len(steps) == 21 and names[0] == "hidden1"
         layers = store.records(finished["run"], 200, 200)[0]["layers"]
         assert layers[0]["hist"]["counts"] and layers[0]["update_ratio"] > 0
+        # and its decision boundaries (the data is 2-D), the final weights' last; none after a divergence
+        boundaries = store.boundary_steps(finished["run"])
+        assert boundaries[0] == 1 and boundaries[-1] == 200
+        diverged = next(t for t in out["trials"] if t["status"] == "diverged")
+        assert store.boundary_steps(diverged["run"]) == [1] and diverged["steps"] > 1
     assert {t["status"]: runs[t["run"]].status for t in out["trials"]} == \
         {"finished": "finished", "diverged": "diverged", "crashed": "crashed"}
     assert all(info.name == f"{out['sweep']}/1-{t['trial']}" for t in out["trials"] for info in [runs[t["run"]]])

@@ -97,12 +97,12 @@ def test_a_run_too_big_is_refused_in_words(runs_dir):
         Worker().begin(RunConfig(depth=100, width=8192), runs_dir=runs_dir)
 
 
-def test_a_run_that_finishes_is_closed_finished_with_its_weights(runs_dir):
+def test_a_run_that_finishes_is_closed_finished_with_its_weights(runs_dir, model_of):
     run = Worker().begin(RunConfig(steps=40), runs_dir=runs_dir)
     run.start()
     got = wait_for(run, lambda got: any(isinstance(m, StateChange) and m.state in ENDED_STATES for m in got))
     assert run.state == "finished" and steps_of(got)[-1] == 40
-    model = run.model                        # the lab panels read a copy of the model
+    model = model_of(run)                    # its weights, in a model of its shape
     assert sum(p.numel() for p in model.parameters()) > 0
     run.stop()
     with RunStore(runs_dir) as store:
@@ -120,7 +120,7 @@ def lr_find_end(run, timeout: float = WAIT):
     return [m for m in lr if m.kind == "step"], lr[-1]
 
 
-def test_the_lab_reads_the_model_in_the_worker_as_it_would_here():
+def test_the_lab_reads_the_model_in_the_worker_as_it_would_here(model_of):
     import torch
     from engine.bnstats import read_test_time
     from engine.softmax import ExampleReader
@@ -128,7 +128,7 @@ def test_the_lab_reads_the_model_in_the_worker_as_it_would_here():
     for n in (1, 2, 3):
         run.single_step()
         wait_for(run, lambda got, n=n: n in steps_of(got))
-    model, d = run.model, run.data                       # the same weights, read here (paused: they hold still)
+    model, d = model_of(run), run.data                   # the same weights, read here (paused: they hold still)
     got = run.softmax_example(3)
     expected = ExampleReader(d).read(model, 3)
     assert got["index"] == 3 and got["label"] == expected["label"]

@@ -85,9 +85,23 @@ def test_boundary_of_a_finished_run_is_its_last_step(window, qtbot):
     window.act_start.trigger()
     qtbot.waitUntil(lambda: window.controller.state == "finished", timeout=WAIT)
     qtbot.waitUntil(lambda: not window.controller.session.alive, timeout=WAIT)
-    window.tabs.setCurrentWidget(window.lab.boundary)  # opened only now
-    window.lab.ask_boundary()
-    assert window.lab.boundary.payload is not None and window.lab.boundary.payload["step"] == 40
+    asked = window.lab.boundary_requests
+    window.tabs.setCurrentWidget(window.lab.boundary)  # opened only now: the final boundary the run sent
+    qtbot.waitUntil(lambda: window.lab.boundary.payload is not None, timeout=WAIT)
+    assert window.lab.boundary.payload["step"] == 40 and window.lab.boundary.payload["recorded"]
+    assert window.lab.boundary_requests == asked        # nothing asked of a run that has ended
+
+
+def test_the_boundaries_a_run_records_are_drawn_as_they_arrive(window, qtbot):
+    window.setup.set_config(RunConfig(n_samples=300, width=16, steps=100_000))
+    window.tabs.setCurrentWidget(window.lab.boundary)
+    window.lab.timer.stop()                            # the tab asks for none
+    window.act_start.trigger()
+    qtbot.waitUntil(lambda: window.lab.boundary.payload is not None, timeout=WAIT)
+    first = window.lab.boundary.payload
+    assert first["recorded"]
+    qtbot.waitUntil(lambda: window.lab.boundary.payload["step"] > first["step"], timeout=WAIT)   # the next ones
+    assert window.lab.boundary_requests == 0
 
 
 def test_lr_finder_opens_once_and_resumes_the_run_it_paused(window, qtbot):
@@ -115,7 +129,7 @@ def test_lr_finder_after_a_divergence_starts_from_fresh_weights(window, qtbot):
     dlg.reject()
 
 
-def test_boundary_is_redrawn_after_a_reinit_while_paused_and_not_stuck_after_the_run_ends(window, qtbot):
+def test_boundary_is_redrawn_after_a_reinit_while_paused_and_shows_the_final_weights_after_a_stop(window, qtbot):
     # long enough that the run cannot end before the pause below (60 steps could, on a fast machine)
     window.setup.set_config(RunConfig(n_samples=300, width=16, steps=1_000_000))
     window.tabs.setCurrentWidget(window.lab.boundary)
@@ -136,16 +150,14 @@ def test_boundary_is_redrawn_after_a_reinit_while_paused_and_not_stuck_after_the
     qtbot.waitUntil(lambda: any(e["event"] == "reinit" for e in window.controller.history.events), timeout=WAIT)
     lab.ask_boundary()
     qtbot.waitUntil(lambda: lab.boundary.payload is not before, timeout=WAIT)
-    # a request the loop never answered (it ended first) does not block the ended run's boundary
+    # stopped: the tab shows the boundary of the final weights, which the run sent as it ended
     window.controller.resume()
     session = window.controller.session
     paused_at = session.step_count
     qtbot.waitUntil(lambda: session.step_count > paused_at + 5, timeout=WAIT)
     window.controller.stop()
     qtbot.waitUntil(lambda: window.controller.state == "stopped" and not session.alive, timeout=WAIT)
-    lab._boundary_waiting = True
-    lab.ask_boundary()
-    assert lab.boundary.payload["step"] == session.step_count > paused_at
+    qtbot.waitUntil(lambda: lab.boundary.payload["step"] == session.step_count > paused_at, timeout=WAIT)
 
 
 def test_no_boundary_for_a_diverged_model(window, qtbot):

@@ -1,5 +1,6 @@
 """The window never imports torch while runs train and the lab reads them: the Softmax and batch-norm
-tabs and the LR finder all go through worker processes (importing torch holds the window's GIL ~2 s)."""
+tabs and the LR finder all go through worker processes, and a stopped run's decision boundary is
+the one its worker sent (importing torch holds the window's GIL ~2 s)."""
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ os.environ['BABYSIT_RUNS_DIR'] = {runs!r}
 from PySide6.QtTest import QTest
 from engine.config import RunConfig
 from gui.app import ensure_app
+from gui.lab.wiring import BOUNDARY_INTERVAL_MS
 from gui.main_window import MainWindow
 
 def wait_for(what, predicate, timeout_ms=60_000):
@@ -43,6 +45,11 @@ if __name__ == '__main__':
     w.act_start.trigger()
     wait_for('a batch-norm reading', lambda: len(lab.bn_test.points) >= 2)
     c.stop()
+    wait_for('the run to stop', lambda: c.state == 'stopped')
+    w.tabs.setCurrentWidget(lab.boundary)                     # opened only now: the final weights' boundary
+    wait_for('the final boundary', lambda: lab.boundary.payload is not None
+             and lab.boundary.payload['step'] == c.session.step_count)
+    QTest.qWait(3 * BOUNDARY_INTERVAL_MS)                     # the tab's timer looks again: nothing to compute here
     print('LOADED:' + ','.join(m for m in ('torch',) if m in sys.modules), flush=True)
     c.shutdown()
     os._exit(0)   # skip Qt's teardown order at interpreter exit: not what this test is about

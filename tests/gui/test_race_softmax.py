@@ -119,11 +119,11 @@ def test_softmax_panel_shows_the_notes_worked_example(softmax):
     assert "numbers" in softmax.error
 
 
-def test_softmax_panel_reads_a_digit_of_the_live_run(softmax, remote, qtbot):
+def test_softmax_panel_reads_a_digit_of_the_live_run(softmax, remote, qtbot, model_of):
     run = remote(RunConfig(dataset="digits", steps=100_000, batch_size=32))
     softmax.set_session(run)
     softmax.select(5)
-    expected = ExampleReader(run.data).read(run.model, 5)   # the same reading, made here from the same weights
+    expected = ExampleReader(run.data).read(model_of(run), 5)   # the same reading, made here from the same weights
     assert softmax.result["z"] == pytest.approx(expected["z"], rel=1e-5, abs=1e-6)
     assert softmax.result["label"] == expected["label"]
     assert bar_heights(softmax.logit_bars) == pytest.approx(softmax.result["z"])
@@ -166,7 +166,7 @@ def test_race_tab_is_in_the_window(window, qtbot):
 
 
 # ----------------------------------------------------------------------------- batch norm at test time
-def test_bn_panel_follows_a_batch_norm_run(qtbot, remote):
+def test_bn_panel_follows_a_batch_norm_run(qtbot, remote, model_of):
     from gui.lab import BatchNormPanel
     panel = BatchNormPanel()
     qtbot.addWidget(panel)
@@ -179,7 +179,7 @@ def test_bn_panel_follows_a_batch_norm_run(qtbot, remote):
     point = panel.read()                                    # a finished run's worker still answers
     assert [p["step"] for p in panel.points] == [0, 60]
     from engine.bnstats import evaluate_modes
-    here = evaluate_modes(run.model, torch_tensor(run.data.X_val), torch_tensor(run.data.y_val))
+    here = evaluate_modes(model_of(run), torch_tensor(run.data.X_val), torch_tensor(run.data.y_val))
     assert point["modes"]["eval"] == pytest.approx(here["eval"], rel=1e-5)
     assert point["modes"]["train"] == pytest.approx(here["train"], rel=1e-5)
     assert list(panel.curves["running_mean"].getData()[1]) == pytest.approx(

@@ -252,3 +252,38 @@ def test_the_browser_follows_a_running_run_s_steps_and_status_while_it_trains(qt
     writer.close("finished")
     qtbot.waitUntil(lambda: shown("Status") == "finished", timeout=WAIT)
     assert not browser.poll.isActive()   # nothing running: no more reads
+
+
+def test_reopening_moves_the_decision_boundary_with_the_scrubber(window, qtbot):
+    run_id = train_in_window(window, qtbot)
+    window.controller.reset()
+    with RunStore() as store:
+        steps = store.boundary_steps(run_id)
+    assert steps[0] == 1 and steps[-1] == 300 and len(steps) >= 3
+    window.runs.browser.select([run_id])
+    window.runs.browser.open_button.click()
+    view, scrub = window.lab.boundary, window.runs.scrubber
+    window.tabs.setCurrentWidget(view)
+    assert scrub.twin.isVisible()                     # the slider is at hand on the boundary tab too
+    assert view.payload["step"] == 300 and view.plot.titleLabel.text.endswith("at step 300")
+    final = view.payload["classes"]
+    scrub.twin_slider.setValue(0)                     # dragged to the start, under the boundary
+    assert scrub.step == 1 and view.payload["step"] == 1 and "at step 1" in view.plot.titleLabel.text
+    assert view.payload["classes"] != final           # the untrained net's boundary is another
+    assert scrub.label.text() == scrub.twin_label.text() == "step 1"
+    middle = steps[len(steps) // 2]
+    scrub.show_step(middle + 1)                       # between two boundaries: the last one before
+    assert view.payload["step"] == middle
+    with RunStore() as store:
+        assert view.payload["classes"] == store.boundary(run_id, middle)["classes"]
+
+
+def test_a_recorded_run_without_boundaries_says_why_in_the_boundary_tab(window, qtbot):
+    older = record(SHORT.copy(steps=30))              # recorded as before boundaries were kept
+    digits = record(RunConfig(dataset="digits", steps=20))
+    window.runs.browser.refresh_list()
+    view = window.lab.boundary
+    for run_id, words in ((older, "recorded before babysit kept them"), (digits, "needs 2-D inputs")):
+        assert window.runs.open_run(run_id)
+        window.tabs.setCurrentWidget(view)
+        assert view.payload is None and words in view.caption.text()
