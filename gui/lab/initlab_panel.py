@@ -162,7 +162,13 @@ class InitLabPanel(InitLabPlots, QtWidgets.QWidget):
                 raise KeyError(f"unknown init lab setting '{key}'")
             setters[key](value)
         self._sync_std_enabled()
-        self._debounce.start()
+        self._rerun()
+
+    def _rerun(self) -> None:
+        # a panel never shown runs when it is (showEvent): a preset loaded with the tab unopened
+        # starts no forward pass in the window
+        if self._ran_once or self.isVisible():
+            self._debounce.start()
 
     def show_config(self, cfg: RunConfig) -> None:
         """The lecture's figure for a run's init: its activation, init and batch norm through
@@ -173,7 +179,7 @@ class InitLabPanel(InitLabPlots, QtWidgets.QWidget):
 
     def _changed(self, *_args) -> None:
         self._sync_std_enabled()
-        self._debounce.start()
+        self._rerun()
 
     def _sync_std_enabled(self) -> None:
         takes_std = self.init_combo.currentText() in STD_INITS
