@@ -2,7 +2,7 @@
 
     python benchmarks/bench_engine.py [--quick] [--threads N] [--device cpu|cuda]
 
-Four loops train the same MLP (engine.model.MLP, 4 x 256 ReLU) on the same digits tensors with
+Four loops train the same MLP (engine.train.model.MLP, 4 x 256 ReLU) on the same digits tensors with
 the same batch sampling (a seeded randperm walked in slices), the same Adam and cross-entropy:
 
     bare     model(x) -> loss -> zero_grad -> backward -> step. No host sync, nothing recorded.
@@ -31,11 +31,11 @@ from common import BENCH_CONFIG, interleaved, median_ratio, result_line, info_li
 import torch
 import torch.nn.functional as F
 
-from engine.config import RunConfig
-from engine.data import build_dataset
-from engine.recorder import GATHER
-from engine.session import TrainingSession
-from engine.trainer import Trainer
+from engine.train.config import RunConfig
+from engine.train.data import build_dataset
+from engine.runs.recorder import GATHER
+from engine.runs.session import TrainingSession
+from engine.train.trainer import Trainer
 
 
 class BareLoop:
@@ -141,8 +141,8 @@ class TensorBoardLoop(BareLoop):
 
 
 class EngineLoop:
-    """The engine as the window's training thread runs it (engine/runner.py): steps written
-    GATHER at a time (engine/recorder.py), and all of them when the loop stops."""
+    """The engine as the window's training thread runs it (engine/runs/runner.py): steps written
+    GATHER at a time (engine/runs/recorder.py), and all of them when the loop stops."""
 
     def __init__(self, cfg: RunConfig, dataset):
         self.session = TrainingSession(cfg, dataset)

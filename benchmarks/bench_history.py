@@ -26,13 +26,13 @@ import time
 import common  # noqa: F401  (puts the repository root on sys.path)
 from common import info_line, result_line
 
-from engine.history import History
+from engine.runs.history import History
 
 N_LAYERS, BINS = 5, 40
 
 
 def probe_template() -> bytes:
-    """A realistic probe record (the shape engine.probes produces), pickled for cheap copies."""
+    """A realistic probe record (the shape engine.train.probes produces), pickled for cheap copies."""
     layers = []
     for i in range(N_LAYERS):
         hidden = i < N_LAYERS - 1

@@ -37,9 +37,9 @@ import common  # noqa: F401  (puts the repository root on sys.path)
 from bench_history import probe_template
 from common import info_line, interleaved, median_ratio, result_line
 
-from engine.config import RunConfig
-from engine.session import TrainingSession, leave_a_core_free
-from engine.store import RunStore
+from engine.train.config import RunConfig
+from engine.runs.session import TrainingSession, leave_a_core_free
+from engine.runs.store import RunStore
 
 
 def fill_store(store: RunStore, runs: int) -> None:

@@ -29,7 +29,7 @@ from common import BENCH_CONFIG, info_line, machine, result_line
 os.environ.setdefault("BABYSIT_SWEEPS_DIR", tempfile.mkdtemp(prefix="babysit-bench-sweeps-"))
 
 from engine.sweep.driver import Sweep  # noqa: E402
-from engine.worker import context  # noqa: E402
+from engine.runs.worker import context  # noqa: E402
 from engine.sweep.space import parse_spec  # noqa: E402
 
 TARGET = 0.85
@@ -39,8 +39,8 @@ def bare_loop(steps: int) -> tuple[int, float, float]:
     """In a worker: build, train `steps` bare steps, evaluate once -> (steps, cpu s, wall s)."""
     import torch
     from bench_engine import BareLoop
-    from engine.config import RunConfig
-    from engine.data import build_dataset
+    from engine.train.config import RunConfig
+    from engine.train.data import build_dataset
     torch.set_num_threads(1)
     c0, w0 = time.process_time(), time.perf_counter()
     cfg = RunConfig(**dict(BENCH_CONFIG, steps=steps))

@@ -209,11 +209,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def training_rounds(win, rounds: int, run_loop) -> tuple[list[float], float, float]:
-    """The window's run and a headless one (`babysit train`'s way, engine/train_cli.py: a
+    """The window's run and a headless one (`babysit train`'s way, engine/runs/train_cli.py: a
     worker trains and records the run, this process reads its messages and draws nothing) take
     turns of ROUND_S seconds, the other paused; which goes first alternates. Returns each round's
     window ÷ headless steps/s, and the median steps/s of each."""
-    from engine.worker import Worker
+    from engine.runs.worker import Worker
     c = win.controller
     headless = Worker().begin(win.setup.valid_config(), runs_dir=os.environ["BABYSIT_RUNS_DIR"])
     headless.start()

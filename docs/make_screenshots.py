@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "screenshots"
 sys.path.insert(0, str(ROOT))
 
-from engine.config import RunConfig  # noqa: E402
+from engine.train.config import RunConfig  # noqa: E402
 from gui.app import ensure_app  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""The headless command line: `train` (engine/train_cli.py), `initlab`, `lrfind`, `presets`, `runs`,
+"""The headless command line: `train` (engine/runs/train_cli.py), `initlab`, `lrfind`, `presets`, `runs`,
 `sweep` (no Qt imported here).
 
     python main.py train --dataset spiral --steps 400 --metrics-out run.jsonl
@@ -17,10 +17,10 @@ import math
 import sys
 from typing import Any, Callable, Sequence
 
-from .config import RunConfig
+from .train.config import RunConfig
 from .errors import BabysitError
-from .labcli import LAB_COMMANDS, add_lab_parsers
-from .runs_cli import add_record_flags, add_runs_parser, cmd_runs
+from .lab.labcli import LAB_COMMANDS, add_lab_parsers
+from .runs.runs_cli import add_record_flags, add_runs_parser, cmd_runs
 
 PROG = "babysit"
 
@@ -53,7 +53,7 @@ INT = _number(int, "an integer")
 
 
 def add_flag(p: Any, name: str, default: Any = argparse.SUPPRESS) -> None:
-    """The flag of RunConfig's field `name`, made from its declaration (engine.config.Setting)."""
+    """The flag of RunConfig's field `name`, made from its declaration (engine.train.config.Setting)."""
     s = RunConfig.settings()[name]
     flag = "--" + name.replace("_", "-")
     bounds = " ".join(t for t in (s.range_text(), s.unit) if t)
@@ -86,7 +86,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     warning line on stderr; a run the memory cannot hold is a ConfigError (exit 2)."""
     cfg = RunConfig()
     if getattr(args, "preset", None):
-        from .presets import load_preset
+        from .lab.presets import load_preset
         cfg = load_preset(args.preset)
     if getattr(args, "config", None):
         cfg = RunConfig.from_toml(args.config, base=cfg)
@@ -94,7 +94,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg = RunConfig.from_dict(given, base=cfg)
     for text in cfg.warnings().values():   # accepted (a student may try lecture 6's lr 1e6), but said
         print(f"{PROG}: warning: {text}", file=sys.stderr)
-    from .memory import check_fits
+    from .train.memory import check_fits
     check_fits(cfg)   # before anything is built: a network the machine cannot hold is refused in words
     return cfg
 
@@ -145,13 +145,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 # ======================================================================= commands
 def cmd_train(args: argparse.Namespace) -> int:
-    """engine/train_cli.py (imported here: it uses this module's flags and words)."""
-    from .train_cli import cmd_train as train
+    """engine/runs/train_cli.py (imported here: it uses this module's flags and words)."""
+    from .runs.train_cli import cmd_train as train
     return train(args)
 
 
 def cmd_initlab(args: argparse.Namespace) -> int:
-    from .initlab import format_table, run_initlab
+    from .lab.initlab import format_table, run_initlab
     result = run_initlab(depth=args.depth, width=args.width, activation=args.activation, init=args.init,
                          init_std=args.init_std, bn=args.bn, seed=args.seed, n=args.n, bins=args.bins)
     if args.json:
@@ -163,8 +163,8 @@ def cmd_initlab(args: argparse.Namespace) -> int:
 
 
 def cmd_lrfind(args: argparse.Namespace) -> int:
-    from .lrfind import lr_range_test
-    from .session import leave_a_core_free
+    from .lab.lrfind import lr_range_test
+    from .runs.session import leave_a_core_free
     leave_a_core_free()
     cfg = config_from_args(args)
     # lr_range_test checks its own arguments (a ConfigError: exit 2, in words)
@@ -179,7 +179,7 @@ def cmd_lrfind(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from .presets import list_presets
+    from .lab.presets import list_presets
     presets = list_presets()
     width = max(len(p.name) for p in presets) if presets else 0
     for p in presets:

@@ -3,7 +3,7 @@
 A run sends, in order: `Scalars` for every step, a `Record` for every probed or evaluated step
 (after that step's scalars), an `Event` for every command applied, finding and failure (after
 the steps before it), a `StateChange` when the run starts, pauses, ends, and a `Boundary` when
-asked for, and, for a run that records them, after the steps it belongs to and before the end. A worker running the LR finder (engine/worker.py) sends `LRFind` too. Nothing here
+asked for, and, for a run that records them, after the steps it belongs to and before the end. A worker running the LR finder (engine/runs/worker.py) sends `LRFind` too. Nothing here
 holds a tensor, so a message can be pickled across a process pipe.
 `as_dict()` is the JSON form (the metrics file, the history's exports).
 
@@ -37,7 +37,7 @@ class Scalars:
 
 @dataclass
 class LayerStats:
-    """One Linear layer on a probe step (engine/probes.py says what each number means). The
+    """One Linear layer on a probe step (engine/train/probes.py says what each number means). The
     activation numbers are None for the output layer; the fraction that does not apply to the
     activation (dead for tanh/sigmoid, saturated for the ReLU family) is None too."""
     name: str
@@ -65,7 +65,7 @@ class Record:
     layers: list[LayerStats] = field(default_factory=list)
     val_loss: float | None = None
     val_acc: float | None = None
-    val_loss_avg: float | None = None   # the averaged weights' (engine/averaging.py), while kept
+    val_loss_avg: float | None = None   # the averaged weights' (engine/train/averaging.py), while kept
     val_acc_avg: float | None = None
 
     @property
@@ -104,8 +104,8 @@ class StateChange:
 
 @dataclass
 class Boundary:
-    """The predicted class over the input plane (engine/boundary.py's payload) after `step`.
-    `recorded`: one of the run's own, on its cadence (engine/boundaries.py) or for its final
+    """The predicted class over the input plane (engine/train/boundary.py's payload) after `step`.
+    `recorded`: one of the run's own, on its cadence (engine/train/boundaries.py) or for its final
     weights, kept in the run store; otherwise asked for (the window's tab), and not kept."""
     step: int
     grid: dict[str, Any]
@@ -117,7 +117,7 @@ class Boundary:
 
 @dataclass
 class LRFind:
-    """The LR range test (engine/lrfind.py) in a worker of its own: kind "step" for each step
+    """The LR range test (engine/lab/lrfind.py) in a worker of its own: kind "step" for each step
     (data: i, lr, loss smoothed), then "done" (data: the test's result) or "error" (data: message)."""
     kind: str
     data: dict[str, Any]

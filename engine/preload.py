@@ -1,4 +1,4 @@
-"""Imported once by the forkserver that every worker process forks from (engine/worker.py), so
+"""Imported once by the forkserver that every worker process forks from (engine/runs/worker.py), so
 each starts warm: a run in the window, a trial of a sweep.
 
 A fresh process spends seconds before its first step: importing torch and the trainer, and
@@ -7,5 +7,6 @@ workers share it (nothing here starts a thread).
 """
 import torch._dynamo  # noqa: F401
 
-from . import session, trainer, worker  # noqa: F401
+from .runs import session, worker  # noqa: F401
+from .train import trainer  # noqa: F401
 from .sweep import trial  # noqa: F401

@@ -11,7 +11,7 @@ returns non-zero, with a message on stderr, when anything fails. It never touche
 remembered settings.
 
 Startup is kept short by never importing torch in the window's process to show or train a run:
-runs train in worker processes (engine/worker.py), whose forkserver imports torch once, after
+runs train in worker processes (engine/runs/worker.py), whose forkserver imports torch once, after
 the first paint.
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@
     ctl.build(cfg)                   # the same build, blocking (scripts)
     ctl.set_lr(1e-2); ctl.reinit("he_normal"); ctl.set_optimizer("sgd"); ctl.set_bn(True)
 
-Every run trains in a worker process of its own (engine/worker.py): the window never shares an
+Every run trains in a worker process of its own (engine/runs/worker.py): the window never shares an
 interpreter lock with training, and a worker that dies is reported while the window lives on.
 Data flows one way: the worker sends its run's messages (engine/messages.py) up a pipe; a
 QTimer (every TICK_MS) drains *all* of them into `history` (History.ingest) on the GUI thread, then refreshes each view
@@ -27,10 +27,10 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import BabysitError
-from engine.history import History
-from engine.worker import Spare
+from engine.runs.history import History
+from engine.runs.worker import Spare
 from engine.messages import (DIVERGED, ENDED_STATES, ERROR, FINISHED, IDLE, LIVE_STATES, PAUSED,  # noqa: F401
                              RUNNING, STOPPED, Boundary, StateChange)
 
@@ -50,12 +50,12 @@ class Controller(QObject):
     stateChanged = Signal(str)        # idle | building | running | paused | diverged | finished | stopped | error
     progressed = Signal(dict)         # once per delivery: step, epoch, total_steps, steps_per_s, lr
     errorOccurred = Signal(str)       # a message in words (building failed, training failed)
-    sessionChanged = Signal(object)   # the new run (engine.remote.RemoteSession), or None after reset
-    otherReceived = Signal(str, object)  # requested items: ("boundary", engine.boundary's payload)
+    sessionChanged = Signal(object)   # the new run (engine.runs.remote.RemoteSession), or None after reset
+    otherReceived = Signal(str, object)  # requested items: ("boundary", engine.train.boundary's payload)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.session = None           # engine.remote.RemoteSession | None
+        self.session = None           # engine.runs.remote.RemoteSession | None
         self.spare = Spare()          # the next run's worker process, forked ahead of time
         self.history = History()
         self.views: list[View] = []

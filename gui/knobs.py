@@ -19,7 +19,7 @@ import math
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from engine.config import INITS, OPTIMIZERS, STD_INITS, RunConfig
+from engine.train.config import INITS, OPTIMIZERS, STD_INITS, RunConfig
 
 from .state import RunState
 from .widgets import FloatEdit, FlowLayout, LogSlider, set_invalid

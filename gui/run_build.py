@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import threading
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import BabysitError
-from engine.history import History
+from engine.runs.history import History
 
 
 class RunBuild:

@@ -6,7 +6,7 @@
     panel.problems()                         # {field: reason}: the state's problems
     panel.valid_config()                     # a validated copy that fits in memory, or ConfigError
 
-Each row is made from its field's declaration (engine.config.Setting). The panel holds no rules
+Each row is made from its field's declaration (engine.train.config.Setting). The panel holds no rules
 of its own: an edit puts the field's text into the state as typed (a number when it parses, the
 raw text when it does not) and the state words every complaint, shown here in place (red border
 + tooltip + a reason line) and in a summary line; a warning (lr far above the usual range) is an
@@ -19,9 +19,9 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget)
 
-from engine.config import GROUPS as SETTING_GROUPS
-from engine.config import STD_INITS, TOY_DATASETS, RunConfig, Setting
-from engine.memory import data_shape
+from engine.train.config import GROUPS as SETTING_GROUPS
+from engine.train.config import STD_INITS, TOY_DATASETS, RunConfig, Setting
+from engine.train.memory import data_shape
 
 
 from .state import RunState
@@ -74,12 +74,12 @@ class _FormLabel(QLabel):
 
 
 # L-BFGS's line search compares losses of one objective: the whole training set, no dropout
-# (engine/lbfgs.py). Choosing it, or changing the data under it, sets the batch to the training set.
+# (engine/train/lbfgs.py). Choosing it, or changing the data under it, sets the batch to the training set.
 FULL_BATCH_KEYS = ("optimizer", "dataset", "n_samples", "classes", "val_fraction", "subset", "data_path")
 
 
 def training_set_size(cfg: RunConfig) -> int | None:
-    """Examples in the training split (as engine/data.py splits them), or None when unknown."""
+    """Examples in the training split (as engine/train/data.py splits them), or None when unknown."""
     try:
         n = data_shape(cfg)[0]
         n_train = n - int(round(cfg.val_fraction * n))

@@ -10,7 +10,7 @@ knobs both bind to it; neither keeps a copy of its own.
 
 A field holds what was typed: a number when it parses, the raw text when it does not, so
 RunConfig.problems() can word the complaint (the panel shows it in place). A valid configuration
-the machine cannot hold (engine.memory) is a problem too, on the fields that make it large.
+the machine cannot hold (engine.train.memory) is a problem too, on the fields that make it large.
 
 While a run trains, the window's gate sends a change of lr, optimizer or bn to it as a command.
 A refused command leaves the state as it was, and `changed` is emitted with the value that holds,
@@ -25,9 +25,9 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import ConfigError
-from engine.memory import MemoryProblem, fit_problem
+from engine.train.memory import MemoryProblem, fit_problem
 
 Gate = Callable[[str, Any], bool]
 

@@ -1,7 +1,7 @@
 """Small shared widgets: a log-scale slider, a number field that accepts "1e-3", and the one way
 a field is marked invalid (red border + the reason as its tooltip).
 
-Widgets here hold no run logic: they parse and display. Validation lives in engine.config.
+Widgets here hold no run logic: they parse and display. Validation lives in engine.train.config.
 """
 from __future__ import annotations
 

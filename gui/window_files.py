@@ -16,7 +16,7 @@ from typing import Callable
 from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import BabysitError
 from engine.fileio import atomic_write_text
 

@@ -29,11 +29,11 @@ def one_torch_thread():
 
 @pytest.fixture
 def model_of():
-    """model_of(run): a torch copy of a worker's run (engine/remote.py's RemoteSession) built here
+    """model_of(run): a torch copy of a worker's run (engine/runs/remote.py's RemoteSession) built here
     from the weights it gives, in eval mode: the test's own reading beside the worker's."""
     def build(run):
         import torch
-        from engine.model import MLP
+        from engine.train.model import MLP
         d, c = run.data, run.cfg
         model = MLP(d.n_features, d.n_classes, c.depth, c.width, c.activation, bn=c.bn).eval()
         model.load_state_dict({k: torch.from_numpy(v) for k, v in run.weights().items()})

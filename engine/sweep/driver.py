@@ -214,7 +214,7 @@ class Sweep:
         return out
 
     def _task(self, spec: SweepSpec, stage: int, number: int, params: dict) -> dict:
-        from ..store import default_runs_dir  # resolved here: a worker's environment may be older
+        from ..runs.store import default_runs_dir  # resolved here: a worker's environment may be older
         return {"sweep": self.id, "stage": stage, "trial": number, "run": f"{self.id}/{stage}-{number}",
                 "runs_dir": str(default_runs_dir()),
                 "params": params, "config": spec.trial_config(params).to_dict(), "metric": spec.metric,

@@ -26,7 +26,7 @@ from multiprocessing.managers import BaseManager
 from pathlib import Path
 from typing import Any
 
-from ..worker import context
+from ..runs.worker import context
 from .trial import train_trial
 
 STOP_GRACE = 1.5  # seconds a stopped trial has to return before its worker is killed

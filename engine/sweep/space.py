@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig, _closest
+from ..train.config import RunConfig, _closest
 from ..errors import ConfigError
 
 SCALES = ("log", "linear", "one_minus_log")

@@ -1,11 +1,11 @@
 """One trial: train a run from its config, stop it early when the rules say so, return plain data.
 
-`train_trial` is the only place the sweep touches the trainer (engine/trainer.py: build it from a
+`train_trial` is the only place the sweep touches the trainer (engine/train/trainer.py: build it from a
 RunConfig, step it, read the loss, evaluate): another training loop would be a change here alone. It runs
 in a worker process (a local pool worker or a Ray task) and talks to the driver only through the
 channel (engine/sweep/executor.py): progress batches, successive-halving reports, the stop flag.
 Every trial is a run in the run store, written by the worker that trains it through the same
-recorder as any run (engine/recorder.py): its probes, validation passes and the diagnostics'
+recorder as any run (engine/runs/recorder.py): its probes, validation passes and the diagnostics'
 findings at the config's cadence, and its decision boundaries (2-D data), so a trial opened in the
 dashboard shows every chart.
 
@@ -53,9 +53,9 @@ def train_trial(task: dict[str, Any], channel) -> dict[str, Any]:
 
 
 def _open_run(task: dict[str, Any]):
-    """The trial as a run in the run store (engine/store.py): its steps, validation, weights and
+    """The trial as a run in the run store (engine/runs/store.py): its steps, validation, weights and
     how it ended, under the name sweep/stage-trial."""
-    from ..store import RunStore
+    from ..runs.store import RunStore
     store = RunStore(task.get("runs_dir"))
     try:
         return store.create_run(task["config"], name=task["run"], total_steps=task["config"]["steps"])
@@ -65,9 +65,9 @@ def _open_run(task: dict[str, Any]):
 
 def _train(task: dict[str, Any], channel, result: dict[str, Any], writer) -> None:
     import torch
-    from ..config import RunConfig
-    from ..recorder import GATHER, make_recorder
-    from ..trainer import Trainer
+    from ..train.config import RunConfig
+    from ..runs.recorder import GATHER, make_recorder
+    from ..train.trainer import Trainer
 
     torch.set_num_threads(1)  # one core per trial: the pool already uses every core
     cfg = RunConfig.from_dict(task["config"])

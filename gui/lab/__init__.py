@@ -1,7 +1,7 @@
 """Lab widgets, each standalone (the main window embeds them):
 
     InitLabPanel      the lecture's init experiment: histograms per layer, mean/std across depth
-    DiagnosticsPanel  engine.diagnostics findings in plain words, each once
+    DiagnosticsPanel  engine.train.diagnostics findings in plain words, each once
     LRFinderDialog    LR range test in a worker process of its own; emits lr_chosen(float)
     BoundaryView      predicted class over the input plane with the training points
     PreprocessView    the training inputs under none / center / standardize, side by side

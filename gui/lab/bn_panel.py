@@ -5,8 +5,8 @@ accuracy in eval mode (running statistics) beside train mode (each batch's own),
     panel.set_session(session)      # the window does this on every new run
     panel.refresh(history)          # once per delivery: a new point while someone looks
 
-Each point is engine.bnstats.read_test_time on a copy of the live weights, made in the run's
-worker process (engine.remote.RemoteSession.bn_test_time: the run is never touched, the window
+Each point is engine.lab.bnstats.read_test_time on a copy of the live weights, made in the run's
+worker process (engine.runs.remote.RemoteSession.bn_test_time: the run is never touched, the window
 never loads torch): one random training batch of the run's batch size through the copy in train
 mode for the statistics, the validation set through it in both modes for the accuracies. At most
 one point per READ_EVERY_S; the window's steps between points are not read. The curves show one

@@ -1,7 +1,7 @@
 """Decision boundary view: the predicted class over the input plane, training points on top.
 
     view = BoundaryView()
-    view.update_boundary(payload)      # engine.boundary.predict_grid(...) / the session's "boundary"
+    view.update_boundary(payload)      # engine.train.boundary.predict_grid(...) / the session's "boundary"
     view.clear()
 
 As in TensorFlow Playground, each grid cell takes its predicted class's colour, faded toward

@@ -1,4 +1,4 @@
-"""Diagnostics panel: the findings of engine.diagnostics, in plain words, each shown once.
+"""Diagnostics panel: the findings of engine.train.diagnostics, in plain words, each shown once.
 
     panel = DiagnosticsPanel()
     panel.add_finding(event)     # a "diagnosis" event from the session (or a bare finding dict)

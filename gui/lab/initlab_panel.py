@@ -5,7 +5,7 @@
     panel.ran.connect(...)           # (result) once drawn; panel.result holds run_initlab's output
 
 A batch of unit-gaussian inputs goes through a freshly initialised deep MLP
-(engine.initlab.run_initlab); the panel draws each hidden layer's activation histogram on one
+(engine.lab.initlab.run_initlab); the panel draws each hidden layer's activation histogram on one
 shared x scale ("zoom to data", or a double-click on one, draws it over its own data's range),
 in as many rows as the width needs, then the mean, the std (log axis) and the saturated
 (tanh/sigmoid) or zero (ReLU family) fraction across depth. What it shows:
@@ -29,7 +29,7 @@ import threading
 
 from PySide6 import QtCore, QtWidgets
 
-from engine.config import ACTIVATIONS, INITS, STD_INITS, RunConfig, canonical_init
+from engine.train.config import ACTIVATIONS, INITS, STD_INITS, RunConfig, canonical_init
 from engine.errors import BabysitError
 
 from ..plots import theme
@@ -39,7 +39,7 @@ from .jobs import post_outcome
 
 
 def _run_initlab(**kw):
-    from engine.initlab import run_initlab   # imported late: the lead's module, loaded on first use
+    from engine.lab.initlab import run_initlab   # imported late: the lead's module, loaded on first use
     return run_initlab(**kw)
 
 

@@ -14,8 +14,8 @@ import math
 import numpy as np
 import pyqtgraph as pg
 
-from engine.config import STD_INITS
-from engine.thresholds import SATURATION, fraction_key
+from engine.train.config import STD_INITS
+from engine.train.thresholds import SATURATION, fraction_key
 
 from ..plots import theme
 

@@ -1,4 +1,4 @@
-"""The LR finder's sweep in a worker process of its own (engine/worker.py): the window never loads torch.
+"""The LR finder's sweep in a worker process of its own (engine/runs/worker.py): the window never loads torch.
 
     job = SweepJob(cfg, weights, {"start": 1e-7, "end": 10.0, "steps": 100}, spare=controller.spare)
     job.messages()     # GUI thread, from a timer: the engine.messages.LRFind messages that arrived
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import threading
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import BabysitError
 from engine.messages import ERROR, LRFind, StateChange
-from engine.worker import Spare, Worker
+from engine.runs.worker import Spare, Worker
 
 STOP_SECONDS = 1.0   # what stop() waits for the worker to leave before it is killed
 
@@ -27,7 +27,7 @@ class SweepJob:
         self.error: str | None = None   # words: the sweep could not start
         self.process = None             # the worker's process, once there is one
         self._worker: Worker | None = None
-        self._session = None            # engine.remote.RemoteSession, once the sweep was asked for
+        self._session = None            # engine.runs.remote.RemoteSession, once the sweep was asked for
         self._stopped = False
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._begin, name="babysit-lrfind", daemon=True)

@@ -1,4 +1,4 @@
-"""LR finder dialog: run engine.lrfind.lr_range_test in a worker process and pick a learning rate.
+"""LR finder dialog: run engine.lab.lrfind.lr_range_test in a worker process and pick a learning rate.
 
     dlg = LRFinderDialog(cfg, weights=session.weights(), spare=controller.spare)   # weights=None: the run's init
     dlg.lr_chosen.connect(session.set_lr)
@@ -22,7 +22,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from engine.config import RunConfig, format_lr
+from engine.train.config import RunConfig, format_lr
 
 from ..knobs import check_lr
 from ..plots import theme
@@ -43,7 +43,7 @@ class LRFinderDialog(QtWidgets.QDialog):
         self.cfg = cfg
         self._kwargs = dict(start=start, end=end, steps=steps)
         self._weights = weights    # numpy arrays by state_dict name, or None
-        self._spare = spare        # engine.worker.Spare to take the worker from (None: fork one)
+        self._spare = spare        # engine.runs.worker.Spare to take the worker from (None: fork one)
         self._note = note
         self.result_data: dict | None = None
         self.error: str | None = None

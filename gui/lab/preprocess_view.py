@@ -1,7 +1,7 @@
 """Preprocessing made visible: the training inputs as none / center / standardize leave them.
 
     view = PreprocessView()
-    view.show_dataset(dataset)     # engine.data.Dataset of the run (its raw training inputs)
+    view.show_dataset(dataset)     # engine.train.data.Dataset of the run (its raw training inputs)
 
 Side by side, as the lecture's "original data, zero-centered data, normalized data" figure:
 2-D data as a point cloud (coloured by class, the origin marked, the same scale in x and y);
@@ -14,8 +14,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
-from engine.config import PREPROCESS
-from engine.data import preprocessing_views
+from engine.train.config import PREPROCESS
+from engine.train.data import preprocessing_views
 
 from ..plots import theme
 

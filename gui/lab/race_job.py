@@ -1,4 +1,4 @@
-"""The optimizer race's work, off the GUI thread: engine.surfaces' race and the surface's contours.
+"""The optimizer race's work, off the GUI thread: engine.lab.surfaces' race and the surface's contours.
 
 Contour levels are log-spaced between the surface's low and high losses (every surface's minimum
 is 0, and the interesting part is near it); the lines come from pyqtgraph's marching squares
@@ -16,7 +16,7 @@ GRID = 120
 def compute(surface: str, condition: float, optimizers: list[str], lrs: dict, start, steps: int,
             noise: float) -> dict:
     """Worker thread: the race and the surface's contour lines (plain numpy and lists)."""
-    from engine.surfaces import make_surface, race
+    from engine.lab.surfaces import make_surface, race
     s = make_surface(surface, condition=condition)
     result = race(s, optimizers, lrs=lrs, start=start, steps=steps, noise=noise)
     xs, ys, z = s.grid(GRID)

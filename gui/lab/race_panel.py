@@ -2,7 +2,7 @@
 
     panel = RacePanel(surface="taco", optimizers=("sgd", "momentum", "adam"))
     panel.show()                 # races on first show, and again (debounced) on every change
-    panel.raced.connect(...)     # (result) engine.surfaces.race's output, once it is drawn
+    panel.raced.connect(...)     # (result) engine.lab.surfaces.race's output, once it is drawn
     panel.show_step(k)           # every trajectory and loss curve up to step k (the slider does this)
 
 The race and the surface's log-spaced contour lines are computed in a worker thread
@@ -20,7 +20,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from engine.config import OPTIMIZERS
+from engine.train.config import OPTIMIZERS
 
 from ..plots import theme
 from ..widgets import FloatEdit, set_invalid
@@ -28,7 +28,7 @@ from .clicks import clicked_point
 from .jobs import post_outcome
 from .race_job import LEVELS, compute
 
-# engine.surfaces imports torch: its surfaces' names are mirrored so building the panel stays light
+# engine.lab.surfaces imports torch: its surfaces' names are mirrored so building the panel stays light
 SURFACES = {"taco": "taco shell", "saddle": "saddle point", "local_minimum": "local minimum",
             "rosenbrock": "Rosenbrock's valley"}
 ANIM_MS = 30

@@ -8,10 +8,10 @@
 
 A digit is shown as its 8x8 image (any square number of features as a square image); 2-D data as
 the validation points, the chosen one ringed: click a point to choose it. The model is read in the
-run's worker process (engine.remote.RemoteSession.softmax_example, engine.softmax.ExampleReader
+run's worker process (engine.runs.remote.RemoteSession.softmax_example, engine.lab.softmax.ExampleReader
 there): a private copy of the live weights in eval mode, as at test time, so the run is never
 touched and the window never loads torch. A stopped run's worker is gone: the panel says so and
-keeps its last reading. The worked example is engine.softmax.softmax_steps, numpy only.
+keeps its last reading. The worked example is engine.lab.softmax.softmax_steps, numpy only.
 """
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ class SoftmaxPanel(QtWidgets.QWidget):
             self._fail("type at least one finite logit")
             return
         self.label_spin.setMaximum(len(z) - 1)
-        from engine.softmax import softmax_steps
+        from engine.lab.softmax import softmax_steps
         self._draw(softmax_steps(z, label=min(self.label_spin.value(), len(z) - 1)))
 
     # ------------------------------------------------------------------ a validation example of the run
@@ -185,7 +185,7 @@ class SoftmaxPanel(QtWidgets.QWidget):
     def _prepare(self) -> None:
         """The run's validation examples in their own units, made once when first needed (a Start
         need not wait for them while nobody looks at this tab)."""
-        from engine.softmax import raw_example
+        from engine.lab.softmax import raw_example
         data = self.session.data
         self._prepared = True
         self._raw_val = np.stack([raw_example(data, i) for i in range(data.n_val)]) if data.n_val else None

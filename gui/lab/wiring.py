@@ -156,7 +156,7 @@ class LabWiring(QObject):
             act.triggered.connect(lambda _=False, w=panel: win.tabs.setCurrentWidget(w))
             menu.addAction(act)
         self.presets_menu = menu.addMenu("Presets")
-        from engine.presets import list_presets
+        from engine.lab.presets import list_presets
         try:
             presets = list_presets()
         except BabysitError as exc:
@@ -171,7 +171,7 @@ class LabWiring(QObject):
 
     def load_preset(self, name: str, ask: bool = False) -> bool:
         """Load a preset into the setup panel (clearing the current run, after asking)."""
-        from engine.presets import load_preset
+        from engine.lab.presets import load_preset
         win = self.win
         try:
             cfg = load_preset(name)

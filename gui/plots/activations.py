@@ -29,7 +29,7 @@ MAX_HISTOGRAMS = 8  # deeper nets show this many, evenly spaced over depth (firs
 # the newest probe's histograms are redrawn at most this often (a new one comes every few ms
 # flat out: faster than an eye can read, and the costliest part of the tab's frame)
 SNAPSHOT_SECONDS = 0.25
-# band (lower, upper) indices into engine.probes.PERCENTILES, outermost first
+# band (lower, upper) indices into engine.train.probes.PERCENTILES, outermost first
 _BANDS = ((0, 8), (1, 7), (2, 6), (3, 5))
 _BAND_ALPHA = (35, 55, 80, 110)
 _MEDIAN = 4

@@ -19,7 +19,7 @@ from pyqtgraph.exporters import ImageExporter, SVGExporter
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine.fileio import atomic_path, atomic_write_with
-from engine.history import csv_cell
+from engine.runs.history import csv_cell
 
 from . import svgfix, theme
 

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 
-from engine.thresholds import PERCENTILES
+from engine.train.thresholds import PERCENTILES
 
 from . import theme
 

@@ -11,7 +11,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtGui
 
-from engine import thresholds
+from engine.train import thresholds
 
 from . import theme
 from .base import BasePlot

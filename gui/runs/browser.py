@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QPlainTextEdit, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from engine.errors import BabysitError
-from engine.store import RunInfo, RunStore
+from engine.runs.store import RunInfo, RunStore
 
 COLUMNS = ("Name", "Date", "Dataset", "Model", "Optimizer", "Steps", "Train acc", "Val acc", "Status")
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -267,7 +267,7 @@ class RunsBrowser(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Export runs for TensorBoard") if ids else ""
         if not folder:
             return []
-        from engine.export import export_tensorboard  # tensorboard's writer: imported on first export
+        from engine.runs.export import export_tensorboard  # tensorboard's writer: imported on first export
         written = []
         try:
             with RunStore() as store:

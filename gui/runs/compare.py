@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QSpl
                                QTableWidgetItem, QVBoxLayout, QWidget)
 from PySide6.QtCore import Qt
 
-from engine.history import LAYER_KEYS
-from engine.store import RunStore
+from engine.runs.history import LAYER_KEYS
+from engine.runs.store import RunStore
 from gui.plots.smoothing import ema_smooth
 from gui.plots.theme import BACKGROUND, layer_colour, pen, style_plot
 
@@ -26,7 +26,7 @@ CHARTS = (("loss", "Loss (smoothed)", "loss"), ("accuracy", "Train accuracy (smo
 class CompareView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.runs: list = []           # engine.store.RunInfo of the runs shown
+        self.runs: list = []           # engine.runs.store.RunInfo of the runs shown
         self._layers: list[tuple[np.ndarray, list[str], np.ndarray]] = []
         self.layer = QComboBox(toolTip="the layer whose update ratio is overlaid")
         self.layer.currentTextChanged.connect(lambda _t: self._draw_update_ratio())

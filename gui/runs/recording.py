@@ -1,6 +1,6 @@
-"""The window's runs are recorded in the run store (engine/store.py) as they train, as `babysit train`'s are.
+"""The window's runs are recorded in the run store (engine/runs/store.py) as they train, as `babysit train`'s are.
 
-The worker process that trains a run records it (engine/recording.py's RecordedRun): its config,
+The worker process that trains a run records it (engine/runs/recording.py's RecordedRun): its config,
 every message, its final weights and how it ended; a worker that died is marked crashed. Here
 the window only hears of it: the browser lists the store again when a run opens or ends, and a
 run that could not be recorded is said in words (training goes on, unrecorded).

@@ -14,9 +14,9 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QWidget
 
-from engine.config import TOY_DATASETS
+from engine.train.config import TOY_DATASETS
 from engine.errors import BabysitError
-from engine.store import RunStore
+from engine.runs.store import RunStore
 
 OLD_RUN = ("No decision boundary was recorded with this run: it was recorded before babysit kept them. "
            "Runs on 2-D data record theirs as they train, and the slider above moves through them.")

@@ -13,10 +13,10 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import BabysitError
-from engine.history import MAX_SNAPSHOTS, History
-from engine.store import RunStore
+from engine.runs.history import MAX_SNAPSHOTS, History
+from engine.runs.store import RunStore
 
 from .browser import RunsBrowser
 from .compare import CompareView

@@ -1,16 +1,16 @@
-"""engine.boundary.predict_grid: the grid covers the data in raw units, goes through the dataset's
+"""engine.train.boundary.predict_grid: the grid covers the data in raw units, goes through the dataset's
 preprocessing, runs the model in eval mode without gradients and restores its mode."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from engine.boundary import GRID_MARGIN, MAX_POINTS, predict_grid
-from engine.config import RunConfig
-from engine.data import build_dataset, split_dataset
+from engine.train.boundary import GRID_MARGIN, MAX_POINTS, predict_grid
+from engine.train.config import RunConfig
+from engine.train.data import build_dataset, split_dataset
 from engine.errors import DataError
 from engine.messages import Boundary
-from engine.session import TrainingSession
+from engine.runs.session import TrainingSession
 
 
 class SignOfFirstInput(nn.Module):

@@ -106,11 +106,11 @@ def test_a_diverged_run_exits_1_and_says_so(capsys):
 
 
 def test_an_unexpected_failure_is_one_line_not_a_traceback(capsys, monkeypatch):
-    import engine.history
+    import engine.runs.history
 
     def boom(self, message):
         raise RuntimeError("simulated")
-    monkeypatch.setattr(engine.history.History, "ingest", boom)
+    monkeypatch.setattr(engine.runs.history.History, "ingest", boom)
     assert main(["train", "--steps", "3", "--quiet", "--no-record"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["babysit: error: train failed: RuntimeError: simulated"]
@@ -125,7 +125,7 @@ def test_a_training_process_that_dies_is_said_in_words_and_the_run_marked_crashe
                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_line = p.stdout.readline()
     assert run_line.startswith("run "), run_line
-    from engine.store import RunStore
+    from engine.runs.store import RunStore
     run_id = run_line.split()[1]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:   # a few steps recorded: the run is training

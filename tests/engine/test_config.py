@@ -1,7 +1,7 @@
 """RunConfig: validation in words, TOML round trip, unknown keys rejected."""
 import pytest
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import ConfigError
 
 

@@ -1,13 +1,13 @@
-"""engine.data: generators, file loaders (written here to tmp_path), split and preprocessing."""
+"""engine.train.data: generators, file loaders (written here to tmp_path), split and preprocessing."""
 import gzip
 import struct
 
 import numpy as np
 import pytest
 
-from engine.config import RunConfig
-from engine.data import Dataset, build_dataset, make_dataset, split_dataset
-from engine.data_files import read_idx
+from engine.train.config import RunConfig
+from engine.train.data import Dataset, build_dataset, make_dataset, split_dataset
+from engine.train.data_files import read_idx
 from engine.errors import DataError
 
 
@@ -307,8 +307,8 @@ def test_idx_folder_ignores_hidden_and_macos_sidecar_files(tmp_path):
 
 
 def test_preprocessing_views_are_the_training_inputs_as_each_preprocessing_leaves_them():
-    from engine.data import build_dataset, preprocessing_views
-    from engine.config import RunConfig
+    from engine.train.data import build_dataset, preprocessing_views
+    from engine.train.config import RunConfig
     ds = build_dataset(RunConfig(dataset="digits", preprocess="standardize"))
     views = preprocessing_views(ds.raw_train)
     np.testing.assert_array_equal(views["none"], ds.raw_train)

@@ -1,14 +1,14 @@
-"""engine.diagnostics: every code fires on a crafted run (numbers fed straight to Diagnostics) and
+"""engine.train.diagnostics: every code fires on a crafted run (numbers fed straight to Diagnostics) and
 on a short real run where one is cheap; healthy runs, crafted and real, stay silent."""
 import math
 
 import pytest
 
-from engine import diagnostics_rules as R
-from engine.config import RunConfig
-from engine.diagnostics import Diagnostics, format_finding
-from engine.presets import load_preset
-from engine.session import TrainingSession
+from engine.train import diagnostics_rules as R
+from engine.train.config import RunConfig
+from engine.train.diagnostics import Diagnostics, format_finding
+from engine.lab.presets import load_preset
+from engine.runs.session import TrainingSession
 
 LN3 = math.log(3)
 

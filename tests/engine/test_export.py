@@ -7,8 +7,8 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator as ea
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from engine.export import export_csv, export_json, export_tensorboard
-from engine.store import RunStore, RunStoreError
+from engine.runs.export import export_csv, export_json, export_tensorboard
+from engine.runs.store import RunStore, RunStoreError
 from test_store import train_recorded
 
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from engine.history import LAYER_KEYS, SCALAR_KEYS, History
+from engine.runs.history import LAYER_KEYS, SCALAR_KEYS, History
 
 
 def scalars(step: int) -> dict:

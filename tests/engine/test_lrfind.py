@@ -1,4 +1,4 @@
-"""engine.lrfind: the suggestion lands within a decade of a learning rate found by training a grid,
+"""engine.lab.lrfind: the suggestion lands within a decade of a learning rate found by training a grid,
 the sweep stops when the loss blows up, and a given model state is used and left untouched."""
 import math
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import ConfigError
-from engine.lrfind import lr_range_test, suggest_lr
-from engine.session import TrainingSession
-from engine.trainer import Trainer
+from engine.lab.lrfind import lr_range_test, suggest_lr
+from engine.runs.session import TrainingSession
+from engine.train.trainer import Trainer
 
 
 def loss_after(cfg, lr, steps):
@@ -140,7 +140,7 @@ def test_state_that_does_not_fit_is_a_config_error():
 def test_the_sweep_takes_optimizer_steps_only(monkeypatch):
     # no probe, no validation pass, no history: the range test times and trains nothing else
     calls = {"probe": 0, "eval": 0}
-    from engine import probes
+    from engine.train import probes
     real_before, real_eval = probes.Probe.before_step, Trainer.evaluate
 
     def before(self):

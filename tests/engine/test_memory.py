@@ -1,9 +1,9 @@
 """The memory estimate, counted by hand for a small net, and the refusal of a run that cannot fit."""
 import pytest
 
-from engine import memory
-from engine.config import RunConfig
-from engine.memory import Estimate, estimate, fit_problem, format_bytes
+from engine.train import memory
+from engine.train.config import RunConfig
+from engine.train.memory import Estimate, estimate, fit_problem, format_bytes
 from main import main
 
 

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from engine.model import MLP, init_linear, init_std_for
+from engine.train.model import MLP, init_linear, init_std_for
 
 
 @pytest.mark.parametrize("scheme,std_of", [
@@ -71,7 +71,7 @@ def test_bn_toggle_keeps_linear_weights_and_changes_forward():
 
 @pytest.mark.parametrize("bins", [10, 40, 100])
 def test_init_lab_sparkline_shows_every_bin_once(bins):
-    from engine.initlab import format_table
+    from engine.lab.initlab import format_table
     counts = [0] * bins
     counts[-1] = 50   # a spike at the top edge only (tanh saturating at +1)
     counts[0] = 50
@@ -86,7 +86,7 @@ def test_init_lab_sparkline_shows_every_bin_once(bins):
 
 def test_initlab_zoom_histogram_spans_each_layers_own_data():
     import torch
-    from engine.initlab import run_initlab, zoom_histogram
+    from engine.lab.initlab import run_initlab, zoom_histogram
     a = torch.tensor([[1e-7, 1.5e-7], [3.5e-7, 5e-7]])
     z = zoom_histogram(a, 4)
     assert z["edges"][0] == pytest.approx(1e-7) and z["edges"][-1] == pytest.approx(5e-7)

@@ -1,14 +1,14 @@
-"""engine.presets: every preset loads and trains; the quick ones show their lecture outcome."""
+"""engine.lab.presets: every preset loads and trains; the quick ones show their lecture outcome."""
 import math
 import tomllib
 
 import numpy as np
 import pytest
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import ConfigError
-from engine.presets import PRESET_DIR, list_presets, load_preset
-from engine.session import TrainingSession
+from engine.lab.presets import PRESET_DIR, list_presets, load_preset
+from engine.runs.session import TrainingSession
 
 NAMES = [p.name for p in list_presets()]
 

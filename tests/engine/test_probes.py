@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine import probes
-from engine.probes import PCT_SAMPLE, PERCENTILES, snapshot_stats
-from engine.thresholds import SATURATION
+from engine.train import probes
+from engine.train.probes import PCT_SAMPLE, PERCENTILES, snapshot_stats
+from engine.train.thresholds import SATURATION
 
 
 def layers_of(activation: str, shapes, seed=0):

@@ -1,17 +1,17 @@
-"""A run's decision boundaries recorded as it trains: when (engine/boundaries.py's Cadence), in
-what order (engine/recorder.py), how they are kept and read back (engine/store.py)."""
+"""A run's decision boundaries recorded as it trains: when (engine/train/boundaries.py's Cadence), in
+what order (engine/runs/recorder.py), how they are kept and read back (engine/runs/store.py)."""
 import math
 import sqlite3
 
 import numpy as np
-from engine.boundaries import CAP, EARLY, LEVELS, PLANNED, Cadence, pack_grid, pack_plane, unpack
-from engine.boundary import RECORDED_RESOLUTION, predict_grid
-from engine.config import RunConfig
+from engine.train.boundaries import CAP, EARLY, LEVELS, PLANNED, Cadence, pack_grid, pack_plane, unpack
+from engine.train.boundary import RECORDED_RESOLUTION, predict_grid
+from engine.train.config import RunConfig
 from engine.messages import Boundary, Event, Scalars
-from engine.presets import load_preset
-from engine.recording import RecordedRun
-from engine.session import TrainingSession
-from engine.store import RunStore
+from engine.lab.presets import load_preset
+from engine.runs.recording import RecordedRun
+from engine.runs.session import TrainingSession
+from engine.runs.store import RunStore
 
 
 def due_steps(cadence: Cadence, last: int) -> list[int]:

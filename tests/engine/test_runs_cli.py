@@ -4,7 +4,7 @@ import json
 import pytest
 from tensorboard.backend.event_processing import event_accumulator as ea
 
-from engine.store import RunStore
+from engine.runs.store import RunStore
 from main import main
 
 TRAIN = ["train", "--dataset", "spiral", "--n-samples", "200", "--depth", "2", "--width", "16", "--quiet"]

@@ -7,12 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import ConfigError
-from engine.model import weight_penalty
-from engine import recorder
+from engine.train.model import weight_penalty
+from engine.runs import recorder
 from engine.messages import DIVERGED, FINISHED, PAUSED, STOPPED, Event, Record, Scalars, StateChange
-from engine.session import TrainingSession
+from engine.runs.session import TrainingSession
 
 SMALL = dict(dataset="spiral", n_samples=300, depth=2, width=32, batch_size=32, eval_every=25)
 
@@ -424,7 +424,7 @@ def test_commands_sent_while_paused_take_effect_without_a_step():
 
 
 def test_lr_finder_on_a_trained_net_does_not_stop_on_minibatch_noise():
-    from engine.lrfind import lr_range_test
+    from engine.lab.lrfind import lr_range_test
     s = make(optimizer="adam", lr=0.01, n_samples=300)
     for _ in range(300):
         s.step()
@@ -617,7 +617,7 @@ def test_the_diagnostics_see_the_steps_in_order_while_records_wait(monkeypatch):
     # scalars are written before the waiting records: the diagnostics must still see step by
     # step, so the findings and their order are those of a run written step by step (here the
     # symmetry finding at step 10, which rules out 'lr too low' at step 20)
-    from engine import diagnostics
+    from engine.train import diagnostics
     monkeypatch.setattr(diagnostics, "LR_LOW_WINDOW", 20)
     monkeypatch.setattr(diagnostics, "LR_LOW_EDGE", 5)
     monkeypatch.setattr(recorder, "GATHER_SECONDS", 1e9)
@@ -661,7 +661,7 @@ def test_a_slow_probe_step_sends_its_record_at_once(monkeypatch):
 
 def test_a_history_filled_from_the_outbox_is_the_sessions_own():
     # the window's history is filled from the outbox by History.ingest, the session's by the same
-    from engine.history import History
+    from engine.runs.history import History
     s = TrainingSession(RunConfig(**{**SMALL, "probe_every": 3, "eval_every": 10}))
     s.gather = 8
     for i in range(40):

@@ -1,13 +1,13 @@
-"""Weight averaging and pixel shifts switched on a live session (engine/session.py commands):
+"""Weight averaging and pixel shifts switched on a live session (engine/runs/session.py commands):
 the averaged weights' validation lands in the history beside the raw one, equal to the Records'."""
 import math
 
 import pytest
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import ConfigError
 from engine.messages import Event, Record
-from engine.session import TrainingSession
+from engine.runs.session import TrainingSession
 
 CFG = RunConfig(n_samples=200, width=8, steps=400, probe_every=5, eval_every=10)
 

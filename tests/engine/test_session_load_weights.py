@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import BabysitError
-from engine.session import TrainingSession
+from engine.runs.session import TrainingSession
 
 CFG = RunConfig(n_samples=200, width=8, steps=50)
 

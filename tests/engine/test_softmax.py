@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import ConfigError
-from engine.session import TrainingSession
-from engine.softmax import ExampleReader, format_softmax, raw_example, softmax_steps
+from engine.runs.session import TrainingSession
+from engine.lab.softmax import ExampleReader, format_softmax, raw_example, softmax_steps
 
 
 def test_the_notes_worked_example():

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.config import RunConfig
-from engine.history import History
-from engine.session import TrainingSession
-from engine.store import RunStore, RunStoreError
+from engine.train.config import RunConfig
+from engine.runs.history import History
+from engine.runs.session import TrainingSession
+from engine.runs.store import RunStore, RunStoreError
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(dataset="spiral", n_samples=300, depth=2, width=32, batch_size=32, probe_every=5, eval_every=25)
@@ -102,9 +102,9 @@ CHILD = textwrap.dedent("""
     import sys, time
     import torch
     torch.set_num_threads(1)
-    from engine.config import RunConfig
-    from engine.session import TrainingSession
-    from engine.store import RunStore
+    from engine.train.config import RunConfig
+    from engine.runs.session import TrainingSession
+    from engine.runs.store import RunStore
     store = RunStore(sys.argv[1])
     session = TrainingSession(RunConfig(dataset="spiral", n_samples=300, depth=2, width=32, batch_size=32,
                                         probe_every=5, eval_every=25, steps=1_000_000))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.errors import ConfigError
-from engine.surfaces import OPTIMIZERS, SURFACES, make_surface, parse_lrs, parse_point, race, run_one
+from engine.lab.surfaces import OPTIMIZERS, SURFACES, make_surface, parse_lrs, parse_point, race, run_one
 
 
 def path(run):

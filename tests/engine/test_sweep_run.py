@@ -85,7 +85,7 @@ def test_the_3x_rule_stops_a_diverging_trial_early(cli_sweep):
 
 
 def test_every_trial_is_a_run_in_the_store(cli_sweep):
-    from engine.store import RunStore
+    from engine.runs.store import RunStore
     r, _, tmp = cli_sweep
     out = json.loads(r.stdout)
     with RunStore(tmp / "runs") as store:

@@ -7,14 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.augment import PixelShift
-from engine.averaging import WeightAverage
-from engine.bnstats import BatchStats, evaluate_modes, single_example_in_train_mode
-from engine.config import RunConfig
-from engine.data import build_dataset
+from engine.train.augment import PixelShift
+from engine.train.averaging import WeightAverage
+from engine.lab.bnstats import BatchStats, evaluate_modes, single_example_in_train_mode
+from engine.train.config import RunConfig
+from engine.train.data import build_dataset
 from engine.errors import ConfigError
-from engine.model import MLP
-from engine.trainer import Trainer
+from engine.train.model import MLP
+from engine.train.trainer import Trainer
 
 
 def trainer_for(**kw):
@@ -200,7 +200,7 @@ def test_pixel_shifts_narrow_the_train_validation_gap():
 
 # ----------------------------------------------------------------------------- L-BFGS, full batch
 def test_lbfgs_full_batch_beats_gradient_descent_at_equal_steps():
-    from engine.lbfgs import full_batch_problem, lbfgs_step, make_lbfgs
+    from engine.train.lbfgs import full_batch_problem, lbfgs_step, make_lbfgs
     data = build_dataset(RunConfig(dataset="moons", n_samples=300))
     X, y = torch.as_tensor(data.X_train), torch.as_tensor(data.y_train)
 
@@ -236,7 +236,7 @@ def test_lbfgs_full_batch_beats_gradient_descent_at_equal_steps():
 
 
 def test_read_test_time_uses_a_copy_of_the_live_model():
-    from engine.bnstats import read_test_time
+    from engine.lab.bnstats import read_test_time
     s = trainer_for(dataset="digits", bn=True, batch_size=32, steps=50)
     for _ in range(50):
         s.step()
@@ -249,7 +249,7 @@ def test_read_test_time_uses_a_copy_of_the_live_model():
 
 
 def test_a_main_run_with_lbfgs_takes_the_whole_training_set():
-    from engine.trainer import Trainer
+    from engine.train.trainer import Trainer
     t = Trainer(RunConfig(dataset="spiral", n_samples=300, optimizer="lbfgs", lr=1.0, batch_size=10_000, steps=40))
     losses = [t.step().scalars.loss for _ in range(40)]
     assert losses[-1] < 0.3 * losses[0] and isinstance(t.optimizer, torch.optim.LBFGS)
@@ -264,7 +264,7 @@ def test_a_main_run_with_lbfgs_takes_the_whole_training_set():
 
 # ----------------------------------------------------------------------------- wired into the trainer
 def test_the_trainers_weight_average_is_validated_and_recorded():
-    from engine.recorder import Recorder
+    from engine.runs.recorder import Recorder
     t = Trainer(RunConfig(dataset="spiral", n_samples=300, optimizer="sgd", lr=1.0, batch_size=16, steps=100,
                           eval_every=50))
     assert t.apply("average", on=True, decay=0.9).kind == "average"

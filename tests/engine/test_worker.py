@@ -1,4 +1,4 @@
-"""A run in a worker process (engine/worker.py): commands down, messages up, recorded by the worker."""
+"""A run in a worker process (engine/runs/worker.py): commands down, messages up, recorded by the worker."""
 from __future__ import annotations
 
 import os
@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from engine.errors import BabysitError
 from engine.messages import ENDED_STATES, Event, LRFind, Scalars, StateChange
-from engine.store import RunStore
-from engine.worker import Worker
+from engine.runs.store import RunStore
+from engine.runs.worker import Worker
 
 WAIT = 60.0
 
@@ -122,8 +122,8 @@ def lr_find_end(run, timeout: float = WAIT):
 
 def test_the_lab_reads_the_model_in_the_worker_as_it_would_here(model_of):
     import torch
-    from engine.bnstats import read_test_time
-    from engine.softmax import ExampleReader
+    from engine.lab.bnstats import read_test_time
+    from engine.lab.softmax import ExampleReader
     run = Worker().begin(RunConfig(dataset="digits", bn=True, batch_size=32, steps=1000), record=False)
     for n in (1, 2, 3):
         run.single_step()
@@ -151,7 +151,7 @@ def test_the_lab_reads_the_model_in_the_worker_as_it_would_here(model_of):
 
 
 def test_the_lr_range_test_runs_in_a_worker_and_sends_its_steps_up():
-    from engine.lrfind import lr_range_test
+    from engine.lab.lrfind import lr_range_test
     cfg = RunConfig(n_samples=300, optimizer="sgd")
     run = Worker().begin(cfg, record=False)
     run.lr_find(None, start=1e-4, end=10.0, steps=30)

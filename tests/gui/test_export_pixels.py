@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from engine.config import RunConfig
-from engine.session import TrainingSession
+from engine.train.config import RunConfig
+from engine.runs.session import TrainingSession
 from gui.plots import Dashboard, theme
 
 TICKS = (50.0, 100.0, 150.0, 200.0, 250.0, 300.0)

@@ -8,11 +8,11 @@ import threading
 import numpy as np
 import pytest
 
-from engine.boundary import predict_grid
-from engine.config import RunConfig
+from engine.train.boundary import predict_grid
+from engine.train.config import RunConfig
 from engine.messages import Event
-from engine.presets import load_preset
-from engine.session import TrainingSession
+from engine.lab.presets import load_preset
+from engine.runs.session import TrainingSession
 from gui.lab import BoundaryView, DiagnosticsPanel, InitLabPanel, LRFinderDialog
 
 
@@ -144,7 +144,7 @@ def test_diagnostics_panel_takes_a_real_session_stream(qtbot):
 
 
 def test_diagnostics_panel_as_a_controller_view(qtbot):
-    from engine.history import History
+    from engine.runs.history import History
     panel = DiagnosticsPanel()
     qtbot.addWidget(panel)
     h = History()
@@ -326,7 +326,7 @@ def test_init_lab_zooms_a_collapsed_histogram_to_its_data(qtbot):
 
 # ----------------------------------------------------------------------------- preprocessing view
 def test_preprocess_view_shows_the_cloud_before_and_after_and_digits_per_feature(qtbot):
-    from engine.data import build_dataset
+    from engine.train.data import build_dataset
     from gui.lab import PreprocessView
     view = PreprocessView()
     qtbot.addWidget(view)

@@ -7,7 +7,7 @@ import math
 import pytest
 from PySide6.QtCore import Qt
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 
 FAST = RunConfig(n_samples=300, width=16, steps=100_000, probe_every=5, eval_every=10)
 WAIT = 20_000

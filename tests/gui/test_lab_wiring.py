@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import RunConfig
-from engine.presets import list_presets, load_preset
+from engine.train.config import RunConfig
+from engine.lab.presets import list_presets, load_preset
 
 WAIT = 30_000
 

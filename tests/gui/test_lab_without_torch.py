@@ -13,7 +13,7 @@ os.environ['QT_QPA_PLATFORM'] = 'offscreen'
 os.environ['BABYSIT_SETTINGS_DIR'] = {settings!r}
 os.environ['BABYSIT_RUNS_DIR'] = {runs!r}
 from PySide6.QtTest import QTest
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from gui.app import ensure_app
 from gui.lab.wiring import BOUNDARY_INTERVAL_MS
 from gui.main_window import MainWindow

@@ -16,9 +16,9 @@ from PySide6 import QtCore
 from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from engine.config import RunConfig
-from engine.history import History
-from engine.session import TrainingSession
+from engine.train.config import RunConfig
+from engine.runs.history import History
+from engine.runs.session import TrainingSession
 from gui.plots import PLOT_NAMES, BasePlot, Dashboard, IncrementalEma, ema_smooth
 
 MARKED = {"lr", "reinit", "optimizer", "bn", "diverged", "error"}
@@ -580,7 +580,7 @@ def test_a_run_tells_the_charts_its_length(history):
 
 
 def test_an_exploding_loss_switches_the_loss_chart_to_log_y_and_marks_the_diverged_step(dash, qtbot):
-    from engine.presets import load_preset
+    from engine.lab.presets import load_preset
     s = TrainingSession(load_preset("lr_too_high").copy(), use_outbox=False)
     while s.step() is not None:
         pass
@@ -666,7 +666,7 @@ def test_zero_gradients_among_others_leave_no_gap_in_the_gradient_lines(dash):
 
 # ---------------------------------------------------------------------------- own-range histograms
 def test_a_histogram_from_percentiles_puts_each_share_between_its_percentiles():
-    from engine.thresholds import PERCENTILES
+    from engine.train.thresholds import PERCENTILES
     from gui.plots.histograms import own_range_histogram
     values = np.random.default_rng(0).normal(0.0, 1e-6, 20_000)
     pcts = np.percentile(values, PERCENTILES)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.config import RunConfig
-from engine.softmax import ExampleReader
-from engine.worker import Worker
+from engine.train.config import RunConfig
+from engine.lab.softmax import ExampleReader
+from engine.runs.worker import Worker
 from gui.lab import RacePanel, SoftmaxPanel
 
 WAIT = 30_000
@@ -142,7 +142,7 @@ def test_softmax_panel_reads_a_digit_of_the_live_run(softmax, remote, qtbot, mod
 def test_softmax_panel_picks_the_nearest_2d_point(softmax, remote):
     run = remote(RunConfig(dataset="spiral", n_samples=300))
     softmax.set_session(run)
-    from engine.softmax import raw_example
+    from engine.lab.softmax import raw_example
     x, y = raw_example(run.data, 17)
     assert softmax.select_nearest(x + 1e-4, y) == 17
     assert softmax.result["index"] == 17
@@ -178,7 +178,7 @@ def test_bn_panel_follows_a_batch_norm_run(qtbot, remote, model_of):
     qtbot.waitUntil(lambda: drained_steps(run) == 60 and run.state == "finished", timeout=WAIT)
     point = panel.read()                                    # a finished run's worker still answers
     assert [p["step"] for p in panel.points] == [0, 60]
-    from engine.bnstats import evaluate_modes
+    from engine.lab.bnstats import evaluate_modes
     here = evaluate_modes(model_of(run), torch_tensor(run.data.X_val), torch_tensor(run.data.y_val))
     assert point["modes"]["eval"] == pytest.approx(here["eval"], rel=1e-5)
     assert point["modes"]["train"] == pytest.approx(here["train"], rel=1e-5)

@@ -8,9 +8,9 @@ import signal
 import pytest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from engine.config import RunConfig
-from engine.session import TrainingSession
-from engine.store import RunStore
+from engine.train.config import RunConfig
+from engine.runs.session import TrainingSession
+from engine.runs.store import RunStore
 from gui.runs.browser import COLUMNS, RunsBrowser
 
 SHORT = RunConfig(n_samples=300, width=16, steps=300, probe_every=5, eval_every=20)

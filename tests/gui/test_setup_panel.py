@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QGroupBox, QWidget
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from gui.main_window import MainWindow
 from gui.setup_panel import FIELDS, SetupPanel
 from gui.widgets import LogSlider
@@ -164,7 +164,7 @@ def test_a_huge_learning_rate_is_a_warning_not_a_refusal(panel):
 
 
 def test_a_network_too_big_for_the_memory_is_marked_and_cannot_start(qtbot, monkeypatch):
-    from engine import memory
+    from engine.train import memory
     monkeypatch.setattr(memory, "host_available", lambda: 22 * 10**9)   # a 23 GB machine, on its CPU
     monkeypatch.setattr(memory, "runs_on_gpu", lambda device, import_torch=True: False)
     win = MainWindow(restore=False)

@@ -86,8 +86,8 @@ def test_parsing_the_command_line_imports_no_torch():
 def test_lab_tabs_make_their_charts_when_first_shown(window, qtbot):
     # every chart made costs the window's start ~30 ms: a tab not shown has none yet
     import pyqtgraph as pg
-    from engine.config import RunConfig
-    from engine.data import build_dataset
+    from engine.train.config import RunConfig
+    from engine.train.data import build_dataset
 
     lab = window.lab
     tabs = (lab.race, lab.bn_test, lab.preprocess)

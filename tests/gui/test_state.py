@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from engine.config import RunConfig
+from engine.train.config import RunConfig
 from gui.knobs import KnobsPanel
 from gui.setup_panel import SetupPanel
 from gui.state import RunState

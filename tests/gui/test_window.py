@@ -17,8 +17,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from engine.config import RunConfig
-from engine.session import GATHER
+from engine.train.config import RunConfig
+from engine.runs.session import GATHER
 from gui.main_window import MainWindow
 
 FAST = RunConfig(n_samples=300, width=16, steps=100_000, probe_every=5, eval_every=20)
@@ -33,7 +33,7 @@ def start(win: MainWindow, qtbot, cfg: RunConfig = FAST, min_steps: int = 5) -> 
 
 
 def training_threads() -> list:
-    """The worker processes that train a run (engine/worker.py; a spare waiting for one is not)."""
+    """The worker processes that train a run (engine/runs/worker.py; a spare waiting for one is not)."""
     return [p for p in multiprocessing.active_children() if p.name == "babysit-run"]
 
 
@@ -250,7 +250,7 @@ def test_a_killed_worker_is_said_in_words_the_window_keeps_its_curves_and_the_ru
     assert "training process died" in window.banner.text() and "SIGKILL" in window.banner.text()
     assert "error" in window.state_label.text()
     assert len(c.history) >= 50 and not training_threads()
-    from engine.store import RunStore
+    from engine.runs.store import RunStore
     with RunStore() as store:
         assert store.resolve(run_id).status == "crashed"
     window.act_reset.trigger()                 # the window lives on: a new run trains
