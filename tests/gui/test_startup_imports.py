@@ -8,42 +8,41 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_building_the_window_imports_no_torch(tmp_path):
-    code = (
-        "import os, sys\n"
-        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
-        f"os.environ['BABYSIT_SETTINGS_DIR'] = {str(tmp_path)!r}\n"
-        "from gui.app import ensure_app\n"
-        "from gui.main_window import MainWindow\n"
-        "app = ensure_app(); w = MainWindow(restore=False, save_settings=False); w.show(); app.processEvents()\n"
-        "print('LOADED:' + ','.join(sorted(m for m in ('torch', 'scipy', 'sklearn') if m in sys.modules)), flush=True)\n"
-        "os._exit(0)  # skip Qt's teardown order at interpreter exit: not what this test is about\n"
-    )
+def in_a_new_window(tmp_path, *lines: str) -> str:
+    """stdout of a fresh interpreter that opens the window (offscreen, settings in tmp_path),
+    shows it once, then runs `lines` with the window as `w` and the application as `app`."""
+    code = "\n".join((
+        "import os, sys",
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'",
+        f"os.environ['BABYSIT_SETTINGS_DIR'] = {str(tmp_path)!r}",
+        "from gui.app import ensure_app",
+        "from gui.main_window import MainWindow",
+        "app = ensure_app(); w = MainWindow(restore=False, save_settings=False); w.show(); app.processEvents()",
+        *lines,
+        "sys.stdout.flush(); os._exit(0)  # skip Qt's teardown order at interpreter exit: not what these test",
+    ))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "LOADED:\n" in out.stdout, f"the window imported {out.stdout.split('LOADED:')[-1].strip()}"
+    return out.stdout
+
+
+def test_building_the_window_imports_no_torch(tmp_path):
+    out = in_a_new_window(
+        tmp_path, "print('LOADED:' + ','.join(sorted(m for m in ('torch', 'scipy', 'sklearn') if m in sys.modules)))")
+    assert "LOADED:\n" in out, f"the window imported {out.split('LOADED:')[-1].strip()}"
 
 
 def test_a_tab_is_made_when_first_opened(tmp_path):
     # the Sweep tab (gui/sweep) costs the first paint nothing until someone opens it
     lazy = ("gui.sweep.tab",)
-    code = (
-        "import os, sys\n"
-        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
-        f"os.environ['BABYSIT_SETTINGS_DIR'] = {str(tmp_path)!r}\n"
-        "from gui.app import ensure_app\n"
-        "from gui.main_window import MainWindow\n"
-        "app = ensure_app(); w = MainWindow(restore=False, save_settings=False); w.show(); app.processEvents()\n"
-        f"print('AT START:' + ','.join(m for m in {lazy!r} if m in sys.modules), flush=True)\n"
-        "w.tabs.setCurrentIndex(w.sweep.index); app.processEvents()\n"
-        f"print('OPENED:' + ','.join(m for m in {lazy!r} if m in sys.modules), flush=True)\n"
-        "print('SHOWN:' + str(w.sweep.tab.isVisible()), flush=True)\n"
-        "os._exit(0)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "AT START:\n" in out.stdout, out.stdout
-    assert f"OPENED:{','.join(lazy)}\n" in out.stdout and "SHOWN:True" in out.stdout, out.stdout
+    out = in_a_new_window(
+        tmp_path,
+        f"print('AT START:' + ','.join(m for m in {lazy!r} if m in sys.modules))",
+        "w.tabs.setCurrentIndex(w.sweep.index); app.processEvents()",
+        f"print('OPENED:' + ','.join(m for m in {lazy!r} if m in sys.modules))",
+        "print('SHOWN:' + str(w.sweep.tab.isVisible()))")
+    assert "AT START:\n" in out, out
+    assert f"OPENED:{','.join(lazy)}\n" in out and "SHOWN:True" in out, out
 
 
 def test_training_a_run_imports_no_torch_or_scipy_in_the_window(tmp_path):
