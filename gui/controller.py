@@ -233,6 +233,7 @@ class Controller(QObject):
         self.reset()
         self.history = history
         self._draw(time.perf_counter())
+        self.progressed.emit(self.progress())   # the status bar shows where the run ended
 
     def _reset_counters(self) -> None:
         self._failed_views: set[int] = set()
@@ -345,7 +346,8 @@ class Controller(QObject):
         s = self.session
         r = self.history.latest_scalars  # the newest row, also when decimation did not store it
         return {"step": int(r["step"]) if r else 0, "epoch": int(r["epoch"]) if r else 0,
-                "total_steps": s.total_steps if s else 0, "steps_per_epoch": s.steps_per_epoch if s else 0,
+                "total_steps": s.total_steps if s else self.history.total_steps or 0,
+                "steps_per_epoch": s.steps_per_epoch if s else 0,
                 "steps_per_s": self.steps_per_s, "lr": float(r["lr"]) if r else None}
 
     def _measure_rate(self) -> None:

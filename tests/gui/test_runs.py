@@ -68,7 +68,7 @@ def test_a_run_trained_in_the_window_is_listed_as_finished(window, qtbot):
 
 def test_reopening_shows_every_step_and_snapshot_the_store_holds(window, qtbot):
     run_id = train_in_window(window, qtbot)
-    window.controller.reset()
+    window.reset()                                 # Reset (Ctrl+R), as a user clears the window
     assert len(window.controller.history) == 0
     window.runs.browser.select([run_id])
     window.runs.browser.open_button.click()
@@ -79,6 +79,7 @@ def test_reopening_shows_every_step_and_snapshot_the_store_holds(window, qtbot):
     assert h.column("loss").tolist() == steps[:, 2].tolist()
     assert len(h.snapshots) == len(records) > 10
     assert window.controller.session is None and window.controller.state == "idle"
+    assert window.step_label.text() == "step 300 / 300"   # the status bar says where the run ended
     # the scrubber moves the activation histograms to an earlier snapshot
     scrub = window.runs.scrubber
     assert scrub.isVisible() and scrub.step == records[-1]["step"]
