@@ -6,9 +6,9 @@ Four loops train the same MLP (engine.train.model.MLP, 4 x 256 ReLU) on the same
 the same batch sampling (a seeded randperm walked in slices), the same Adam and cross-entropy:
 
     bare     model(x) -> loss -> zero_grad -> backward -> step. No host sync, nothing recorded.
-    engine   TrainingSession.step(): commands, lr schedule, probes, the one host sync per step
-             (loss and train accuracy, for divergence detection and the loss curve), history,
-             outbox. Probes every 10 steps (the default) and on every step.
+    engine   TrainingSession.step() as a run's worker calls it: commands, lr schedule, probes, the
+             one host sync per step (loss and train accuracy, for divergence detection and the loss
+             curve), diagnostics, outbox. Probes every 10 steps (the default) and on every step.
     tb       the bare loop plus what a TensorBoard user writes to log the same numbers at the same
              cadence: loss and train accuracy every step (add_scalar), and on probe steps an
              activation histogram (add_histogram, same bin count) plus mean/std/dead fraction per
@@ -141,11 +141,12 @@ class TensorBoardLoop(BareLoop):
 
 
 class EngineLoop:
-    """The engine as the window's training thread runs it (engine/runs/runner.py): steps written
-    GATHER at a time (engine/runs/recorder.py), and all of them when the loop stops."""
+    """The engine as a run's worker process trains it (engine/runs/worker.py): no History of its
+    own (the window keeps that), steps written GATHER at a time (engine/runs/recorder.py), and all
+    of them when the loop stops."""
 
     def __init__(self, cfg: RunConfig, dataset):
-        self.session = TrainingSession(cfg, dataset)
+        self.session = TrainingSession(cfg, dataset, keep_history=False)
         self.session.gather = GATHER
 
     def run(self, n: int) -> None:

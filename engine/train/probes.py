@@ -57,6 +57,7 @@ class Snapshot:
     gradients, the weights before the step and the weight changes."""
     acts: list[torch.Tensor]
     norms: torch.Tensor
+    slot: int | None = None   # where its activations lie in the probe's slots (None: tensors of their own)
 
     @property
     def nbytes(self) -> int:
@@ -71,9 +72,18 @@ class Probe:
         self.bins = bins
         self._watch = False
         self._acts: list[torch.Tensor] = []
+        self._slot: int | None = None
         self._weights: list[torch.Tensor] = []
         self._before: list[torch.Tensor] = []   # the weights' copies, reused from probe to probe
         self._grad_norms: torch.Tensor | None = None
+        # the probe steps' activations wait for finish() in slots of one reused (slots, layers,
+        # batch, units) block: a training step's own buffers are freed for the next step (kept, they
+        # made every probe step take fresh memory from the system), and finish reads a run of slots
+        # as one tensor, with no stacking copy
+        self._slots: torch.Tensor | None = None
+        self._used = 0        # slots taken since the block was last empty
+        self._waiting = 0     # slots not yet finished
+        self._wanted = 1      # the block's size the next time it is empty
 
     # -- the forward pass -------------------------------------------------------------
     def watching(self, on: bool) -> "Probe":
@@ -89,6 +99,41 @@ class Probe:
 
     def __exit__(self, *exc) -> None:
         self.model.capture = None
+        if self._acts:
+            self._slot = self._keep(self._acts)
+
+    def _keep(self, acts: list[torch.Tensor]) -> int | None:
+        """Copy one pass's activations into a free slot when they fit the block (an MLP's hidden
+        layers share one shape); the slot's index, or None (the pass keeps its own tensors)."""
+        a0 = acts[0]
+        if any(a.shape != a0.shape or a.dtype != a0.dtype or a.device != a0.device for a in acts):
+            return None
+        block = (len(acts), *a0.shape)
+        if self._waiting == 0:
+            self._used = 0
+            fits = self._fits(block, a0)
+            if not fits or len(self._slots) < self._wanted:
+                shape = tuple(self._slots.shape[1:]) if fits else block   # a short batch keeps the full shape
+                self._slots = torch.empty((self._wanted, *shape), dtype=a0.dtype, device=a0.device)
+        if self._slots.shape[1:] != block:   # an epoch's short last batch: its own tensors
+            return None
+        if self._used == len(self._slots):   # full: twice as many once all are finished (the
+            self._wanted = 2 * len(self._slots)   # recorder's GATHER_BYTES bounds how many wait)
+            return None
+        k = self._used
+        for l, a in enumerate(acts):
+            self._slots[k, l].copy_(a)
+            acts[l] = self._slots[k, l]
+        self._used += 1
+        self._waiting += 1
+        return k
+
+    def _fits(self, block: tuple, a0: torch.Tensor) -> bool:
+        """The block can hold this pass, or it is a smaller batch of the same layers."""
+        s = self._slots
+        if s is None or s.dtype != a0.dtype or s.device != a0.device:
+            return False
+        return s.shape[1:] == block or (s.shape[1] == block[0] and s.shape[3:] == block[2:] and block[1] < s.shape[2])
 
     # -- around the optimizer step ------------------------------------------------------
     def before_step(self) -> None:
@@ -109,16 +154,28 @@ class Probe:
             weight_norms = torch.stack([torch.linalg.vector_norm(b) for b in self._before])
             change_norms = torch.stack([torch.linalg.vector_norm(b.sub_(w)) for b, w in zip(self._before, self._weights)])
         acts, self._acts = self._acts, []
-        return Snapshot(acts, torch.stack([self._grad_norms, weight_norms, change_norms]))
+        slot, self._slot = (self._slot, None) if acts else (None, None)
+        return Snapshot(acts, torch.stack([self._grad_norms, weight_norms, change_norms]), slot)
 
     # -- the statistics -----------------------------------------------------------------
     def finish(self, snapshots: list[Snapshot]) -> list[list[LayerStats]]:
         """Per snapshot, its layers' statistics (the output layer has weight numbers only)."""
         names = self.model.layer_names()
+        activation, hidden_names = self.model.activation_name, names[:-1]
         with torch.no_grad():
             norms = torch.stack([s.norms for s in snapshots]).tolist()  # (snapshots, 3, layers)
-            acts = snapshot_stats([s.acts for s in snapshots], self.model.activation_name, self.bins,
-                                  names[:-1])
+            slotted = [k for k, s in enumerate(snapshots) if s.slot is not None]
+            first = snapshots[slotted[0]].slot if slotted else 0
+            if slotted and [snapshots[k].slot for k in slotted] == list(range(first, first + len(slotted))):
+                # the usual case: one run of slots, read as one tensor (and overwritten: they are free after)
+                acts = snapshot_stats([[] if s.slot is not None else s.acts for s in snapshots], activation,
+                                      self.bins, hidden_names)
+                block = _group_stats(self._slots[first:first + len(slotted)], activation, self.bins, hidden_names)
+                for k, layers in zip(slotted, block):
+                    acts[k] = layers
+            else:
+                acts = snapshot_stats([s.acts for s in snapshots], activation, self.bins, hidden_names)
+            self._waiting -= len(slotted)
         out = []
         for hidden, (grad, weight, change) in zip(acts, norms):
             if len(hidden) != len(names) - 1:  # a forward pass that handed over no activations
@@ -143,12 +200,12 @@ def snapshot_stats(snapshots: list[list[torch.Tensor]], activation: str, bins: i
             groups.setdefault(tuple(a.shape for a in acts), []).append(k)
     for shape, ks in groups.items():
         if len(set(shape)) == 1:  # an MLP: every hidden layer has the same (batch, units)
-            A = torch.stack([torch.stack(snapshots[k]) for k in ks])  # (passes, layers, batch, units)
+            A = torch.stack([a for k in ks for a in snapshots[k]]).view(len(ks), len(shape), *shape[0])
             for k, layers in zip(ks, _group_stats(A, activation, bins, names)):
                 out[k] = layers
         else:
             for k in ks:  # layers of different widths: one layer at a time
-                out[k] = [_group_stats(a[None, None], activation, bins, [name])[0][0]
+                out[k] = [_group_stats(a[None, None].clone(), activation, bins, [name])[0][0]
                           for a, name in zip(snapshots[k], names)]
     return out
 
@@ -169,13 +226,7 @@ def _group_stats(A: torch.Tensor, activation: str, bins: int, names: list[str]) 
     std = (ex_ss.sum(1) / n + ex_mean.var(1, correction=0)).sqrt()
     unit_spread = (ex_ss / U).sqrt().mean(1)
     lo_row, hi_row = flat.amin(1), flat.amax(1)
-    if activation in SATURATION:
-        s_lo, s_hi = SATURATION[activation]
-        fraction = (_count_positive(flat - s_hi) + _count_positive(s_lo - flat)) / n
-        dead_units = torch.zeros_like(fraction)
-    else:
-        fraction = 1 - _count_positive(flat) / n
-        dead_units = (rows.amax(1) <= 0).float().mean(1)  # <= 0 for every example of the batch
+    dead_units = (rows.amax(1) <= 0).float().mean(1) if activation not in SATURATION else None
 
     # the histogram range: fixed for a bounded activation, else shared by the layers of a pass
     if activation in BOUNDED_RANGE:
@@ -186,10 +237,19 @@ def _group_stats(A: torch.Tensor, activation: str, bins: int, names: list[str]) 
         hi = torch.maximum(hi, lo + 1e-6)  # a non-empty range, always
     counts = _histograms(_first_examples(rows, HIST_SAMPLE), lo.repeat_interleave(L), hi.repeat_interleave(L), bins)
 
+    sample = _first_examples(rows, PCT_SAMPLE).clone()
+    # last, in place (A is this function's to overwrite): the fraction dead, or saturated
+    if activation in SATURATION:
+        s_lo, s_hi = SATURATION[activation]  # symmetric about their middle: |a - mid| > half
+        fraction = _count_positive_(flat.sub_((s_lo + s_hi) / 2).abs_().sub_((s_hi - s_lo) / 2)) / n
+        dead_units = torch.zeros_like(fraction)
+    else:
+        fraction = 1 - _count_positive_(flat) / n
+
     # everything to the host in one transfer: the numbers, the counts, the percentile sample
     table = torch.stack([mean, std, unit_spread, fraction, dead_units, lo_row, hi_row,
                          lo.repeat_interleave(L), hi.repeat_interleave(L)], 1)
-    host = torch.cat([table, counts.float(), _first_examples(rows, PCT_SAMPLE)], 1).cpu().numpy()
+    host = torch.cat([table, counts.float(), sample], 1).cpu().numpy()
     table, counts, sample = host[:, :9].astype(np.float64), host[:, 9:9 + bins], host[:, 9 + bins:]
     pcts = _percentiles(sample)
     pcts[:, 0], pcts[:, -1] = table[:, 5], table[:, 6]  # the exact extremes
@@ -219,10 +279,11 @@ def _percentiles(sample: np.ndarray) -> np.ndarray:
     return s[:, below] + (s[:, above] - s[:, below]) * (pos - below)
 
 
-def _count_positive(X: torch.Tensor) -> torch.Tensor:
-    """Per row, how many values of X are > 0: sign(x) clamped at 0, summed (exact: the partial
-    sums are integers below 2**24; on the CPU several times faster than a boolean comparison)."""
-    return torch.sign(X).clamp_(min=0).sum(1)
+def _count_positive_(X: torch.Tensor) -> torch.Tensor:
+    """Per row, how many values of X are > 0, overwriting X: sign(x) clamped at 0, summed (exact:
+    the partial sums are integers below 2**24; on the CPU several times faster than a boolean
+    comparison, and in place: no temporary the size of the batch)."""
+    return X.sign_().clamp_(min=0).sum(1)
 
 
 def _first_examples(rows: torch.Tensor, cap: int) -> torch.Tensor:

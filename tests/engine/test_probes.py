@@ -174,3 +174,42 @@ def test_a_relu_layer_without_a_zero_gets_its_own_minimum():
     assert recs[1]["pcts"][0] == 0.0
     lone = records([acts[0], acts[0] + 1.0], "relu")
     assert lone[0]["hist"]["edges"][0] == pytest.approx(acts[0].min().item())
+
+
+def test_the_statistics_leave_the_activations_they_are_given_as_they_were():
+    acts = layers_of("relu", [(32, 16)] * 3) + layers_of("relu", [(32, 8)])   # stacked, then one by one
+    before = [a.clone() for a in acts]
+    snapshot_stats([acts[:3], acts], "relu", 20, ["h1", "h2", "h3", "h4"][:3])
+    snapshot_stats([acts], "relu", 20, ["h1", "h2", "h3", "h4"])
+    assert all(torch.equal(a, b) for a, b in zip(acts, before))
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_a_trainer_s_probe_steps_give_the_statistics_of_their_own_activations(activation):
+    # the probe keeps each step's activations in reused slots until finish(): across short epoch
+    # tails, finishes of 1 to 7 steps and the slots growing, each record must be that step's own
+    from engine.train.config import RunConfig
+    from engine.train.trainer import Trainer
+    trainer = Trainer(RunConfig(dataset="spiral", n_samples=300, width=16, depth=3, batch_size=64,
+                                activation=activation, probe_every=1, steps=100))
+    assert trainer.n_train % trainer.batch_size   # an epoch ends on a short batch
+    names = trainer.model.layer_names()[:-1]
+    seen: list[torch.Tensor] = []   # each hidden layer's output, as its forward pass made it
+    for module in trainer.model.acts:
+        module.register_forward_hook(lambda _m, _i, out: seen.append(out.detach().clone()))
+    shapes_seen = set()
+    for group in (1, 3, 7, 2, 5, 7, 1, 4):
+        snaps, copies = [], []
+        for _ in range(group):
+            seen.clear()
+            snaps.append(trainer.step().snapshot)
+            copies.append(seen[:len(names)])   # a validation pass may follow: not a probe's
+            shapes_seen.add(seen[0].shape[0])
+        got = [[l.as_dict() for l in layers[:-1]] for layers in trainer.probe.finish(snaps)]
+        want = [[l.as_dict() for l in layers] for layers in snapshot_stats(copies, activation, trainer.probe.bins, names)]
+        for g, w in zip(got, want, strict=True):
+            for rg, rw in zip(g, w, strict=True):
+                assert rg["hist"]["counts"] == rw["hist"]["counts"]
+                for key in ("act_mean", "act_std", "dead_frac", "sat_frac", "dead_units"):
+                    assert same_number_or_none(rg[key], rw[key], rel=1e-6, abs=1e-9), key
+    assert len(shapes_seen) == 2   # full batches and the short tail both went through
