@@ -25,6 +25,9 @@ LOSS_RESOLUTION = float(np.finfo(np.float32).eps) / 2  # ~6e-8: the smallest non
 # loss chart switches to log y once, by itself (the lecture's "exploding" is 3x; a log axis pays
 # off from about a decade and a half)
 EXPLODED = 30.0
+# ... of its first value or of ln 2, whichever is larger: a run continued from trained weights
+# starts near zero, and its noise (1e-4 to 1e-2) is no explosion (ln 2: a coin's guess at two classes)
+EXPLODED_FLOOR = float(np.log(2.0))
 
 
 class _SmoothedScalarPlot(BasePlot):
@@ -266,7 +269,7 @@ class LossPlot(_SmoothedScalarPlot):
 
     def _watch_explosion(self, history) -> None:
         """Switch to log y (once a run, and say so) when the loss exceeds EXPLODED times its first
-        value: a wall up to 1e29 on a linear axis hides every step before it. Looks at new rows only."""
+        value (or ln 2): a wall up to 1e29 on a linear axis hides every step before it. Looks at new rows only."""
         values = history.column(self.key)[self._explode_checked:]
         steps = history.column("step")[self._explode_checked:]
         self._explode_checked += len(values)
@@ -276,7 +279,7 @@ class LossPlot(_SmoothedScalarPlot):
         if self._loss_first is None:
             self._loss_first = float(values[finite][0])
         worst = int(np.nanargmax(np.where(finite, values, -np.inf)))
-        if self._loss_first > 0 and values[worst] > EXPLODED * self._loss_first:
+        if values[worst] > EXPLODED * max(self._loss_first, EXPLODED_FLOOR):
             self._explode_checked = None  # done for this run
             self.explode_note.setText(f"log y: the loss exploded to {values[worst]:.3g} (step {int(steps[worst])})")
             self.set_log_y(True)

@@ -579,6 +579,20 @@ def test_a_run_tells_the_charts_its_length(history):
     assert history.total_steps == 60
 
 
+def test_a_continued_run_s_small_noisy_loss_is_not_called_an_explosion(dash):
+    # continued from trained weights, the loss starts near zero: a batch at 1e-2 is 50x that but
+    # no explosion; a loss past 30 x ln 2 is one, whatever the start
+    from engine.messages import Scalars
+    h = History()
+    for step, loss in enumerate([2e-4, 5e-4, 1e-2, 3e-3, 8e-3, 1e-4], start=1):
+        h.ingest(Scalars(step=step, epoch=0, loss=loss, data_loss=loss, reg_loss=0.0, train_acc=1.0, lr=1e-3))
+    dash.refresh(h)
+    assert not dash.loss.log_box.isChecked() and dash.loss.explode_note.text() == ""
+    h.ingest(Scalars(step=7, epoch=0, loss=50.0, data_loss=50.0, reg_loss=0.0, train_acc=0.3, lr=1e-3))
+    dash.refresh(h)
+    assert dash.loss.log_box.isChecked() and "exploded to 50 (step 7)" in dash.loss.explode_note.text()
+
+
 def test_an_exploding_loss_switches_the_loss_chart_to_log_y_and_marks_the_diverged_step(dash, qtbot):
     from engine.lab.presets import load_preset
     s = TrainingSession(load_preset("lr_too_high").copy(), use_outbox=False)
