@@ -123,11 +123,17 @@ class Trainer:
         with self.probe.watching(probe_now):  # the hidden layers' outputs of a probe step only
             logits = self.model(xb)
         data_loss = F.cross_entropy(logits, yb)
-        reg_loss = 0.5 * c.l2 * weight_penalty(self.model) if c.l2 > 0 else torch.zeros_like(data_loss)
-        loss = data_loss + reg_loss
-        right = (logits.argmax(1) == yb).sum()
-        # one host sync per step: the divergence check needs the loss
-        loss_v, data_v, reg_v, right_v = torch.stack([loss, data_loss, reg_loss, right.to(loss.dtype)]).tolist()
+        # without L2 the loss is the data loss: no zero penalty added to the graph on every step
+        reg_loss = 0.5 * c.l2 * weight_penalty(self.model) if c.l2 > 0 else None
+        loss = data_loss if reg_loss is None else data_loss + reg_loss
+        right = (logits.argmax(1) == yb).sum().to(loss.dtype)
+        # one host sync per step (the divergence check needs the loss), of detached values: no graph
+        if reg_loss is None:
+            loss_v, right_v = torch.stack([loss.detach(), right]).tolist()
+            data_v, reg_v = loss_v, 0.0
+        else:
+            loss_v, data_v, reg_v, right_v = torch.stack([loss.detach(), data_loss.detach(), reg_loss.detach(),
+                                                          right]).tolist()
         scalars = Scalars(step=step, epoch=(step - 1) // self.steps_per_epoch, loss=loss_v, data_loss=data_v,
                           reg_loss=reg_v, train_acc=right_v / len(yb), lr=lr)
         if not math.isfinite(loss_v):
