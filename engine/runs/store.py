@@ -82,12 +82,15 @@ def default_runs_dir() -> Path:
     return Path(platformdirs.user_data_dir("babysit")) / "runs"
 
 
+LOCK_TIMEOUT = 30  # seconds a connection waits for another's lock
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in WAL mode: one writer at a time per file, readers never blocked."""
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA page_size=16384")  # a new file only: several records' blobs to a page, not one
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA journal_size_limit={64 << 20}")  # the WAL shrinks back after a big run
         conn.executescript(SCHEMA)
@@ -95,6 +98,21 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.close()
         raise RunStoreError(f"cannot open the run store {path}: {exc}") from None
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new file to WAL. The switch needs the file to itself and SQLite answers "busy"
+    without waiting (no busy handler), so processes opening a new store at once (a sweep's first
+    trials) take turns here."""
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 @dataclass

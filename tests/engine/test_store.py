@@ -260,3 +260,33 @@ def test_flush_returns_when_what_was_written_is_readable(tmp_path):
     assert reader.scalars(writer.id)["loss"].tolist() == [0.5]
     writer.close()
     writer.flush()  # after close: nothing to wait for
+
+
+def _open_store_at_once(folder: str, barrier, errors) -> None:
+    from engine.runs.store import RunStore
+    barrier.wait()
+    try:
+        RunStore(folder).close()
+    except Exception as exc:  # the parent counts them
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks the openers")
+def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path):
+    """A sweep's first trials create the store together: none may be told it is locked."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    errors = ctx.Queue()
+    for attempt in range(20):
+        barrier = ctx.Barrier(3)
+        openers = [ctx.Process(target=_open_store_at_once, args=(str(tmp_path / str(attempt)), barrier, errors))
+                   for _ in range(3)]
+        for p in openers:
+            p.start()
+        for p in openers:
+            p.join(30)
+        assert [p.exitcode for p in openers] == [0, 0, 0]
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert found == []

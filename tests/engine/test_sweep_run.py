@@ -165,7 +165,7 @@ def test_stop_ends_every_trial_and_records_none_of_them(tmp_path):
 
     results = sweep.run(workers=2, on_message=on_message)
     assert seen.is_set()
-    assert [r["status"] for r in results] == ["stopped", "stopped"]
+    assert [r["status"] for r in results] == ["stopped", "stopped"], [r["message"] for r in results]
     assert sweep.results() == []  # they run again on resume
 
 
