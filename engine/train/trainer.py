@@ -128,12 +128,9 @@ class Trainer:
         loss = data_loss if reg_loss is None else data_loss + reg_loss
         right = (logits.argmax(1) == yb).sum().to(loss.dtype)
         # one host sync per step (the divergence check needs the loss), of detached values: no graph
-        if reg_loss is None:
-            loss_v, right_v = torch.stack([loss.detach(), right]).tolist()
-            data_v, reg_v = loss_v, 0.0
-        else:
-            loss_v, data_v, reg_v, right_v = torch.stack([loss.detach(), data_loss.detach(), reg_loss.detach(),
-                                                          right]).tolist()
+        parts = [loss, right] if reg_loss is None else [loss, right, data_loss, reg_loss]
+        loss_v, right_v, *split = torch.stack([t.detach() for t in parts]).tolist()
+        data_v, reg_v = split or (loss_v, 0.0)
         scalars = Scalars(step=step, epoch=(step - 1) // self.steps_per_epoch, loss=loss_v, data_loss=data_v,
                           reg_loss=reg_v, train_acc=right_v / len(yb), lr=lr)
         if not math.isfinite(loss_v):
