@@ -31,7 +31,8 @@ from .history import SCALAR_KEYS
 from ..train.boundaries import pack_grid, pack_plane
 from .layer_blobs import pack_layers
 from ..messages import DIVERGED, ERROR, LIVE_STATES, Boundary, StateChange
-from .store import RunStore, RunStoreError, connect
+from .store import RunStore
+from .store_file import RunStoreError, connect
 
 COMMIT_SECONDS = 0.5     # the writer commits what arrived this often (kill -9 loses at most this much)
 HEARTBEAT_SECONDS = 2.0  # an idle writer (a paused run) still stamps its heartbeat this often
